@@ -1,0 +1,39 @@
+"""AwaitApproval: keep the task token with the pending promotion and tell the approvers."""
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from promotion.approval import request_approval
+from promotion.clients import client
+from promotion.handler_support import catalog_of, transient_errors
+from promotion.models import PromotionState
+from promotion.observability import logger, metrics
+from promotion.settings import settings
+
+
+class AwaitApprovalInput(BaseModel):
+    state: PromotionState
+    task_token: str
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@transient_errors
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = AwaitApprovalInput.model_validate(event)
+    catalog = catalog_of(request.state)
+    config = settings()
+    notice = request_approval(
+        request.state,
+        request.task_token,
+        catalog,
+        dynamodb=client("dynamodb"),
+        events=client("events"),
+        sns=client("sns") if config.notification_topic_arn else None,
+        table=config.table_name,
+        event_bus_name=config.event_bus_name,
+        topic_arn=config.notification_topic_arn,
+    )
+    logger.info("approval requested", extra={"approvers": notice["approvers"], "decide_by": notice["decide_by"]})
+    return notice

@@ -1,0 +1,22 @@
+"""BackupProduction: snapshot parameters and config under the release id before anything is written."""
+
+from typing import Any
+
+from promotion.backup import backup_production
+from promotion.clients import client
+from promotion.handler_support import catalog_of, transient_errors
+from promotion.models import PromotionState
+from promotion.observability import logger, metrics
+from promotion.settings import settings
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@transient_errors
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    state = PromotionState.model_validate(event)
+    catalog = catalog_of(state)
+    assert state.claim.release_id is not None
+    result = backup_production(client("ssm"), client("s3"), settings().config_bucket, catalog, state.claim.release_id)
+    logger.info("backup taken", extra={"backup_key": result.backup_key})
+    return result.model_dump(mode="json")

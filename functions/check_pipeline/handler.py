@@ -1,0 +1,21 @@
+"""CheckPipeline: the training job's status; fails the state (to Rollback) when the job failed."""
+
+from typing import Any
+
+from promotion.clients import client
+from promotion.handler_support import catalog_of, transient_errors
+from promotion.models import PromotionState
+from promotion.observability import logger, metrics
+from promotion.pipeline import check_pipeline
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@transient_errors
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    state = PromotionState.model_validate(event)
+    catalog = catalog_of(state)
+    assert state.pipeline is not None
+    result = check_pipeline(client("sagemaker"), catalog, state.pipeline)
+    logger.info("pipeline status", extra={"training_job": result.training_job_name, "status": result.status})
+    return result.model_dump(mode="json")

@@ -1,0 +1,23 @@
+"""ClaimPromotion: dedupe the tuning job and take its model's lock."""
+
+from typing import Any
+
+from promotion.claiming import claim
+from promotion.claims import ClaimStore, execution_liveness
+from promotion.clients import client
+from promotion.handler_support import bind_claim, transient_errors
+from promotion.models import ClaimInput
+from promotion.observability import logger, metrics
+from promotion.settings import settings
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@transient_errors
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = ClaimInput.model_validate(event)
+    store = ClaimStore(client("dynamodb"), settings().table_name, execution_liveness(client("stepfunctions")))
+    result = claim(request, settings().catalog_dir, store)
+    bind_claim(result)
+    logger.info("claim", extra={"status": result.status, "reason": result.reason})
+    return result.model_dump(mode="json")

@@ -1,0 +1,35 @@
+"""PublishResult: decide and record the outcome, release the lock, tell other systems."""
+
+from typing import Any
+
+from promotion.claims import ClaimStore, execution_liveness
+from promotion.clients import client
+from promotion.handler_support import bind_claim, transient_errors
+from promotion.models import PromotionState
+from promotion.observability import logger, metrics
+from promotion.result import publish_result
+from promotion.settings import settings
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@transient_errors
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    state = PromotionState.model_validate(event)
+    bind_claim(state.claim)
+    config = settings()
+    result = publish_result(
+        state,
+        s3=client("s3"),
+        dynamodb=client("dynamodb"),
+        events=client("events"),
+        sns=client("sns") if config.notification_topic_arn else None,
+        bucket=config.config_bucket,
+        table=config.table_name,
+        event_bus_name=config.event_bus_name,
+        topic_arn=config.notification_topic_arn,
+        store=ClaimStore(client("dynamodb"), config.table_name, execution_liveness(client("stepfunctions"))),
+    )
+    metrics.add_metric(name=f"Promotion{result.outcome.title().replace('_', '')}", unit="Count", value=1)
+    logger.info("result", extra={"outcome": result.outcome, "reason": result.reason})
+    return result.model_dump(mode="json")

@@ -1,0 +1,22 @@
+"""Rollback: put Parameter Store and the config back exactly as the release's backup recorded them."""
+
+from typing import Any
+
+from promotion.clients import client
+from promotion.handler_support import catalog_of, transient_errors
+from promotion.models import PromotionState
+from promotion.observability import logger, metrics
+from promotion.rollback import rollback_execution
+from promotion.settings import settings
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@transient_errors
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    state = PromotionState.model_validate(event)
+    catalog = catalog_of(state)
+    result = rollback_execution(client("ssm"), client("s3"), settings().config_bucket, catalog, state)
+    logger.warning("rollback", extra=result.model_dump(mode="json"))
+    metrics.add_metric(name="RolledBack", unit="Count", value=1)
+    return result.model_dump(mode="json")

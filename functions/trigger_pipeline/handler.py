@@ -1,0 +1,30 @@
+"""TriggerPipeline: start the production training job with the promoted hyperparameters."""
+
+from typing import Any
+
+from promotion.clients import client
+from promotion.handler_support import catalog_of, transient_errors
+from promotion.models import PromotionState
+from promotion.observability import logger, metrics
+from promotion.pipeline import trigger_pipeline
+from promotion.settings import settings
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@transient_errors
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    state = PromotionState.model_validate(event)
+    catalog = catalog_of(state)
+    claim, role_arn = state.claim, settings().training_role_arn
+    assert claim.release_id and claim.tuning_job_name and state.validation and state.validation.candidate and role_arn
+    result = trigger_pipeline(
+        client("sagemaker"),
+        catalog,
+        claim.release_id,
+        state.validation.candidate.hyperparameters,
+        role_arn,
+        claim.tuning_job_name,
+    )
+    logger.info("pipeline started", extra={"training_job": result.training_job_name, "status": result.status})
+    return result.model_dump(mode="json")

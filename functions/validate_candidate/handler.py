@@ -1,0 +1,24 @@
+"""ValidateCandidate: judge the tuning job's best training job against the catalog and the champion."""
+
+from typing import Any
+
+from promotion.candidate import validate_candidate
+from promotion.clients import client
+from promotion.handler_support import catalog_of, transient_errors
+from promotion.models import PromotionState
+from promotion.observability import logger, metrics
+from promotion.settings import settings
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@transient_errors
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    state = PromotionState.model_validate(event)
+    catalog = catalog_of(state)
+    assert state.claim.tuning_job_name is not None
+    result = validate_candidate(
+        client("sagemaker"), client("s3"), settings().config_bucket, catalog, state.claim.tuning_job_name
+    )
+    logger.info("validation", extra={"verdict": result.verdict, "reasons": result.reasons, "warnings": result.warnings})
+    return result.model_dump(mode="json")

@@ -1,0 +1,21 @@
+"""WriteConfig: the schema-checked production-model-config.yaml, archived under the release."""
+
+from typing import Any
+
+from promotion.clients import client
+from promotion.config import write_config
+from promotion.handler_support import catalog_of, transient_errors
+from promotion.models import PromotionState
+from promotion.observability import logger, metrics
+from promotion.settings import settings
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@transient_errors
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    state = PromotionState.model_validate(event)
+    catalog = catalog_of(state)
+    result = write_config(client("s3"), settings().config_bucket, catalog, state)
+    logger.info("config written", extra={"key": result.key, "sha256": result.sha256})
+    return result.model_dump(mode="json")

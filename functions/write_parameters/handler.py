@@ -1,0 +1,29 @@
+"""WriteParameters: one Parameter Store parameter per hyperparameter, verified by reading back."""
+
+from typing import Any
+
+from promotion.clients import client
+from promotion.handler_support import catalog_of, transient_errors
+from promotion.models import PromotionState
+from promotion.observability import logger, metrics
+from promotion.parameters import write_hyperparameters
+from promotion.settings import settings
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@transient_errors
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    state = PromotionState.model_validate(event)
+    catalog = catalog_of(state)
+    assert state.claim.release_id is not None and state.validation and state.validation.candidate
+    result = write_hyperparameters(
+        client("ssm"),
+        client("s3"),
+        settings().config_bucket,
+        catalog,
+        state.claim.release_id,
+        state.validation.candidate.hyperparameters,
+    )
+    logger.info("parameters written", extra={"written": result.written, "removed": result.removed})
+    return result.model_dump(mode="json")

@@ -1,0 +1,63 @@
+"""The audit trail: one record per promotion that reached a decision, in DynamoDB beside the claims and locks.
+
+Item `MODEL#<model>` / `RELEASE#<release id>`: who approved, when, what (hyperparameters, metrics), from which tuning
+job, the previous release and the outcome. Operators' tools list it (`promote status`, `promote history`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from promotion.hyperparameters import HyperparameterValue
+
+
+class AuditRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    release_id: str
+    outcome: str
+    reason: str
+    recorded_at: datetime
+    execution_arn: str
+    tuning_job_name: str | None = None
+    tuning_job_arn: str | None = None
+    training_job_name: str | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    approval_comment: str = ""
+    hyperparameters: dict[str, HyperparameterValue] = {}
+    metrics: dict[str, float] = {}
+    previous_release_id: str | None = None
+    report_key: str | None = None
+
+
+def write_audit_record(dynamodb: Any, table: str, record: AuditRecord) -> None:
+    """Store the record (a retried PublishResult overwrites it with the same content)."""
+    dynamodb.put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": f"MODEL#{record.model}"},
+            "sk": {"S": f"RELEASE#{record.release_id}"},
+            "outcome": {"S": record.outcome},
+            "recorded_at": {"S": record.recorded_at.isoformat()},
+            "record": {"S": record.model_dump_json()},
+        },
+    )
+
+
+def list_audit_records(dynamodb: Any, table: str, model: str) -> list[AuditRecord]:
+    """Every audit record of a model, oldest release first (release ids sort by time)."""
+    records: list[AuditRecord] = []
+    paginator = dynamodb.get_paginator("query")
+    for page in paginator.paginate(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :release)",
+        ExpressionAttributeValues={":pk": {"S": f"MODEL#{model}"}, ":release": {"S": "RELEASE#"}},
+    ):
+        records.extend(AuditRecord.model_validate(json.loads(item["record"]["S"])) for item in page.get("Items", []))
+    return records

@@ -1,0 +1,195 @@
+"""The model catalog: one YAML file per promoted model, validated into pydantic models.
+
+Everything model-specific (Parameter Store prefix, config key, hyperparameter schema, thresholds, approvers,
+training, comparison and rollout settings) lives here, so a second model is a second file, not code.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from promotion.errors import CatalogError, UnknownModel
+
+MODEL_ID_PATTERN = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
+HYPERPARAMETER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HyperparameterSpec(_Strict):
+    """Schema of one hyperparameter: its type and either a numeric range or a set of choices."""
+
+    type: Literal["int", "float", "str", "bool"]
+    min: float | None = None
+    max: float | None = None
+    choices: list[str | int | float | bool] | None = None
+    required: bool = True
+
+    @model_validator(mode="after")
+    def _range_is_consistent(self) -> HyperparameterSpec:
+        if self.type in ("str", "bool") and (self.min is not None or self.max is not None):
+            raise ValueError(f"min/max only apply to int and float hyperparameters, not {self.type}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is greater than max {self.max}")
+        if self.type == "str" and not self.choices:
+            raise ValueError("a str hyperparameter needs its allowed choices")
+        return self
+
+
+class ParameterStoreSettings(_Strict):
+    prefix: Annotated[str, Field(pattern=r"^(/[A-Za-z0-9_.-]+)+$")]
+
+
+class ConfigLocation(_Strict):
+    """Where the model's production config lives inside the product's config bucket."""
+
+    key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_./-]+\.ya?ml$")]
+
+    @field_validator("key")
+    @classmethod
+    def _not_under_reserved_prefixes(cls, key: str) -> str:
+        if key.startswith(("archive/", "reports/", "/")):
+            raise ValueError("config key may not start with '/', 'archive/' or 'reports/' (reserved prefixes)")
+        return key
+
+
+class Objective(_Strict):
+    metric: str
+    type: Literal["Maximize", "Minimize"]
+
+
+class Thresholds(_Strict):
+    """Accuracy gate (pass / warn) and the minimum objective gain over the champion."""
+
+    metric: str
+    pass_: Annotated[float, Field(alias="pass", ge=0.0, le=1.0)]
+    warn: Annotated[float, Field(ge=0.0, le=1.0)]
+    min_gain_over_champion: Annotated[float, Field(ge=0.0)] = 0.0
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _warn_below_pass(self) -> Thresholds:
+        if self.warn > self.pass_:
+            raise ValueError(f"warn ({self.warn}) must not exceed pass ({self.pass_})")
+        return self
+
+
+class Approval(_Strict):
+    approvers: Annotated[list[str], Field(min_length=1)]
+    demo_approver: str | None = None
+    timeout_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 72
+
+    @model_validator(mode="after")
+    def _demo_approver_is_an_approver(self) -> Approval:
+        if self.demo_approver is not None and self.demo_approver not in self.approvers:
+            raise ValueError(f"demo_approver {self.demo_approver!r} is not one of the approvers")
+        return self
+
+
+class Training(_Strict):
+    """Settings of the production pipeline's SageMaker training job."""
+
+    image: str
+    instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
+    instance_count: Annotated[int, Field(ge=1, le=100)] = 1
+    volume_gb: Annotated[int, Field(ge=1, le=16384)] = 30
+    max_runtime_seconds: Annotated[int, Field(ge=60, le=28 * 24 * 3600)] = 3600
+    train_data: Annotated[str, Field(pattern=r"^s3://[a-z0-9.-]{3,63}/.*$")]
+    validation_data: Annotated[str, Field(pattern=r"^s3://[a-z0-9.-]{3,63}/.*$")]
+    output_path: Annotated[str, Field(pattern=r"^s3://[a-z0-9.-]{3,63}/.*$")]
+
+
+class ModelCatalog(_Strict):
+    """One model's catalog entry (`models/<id>.yaml`)."""
+
+    id: Annotated[str, Field(pattern=MODEL_ID_PATTERN)]
+    description: str = ""
+    algorithm: str
+    parameter_store: ParameterStoreSettings
+    config: ConfigLocation
+    hyperparameters: Annotated[dict[str, HyperparameterSpec], Field(min_length=1)]
+    objective: Objective
+    thresholds: Thresholds
+    approval: Approval
+    training: Training
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _names_are_valid(cls, specs: dict[str, HyperparameterSpec]) -> dict[str, HyperparameterSpec]:
+        for name in specs:
+            if not re.match(HYPERPARAMETER_NAME_PATTERN, name):
+                raise ValueError(f"hyperparameter name {name!r} must match {HYPERPARAMETER_NAME_PATTERN}")
+        return specs
+
+    def parameter_path(self, name: str) -> str:
+        """Parameter Store path of one hyperparameter."""
+        return f"{self.parameter_store.prefix}/{name}"
+
+
+def _describe_validation_error(path: Path, error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "<root>"
+        problems.append(f"{field}: {item['msg']}")
+    return f"invalid model catalog {path}: " + "; ".join(problems)
+
+
+def parse_catalog(document: object, source: Path | str = "<catalog>") -> ModelCatalog:
+    """Validate an already-loaded catalog document; errors name the source and every bad field."""
+    path = Path(source)
+    try:
+        catalog = ModelCatalog.model_validate(document)
+    except ValidationError as error:
+        raise CatalogError(_describe_validation_error(path, error)) from error
+    if path.suffix in (".yaml", ".yml") and path.stem != catalog.id:
+        raise CatalogError(f"invalid model catalog {path}: id: {catalog.id!r} must match the file name {path.stem!r}")
+    return catalog
+
+
+def load_catalog(path: Path) -> ModelCatalog:
+    """Read and validate one catalog file."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise CatalogError(f"cannot read model catalog {path}: {error}") from error
+    return parse_catalog(document, path)
+
+
+def load_catalogs(directory: Path) -> dict[str, ModelCatalog]:
+    """Every catalog in a directory, keyed by model id; an invalid file fails the whole load."""
+    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    if not files:
+        raise CatalogError(f"no model catalogs (*.yaml) in {directory}")
+    catalogs = [load_catalog(path) for path in files]
+    by_prefix: dict[str, str] = {}
+    for catalog in catalogs:
+        owner = by_prefix.setdefault(catalog.parameter_store.prefix, catalog.id)
+        if owner != catalog.id:
+            raise CatalogError(
+                f"models {owner} and {catalog.id} share the Parameter Store prefix {catalog.parameter_store.prefix}"
+            )
+    return {catalog.id: catalog for catalog in catalogs}
+
+
+@lru_cache(maxsize=8)
+def _cached_catalogs(directory: str) -> dict[str, ModelCatalog]:
+    return load_catalogs(Path(directory))
+
+
+def catalog_for(model_id: str, directory: Path) -> ModelCatalog:
+    """The catalog of one model, from the catalog directory shipped with the deployment."""
+    catalogs = _cached_catalogs(str(directory))
+    try:
+        return catalogs[model_id]
+    except KeyError:
+        known = ", ".join(sorted(catalogs)) or "none"
+        raise UnknownModel(f"no catalog for model {model_id!r} (known models: {known})") from None

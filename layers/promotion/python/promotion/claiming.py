@@ -1,0 +1,96 @@
+"""ClaimPromotion: turn the raw tuning-job event into a promotion identity, dedupe it and take the model's lock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from promotion.catalog import ModelCatalog, catalog_for
+from promotion.claims import ClaimStore
+from promotion.errors import UnknownModel
+from promotion.events import MODEL_TAG, TuningJobStateChange
+from promotion.layout import release_id_for
+from promotion.models import Claim, ClaimInput, ClaimStatus
+
+# WaitForModelLock waits 300 s; 1,500 looks keep an execution well inside Step Functions' 25,000-event history.
+MAX_LOCK_WAITS = 1500
+
+
+def describe_event_errors(error: ValidationError) -> str:
+    """Every field problem of a pydantic error, one line, for the execution output."""
+    parts = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "<event>"
+        parts.append(f"{field}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def lock_lease_seconds(catalog: ModelCatalog) -> int:
+    """A lease long enough for a whole promotion (approval wait + training + a day of rollout)."""
+    return int(catalog.approval.timeout_hours * 3600 + catalog.training.max_runtime_seconds + 86400)
+
+
+def parse_promotion_request(request: ClaimInput, catalog_dir: Path) -> Claim | tuple[Claim, ModelCatalog]:
+    """A REJECTED claim for an event that cannot be promoted, or the claim identity and the model's catalog."""
+    previous = request.state.get("claim") if isinstance(request.state, dict) else None
+    attempts = int(previous.get("attempts", 0)) + 1 if isinstance(previous, dict) else 1
+    base = {"execution_name": request.execution_name, "execution_arn": request.execution_arn, "attempts": attempts}
+    try:
+        event = TuningJobStateChange.model_validate(request.event)
+    except ValidationError as error:
+        return Claim(
+            status=ClaimStatus.REJECTED, reason=f"malformed tuning job event: {describe_event_errors(error)}", **base
+        )
+    detail = event.detail
+    identity = {
+        **base,
+        "tuning_job_name": detail.HyperParameterTuningJobName,
+        "tuning_job_arn": detail.HyperParameterTuningJobArn,
+        "event_time": event.time,
+    }
+    if detail.HyperParameterTuningJobStatus != "Completed":
+        return Claim(
+            status=ClaimStatus.REJECTED,
+            reason=f"tuning job {detail.HyperParameterTuningJobName} is {detail.HyperParameterTuningJobStatus}; "
+            "only Completed tuning jobs are promoted",
+            **identity,
+        )
+    model = detail.Tags.get(MODEL_TAG)
+    if not model:
+        return Claim(
+            status=ClaimStatus.REJECTED, reason=f"tuning job has no '{MODEL_TAG}' tag naming the model", **identity
+        )
+    try:
+        catalog = catalog_for(model, catalog_dir)
+    except UnknownModel as error:
+        return Claim(status=ClaimStatus.REJECTED, reason=str(error), model=model, **identity)
+    release_id = release_id_for(detail.HyperParameterTuningJobArn, event.time)
+    return Claim(status=ClaimStatus.CLAIMED, model=model, release_id=release_id, **identity), catalog
+
+
+def claim(request: ClaimInput, catalog_dir: Path, store: ClaimStore) -> Claim:
+    """Dedupe by tuning job and take the model's lock; WAIT when another promotion of the model runs first."""
+    parsed = parse_promotion_request(request, catalog_dir)
+    if isinstance(parsed, Claim):
+        return parsed
+    identity, catalog = parsed
+    assert identity.model and identity.tuning_job_arn and identity.release_id and identity.event_time
+    attempt = store.claim(
+        model=identity.model,
+        tuning_job_arn=identity.tuning_job_arn,
+        release_id=identity.release_id,
+        execution_arn=identity.execution_arn,
+        event_time=identity.event_time,
+        lease_seconds=lock_lease_seconds(catalog),
+    )
+    if attempt.status == ClaimStatus.WAIT and identity.attempts >= MAX_LOCK_WAITS:
+        store.forget(model=identity.model, tuning_job_arn=identity.tuning_job_arn, execution_arn=identity.execution_arn)
+        return identity.model_copy(
+            update={
+                "status": ClaimStatus.REJECTED,
+                "reason": f"gave up after {identity.attempts} looks at the model lock: {attempt.reason}; "
+                "send the tuning job event again to retry",
+            }
+        )
+    return identity.model_copy(update={"status": attempt.status, "reason": attempt.reason})

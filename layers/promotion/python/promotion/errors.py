@@ -1,0 +1,52 @@
+"""Domain errors. A Lambda's exception class name becomes the Step Functions error name, so these names are
+part of the state machine's contract (Retry and Catch match on them)."""
+
+from __future__ import annotations
+
+
+class PromotionError(Exception):
+    """Base of every error the promotion flow raises on purpose."""
+
+
+class CatalogError(PromotionError):
+    """A model catalog file is missing, unreadable or invalid (message names the file and the field)."""
+
+
+class UnknownModel(PromotionError):
+    """An event names a model that has no catalog file."""
+
+
+class MalformedEvent(PromotionError):
+    """An event does not have the shape its source documents."""
+
+
+class HyperparameterValidationError(PromotionError):
+    """Hyperparameters do not satisfy the catalog's schema; lists every problem at once."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid hyperparameters: " + "; ".join(problems))
+
+
+class ConfigSchemaError(PromotionError):
+    """A production config document failed schema validation; nothing was written."""
+
+
+class BackupMissing(PromotionError):
+    """No backup exists for the release, so production must not be written (or cannot be restored)."""
+
+
+class ParameterVerificationError(PromotionError):
+    """A parameter read back from Parameter Store differs from what was written."""
+
+
+class PipelineFailed(PromotionError):
+    """The production pipeline's training job failed or was stopped."""
+
+
+class TransientAwsError(PromotionError):
+    """An AWS call was throttled or the service was briefly unavailable after client retries; safe to retry."""
+
+
+class LockLost(PromotionError):
+    """The promotion no longer holds its model's lock (lease expired and taken over)."""

@@ -1,0 +1,72 @@
+"""Models of the events the product consumes, parsed through Powertools' EventBridge model."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from promotion.catalog import MODEL_ID_PATTERN
+
+MODEL_TAG = "promotion:model"
+TUNING_JOB_DETAIL_TYPE = "SageMaker HyperParameter Tuning Job State Change"
+APPROVAL_DETAIL_TYPE = "Promotion Approval Decision"
+ROLLBACK_DETAIL_TYPE = "Promotion Rollback Requested"
+TUNING_JOB_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$"
+TUNING_JOB_ARN_PATTERN = r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:[0-9]{12}:hyper-parameter-tuning-job/.{1,32}$"
+
+
+class TuningJobDetail(BaseModel):
+    """`detail` of a SageMaker tuning job state change; it carries no best training job (it must be looked up)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    HyperParameterTuningJobName: Annotated[str, Field(pattern=TUNING_JOB_NAME_PATTERN)]
+    HyperParameterTuningJobArn: Annotated[str, Field(pattern=TUNING_JOB_ARN_PATTERN)]
+    HyperParameterTuningJobStatus: Literal[
+        "Completed", "InProgress", "Failed", "Stopped", "Stopping", "Deleting", "DeleteFailed"
+    ]
+    Tags: dict[str, str] = Field(default_factory=dict)
+
+
+class TuningJobStateChange(EventBridgeModel):
+    """What SageMaker puts on the default bus when a tuning job changes state."""
+
+    source: Literal["aws.sagemaker"]
+    detail_type: Literal["SageMaker HyperParameter Tuning Job State Change"] = Field(alias="detail-type")
+    detail: TuningJobDetail
+
+
+class ApprovalDecisionDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: Annotated[str, Field(pattern=MODEL_ID_PATTERN)]
+    tuning_job_name: Annotated[str, Field(pattern=TUNING_JOB_NAME_PATTERN)]
+    decision: Literal["approve", "reject"]
+    decided_by: Annotated[str, Field(min_length=3, max_length=254)]
+    comment: Annotated[str, Field(max_length=2000)] = ""
+
+
+class ApprovalDecision(EventBridgeModel):
+    """A data scientist's decision on a pending promotion, put on the product's own bus."""
+
+    source: Literal["promotion.approvals"]
+    detail_type: Literal["Promotion Approval Decision"] = Field(alias="detail-type")
+    detail: ApprovalDecisionDetail
+
+
+class RollbackRequestDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: Annotated[str, Field(pattern=MODEL_ID_PATTERN)]
+    requested_by: Annotated[str, Field(min_length=3, max_length=254)]
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class RollbackRequested(EventBridgeModel):
+    """An operator's request to put a model's previous release back."""
+
+    source: Literal["promotion.operations"]
+    detail_type: Literal["Promotion Rollback Requested"] = Field(alias="detail-type")
+    detail: RollbackRequestDetail

@@ -1,0 +1,49 @@
+"""What every thin handler shares: log context (model, release id, execution), the catalog lookup, and turning
+transient AWS errors into the one error name the state machine retries."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from promotion.catalog import ModelCatalog, catalog_for
+from promotion.errors import TransientAwsError
+from promotion.models import Claim, PromotionState
+from promotion.observability import logger, metrics
+from promotion.parameters import is_transient
+from promotion.settings import settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def bind_claim(claim: Claim) -> None:
+    """Every log line and metric of this invocation carries the model, release id and execution name."""
+    logger.append_keys(model=claim.model, release_id=claim.release_id, execution_name=claim.execution_name)
+    if claim.model:
+        metrics.add_dimension(name="model", value=claim.model)
+
+
+def catalog_of(state: PromotionState) -> ModelCatalog:
+    """The catalog of the execution's model, after binding the log context."""
+    bind_claim(state.claim)
+    if state.claim.model is None:
+        raise ValueError("the execution has no model: ClaimPromotion did not claim it")
+    return catalog_for(state.claim.model, settings().catalog_dir)
+
+
+def transient_errors(handler: F) -> F:
+    """Re-raise throttling and brief unavailability (after botocore's own retries) as TransientAwsError."""
+
+    @functools.wraps(handler)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(*args, **kwargs)
+        except ClientError as error:
+            if is_transient(error):
+                raise TransientAwsError(str(error)) from error
+            raise
+
+    return wrapper  # type: ignore[return-value]

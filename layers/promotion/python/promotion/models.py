@@ -1,0 +1,197 @@
+"""Pydantic models of the promotion state machine's document: each state reads what it needs and adds its section.
+
+The execution's state is one JSON document `{claim, validation, approval, backup, parameters, config, pipeline,
+error, rollback, result}`; every Lambda state returns its own small section (ResultPath `$.<section>`), so the
+console shows a readable summary per state rather than raw API responses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from promotion.hyperparameters import HyperparameterValue
+
+
+class Section(BaseModel):
+    """Base of every state output section: JSON-friendly, immutable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Outcome(StrEnum):
+    PROMOTED = "PROMOTED"
+    REJECTED = "REJECTED"
+    DUPLICATE = "DUPLICATE"
+    ROLLED_BACK = "ROLLED_BACK"
+    FAILED = "FAILED"
+
+
+class ClaimStatus(StrEnum):
+    CLAIMED = "CLAIMED"
+    DUPLICATE = "DUPLICATE"
+    WAIT = "WAIT"
+    REJECTED = "REJECTED"
+
+
+class Claim(Section):
+    """ClaimPromotion's output: who this promotion is (model, release, tuning job) and whether it may proceed."""
+
+    status: ClaimStatus
+    reason: str = ""
+    execution_name: str
+    execution_arn: str
+    model: str | None = None
+    release_id: str | None = None
+    tuning_job_name: str | None = None
+    tuning_job_arn: str | None = None
+    event_time: datetime | None = None
+    attempts: int = 0
+
+
+class ClaimInput(BaseModel):
+    """What the state machine passes to ClaimPromotion: the raw event and, on a lock-wait loop, the previous claim."""
+
+    event: Any
+    execution_name: str
+    execution_arn: str
+    state: dict[str, Any] = Field(default_factory=dict)
+
+
+class Check(Section):
+    """One gate the candidate was judged on, with the numbers."""
+
+    name: str
+    passed: bool
+    value: float | str | None = None
+    threshold: float | str | None = None
+    detail: str = ""
+
+
+class Candidate(Section):
+    """The tuning job's best training job, as validated."""
+
+    tuning_job_name: str
+    tuning_job_arn: str
+    training_job_name: str
+    training_job_arn: str | None = None
+    model_data_url: str | None = None
+    training_image: str | None = None
+    objective_metric: str
+    objective_type: Literal["Maximize", "Minimize"]
+    objective_value: float | None = None
+    hyperparameters: dict[str, HyperparameterValue] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class Champion(Section):
+    """The release currently in production (from its config), if any."""
+
+    release_id: str | None = None
+    objective_value: float | None = None
+    performance: dict[str, float] = Field(default_factory=dict)
+
+
+class Validation(Section):
+    """ValidateCandidate's verdict and every check behind it."""
+
+    verdict: Literal["PASSED", "REJECTED"]
+    reasons: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    checks: list[Check] = Field(default_factory=list)
+    candidate: Candidate | None = None
+    champion: Champion | None = None
+    approval_timeout_seconds: int = 72 * 3600
+
+
+class Approval(Section):
+    """Who approved the promotion, when and why (filled by the approval step)."""
+
+    decision: Literal["approve", "reject", "expired"]
+    decided_by: str | None = None
+    comment: str = ""
+    decided_at: datetime | None = None
+
+
+class Backup(Section):
+    """BackupProduction's output: where the snapshot of production is."""
+
+    release_id: str
+    backup_key: str
+    parameters_present: int
+    parameters_absent: list[str]
+    config_existed: bool
+    config_version_id: str | None = None
+    previous_release_id: str | None = None
+
+
+class ParametersWritten(Section):
+    written: dict[str, str]
+    removed: list[str] = Field(default_factory=list)
+    verified: bool
+
+
+class ConfigWritten(Section):
+    bucket: str
+    key: str
+    version_id: str | None = None
+    sha256: str
+    archive_key: str
+
+
+class Pipeline(Section):
+    """The production pipeline's training job and its status."""
+
+    training_job_name: str
+    training_job_arn: str
+    status: str
+    failure_reason: str | None = None
+    log_group: str = "/aws/sagemaker/TrainingJobs"
+    log_stream_prefix: str | None = None
+    model_data_url: str | None = None
+    polls: int = 0
+
+
+class Restored(Section):
+    """Rollback's output: what it put back."""
+
+    restored: bool
+    reason: str
+    release_id: str | None = None
+    parameters_restored: list[str] = Field(default_factory=list)
+    parameters_deleted: list[str] = Field(default_factory=list)
+    config_action: Literal["restored", "deleted", "unchanged", "none"] = "none"
+    failed_state: str | None = None
+    error: str | None = None
+
+
+class Result(Section):
+    """PublishResult's output: the outcome and where the decision report is."""
+
+    outcome: Outcome
+    reason: str
+    model: str | None = None
+    release_id: str | None = None
+    report_key: str | None = None
+    lock_released: bool = False
+
+
+class PromotionState(BaseModel):
+    """The whole execution document as a Lambda receives it; each handler requires only its inputs."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    claim: Claim
+    validation: Validation | None = None
+    approval: Approval | None = None
+    backup: Backup | None = None
+    parameters: ParametersWritten | None = None
+    config: ConfigWritten | None = None
+    pipeline: Pipeline | None = None
+    error: dict[str, Any] | None = None
+    rollback: Restored | None = None
+    rollback_error: dict[str, Any] | None = None
+    result: Result | None = None

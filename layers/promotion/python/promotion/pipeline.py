@@ -1,0 +1,120 @@
+"""TriggerPipeline and CheckPipeline: the production pipeline is a SageMaker training job run with exactly the
+promoted hyperparameters; the release id is in its name, its tags and its environment (experiment metadata).
+
+The state machine polls (Wait -> CheckPipeline) rather than using `createTrainingJob.sync`: the same definition then
+runs on AWS and in the local runtime, and each poll's output shows the job's status in the console.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from promotion.catalog import ModelCatalog
+from promotion.errors import PipelineFailed
+from promotion.hyperparameters import HyperparameterValue, to_parameter_value
+from promotion.layout import training_job_name
+from promotion.models import Pipeline
+
+POLL_SECONDS = 60
+TERMINAL_FAILURES = ("Failed", "Stopped")
+
+
+def training_request(
+    catalog: ModelCatalog,
+    release_id: str,
+    hyperparameters: dict[str, HyperparameterValue],
+    role_arn: str,
+    tuning_job_name: str,
+) -> dict[str, Any]:
+    """The CreateTrainingJob request of the release (seed property 9: metadata carries model and release)."""
+    name = training_job_name(catalog.id, release_id)
+    training = catalog.training
+    metadata = {
+        "promotion:model": catalog.id,
+        "promotion:release-id": release_id,
+        "promotion:tuning-job": tuning_job_name,
+    }
+
+    def channel(channel_name: str, uri: str) -> dict[str, Any]:
+        return {
+            "ChannelName": channel_name,
+            "DataSource": {
+                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
+            },
+            "ContentType": "text/csv",
+        }
+
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": training.image, "TrainingInputMode": "File"},
+        "RoleArn": role_arn,
+        "HyperParameters": {key: to_parameter_value(value) for key, value in sorted(hyperparameters.items())},
+        "InputDataConfig": [channel("train", training.train_data), channel("validation", training.validation_data)],
+        "OutputDataConfig": {"S3OutputPath": training.output_path},
+        "ResourceConfig": {
+            "InstanceType": training.instance_type,
+            "InstanceCount": training.instance_count,
+            "VolumeSizeInGB": training.volume_gb,
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": training.max_runtime_seconds},
+        "Environment": {
+            "PROMOTION_MODEL": catalog.id,
+            "PROMOTION_RELEASE_ID": release_id,
+            "PROMOTION_TUNING_JOB": tuning_job_name,
+        },
+        "Tags": [{"Key": key, "Value": value} for key, value in metadata.items()],
+    }
+
+
+def _summary(job: dict[str, Any], polls: int) -> Pipeline:
+    name = job["TrainingJobName"]
+    return Pipeline(
+        training_job_name=name,
+        training_job_arn=job["TrainingJobArn"],
+        status=job.get("TrainingJobStatus", "InProgress"),
+        failure_reason=job.get("FailureReason"),
+        log_stream_prefix=f"{name}/",
+        model_data_url=(job.get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
+        polls=polls,
+    )
+
+
+def trigger_pipeline(
+    sagemaker: Any,
+    catalog: ModelCatalog,
+    release_id: str,
+    hyperparameters: dict[str, HyperparameterValue],
+    role_arn: str,
+    tuning_job_name: str,
+) -> Pipeline:
+    """Start the release's training job (idempotent: a retry finds the job it already started)."""
+    request = training_request(catalog, release_id, hyperparameters, role_arn, tuning_job_name)
+    try:
+        sagemaker.create_training_job(**request)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        if code not in ("ResourceInUse", "ValidationException") or "unique" not in str(error).lower():
+            raise
+    return _summary(sagemaker.describe_training_job(TrainingJobName=request["TrainingJobName"]), polls=0)
+
+
+def check_pipeline(sagemaker: Any, catalog: ModelCatalog, previous: Pipeline) -> Pipeline:
+    """The training job's status; PipelineFailed (naming its log stream) when it failed, stopped or overran."""
+    job = sagemaker.describe_training_job(TrainingJobName=previous.training_job_name)
+    current = _summary(job, polls=previous.polls + 1)
+    where = f"CloudWatch Logs group {current.log_group}, streams {current.log_stream_prefix}*"
+    if current.status in TERMINAL_FAILURES:
+        raise PipelineFailed(
+            f"training job {current.training_job_name} {current.status}: "
+            f"{current.failure_reason or 'no failure reason given'}; logs: {where}"
+        )
+    max_polls = catalog.training.max_runtime_seconds // POLL_SECONDS + 30
+    if current.status != "Completed" and current.polls > max_polls:
+        sagemaker.stop_training_job(TrainingJobName=current.training_job_name)
+        raise PipelineFailed(
+            f"training job {current.training_job_name} still {current.status} after {current.polls} polls "
+            f"(max runtime {catalog.training.max_runtime_seconds} s); stopped it; logs: {where}"
+        )
+    return current

@@ -1,0 +1,121 @@
+"""Rollback: put production back exactly as the release's backup recorded it.
+
+One code path serves the state machine's Rollback state and an operator's rollback request. Parameters absent
+before are deleted, parameters the release added are deleted, values and types come back, and the config object
+gets its previous bytes (or is deleted if there was none). Running it twice is harmless: it only writes what
+differs, then reads everything back to prove production equals the backup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from promotion.backup import BackupRecord, load_backup
+from promotion.catalog import ModelCatalog
+from promotion.errors import BackupMissing, PromotionError
+from promotion.models import Restored
+from promotion.parameters import with_backoff
+from promotion.production import read_config, read_parameters
+
+
+class RollbackVerificationError(PromotionError):
+    """After restoring, production still differs from the backup."""
+
+
+def _previous_config_bytes(s3: Any, bucket: str, record: BackupRecord) -> bytes | None:
+    if not record.config.existed:
+        return None
+    if record.config.archived_key is None:
+        raise BackupMissing(f"backup of release {record.release_id} says a config existed but archived none")
+    return bytes(s3.get_object(Bucket=bucket, Key=record.config.archived_key)["Body"].read())
+
+
+def _delete_parameter(ssm: Any, path: str) -> None:
+    try:
+        ssm.delete_parameter(Name=path)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
+            raise
+
+
+def restore_backup(ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, record: BackupRecord) -> Restored:
+    """Make parameters and config equal the backup record, then verify."""
+    current = read_parameters(ssm, catalog)
+    restored: list[str] = []
+    deleted: list[str] = []
+    for path, saved in record.parameters.items():
+        if saved is None:
+            if path in current:
+                with_backoff(lambda path=path: _delete_parameter(ssm, path))  # type: ignore[misc]
+                deleted.append(path)
+        elif path not in current or current[path].value != saved.value or current[path].type != saved.type:
+            with_backoff(
+                lambda path=path, saved=saved: ssm.put_parameter(  # type: ignore[misc]
+                    Name=path, Value=saved.value, Type=saved.type, Overwrite=True
+                )
+            )
+            restored.append(path)
+    for path in sorted(set(current) - set(record.parameters)):
+        with_backoff(lambda path=path: _delete_parameter(ssm, path))  # type: ignore[misc]
+        deleted.append(path)
+
+    previous = _previous_config_bytes(s3, bucket, record)
+    now = read_config(s3, bucket, record.config.key)
+    action = "unchanged"
+    if previous is None and now.body is not None:
+        s3.delete_object(Bucket=bucket, Key=record.config.key)
+        action = "deleted"
+    elif previous is not None and now.body != previous:
+        s3.put_object(Bucket=bucket, Key=record.config.key, Body=previous, ContentType="application/yaml")
+        action = "restored"
+
+    verify_restored(ssm, s3, bucket, catalog, record, previous)
+    return Restored(
+        restored=True,
+        reason=f"production restored to the state before release {record.release_id}"
+        + (f" (release {record.previous_release_id})" if record.previous_release_id else ""),
+        release_id=record.release_id,
+        parameters_restored=sorted(restored),
+        parameters_deleted=sorted(deleted),
+        config_action=action,
+    )
+
+
+def verify_restored(
+    ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, record: BackupRecord, previous: bytes | None
+) -> None:
+    current = read_parameters(ssm, catalog)
+    expected = {path: saved for path, saved in record.parameters.items() if saved is not None}
+    problems = [
+        f"{path}: expected {saved.value!r}, found {current[path].value if path in current else 'nothing'!r}"
+        for path, saved in expected.items()
+        if path not in current or current[path].value != saved.value
+    ]
+    problems += [f"{path}: should be absent" for path in sorted(set(current) - set(expected))]
+    if read_config(s3, bucket, record.config.key).body != previous:
+        problems.append(f"config s3://{bucket}/{record.config.key} differs from the backup")
+    if problems:
+        raise RollbackVerificationError("production differs from the backup after rollback: " + "; ".join(problems))
+
+
+def rollback_release(ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, release_id: str) -> Restored:
+    """Restore the state before `release_id`; when there is no backup, the release never wrote production."""
+    try:
+        record = load_backup(s3, bucket, catalog.id, release_id)
+    except BackupMissing as error:
+        return Restored(
+            restored=False,
+            reason=f"{error}; nothing to restore: production writes require that backup, so none happened",
+            release_id=release_id,
+        )
+    return restore_backup(ssm, s3, bucket, catalog, record)
+
+
+def rollback_execution(ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, state: Any) -> Restored:
+    """The Rollback state: restore the execution's release and say which failure caused it."""
+    from promotion.outcome import describe_error
+
+    result = rollback_release(ssm, s3, bucket, catalog, state.claim.release_id)
+    return result.model_copy(update={"error": describe_error(state.error) if state.error else None})

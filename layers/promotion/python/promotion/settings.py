@@ -1,0 +1,27 @@
+"""Settings from the Lambda environment, read through one model, lazily (never at import)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    """Environment of every promotion Lambda: set by the CDK stack, copied from the template by the local runtime."""
+
+    model_config = ConfigDict(frozen=True)
+
+    config_bucket: str = Field(alias="CONFIG_BUCKET")
+    table_name: str = Field(alias="PROMOTION_TABLE")
+    catalog_dir: Path = Field(alias="CATALOG_DIR", default=Path("/opt/catalog"))
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", default="default")
+    notification_topic_arn: str | None = Field(alias="NOTIFICATION_TOPIC_ARN", default=None)
+    training_role_arn: str | None = Field(alias="TRAINING_ROLE_ARN", default=None)
+    lock_lease_seconds: int = Field(alias="LOCK_LEASE_SECONDS", default=6 * 3600)
+
+
+def settings() -> Settings:
+    """Current settings; not cached, as the local runtime runs several functions (own environments) in one process."""
+    return Settings.model_validate(dict(os.environ))
