@@ -170,13 +170,12 @@ def load_catalogs(directory: Path) -> dict[str, ModelCatalog]:
     if not files:
         raise CatalogError(f"no model catalogs (*.yaml) in {directory}")
     catalogs = [load_catalog(path) for path in files]
-    by_prefix: dict[str, str] = {}
+    owners: dict[tuple[str, str], str] = {}
     for catalog in catalogs:
-        owner = by_prefix.setdefault(catalog.parameter_store.prefix, catalog.id)
-        if owner != catalog.id:
-            raise CatalogError(
-                f"models {owner} and {catalog.id} share the Parameter Store prefix {catalog.parameter_store.prefix}"
-            )
+        for what, value in (("Parameter Store prefix", catalog.parameter_store.prefix), ("config key", catalog.config.key)):
+            owner = owners.setdefault((what, value), catalog.id)
+            if owner != catalog.id:
+                raise CatalogError(f"models {owner} and {catalog.id} share the {what} {value}")
     return {catalog.id: catalog for catalog in catalogs}
 
 

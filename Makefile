@@ -1,0 +1,45 @@
+# Two commands for a new user: `make demo` (a full promotion on the embedded local runtime, no AWS account)
+# and `make test`. Both create .venv and install the pinned requirements on first use.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export AWS_DEFAULT_REGION ?= us-east-1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: venv synth demo test lint typecheck unit property integration infra e2e jobs bench deploy clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+synth: venv
+	$(PY) app.py
+
+demo: venv
+	$(PY) -m local demo
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check layers functions local stacks app.py
+
+typecheck: venv
+	$(VENV)/bin/mypy layers/promotion/python/promotion functions local stacks jobs app.py
+
+test: venv lint typecheck
+	$(PY) -m pytest -q -n 2 --dist loadgroup
+
+bench: venv
+	$(PY) -m bench
+
+deploy: venv
+	npx --yes aws-cdk@2 deploy --app "$(PY) app.py"
+
+clean:
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache .hypothesis .local-runs

@@ -1,0 +1,80 @@
+"""Drive the domain steps in the state machine's order over moto clients (no state machine): each step's
+section is added to the execution document exactly as the definition's ResultPath does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from promotion.backup import backup_production
+from promotion.candidate import validate_candidate
+from promotion.catalog import ModelCatalog
+from promotion.claiming import claim
+from promotion.claims import ClaimStore
+from promotion.config import write_config
+from promotion.models import Approval, ClaimInput, PromotionState
+from promotion.parameters import write_hyperparameters
+from promotion.production import read_config, read_parameters
+from tests.conftest import CONFIG_BUCKET, EVENTS, TABLE, load_event
+from tests.fakes import WorldSageMaker
+
+ROLE = "arn:aws:iam::123456789012:role/promotion-training"
+
+
+def world() -> dict[str, Any]:
+    return json.loads((EVENTS / "world.json").read_text())
+
+
+def snapshot(aws: dict[str, Any], catalog: ModelCatalog) -> dict[str, Any]:
+    """Production as an operator sees it: parameter values and the config's exact bytes."""
+    return {
+        "parameters": {path: p.value for path, p in read_parameters(aws["ssm"], catalog).items()},
+        "config": read_config(aws["s3"], CONFIG_BUCKET, catalog.config.key).body,
+    }
+
+
+def claimed_state(
+    aws: dict[str, Any], catalog_dir: Path, event: dict[str, Any] | None = None, execution: str = "exec-1"
+) -> PromotionState:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    request = ClaimInput(
+        event=event or load_event("tuning-job-completed.json"),
+        execution_name=execution,
+        execution_arn=f"arn:aws:states:us-east-1:123456789012:execution:promotion:{execution}",
+    )
+    return PromotionState(claim=claim(request, catalog_dir, store))
+
+
+def validated_state(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, the_world: dict[str, Any] | None = None
+) -> PromotionState:
+    state = claimed_state(aws, catalog_dir)
+    assert state.claim.tuning_job_name is not None
+    validation = validate_candidate(
+        WorldSageMaker(the_world or world()), aws["s3"], CONFIG_BUCKET, catalog, state.claim.tuning_job_name
+    )
+    approval = Approval(decision="approve", decided_by="alice@example.com", comment="ok")
+    return state.model_copy(update={"validation": validation, "approval": approval})
+
+
+def promote_until_config(aws: dict[str, Any], catalog: ModelCatalog, state: PromotionState) -> PromotionState:
+    """BackupProduction, WriteParameters and WriteConfig over moto."""
+    release = state.claim.release_id
+    assert release is not None
+    assert state.validation is not None
+    assert state.validation.candidate is not None
+    backup = backup_production(aws["ssm"], aws["s3"], CONFIG_BUCKET, catalog, release)
+    state = state.model_copy(update={"backup": backup})
+    written = write_hyperparameters(
+        aws["ssm"],
+        aws["s3"],
+        CONFIG_BUCKET,
+        catalog,
+        release,
+        state.validation.candidate.hyperparameters,
+        sleep=lambda _s: None,
+    )
+    state = state.model_copy(update={"parameters": written})
+    config = write_config(aws["s3"], CONFIG_BUCKET, catalog, state)
+    return state.model_copy(update={"config": config})

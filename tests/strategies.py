@@ -1,0 +1,44 @@
+"""Hypothesis strategies over the catalog's schema: valid and invalid hyperparameters, production states."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from promotion.catalog import HyperparameterSpec, ModelCatalog
+
+
+def valid_value(spec: HyperparameterSpec) -> st.SearchStrategy[Any]:
+    """A value the spec accepts, in its typed form."""
+    if spec.choices is not None:
+        return st.sampled_from(spec.choices)
+    if spec.type == "int":
+        return st.integers(
+            int(spec.min if spec.min is not None else -(10**6)), int(spec.max if spec.max is not None else 10**6)
+        )
+    if spec.type == "float":
+        return st.floats(
+            spec.min if spec.min is not None else -1e6,
+            spec.max if spec.max is not None else 1e6,
+            allow_nan=False,
+            allow_infinity=False,
+        )
+    return st.booleans()
+
+
+def valid_hyperparameters(catalog: ModelCatalog) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries({name: valid_value(spec) for name, spec in catalog.hyperparameters.items()})
+
+
+def production_states(catalog: ModelCatalog) -> st.SearchStrategy[dict[str, Any]]:
+    """A production as it may be found: any subset of the schema's parameters (with any string values), extra
+    parameters under the prefix, and a config object or none."""
+    names = sorted(catalog.hyperparameters)
+    text = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=12)
+    return st.fixed_dictionaries(
+        {
+            "parameters": st.dictionaries(st.sampled_from([*names, "legacy_gamma", "old_lambda"]), text, max_size=8),
+            "config": st.one_of(st.none(), st.binary(min_size=0, max_size=300)),
+        }
+    )

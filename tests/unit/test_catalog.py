@@ -1,0 +1,77 @@
+"""The model catalog: the shipped file is valid; an invalid one names its file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from promotion.catalog import ModelCatalog, catalog_for, load_catalog, load_catalogs
+from promotion.errors import CatalogError, UnknownModel
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_catalog_has_the_seed_thresholds(catalog: ModelCatalog) -> None:
+    assert catalog.id == "fraud-detection"
+    assert catalog.parameter_store.prefix == "/fraud-detection/hyperparameters"
+    assert catalog.config.key == "production-model-config.yaml"
+    assert (catalog.thresholds.pass_, catalog.thresholds.warn) == (0.90, 0.80)
+    assert {"max_depth", "eta", "num_round", "subsample", "min_child_weight"} <= set(catalog.hyperparameters)
+
+
+def _write(tmp_path: Path, name: str, document: dict) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda d: d["thresholds"].update({"warn": 0.95}), "thresholds"),
+        (lambda d: d["hyperparameters"]["max_depth"].update({"min": 20}), "hyperparameters.max_depth"),
+        (lambda d: d["parameter_store"].update({"prefix": "no-leading-slash"}), "parameter_store.prefix"),
+        (lambda d: d["config"].update({"key": "archive/x.yaml"}), "config.key"),
+        (lambda d: d["approval"].update({"demo_approver": "mallory@example.com"}), "approval"),
+        (lambda d: d.pop("objective"), "objective"),
+        (lambda d: d.update({"unexpected": 1}), "unexpected"),
+    ],
+)
+def test_invalid_catalog_names_file_and_field(tmp_path: Path, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
+    document = yaml.safe_load((ROOT / "models" / "fraud-detection.yaml").read_text())
+    mutate(document)
+    path = _write(tmp_path, "fraud-detection", document)
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(path)
+    assert str(path) in str(caught.value)
+    assert field in str(caught.value)
+
+
+def test_id_must_match_file_name(tmp_path: Path) -> None:
+    document = yaml.safe_load((ROOT / "models" / "fraud-detection.yaml").read_text())
+    with pytest.raises(CatalogError, match="must match the file name"):
+        load_catalog(_write(tmp_path, "churn", document))
+
+
+def test_second_model_is_a_second_file(tmp_path: Path) -> None:
+    document = yaml.safe_load((ROOT / "models" / "fraud-detection.yaml").read_text())
+    _write(tmp_path, "fraud-detection", document)
+    document.update(
+        id="churn", parameter_store={"prefix": "/churn/hyperparameters"}, config={"key": "churn/config.yaml"}
+    )
+    _write(tmp_path, "churn", document)
+    assert sorted(load_catalogs(tmp_path)) == ["churn", "fraud-detection"]
+    assert catalog_for("churn", tmp_path).parameter_path("eta") == "/churn/hyperparameters/eta"
+    with pytest.raises(UnknownModel, match="no catalog for model 'nope'"):
+        catalog_for("nope", tmp_path)
+
+
+def test_models_may_not_share_a_prefix(tmp_path: Path) -> None:
+    document = yaml.safe_load((ROOT / "models" / "fraud-detection.yaml").read_text())
+    _write(tmp_path, "fraud-detection", document)
+    document["id"] = "copycat"
+    _write(tmp_path, "copycat", document)
+    with pytest.raises(CatalogError, match="share the Parameter Store prefix"):
+        load_catalogs(tmp_path)
