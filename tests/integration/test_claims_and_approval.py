@@ -1,0 +1,260 @@
+"""Claims, the per-model lock, approval decisions and the operator rollback over moto DynamoDB and S3."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from promotion.approval import decide, request_approval
+from promotion.catalog import ModelCatalog
+from promotion.claims import ClaimStore
+from promotion.events import ApprovalDecision, RollbackRequested
+from promotion.models import ClaimStatus
+from promotion.operations import rollback_on_request
+from tests.conftest import CONFIG_BUCKET, TABLE, load_event
+from tests.fakes import RecordingStepFunctions
+from tests.integration.helpers import promote_until_config, snapshot, validated_state
+
+T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+
+
+def arn(name: str) -> str:
+    return f"arn:aws:states:us-east-1:123456789012:execution:promotion:{name}"
+
+
+def job(n: int) -> str:
+    return f"arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/job-{n}"
+
+
+def claim(store: ClaimStore, n: int, execution: str, minutes: int = 0) -> ClaimStatus:
+    return store.claim(
+        model="fraud-detection",
+        tuning_job_arn=job(n),
+        release_id=f"r{n}",
+        execution_arn=arn(execution),
+        event_time=T0 + timedelta(minutes=minutes),
+        lease_seconds=3600,
+    ).status
+
+
+def test_a_duplicate_event_is_refused_while_the_first_proceeds(aws: dict[str, Any]) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    assert claim(store, 1, "first") == ClaimStatus.CLAIMED
+    assert claim(store, 1, "second") == ClaimStatus.DUPLICATE
+    assert claim(store, 1, "first") == ClaimStatus.CLAIMED  # a retried ClaimPromotion of the same execution
+    store.finish(model="fraud-detection", tuning_job_arn=job(1), execution_arn=arn("first"), outcome="PROMOTED")
+    assert claim(store, 1, "third") == ClaimStatus.DUPLICATE
+
+
+def test_one_promotion_per_model_at_a_time_in_tuning_job_order(aws: dict[str, Any]) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    assert claim(store, 2, "later", minutes=5) == ClaimStatus.CLAIMED
+    assert claim(store, 3, "latest", minutes=9) == ClaimStatus.WAIT
+    assert claim(store, 1, "earliest", minutes=1) == ClaimStatus.WAIT  # lock held by "later"
+    assert store.finish(model="fraud-detection", tuning_job_arn=job(2), execution_arn=arn("later"), outcome="PROMOTED")
+    assert claim(store, 3, "latest", minutes=9) == ClaimStatus.WAIT  # the older job 1 goes first
+    assert claim(store, 1, "earliest", minutes=1) == ClaimStatus.CLAIMED
+    store.finish(model="fraud-detection", tuning_job_arn=job(1), execution_arn=arn("earliest"), outcome="PROMOTED")
+    assert claim(store, 3, "latest", minutes=9) == ClaimStatus.CLAIMED
+
+
+def test_a_dead_holder_does_not_block_the_model(aws: dict[str, Any]) -> None:
+    alive = {arn("crashed"): True}
+    store = ClaimStore(aws["dynamodb"], TABLE, is_execution_running=lambda a: alive.get(a, True))
+    assert claim(store, 1, "crashed") == ClaimStatus.CLAIMED
+    assert claim(store, 2, "next", minutes=1) == ClaimStatus.WAIT
+    alive[arn("crashed")] = False  # the execution was stopped without releasing its lock
+    assert claim(store, 2, "next", minutes=1) == ClaimStatus.CLAIMED
+
+
+def test_an_expired_lease_is_taken_over(aws: dict[str, Any]) -> None:
+    now = [1_000_000.0]
+    store = ClaimStore(aws["dynamodb"], TABLE, clock=lambda: now[0])
+    assert claim(store, 1, "slow") == ClaimStatus.CLAIMED
+    assert claim(store, 2, "next", minutes=1) == ClaimStatus.WAIT
+    now[0] += 3601
+    assert claim(store, 2, "next", minutes=1) == ClaimStatus.CLAIMED
+
+
+def decision(
+    kind: str = "approve", by: str = "alice@example.com", job_name: str = "fraud-xgb-tuning-0042"
+) -> ApprovalDecision:
+    event = load_event("approval-approved.json")
+    event["detail"].update(decision=kind, decided_by=by, tuning_job_name=job_name)
+    return ApprovalDecision.model_validate(event)
+
+
+@pytest.fixture
+def pending(aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path) -> dict[str, Any]:
+    state = validated_state(aws, catalog, catalog_dir)
+    notice = request_approval(
+        state,
+        "token-1",
+        catalog,
+        dynamodb=aws["dynamodb"],
+        events=aws["events"],
+        sns=None,
+        table=TABLE,
+        event_bus_name="default",
+        topic_arn=None,
+        now=datetime(2026, 11, 20, 14, 10, tzinfo=UTC),
+    )
+    return {"state": state, "notice": notice}
+
+
+def test_the_notice_says_what_waits_and_how_to_decide(pending: dict[str, Any]) -> None:
+    notice = pending["notice"]
+    assert notice["hyperparameters"]["max_depth"] == 6
+    assert notice["metrics"]["validation:auc"] == 0.9712
+    assert notice["commands"]["approve"].startswith("promote approve fraud-detection")
+
+
+def test_an_approver_decision_is_forwarded_once(
+    aws: dict[str, Any], catalog: ModelCatalog, pending: dict[str, Any]
+) -> None:
+    sfn = RecordingStepFunctions()
+    now = datetime(2026, 11, 20, 15, tzinfo=UTC)
+    first = decide(decision(), {catalog.id: catalog}, dynamodb=aws["dynamodb"], stepfunctions=sfn, table=TABLE, now=now)
+    assert first.accepted, first.reason
+    assert sfn.calls[0][0] == "success"
+    assert json.loads(sfn.calls[0][1]["output"])["decided_by"] == "alice@example.com"
+    second = decide(
+        decision("reject"), {catalog.id: catalog}, dynamodb=aws["dynamodb"], stepfunctions=sfn, table=TABLE, now=now
+    )
+    assert not second.accepted
+    assert "already decided (APPROVED by alice@example.com)" in second.reason
+    assert len(sfn.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("the_decision", "fragment"),
+    [
+        (decision(by="mallory@example.com"), "is not an approver of fraud-detection"),
+        (decision(job_name="unknown-job"), "is waiting for approval"),
+    ],
+)
+def test_decisions_that_do_not_count_are_refused(
+    aws: dict[str, Any], catalog: ModelCatalog, pending: dict[str, Any], the_decision: ApprovalDecision, fragment: str
+) -> None:
+    sfn = RecordingStepFunctions()
+    outcome = decide(
+        the_decision,
+        {catalog.id: catalog},
+        dynamodb=aws["dynamodb"],
+        stepfunctions=sfn,
+        table=TABLE,
+        now=datetime(2026, 11, 20, 15, tzinfo=UTC),
+    )
+    assert not outcome.accepted
+    assert fragment in outcome.reason
+    assert sfn.calls == []
+
+
+def test_a_late_decision_is_refused(aws: dict[str, Any], catalog: ModelCatalog, pending: dict[str, Any]) -> None:
+    sfn = RecordingStepFunctions()
+    late = datetime(2026, 11, 23, 15, tzinfo=UTC)  # more than 72 h after the request
+    outcome = decide(
+        decision(), {catalog.id: catalog}, dynamodb=aws["dynamodb"], stepfunctions=sfn, table=TABLE, now=late
+    )
+    assert not outcome.accepted
+    assert "expired" in outcome.reason
+    assert sfn.calls == []
+
+
+def test_a_rejection_carries_who_and_why(aws: dict[str, Any], catalog: ModelCatalog, pending: dict[str, Any]) -> None:
+    sfn = RecordingStepFunctions()
+    outcome = decide(
+        decision("reject"),
+        {catalog.id: catalog},
+        dynamodb=aws["dynamodb"],
+        stepfunctions=sfn,
+        table=TABLE,
+        now=datetime(2026, 11, 20, 15, tzinfo=UTC),
+    )
+    assert outcome.accepted
+    kind, call = sfn.calls[0]
+    assert kind == "failure"
+    assert call["error"] == "PromotionRejected"
+    assert json.loads(call["cause"])["decided_by"] == "alice@example.com"
+
+
+def _rollback_request() -> RollbackRequested:
+    return RollbackRequested.model_validate(load_event("rollback-requested.json"))
+
+
+def test_operator_rollback_restores_the_previous_release(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path
+) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    first = promote_until_config(aws, catalog, validated_state(aws, catalog, catalog_dir))
+    store.finish(
+        model=catalog.id,
+        tuning_job_arn=first.claim.tuning_job_arn,
+        execution_arn=first.claim.execution_arn,
+        outcome="PROMOTED",
+    )
+    refused = rollback_on_request(
+        _rollback_request(),
+        {catalog.id: catalog},
+        ssm=aws["ssm"],
+        s3=aws["s3"],
+        dynamodb=aws["dynamodb"],
+        bucket=CONFIG_BUCKET,
+        table=TABLE,
+        store=store,
+    )
+    assert not refused.accepted
+    assert "first release" in refused.reason
+    after_first = snapshot(aws, catalog)
+    # A second promotion (another tuning job) on top of the first.
+    event = load_event("tuning-job-completed.json")
+    event["time"] = "2026-11-21T10:00:00Z"
+    event["detail"]["HyperParameterTuningJobArn"] = event["detail"]["HyperParameterTuningJobArn"] + "b"
+    from tests.integration.helpers import claimed_state
+
+    second = claimed_state(aws, catalog_dir, event, execution="exec-2")
+    second = second.model_copy(update={"validation": first.validation, "approval": first.approval})
+    second = promote_until_config(aws, catalog, second)
+    store.finish(
+        model=catalog.id,
+        tuning_job_arn=second.claim.tuning_job_arn,
+        execution_arn=second.claim.execution_arn,
+        outcome="PROMOTED",
+    )
+    assert snapshot(aws, catalog)["config"] != after_first["config"]
+    done = rollback_on_request(
+        _rollback_request(),
+        {catalog.id: catalog},
+        ssm=aws["ssm"],
+        s3=aws["s3"],
+        dynamodb=aws["dynamodb"],
+        bucket=CONFIG_BUCKET,
+        table=TABLE,
+        store=store,
+    )
+    assert done.accepted, done.reason
+    assert done.restored_release == first.claim.release_id
+    assert snapshot(aws, catalog) == after_first
+
+
+def test_operator_rollback_is_refused_while_a_promotion_runs(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path
+) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    validated_state(aws, catalog, catalog_dir)  # claims the model's lock
+    refused = rollback_on_request(
+        _rollback_request(),
+        {catalog.id: catalog},
+        ssm=aws["ssm"],
+        s3=aws["s3"],
+        dynamodb=aws["dynamodb"],
+        bucket=CONFIG_BUCKET,
+        table=TABLE,
+        store=store,
+    )
+    assert not refused.accepted
+    assert "in flight" in refused.reason
