@@ -42,8 +42,8 @@ def approval_key(model: str, tuning_job_name: str) -> dict[str, dict[str, str]]:
 def approval_commands(model: str) -> dict[str, str]:
     """The exact commands an approver runs (the `promote` CLI puts the decision event on the product bus)."""
     return {
-        "approve": f'promote approve {model} --comment "why it is fine"',
-        "reject": f'promote reject {model} --comment "why not"',
+        "approve": f'python -m promote approve {model} --by <you> --comment "why it is fine"',
+        "reject": f'python -m promote reject {model} --by <you> --comment "why not"',
     }
 
 
@@ -199,3 +199,41 @@ def decide(
         raise
     verb = "approved" if detail.decision == "approve" else "rejected"
     return DecisionOutcome(True, f"promotion of {model} from {job} {verb} by {detail.decided_by}", model, job)
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    model: str
+    tuning_job_name: str
+    release_id: str
+    execution_arn: str
+    requested_at: str
+    decision_deadline: datetime
+
+
+def pending_approvals(dynamodb: Any, table: str, model: str, now: datetime | None = None) -> list[PendingApproval]:
+    """Promotions of a model still waiting for a decision (within their approval window)."""
+    moment = now or datetime.now(UTC)
+    pending: list[PendingApproval] = []
+    paginator = dynamodb.get_paginator("query")
+    for page in paginator.paginate(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :approval)",
+        ExpressionAttributeValues={":pk": {"S": f"MODEL#{model}"}, ":approval": {"S": "APPROVAL#"}},
+        ConsistentRead=True,
+    ):
+        for item in page.get("Items", []):
+            deadline = datetime.fromtimestamp(int(item["decision_deadline"]["N"]), UTC)
+            if item["status"]["S"] != PENDING or deadline < moment:
+                continue
+            pending.append(
+                PendingApproval(
+                    model=model,
+                    tuning_job_name=item["sk"]["S"].removeprefix("APPROVAL#"),
+                    release_id=item["release_id"]["S"],
+                    execution_arn=item["execution_arn"]["S"],
+                    requested_at=item["requested_at"]["S"],
+                    decision_deadline=deadline,
+                )
+            )
+    return pending

@@ -12,6 +12,7 @@ from promotion.claims import ClaimStore
 from promotion.layout import report_prefix
 from promotion.models import Outcome, PromotionState, Result
 from promotion.outcome import decide_outcome
+from promotion.report import render_report_html
 
 RESULT_SOURCE = "promotion.results"
 DETAIL_TYPES = {
@@ -21,6 +22,11 @@ DETAIL_TYPES = {
     Outcome.FAILED: "Promotion Failed",
     Outcome.DUPLICATE: "Promotion Duplicate",
 }
+
+
+def html_key(report_key: str) -> str:
+    """report.html sits beside decision.json."""
+    return report_key.rsplit("/", 1)[0] + "/report.html"
 
 
 def decision_report(state: PromotionState, outcome: Outcome, reason: str, now: datetime) -> dict[str, Any]:
@@ -70,8 +76,11 @@ def publish_result(
     report_key = None
     if claim.model and claim.release_id:
         report_key = f"{report_prefix(claim.model, claim.release_id)}decision.json"
-        body = json.dumps(decision_report(state, outcome, reason, moment), indent=2, default=str).encode()
+        report = decision_report(state, outcome, reason, moment)
+        body = json.dumps(report, indent=2, default=str).encode()
         s3.put_object(Bucket=bucket, Key=report_key, Body=body, ContentType="application/json")
+        page = render_report_html(json.loads(body)).encode()
+        s3.put_object(Bucket=bucket, Key=html_key(report_key), Body=page, ContentType="text/html; charset=utf-8")
         candidate = state.validation.candidate if state.validation else None
         approval = state.approval if state.approval and state.approval.decision == "approve" else None
         write_audit_record(

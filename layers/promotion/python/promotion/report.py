@@ -1,0 +1,153 @@
+"""The decision report as a self-contained HTML page: readable in a browser without AWS, with the comparison plots
+embedded (base64 PNGs from the comparison job) and the rollout drawn as inline SVG. Pure Python, because
+PublishResult renders it inside a Lambda."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Mapping
+from typing import Any
+
+OUTCOME_COLOURS = {
+    "PROMOTED": "#1a7f37",
+    "ROLLED_BACK": "#bf8700",
+    "REJECTED": "#9a6700",
+    "FAILED": "#cf222e",
+    "DUPLICATE": "#57606a",
+}
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1000px;color:#1f2328}
+h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #d0d7de}
+.badge{display:inline-block;padding:.25rem .7rem;border-radius:1rem;color:#fff;font-weight:600}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.92rem}
+td,th{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left}
+th{background:#f6f8fa} .pass{color:#1a7f37;font-weight:600} .fail{color:#cf222e;font-weight:600}
+.reason{font-size:1.05rem;margin:.6rem 0 1rem} .muted{color:#57606a} img{max-width:480px;margin:.4rem}
+code{background:#f6f8fa;padding:.1rem .3rem;border-radius:.2rem}
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _table(rows: list[Mapping[str, Any]], columns: list[str]) -> str:
+    if not rows:
+        return '<p class="muted">none</p>'
+    head = "".join(f"<th>{_e(column)}</th>" for column in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_cell(row.get(column))}</td>" for column in columns) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _cell(value: object) -> str:
+    if value is True:
+        return '<span class="pass">pass</span>'
+    if value is False:
+        return '<span class="fail">fail</span>'
+    if isinstance(value, float):
+        return _e(f"{value:.6g}")
+    if isinstance(value, (dict, list)):
+        return f"<code>{_e(json.dumps(value, default=str))}</code>"
+    return _e(value)
+
+
+def _key_values(values: Mapping[str, Any] | None) -> str:
+    if not values:
+        return '<p class="muted">none</p>'
+    return _table([{"name": key, "value": value} for key, value in values.items()], ["name", "value"])
+
+
+def rollout_svg(stages: list[Mapping[str, Any]], width: int = 640, height: int = 220) -> str:
+    """Challenger traffic share per stage as bars, coloured by the stage's outcome."""
+    if not stages:
+        return '<p class="muted">no rollout stages ran</p>'
+    margin, bar_gap = 40, 12
+    slot = (width - 2 * margin) / len(stages)
+    parts = [
+        f'<svg role="img" aria-label="rollout" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">'
+    ]
+    parts.append(
+        f'<line x1="{margin}" y1="{height - margin}" x2="{width - margin}" y2="{height - margin}" stroke="#57606a"/>'
+    )
+    for index, stage in enumerate(stages):
+        share = float(stage.get("challenger_weight", stage.get("percent", 0) / 100 if stage.get("percent") else 0))
+        outcome = str(stage.get("outcome", ""))
+        colour = {"PASS": "#1a7f37", "FAIL": "#cf222e", "INVALID": "#8250df"}.get(outcome, "#bf8700")
+        bar_height = max(2.0, share * (height - 2 * margin))
+        x = margin + index * slot + bar_gap / 2
+        y = height - margin - bar_height
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot - bar_gap:.1f}" height="{bar_height:.1f}" fill="{colour}"/>'
+        )
+        label = f"{share * 100:g}% {outcome}"
+        centre = x + (slot - bar_gap) / 2
+        parts.append(
+            f'<text x="{centre:.1f}" y="{height - margin + 16}" font-size="12" text-anchor="middle">{_e(label)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_report_html(report: Mapping[str, Any], images: Mapping[str, bytes] | None = None) -> str:
+    """The whole page for one execution's decision report (`decision.json`)."""
+    outcome = str(report.get("outcome", "UNKNOWN"))
+    colour = OUTCOME_COLOURS.get(outcome, "#57606a")
+    candidate = report.get("candidate") or {}
+    champion = report.get("champion") or {}
+    metrics = candidate.get("metrics") or {}
+    champion_metrics = champion.get("performance") or {}
+    metric_rows = [
+        {"metric": name, "challenger": value, "champion": champion_metrics.get(name)}
+        for name, value in sorted(metrics.items())
+    ]
+    approval = report.get("approval") or {}
+    rollback = report.get("rollback") or {}
+    comparison = report.get("comparison") or {}
+    stages = list((report.get("rollout") or {}).get("stages") or [])
+    sections = [
+        f"<h1>{_e(report.get('model'))} release {_e(report.get('release_id'))}</h1>",
+        f'<span class="badge" style="background:{colour}">{_e(outcome)}</span>',
+        f'<p class="reason">{_e(report.get("reason"))}</p>',
+        _key_values(
+            {
+                "execution": report.get("execution_name"),
+                "tuning job": (report.get("tuning_job") or {}).get("name"),
+                "best training job": candidate.get("training_job_name"),
+                "decided at": report.get("decided_at"),
+                "champion release": champion.get("release_id"),
+            }
+        ),
+        "<h2>What was promoted</h2>",
+        _key_values(candidate.get("hyperparameters")),
+        _table(metric_rows, ["metric", "challenger", "champion"]),
+        "<h2>Checks</h2>",
+        _table(list(report.get("checks") or []), ["name", "passed", "value", "threshold", "detail"]),
+        "<h2>Approval</h2>",
+        _key_values(approval) if approval else '<p class="muted">no approval recorded</p>',
+    ]
+    if comparison:
+        sections += [
+            "<h2>Offline comparison (champion vs challenger)</h2>",
+            _key_values(comparison.get("summary") or comparison),
+        ]
+    for name, data in (images or {}).items():
+        encoded = base64.b64encode(data).decode()
+        sections.append(f'<img alt="{_e(name)}" src="data:image/png;base64,{encoded}"/>')
+    sections += ["<h2>Rollout</h2>", rollout_svg(stages)]
+    if stages:
+        columns = sorted({key for stage in stages for key in stage})
+        sections.append(_table(stages, columns))
+    sections += ["<h2>Failure and rollback</h2>"]
+    if report.get("error"):
+        sections.append(_key_values({"error": report["error"].get("Error"), "cause": report["error"].get("Cause")}))
+    sections.append(_key_values(rollback) if rollback else '<p class="muted">no rollback ran</p>')
+    if report.get("cost"):
+        sections += ["<h2>Cost</h2>", _key_values(report["cost"])]
+    body = "\n".join(sections)
+    title = f"{_e(report.get('model'))} {_e(report.get('release_id'))} {_e(outcome)}"
+    head = f'<meta charset="utf-8"><title>{title}</title><style>{STYLE}</style>'
+    return f'<!doctype html><html lang="en"><head>{head}</head><body>{body}</body></html>'

@@ -1,0 +1,3 @@
+from promote.cli import app
+
+app()

@@ -1,0 +1,205 @@
+"""The `promote` command line. It only puts events on the product's bus and reads the promotion table and config
+bucket with boto3, so it works against a deployed stack and, in process, against the local runtime's moto world.
+
+Where things are: `--stack NAME` reads the stack's outputs, or the environment gives them directly
+(PROMOTION_EVENT_BUS, PROMOTION_TABLE, PROMOTION_CONFIG_BUCKET).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import boto3
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from promotion.approval import APPROVAL_SOURCE, pending_approvals
+from promotion.audit import list_audit_records
+from promotion.events import APPROVAL_DETAIL_TYPE, ROLLBACK_DETAIL_TYPE
+
+app = typer.Typer(help="Approve, reject and roll back model promotions; see what is running and what happened.")
+console = Console()
+OPERATIONS_SOURCE = "promotion.operations"
+
+
+@dataclass(frozen=True)
+class Targets:
+    event_bus: str
+    table: str
+    config_bucket: str | None
+
+
+def resolve_targets(stack: str | None, cloudformation: Any | None = None) -> Targets:
+    """Bus, table and bucket from the stack's outputs (when `stack` is given) or the environment."""
+    if stack:
+        cfn = cloudformation or boto3.client("cloudformation")
+        outputs = {
+            o["OutputKey"]: o["OutputValue"]
+            for o in cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+        }
+
+        def find(*fragments: str) -> str | None:
+            for key, value in outputs.items():
+                if any(fragment.lower() in key.lower() for fragment in fragments):
+                    return value
+            return None
+
+        bus, table = find("EventBus", "Bus"), find("Table")
+        if not bus or not table:
+            raise typer.BadParameter(f"stack {stack} has no event bus / table outputs (found {sorted(outputs)})")
+        return Targets(event_bus=bus, table=table, config_bucket=find("ConfigBucket", "Bucket"))
+    try:
+        return Targets(
+            event_bus=os.environ["PROMOTION_EVENT_BUS"],
+            table=os.environ["PROMOTION_TABLE"],
+            config_bucket=os.environ.get("PROMOTION_CONFIG_BUCKET"),
+        )
+    except KeyError as missing:
+        raise typer.BadParameter(f"set {missing.args[0]} or pass --stack NAME") from None
+
+
+StackOption = Annotated[str | None, typer.Option("--stack", help="CloudFormation stack to read names from")]
+ByOption = Annotated[str, typer.Option("--by", envvar="PROMOTE_USER", help="who decides (must be a catalog approver)")]
+
+
+def _put(event_bus: str, source: str, detail_type: str, detail: dict[str, Any]) -> str:
+    response = boto3.client("events").put_events(
+        Entries=[{"EventBusName": event_bus, "Source": source, "DetailType": detail_type, "Detail": json.dumps(detail)}]
+    )
+    entry = response["Entries"][0]
+    if response.get("FailedEntryCount"):
+        console.print(f"[red]EventBridge refused the event: {entry.get('ErrorCode')} {entry.get('ErrorMessage')}[/red]")
+        raise typer.Exit(2)
+    return str(entry.get("EventId", ""))
+
+
+def _pending_job(targets: Targets, model: str, tuning_job: str | None) -> str:
+    if tuning_job:
+        return tuning_job
+    pending = pending_approvals(boto3.client("dynamodb"), targets.table, model)
+    if len(pending) != 1:
+        console.print(
+            f"[red]{len(pending)} promotions of {model} wait for a decision; name one with --tuning-job[/red]"
+        )
+        raise typer.Exit(2)
+    return pending[0].tuning_job_name
+
+
+def _decide(decision: str, model: str, by: str, comment: str, tuning_job: str | None, stack: str | None) -> None:
+    targets = resolve_targets(stack)
+    job = _pending_job(targets, model, tuning_job)
+    detail = {"model": model, "tuning_job_name": job, "decision": decision, "decided_by": by, "comment": comment}
+    event_id = _put(targets.event_bus, APPROVAL_SOURCE, APPROVAL_DETAIL_TYPE, detail)
+    console.print(
+        f"{decision} of {model} from {job} sent as {by} (event {event_id}); the result shows in `promote status`"
+    )
+
+
+@app.command()
+def approve(
+    model: str,
+    by: ByOption,
+    comment: Annotated[str, typer.Option(help="why the candidate may go to production")],
+    tuning_job: Annotated[str | None, typer.Option(help="the tuning job, when several wait")] = None,
+    stack: StackOption = None,
+) -> None:
+    """Approve the promotion of MODEL that waits for a decision."""
+    _decide("approve", model, by, comment, tuning_job, stack)
+
+
+@app.command()
+def reject(
+    model: str,
+    by: ByOption,
+    comment: Annotated[str, typer.Option(help="why the candidate may not go to production")],
+    tuning_job: Annotated[str | None, typer.Option(help="the tuning job, when several wait")] = None,
+    stack: StackOption = None,
+) -> None:
+    """Reject the promotion of MODEL that waits for a decision."""
+    _decide("reject", model, by, comment, tuning_job, stack)
+
+
+@app.command()
+def rollback(
+    model: str,
+    by: ByOption,
+    reason: Annotated[str, typer.Option(help="why production must go back")],
+    stack: StackOption = None,
+) -> None:
+    """Ask for MODEL to go back to its previous release."""
+    targets = resolve_targets(stack)
+    event_id = _put(
+        targets.event_bus,
+        OPERATIONS_SOURCE,
+        ROLLBACK_DETAIL_TYPE,
+        {"model": model, "requested_by": by, "reason": reason},
+    )
+    console.print(
+        f"rollback of {model} requested as {by} (event {event_id}); the outcome shows in `promote history {model}`"
+    )
+
+
+def _history_table(model: str, targets: Targets, limit: int | None) -> Table:
+    table = Table(title=f"Promotions of {model}", show_lines=False)
+    for column in ("release", "outcome", "approved by", "tuning job", "reason", "report"):
+        table.add_column(column, overflow="fold")
+    records = list_audit_records(boto3.client("dynamodb"), targets.table, model)
+    for record in records[-limit:] if limit else records:
+        report = (
+            f"s3://{targets.config_bucket}/{record.report_key}"
+            if record.report_key and targets.config_bucket
+            else (record.report_key or "")
+        )
+        table.add_row(
+            record.release_id,
+            record.outcome,
+            record.approved_by or "",
+            record.tuning_job_name or "",
+            record.reason,
+            report,
+        )
+    return table
+
+
+@app.command()
+def status(
+    model: Annotated[str | None, typer.Argument(help="one model (default: every model with a record)")] = None,
+    stack: StackOption = None,
+) -> None:
+    """Pending approvals, running promotions and recent outcomes."""
+    targets = resolve_targets(stack)
+    dynamodb = boto3.client("dynamodb")
+    models = [model] if model else _models(dynamodb, targets.table)
+    now = datetime.now(UTC)
+    waiting = Table(title="Waiting for approval")
+    for column in ("model", "tuning job", "release", "decide by"):
+        waiting.add_column(column)
+    for name in models:
+        for item in pending_approvals(dynamodb, targets.table, name, now):
+            waiting.add_row(item.model, item.tuning_job_name, item.release_id, item.decision_deadline.isoformat())
+    console.print(waiting)
+    for name in models:
+        console.print(_history_table(name, targets, limit=5))
+
+
+def _models(dynamodb: Any, table: str) -> list[str]:
+    names: set[str] = set()
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk"):
+        names.update(item["pk"]["S"].removeprefix("MODEL#") for item in page.get("Items", []))
+    return sorted(names)
+
+
+@app.command()
+def history(model: str, stack: StackOption = None) -> None:
+    """Every promotion of MODEL with its outcome, reason and report."""
+    console.print(_history_table(model, resolve_targets(stack), limit=None))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
