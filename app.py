@@ -1,0 +1,71 @@
+"""CDK entry point: read the model catalogs, build the promotion stack, check it with cdk-nag. Nothing else.
+
+`python app.py` synthesizes into ./cdk.out without the CDK CLI or an AWS account (the stack is environment-agnostic).
+PROMOTION_MODELS_DIR points at another catalog folder (default: models/). An invalid catalog, or a layer that cannot
+be built, fails the synth with one clear message on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "layers" / "promotion" / "python"))
+# jsii prints a large end-of-life banner on node 20 at every start; the synth itself is unaffected.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from promotion.catalog import load_catalogs  # noqa: E402
+from promotion.errors import CatalogError  # noqa: E402
+
+
+def main() -> int:
+    models_dir = Path(os.environ.get("PROMOTION_MODELS_DIR") or ROOT / "models")
+    try:
+        catalogs = load_catalogs(models_dir)
+    except CatalogError as error:
+        print(f"synth failed: {error}", file=sys.stderr)
+        return 1
+
+    # Imported after the catalogs are checked: a bad catalog fails fast, before jsii starts.
+    import aws_cdk as cdk
+    from cdk_nag import AwsSolutionsChecks
+
+    from stacks.assets import AssetError
+    from stacks.promotion_stack import PromotionStack
+
+    # cdk.json's context applies to `python app.py` as to `cdk synth` (the CLI's own context still wins).
+    context = json.loads((ROOT / "cdk.json").read_text()).get("context", {})
+    app = cdk.App(outdir=os.environ.get("CDK_OUTDIR", "cdk.out"), context=context)
+    try:
+        PromotionStack(
+            app,
+            app.node.try_get_context("stackName") or "ModelPromotion",
+            catalogs=catalogs,
+            bus_name=app.node.try_get_context("busName") or "promotion-events",
+            approval_principals=app.node.try_get_context("approvalPrincipals") or [],
+            description="Model promotion: tuning job -> validate, approve, back up, write production, train",
+        )
+    except AssetError as error:
+        print(f"synth failed: {error}", file=sys.stderr)
+        return 1
+    # Acknowledged findings are also written into the template (Metadata.cdk_nag) as an audit trail.
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True))
+    try:
+        app.synth()
+    except RuntimeError as error:
+        if "ValidationFailed" not in str(error):
+            raise
+        print(
+            f"synth failed: cdk-nag reported the unacknowledged findings listed above "
+            f"(report: {Path(app.outdir) / 'validation-report.json'})",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

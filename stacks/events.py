@@ -1,0 +1,151 @@
+"""Event routing: SageMaker's tuning-job completion starts a promotion; the product's own bus carries approval
+decisions and rollback requests to their functions. Every target has a retry policy and an encrypted DLQ."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.nag import acknowledge
+
+MODEL_TAG = "promotion:model"
+TUNING_JOB_PATTERN = events.EventPattern(
+    source=["aws.sagemaker"],
+    detail_type=["SageMaker HyperParameter Tuning Job State Change"],
+    # A key with a colon is an ordinary JSON key in a pattern; {"exists": true} requires the tag to be present.
+    detail={"HyperParameterTuningJobStatus": ["Completed"], "Tags": {MODEL_TAG: events.Match.exists()}},
+)
+APPROVAL_PATTERN = events.EventPattern(source=["promotion.approvals"], detail_type=["Promotion Approval Decision"])
+ROLLBACK_PATTERN = events.EventPattern(source=["promotion.operations"], detail_type=["Promotion Rollback Requested"])
+TARGET_RETRY_ATTEMPTS = 4
+TARGET_MAX_EVENT_AGE = cdk.Duration.hours(2)
+
+
+def _principal(identity: str) -> iam.IPrincipal:
+    return iam.AccountPrincipal(identity) if re.fullmatch(r"\d{12}", identity) else iam.ArnPrincipal(identity)
+
+
+class PromotionBus(Construct):
+    """The product's own event bus; only this account (and the listed approval principals) may put events on it."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, bus_name: str, approval_principals: Sequence[str] = ()
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.bus = events.EventBus(self, "Bus", event_bus_name=bus_name)
+        # The policy lives on the bus resource itself (its `Policy` property) rather than in an EventBusPolicy from
+        # add_to_resource_policy (which prints a jsii deprecation warning at every synth). A resource cannot reference
+        # its own attributes, so the ARN is spelled from the name.
+        bus_arn = cdk.Stack.of(self).format_arn(
+            service="events", resource="event-bus", resource_name=bus_name, arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME
+        )
+        self.policy = iam.PolicyDocument(
+            statements=[
+                iam.PolicyStatement(
+                    sid="PutEventsFromAccountAndApprovers",
+                    principals=[iam.AccountRootPrincipal(), *(_principal(p) for p in approval_principals)],
+                    actions=["events:PutEvents"],
+                    resources=[bus_arn],
+                )
+            ]
+        )
+        cfn_bus = self.bus.node.default_child
+        if not isinstance(cfn_bus, events.CfnEventBus):
+            raise TypeError("EventBus has no CfnEventBus child")
+        cfn_bus.policy = self.policy.to_json()
+
+
+class PromotionRules(Construct):
+    """The three rules and their dead-letter queues (`dead_letter_queues` by rule name)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bus: events.IEventBus,
+        state_machine: sfn.IStateMachine,
+        approval_decision: lambda_.IFunction,
+        rollback_request: lambda_.IFunction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letter_queues: dict[str, sqs.Queue] = {}
+
+        tuning_dlq = self._dead_letter_queue("TuningJobCompleted")
+        self.tuning_job_rule = events.Rule(
+            self,
+            "TuningJobCompleted",
+            description="A tagged SageMaker tuning job completed: start its promotion",
+            event_pattern=TUNING_JOB_PATTERN,  # on the default bus, where SageMaker puts its events
+            targets=[
+                targets.SfnStateMachine(
+                    state_machine,  # the whole event is the execution input
+                    dead_letter_queue=tuning_dlq,
+                    retry_attempts=TARGET_RETRY_ATTEMPTS,
+                    max_event_age=TARGET_MAX_EVENT_AGE,
+                )
+            ],
+        )
+        self.approval_rule = self._function_rule(
+            "ApprovalDecision",
+            bus,
+            APPROVAL_PATTERN,
+            approval_decision,
+            "An approver's decision on a pending promotion",
+        )
+        self.rollback_rule = self._function_rule(
+            "RollbackRequested", bus, ROLLBACK_PATTERN, rollback_request, "An operator asks to roll a model back"
+        )
+
+    def _function_rule(
+        self,
+        name: str,
+        bus: events.IEventBus,
+        pattern: events.EventPattern,
+        function: lambda_.IFunction,
+        description: str,
+    ) -> events.Rule:
+        dlq = self._dead_letter_queue(name)
+        # Events that fail delivery and invocations that fail after Lambda's async retries land in the same queue.
+        function.configure_async_invoke(on_failure=destinations.SqsDestination(dlq), retry_attempts=2)
+        return events.Rule(
+            self,
+            name,
+            description=description,
+            event_bus=bus,
+            event_pattern=pattern,
+            targets=[
+                targets.LambdaFunction(
+                    function,
+                    dead_letter_queue=dlq,
+                    retry_attempts=TARGET_RETRY_ATTEMPTS,
+                    max_event_age=TARGET_MAX_EVENT_AGE,
+                )
+            ],
+        )
+
+    def _dead_letter_queue(self, name: str) -> sqs.Queue:
+        queue = sqs.Queue(
+            self,
+            f"{name}DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        acknowledge(
+            queue,
+            "AwsSolutions-SQS3",
+            f"This queue is itself the dead-letter queue of the {name} rule's target; it needs no DLQ of its own.",
+        )
+        self.dead_letter_queues[name] = queue
+        return queue

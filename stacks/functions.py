@@ -1,0 +1,239 @@
+"""The promotion's Lambda functions: one per step directory, each with its own log group and least-privilege role,
+sharing two layers (third-party dependencies; the domain package with the validated catalogs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from promotion.catalog import ModelCatalog
+from stacks.assets import (
+    IGNORED_FILES,
+    REQUIREMENTS_HASH_FILE,
+    AssetError,
+    ensure_dependencies_layer,
+    stage_promotion_layer,
+)
+from stacks.nag import acknowledge, acknowledge_wildcard_resources
+from stacks.permissions import Grant, StepPermissions
+
+# Must match promotion.observability (SERVICE, NAMESPACE); tests/infra check they do.
+SERVICE_NAME = "model-promotion"
+METRICS_NAMESPACE = "ModelPromotion"
+CATALOG_DIR = "/opt/catalog"
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+
+Capability = Callable[[StepPermissions], list[Grant]]
+P = StepPermissions
+
+
+@dataclass(frozen=True)
+class StepFunctionSpec:
+    """One function: its step directory (`functions/<name>/`), what it does, and what it may touch."""
+
+    name: str
+    description: str
+    capabilities: tuple[Capability, ...]
+    timeout_seconds: int = 60
+
+    @property
+    def construct_id(self) -> str:
+        return "".join(part.capitalize() for part in self.name.split("_"))
+
+
+STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
+    StepFunctionSpec(
+        "claim_promotion",
+        "ClaimPromotion: dedupe the tuning-job event, take the model's lock",
+        (P.promotion_table, P.describe_executions),
+    ),
+    StepFunctionSpec(
+        "validate_candidate",
+        "ValidateCandidate: check the best training job against the catalog and the champion",
+        (P.promotion_table, P.describe_candidates, P.read_config),
+    ),
+    StepFunctionSpec(
+        "await_approval",
+        "AwaitApproval: keep the task token, ask the catalog's approvers",
+        (P.promotion_table, P.put_events, P.notify),
+    ),
+    StepFunctionSpec(
+        "backup_production",
+        "BackupProduction: archive the current parameters and config under the release id",
+        (P.promotion_table, P.read_parameters, P.read_config, P.write_archive),
+    ),
+    StepFunctionSpec(
+        "write_parameters",
+        "WriteParameters: write and read back the new hyperparameters",
+        (P.promotion_table, P.read_archive, P.read_parameters, P.write_parameters, P.delete_parameters),
+    ),
+    StepFunctionSpec(
+        "write_config",
+        "WriteConfig: validate and write the production config",
+        (P.promotion_table, P.read_archive, P.read_config, P.write_config, P.write_archive),
+    ),
+    StepFunctionSpec(
+        "trigger_pipeline",
+        "TriggerPipeline: start the production training job",
+        (P.promotion_table, P.start_training, P.watch_training),
+    ),
+    StepFunctionSpec(
+        "check_pipeline",
+        "CheckPipeline: poll the production training job (stop it when it overruns)",
+        (P.promotion_table, P.watch_training, P.stop_training),
+    ),
+    StepFunctionSpec(
+        "rollback",
+        "Rollback: restore production byte for byte from the release's backup",
+        (
+            P.promotion_table,
+            P.read_parameters,
+            P.write_parameters,
+            P.delete_parameters,
+            P.read_config,
+            P.write_config,
+            P.delete_config,
+            P.read_archive,
+        ),
+        timeout_seconds=120,
+    ),
+    StepFunctionSpec(
+        "publish_result",
+        "PublishResult: decision report, promotion event, notification, lock release",
+        (P.promotion_table, P.describe_executions, P.write_reports, P.put_events, P.notify, P.put_metrics),
+    ),
+    StepFunctionSpec(
+        "approval_decision",
+        "Approval decisions from the product bus: complete the waiting AwaitApproval task",
+        (P.promotion_table, P.answer_approvals),
+    ),
+    StepFunctionSpec(
+        "rollback_request",
+        "Rollback requests from the product bus: put the model's previous release back",
+        (
+            P.promotion_table,
+            P.read_parameters,
+            P.write_parameters,
+            P.delete_parameters,
+            P.read_config,
+            P.write_config,
+            P.delete_config,
+            P.read_archive,
+            P.describe_executions,
+        ),
+        timeout_seconds=120,
+    ),
+)
+
+_UNRESTRICTABLE_ACTIONS = {
+    "xray:PutTraceSegments": "X-Ray tracing",
+    "xray:PutTelemetryRecords": "X-Ray tracing",
+    "cloudwatch:PutMetricData": "custom metrics (conditioned on the product's metric namespace)",
+}
+
+
+@dataclass(frozen=True)
+class FunctionsProps:
+    """What every function's environment and permissions refer to."""
+
+    repo_root: Path
+    staging_dir: Path
+    catalogs: Mapping[str, ModelCatalog]
+    permissions: StepPermissions
+    environment: Mapping[str, str]
+
+
+class PromotionFunctions(Construct):
+    """One Lambda per entry of STEP_FUNCTIONS; `functions[name]` by step directory name."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, props: FunctionsProps) -> None:
+        super().__init__(scope, construct_id)
+        root = props.repo_root
+        deps_dir = ensure_dependencies_layer(root / "requirements.txt", root / "build" / "layer-deps")
+        self.dependencies_layer = lambda_.LayerVersion(
+            self,
+            "DependenciesLayer",
+            code=lambda_.Code.from_asset(str(deps_dir), exclude=[REQUIREMENTS_HASH_FILE, *IGNORED_FILES]),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[lambda_.Architecture.X86_64],
+            description="Third-party packages of requirements.txt (powertools, pydantic, pyyaml)",
+        )
+        staged = stage_promotion_layer(
+            root / "layers" / "promotion" / "python" / "promotion", props.catalogs, props.staging_dir
+        )
+        self.promotion_layer = lambda_.LayerVersion(
+            self,
+            "PromotionLayer",
+            code=lambda_.Code.from_asset(str(staged)),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[lambda_.Architecture.X86_64],
+            description="The promotion domain package (python/promotion) and the validated model catalogs (catalog/)",
+        )
+        self.functions: dict[str, lambda_.Function] = {
+            spec.name: self._step_function(spec, props) for spec in STEP_FUNCTIONS
+        }
+
+    def _step_function(self, spec: StepFunctionSpec, props: FunctionsProps) -> lambda_.Function:
+        code_dir = props.repo_root / "functions" / spec.name
+        if not (code_dir / "handler.py").is_file():
+            raise AssetError(f"function code missing: {code_dir}/handler.py (the {spec.name} step has no handler)")
+        scope = Construct(self, spec.construct_id)
+        role = iam.Role(
+            scope,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Execution role of the promotion step {spec.name}",
+        )
+        log_group = logs.LogGroup(scope, "Logs", retention=LOG_RETENTION)
+        log_group.grant_write(role)
+        function = lambda_.Function(
+            scope,
+            "Function",
+            description=spec.description,
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.X86_64,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(code_dir), exclude=list(IGNORED_FILES)),
+            memory_size=256,
+            timeout=cdk.Duration.seconds(spec.timeout_seconds),
+            tracing=lambda_.Tracing.ACTIVE,
+            environment=dict(props.environment),
+            layers=[self.dependencies_layer, self.promotion_layer],
+            role=role,
+            log_group=log_group,
+        )
+        self._attach(role, [grant for capability in spec.capabilities for grant in capability(props.permissions)])
+        return function
+
+    @staticmethod
+    def _attach(role: iam.Role, grants: list[Grant]) -> None:
+        seen: set[str] = set()
+        star_actions = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}  # added by active tracing
+        for grant in grants:
+            sid = grant.statement.sid or ""
+            if sid in seen:  # capabilities may share a statement (e.g. ListBucket on the config bucket)
+                continue
+            seen.add(sid)
+            role.add_to_policy(grant.statement)
+            if "*" in grant.statement.resources:
+                star_actions.update(grant.statement.actions)
+            elif grant.wildcard_reason:
+                acknowledge_wildcard_resources(role, grant.statement.resources, grant.wildcard_reason)
+        unexpected = star_actions - _UNRESTRICTABLE_ACTIONS.keys()
+        if unexpected:
+            raise ValueError(f"Resource '*' granted for actions that support resource scoping: {sorted(unexpected)}")
+        uses = sorted({_UNRESTRICTABLE_ACTIONS[action] for action in star_actions})
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            f"Resource '*' only for {' and '.join(uses)}: {', '.join(sorted(star_actions))} "
+            "support no resource-level permissions.",
+        )

@@ -1,0 +1,288 @@
+"""The least-privilege IAM statements the promotion functions are built from.
+
+Each method is one capability in the product's words (read the production parameters, write the archive, start the
+pipeline...) and returns the statements it needs, every resource scoped by the model catalogs and the stack's own
+resources. Where a capability needs a wildcard resource, the grant carries the reason, recorded as a cdk-nag
+acknowledgment on the role that receives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+
+from promotion.catalog import ModelCatalog
+from stacks.storage import ARCHIVE_PREFIX, REPORTS_PREFIX
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One IAM statement and, where its resources hold a wildcard, why that is the narrowest possible scope."""
+
+    statement: iam.PolicyStatement
+    wildcard_reason: str | None = None
+
+
+class StepPermissions:
+    """Builds the statements of each capability against the stack's resources and the catalogs."""
+
+    def __init__(
+        self,
+        *,
+        catalogs: Mapping[str, ModelCatalog],
+        config_bucket: s3.IBucket,
+        table: dynamodb.ITable,
+        bus: events.IEventBus,
+        topic: sns.ITopic,
+        topic_key: kms.IKey,
+        training_role: iam.IRole,
+        state_machine_name: str,
+        metrics_namespace: str,
+    ) -> None:
+        self._catalogs = dict(sorted(catalogs.items()))
+        self._bucket = config_bucket
+        self._table = table
+        self._bus = bus
+        self._topic = topic
+        self._topic_key = topic_key
+        self._training_role = training_role
+        self._state_machine_name = state_machine_name
+        self._metrics_namespace = metrics_namespace
+
+    # --- helpers -------------------------------------------------------------------------------------------------
+
+    def _parameter_arn(self, path: str) -> str:
+        return f"arn:{cdk.Aws.PARTITION}:ssm:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:parameter{path}"
+
+    def _states_arn(self, resource: str) -> str:
+        return f"arn:{cdk.Aws.PARTITION}:states:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:{resource}"
+
+    def _sagemaker_arn(self, resource: str) -> str:
+        return f"arn:{cdk.Aws.PARTITION}:sagemaker:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:{resource}"
+
+    def _config_objects(self) -> list[str]:
+        return sorted({self._bucket.arn_for_objects(c.config.key) for c in self._catalogs.values()})
+
+    def _objects_under(self, prefix: str) -> list[str]:
+        # One prefix per model (archive/<model>/..., reports/<model>/...): a promotion only touches its own model.
+        return [self._bucket.arn_for_objects(f"{prefix}{model_id}/*") for model_id in self._catalogs]
+
+    def _training_jobs(self) -> list[str]:
+        return [self._sagemaker_arn(f"training-job/{model_id}-*") for model_id in self._catalogs]
+
+    def _list_bucket(self) -> Grant:
+        # Without ListBucket, S3 answers 403 instead of 404 for a missing key: "absent" must be recognisable,
+        # and rollback lists a model's archive to find its previous release.
+        return Grant(self._statement("ListConfigBucket", ["s3:ListBucket"], [self._bucket.bucket_arn]))
+
+    @staticmethod
+    def _statement(sid: str, actions: list[str], resources: list[str], **kwargs: object) -> iam.PolicyStatement:
+        return iam.PolicyStatement(sid=sid, actions=actions, resources=resources, **kwargs)  # type: ignore[arg-type]
+
+    # --- capabilities --------------------------------------------------------------------------------------------
+
+    def promotion_table(self) -> list[Grant]:
+        """Claims, locks, approval tokens and the audit trail (conditional writes, no scans)."""
+        actions = [
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
+        ]
+        return [Grant(self._statement("PromotionTable", actions, [self._table.table_arn]))]
+
+    def read_parameters(self) -> list[Grant]:
+        """Read each model's production hyperparameters (one parameter per name, and the path listing)."""
+        paths = [c.parameter_store.prefix for c in self._catalogs.values()]
+        resources = [self._parameter_arn(p) for p in paths] + [self._parameter_arn(f"{p}/*") for p in paths]
+        actions = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
+        return [Grant(self._statement("ReadProductionParameters", actions, resources), _PARAMETERS_REASON)]
+
+    def write_parameters(self) -> list[Grant]:
+        """Write each model's production hyperparameters."""
+        resources = [self._parameter_arn(f"{c.parameter_store.prefix}/*") for c in self._catalogs.values()]
+        actions = ["ssm:PutParameter", "ssm:AddTagsToResource"]
+        return [Grant(self._statement("WriteProductionParameters", actions, resources), _PARAMETERS_REASON)]
+
+    def delete_parameters(self) -> list[Grant]:
+        """Remove parameters that did not exist before a release (rollback restores absence too)."""
+        resources = [self._parameter_arn(f"{c.parameter_store.prefix}/*") for c in self._catalogs.values()]
+        actions = ["ssm:DeleteParameter", "ssm:DeleteParameters"]
+        return [Grant(self._statement("DeleteProductionParameters", actions, resources), _PARAMETERS_REASON)]
+
+    def read_config(self) -> list[Grant]:
+        """Read the production config objects (any version) and tell a missing object from a forbidden one."""
+        return [
+            Grant(
+                self._statement("ReadProductionConfig", ["s3:GetObject", "s3:GetObjectVersion"], self._config_objects())
+            ),
+            self._list_bucket(),
+        ]
+
+    def write_config(self) -> list[Grant]:
+        """Write the production config objects."""
+        return [Grant(self._statement("WriteProductionConfig", ["s3:PutObject"], self._config_objects()))]
+
+    def delete_config(self) -> list[Grant]:
+        """Remove a config object that did not exist before the release."""
+        return [Grant(self._statement("DeleteProductionConfig", ["s3:DeleteObject"], self._config_objects()))]
+
+    def read_archive(self) -> list[Grant]:
+        """Read archived releases (the backups rollback restores)."""
+        return [
+            Grant(
+                self._statement(
+                    "ReadArchive", ["s3:GetObject", "s3:GetObjectVersion"], self._objects_under(ARCHIVE_PREFIX)
+                ),
+                _ARCHIVE_REASON,
+            ),
+            self._list_bucket(),
+        ]
+
+    def write_archive(self) -> list[Grant]:
+        """Write backups of production under archive/<model>/<release-id>/."""
+        return [
+            Grant(
+                self._statement("WriteArchive", ["s3:PutObject"], self._objects_under(ARCHIVE_PREFIX)), _ARCHIVE_REASON
+            )
+        ]
+
+    def write_reports(self) -> list[Grant]:
+        """Write decision reports under reports/<model>/<release-id>/."""
+        return [
+            Grant(
+                self._statement("WriteReports", ["s3:PutObject"], self._objects_under(REPORTS_PREFIX)),
+                "Decision reports are keyed reports/<model>/<release-id>/...; the release id is minted per execution.",
+            )
+        ]
+
+    def describe_candidates(self) -> list[Grant]:
+        """Look up a completed tuning job and its best training job (names chosen by data scientists)."""
+        reason = (
+            "Tuning jobs (and the training jobs they spawn) are named freely by data scientists; the event only says "
+            "the job is tagged promotion:model, so this read-only Describe must cover any tuning/training job."
+        )
+        return [
+            Grant(
+                self._statement(
+                    "DescribeTuningJobs",
+                    ["sagemaker:DescribeHyperParameterTuningJob"],
+                    [self._sagemaker_arn("hyper-parameter-tuning-job/*")],
+                ),
+                reason,
+            ),
+            Grant(
+                self._statement(
+                    "DescribeBestTrainingJobs",
+                    ["sagemaker:DescribeTrainingJob"],
+                    [self._sagemaker_arn("training-job/*")],
+                ),
+                reason,
+            ),
+        ]
+
+    def start_training(self) -> list[Grant]:
+        """Start the production pipeline's training job (named <model-id>-...) with the training role."""
+        return [
+            Grant(
+                self._statement(
+                    "StartPipeline", ["sagemaker:CreateTrainingJob", "sagemaker:AddTags"], self._training_jobs()
+                ),
+                _TRAINING_JOBS_REASON,
+            ),
+            Grant(
+                self._statement(
+                    "PassTrainingRole",
+                    ["iam:PassRole"],
+                    [self._training_role.role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+                )
+            ),
+        ]
+
+    def watch_training(self) -> list[Grant]:
+        """Poll the production pipeline's training job."""
+        return [
+            Grant(
+                self._statement("WatchPipeline", ["sagemaker:DescribeTrainingJob"], self._training_jobs()),
+                _TRAINING_JOBS_REASON,
+            )
+        ]
+
+    def stop_training(self) -> list[Grant]:
+        """Stop a pipeline that is still running when its promotion rolls back."""
+        return [
+            Grant(
+                self._statement("StopPipeline", ["sagemaker:StopTrainingJob"], self._training_jobs()),
+                _TRAINING_JOBS_REASON,
+            )
+        ]
+
+    def put_events(self) -> list[Grant]:
+        """Put promotion events on the product's own bus."""
+        return [Grant(self._statement("PutProductEvents", ["events:PutEvents"], [self._bus.event_bus_arn]))]
+
+    def notify(self) -> list[Grant]:
+        """Publish to the (KMS-encrypted) notification topic."""
+        return [
+            Grant(self._statement("PublishNotifications", ["sns:Publish"], [self._topic.topic_arn])),
+            Grant(
+                self._statement(
+                    "EncryptNotifications", ["kms:GenerateDataKey", "kms:Decrypt"], [self._topic_key.key_arn]
+                )
+            ),
+        ]
+
+    def put_metrics(self) -> list[Grant]:
+        """Publish custom metrics, only into the product's namespace."""
+        return [
+            Grant(
+                self._statement(
+                    "PutPromotionMetrics",
+                    ["cloudwatch:PutMetricData"],
+                    ["*"],
+                    conditions={"StringEquals": {"cloudwatch:namespace": self._metrics_namespace}},
+                )
+            )
+        ]
+
+    def answer_approvals(self) -> list[Grant]:
+        """Complete the AwaitApproval task of a waiting execution with its task token."""
+        actions = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
+        resources = [self._states_arn(f"stateMachine:{self._state_machine_name}")]
+        return [Grant(self._statement("AnswerApprovals", actions, resources))]
+
+    def describe_executions(self) -> list[Grant]:
+        """Tell whether the execution holding a model's lock is still running (a dead holder's lock is taken over)."""
+        resources = [self._states_arn(f"execution:{self._state_machine_name}:*")]
+        return [
+            Grant(
+                self._statement("DescribePromotionExecutions", ["states:DescribeExecution"], resources),
+                "Lock holders are executions of the promotion state machine, named per event; the grant is that "
+                "machine's executions (read-only DescribeExecution).",
+            )
+        ]
+
+
+_PARAMETERS_REASON = (
+    "Hyperparameters are one parameter each under the model catalog's Parameter Store prefix "
+    "(/<model>/hyperparameters/<name>); the names come from the catalog and the tuning job."
+)
+_ARCHIVE_REASON = (
+    "Backups are keyed archive/<model>/<release-id>/...; the release id is minted per execution, so the grant "
+    "is the model's archive prefix."
+)
+_TRAINING_JOBS_REASON = (
+    "Pipeline training jobs are named <model-id>-<release-id>; the release id is minted per execution, so the grant "
+    "is the model's name prefix."
+)

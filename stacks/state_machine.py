@@ -1,0 +1,252 @@
+"""The promotion state machine, exactly as docs/state-machine.md specifies it (state names are the operator contract).
+
+The construct is given the step functions by step directory name (`functions/<name>/`) and the machine's name; it
+owns the execution log group (encrypted, ALL events) and the key that encrypts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.nag import acknowledge, wildcard_resource_finding
+
+# State name -> function directory of every Lambda task, in the order of the contract's table.
+TASK_FUNCTIONS: dict[str, str] = {
+    "ClaimPromotion": "claim_promotion",
+    "ValidateCandidate": "validate_candidate",
+    "AwaitApproval": "await_approval",
+    "BackupProduction": "backup_production",
+    "WriteParameters": "write_parameters",
+    "WriteConfig": "write_config",
+    "TriggerPipeline": "trigger_pipeline",
+    "CheckPipeline": "check_pipeline",
+    "Rollback": "rollback",
+    "PublishResult": "publish_result",
+}
+# Errors worth retrying: Lambda service hiccups and the domain's own "transient AWS error". Never AccessDenied,
+# validation or domain errors (those are decisions, not accidents).
+RETRYABLE_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "TransientAwsError",
+]
+POLL_INTERVAL = cdk.Duration.seconds(60)
+# A waiting promotion looks at the model lock every 5 minutes: 1,500 looks (promotion.claiming.MAX_LOCK_WAITS) span
+# 5 days and stay well inside Step Functions' 25,000-event execution history.
+LOCK_POLL_INTERVAL = cdk.Duration.seconds(300)
+APPROVAL_TIMEOUT_PATH = "$.validation.approval_timeout_seconds"
+
+
+class PromotionStateMachine(Construct):
+    """Standard state machine: ClaimPromotion ... PublishResult, with Rollback on any failure after BackupProduction."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        steps: Mapping[str, lambda_.IFunction],
+        state_machine_name: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        missing = sorted(set(TASK_FUNCTIONS.values()) - steps.keys())
+        if missing:
+            raise ValueError(f"the promotion state machine needs functions for the steps {missing}")
+
+        def task(state: str, **kwargs: object) -> tasks.LambdaInvoke:
+            invoke = tasks.LambdaInvoke(
+                self,
+                state,
+                lambda_function=steps[TASK_FUNCTIONS[state]],
+                retry_on_service_exceptions=False,  # our own Retry below, with jitter and the domain's errors
+                **kwargs,  # type: ignore[arg-type]
+            )
+            invoke.add_retry(
+                errors=RETRYABLE_ERRORS,
+                interval=cdk.Duration.seconds(2),
+                backoff_rate=2,
+                max_attempts=4,
+                jitter_strategy=sfn.JitterType.FULL,
+            )
+            return invoke
+
+        def step(state: str, result_path: str) -> tasks.LambdaInvoke:
+            return task(state, payload_response_only=True, result_path=result_path)
+
+        claim = task(
+            "ClaimPromotion",
+            payload_response_only=True,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "event": sfn.JsonPath.object_at("$$.Execution.Input"),
+                    "execution_name": sfn.JsonPath.execution_name,
+                    "execution_arn": sfn.JsonPath.execution_id,
+                    "state": sfn.JsonPath.entire_payload,
+                }
+            ),
+            result_selector={"claim": sfn.JsonPath.entire_payload},
+            result_path="$",
+        )
+        validate = step("ValidateCandidate", "$.validation")
+        await_approval = task(
+            "AwaitApproval",
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object(
+                {"state": sfn.JsonPath.entire_payload, "task_token": sfn.JsonPath.task_token}
+            ),
+            task_timeout=sfn.Timeout.at(APPROVAL_TIMEOUT_PATH),
+            result_path="$.approval",
+        )
+        backup = step("BackupProduction", "$.backup")
+        write_parameters = step("WriteParameters", "$.parameters")
+        write_config = step("WriteConfig", "$.config")
+        trigger_pipeline = step("TriggerPipeline", "$.pipeline")
+        check_pipeline = step("CheckPipeline", "$.pipeline")
+        rollback = step("Rollback", "$.rollback")
+        publish = step("PublishResult", "$.result")
+
+        wait_for_lock = sfn.Wait(self, "WaitForModelLock", time=sfn.WaitTime.duration(LOCK_POLL_INTERVAL))
+        wait_for_pipeline = sfn.Wait(self, "WaitForPipeline", time=sfn.WaitTime.duration(POLL_INTERVAL))
+        duplicate = sfn.Succeed(self, "Duplicate")
+        approval_expired = sfn.Pass(
+            self, "ApprovalExpired", result=sfn.Result.from_object({"decision": "expired"}), result_path="$.approval"
+        )
+        promoted = sfn.Succeed(self, "Promoted")
+        not_promoted = sfn.Fail(
+            self,
+            "NotPromoted",
+            error_path=sfn.JsonPath.string_at("$.result.outcome"),
+            cause_path=sfn.JsonPath.string_at("$.result.reason"),
+        )
+        promotion_failed = sfn.Fail(
+            self, "PromotionFailed", error="PromotionFailed", cause="publishing the result failed after rollback"
+        )
+
+        claim.next(
+            sfn.Choice(self, "ClaimOutcome")
+            .when(sfn.Condition.string_equals("$.claim.status", "CLAIMED"), validate)
+            .when(sfn.Condition.string_equals("$.claim.status", "WAIT"), wait_for_lock)
+            .when(sfn.Condition.string_equals("$.claim.status", "DUPLICATE"), duplicate)
+            .otherwise(publish)
+        )
+        claim.add_catch(publish, errors=["States.ALL"], result_path="$.error")
+        wait_for_lock.next(claim)
+
+        validate.next(
+            sfn.Choice(self, "CandidateVerdict")
+            .when(sfn.Condition.string_equals("$.validation.verdict", "PASSED"), await_approval)
+            .otherwise(publish)
+        )
+        validate.add_catch(publish, errors=["States.ALL"], result_path="$.error")
+
+        await_approval.next(backup)
+        # A Catch's ResultPath must keep the document; ApprovalExpired then overwrites $.approval with the verdict.
+        await_approval.add_catch(approval_expired, errors=["States.Timeout"], result_path="$.approval")
+        await_approval.add_catch(publish, errors=["PromotionRejected"], result_path="$.error")
+        await_approval.add_catch(publish, errors=["States.ALL"], result_path="$.error")
+        approval_expired.next(publish)
+
+        # From BackupProduction on, production may have been touched: every failure rolls back.
+        for state, following in (
+            (backup, write_parameters),
+            (write_parameters, write_config),
+            (write_config, trigger_pipeline),
+            (trigger_pipeline, wait_for_pipeline),
+        ):
+            state.next(following)
+            state.add_catch(rollback, errors=["States.ALL"], result_path="$.error")
+        wait_for_pipeline.next(check_pipeline)
+        check_pipeline.next(
+            sfn.Choice(self, "PipelineStatus")
+            .when(sfn.Condition.string_equals("$.pipeline.status", "Completed"), publish)
+            .otherwise(wait_for_pipeline)
+        )
+        check_pipeline.add_catch(rollback, errors=["States.ALL"], result_path="$.error")
+
+        rollback.next(publish)
+        rollback.add_catch(publish, errors=["States.ALL"], result_path="$.rollback_error")
+
+        publish.next(
+            sfn.Choice(self, "Outcome")
+            .when(sfn.Condition.string_equals("$.result.outcome", "PROMOTED"), promoted)
+            .otherwise(not_promoted)
+        )
+        publish.add_catch(
+            sfn.Choice(self, "PublishFailed")
+            .when(sfn.Condition.is_present("$.rollback"), promotion_failed)
+            .otherwise(rollback),
+            errors=["States.ALL"],
+            result_path="$.error",
+        )
+
+        self.log_key = kms.Key(
+            self,
+            "LogKey",
+            description="Encrypts the promotion state machine's execution log",
+            enable_key_rotation=True,
+        )
+        # CloudWatch Logs encrypts with the key only for log groups of this account and region.
+        self.log_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogs",
+                principals=[iam.ServicePrincipal(f"logs.{cdk.Aws.REGION}.amazonaws.com")],
+                actions=[
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                    "kms:GenerateDataKey",
+                    "kms:DescribeKey",
+                ],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": (
+                            f"arn:{cdk.Aws.PARTITION}:logs:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:log-group:*"
+                        )
+                    }
+                },
+            )
+        )
+        self.log_group = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            # Vended-logs prefix keeps Step Functions' log delivery off the account's log resource policy limit.
+            log_group_name=f"/aws/vendedlogs/states/{state_machine_name}",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            encryption_key=self.log_key,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=state_machine_name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(claim),
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            tracing_enabled=True,
+            comment="Model promotion: validate, approve, back up, write production, train; roll back on failure",
+        )
+        role = self.state_machine.role
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Resource '*' only for X-Ray tracing and CloudWatch Logs log delivery (logs:*LogDelivery, "
+            "PutResourcePolicy, Describe*): Step Functions logging and tracing support no resource-level permissions.",
+        )
+        for name in sorted(set(TASK_FUNCTIONS.values())):
+            acknowledge(
+                role,
+                wildcard_resource_finding(role, f"{steps[name].function_arn}:*"),
+                f"CDK's Lambda task grant covers the versions and aliases (<arn>:*) of the {name} function only.",
+            )

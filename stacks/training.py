@@ -1,0 +1,135 @@
+"""The SageMaker execution role of the production pipeline's training jobs, scoped by the model catalogs."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Mapping
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from promotion.catalog import ModelCatalog
+from stacks.nag import acknowledge, acknowledge_wildcard_resources
+
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)"
+)
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix/` -> (`bucket`, `some/prefix/`)."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+class TrainingRole(Construct):
+    """Role SageMaker assumes for the training jobs TriggerPipeline starts: read the catalogs' train/validation data,
+    write their output prefix, log to /aws/sagemaker/TrainingJobs, pull the training image."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, catalogs: Mapping[str, ModelCatalog]) -> None:
+        super().__init__(scope, construct_id)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Execution role of the promotion pipeline's SageMaker training jobs",
+        )
+        partition, region, account = cdk.Aws.PARTITION, cdk.Aws.REGION, cdk.Aws.ACCOUNT_ID
+
+        reads: dict[str, set[str]] = defaultdict(set)
+        writes: dict[str, set[str]] = defaultdict(set)
+        for catalog in catalogs.values():
+            for uri in (catalog.training.train_data, catalog.training.validation_data):
+                bucket, prefix = split_s3_uri(uri)
+                reads[bucket].add(prefix)
+            bucket, prefix = split_s3_uri(catalog.training.output_path)
+            writes[bucket].add(prefix)
+
+        data_objects = [
+            f"arn:{partition}:s3:::{b}/{p}*" for b, prefixes in sorted(reads.items()) for p in sorted(prefixes)
+        ]
+        self.role.add_to_policy(
+            iam.PolicyStatement(sid="ReadTrainingData", actions=["s3:GetObject"], resources=data_objects)
+        )
+        for index, (bucket, prefixes) in enumerate(sorted(reads.items())):
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid=f"ListTrainingData{index}",
+                    actions=["s3:ListBucket"],
+                    resources=[f"arn:{partition}:s3:::{bucket}"],
+                    conditions={"StringLike": {"s3:prefix": sorted({f"{p}*" for p in prefixes})}},
+                )
+            )
+        output_objects = [
+            f"arn:{partition}:s3:::{b}/{p}*" for b, prefixes in sorted(writes.items()) for p in sorted(prefixes)
+        ]
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteModelArtifacts", actions=["s3:PutObject", "s3:AbortMultipartUpload"], resources=output_objects
+            )
+        )
+        acknowledge_wildcard_resources(
+            self.role,
+            data_objects + output_objects,
+            "Training data and model artifacts are whole S3 prefixes named in the model catalogs "
+            "(training.train_data/validation_data/output_path); objects under them are created by other jobs.",
+        )
+
+        log_group = f"arn:{partition}:logs:{region}:{account}:log-group:{TRAINING_LOG_GROUP}"
+        log_streams = f"{log_group}:log-stream:*"
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TrainingLogGroup",
+                actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"],
+                resources=[log_group],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteTrainingLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_streams],
+            )
+        )
+        acknowledge_wildcard_resources(
+            self.role,
+            [log_streams],
+            "SageMaker names one log stream per training job and instance (<job>/algo-N-<timestamp>) under "
+            "/aws/sagemaker/TrainingJobs; the stream names are not known in advance.",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PublishTrainingMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}},
+            )
+        )
+
+        repositories = sorted(
+            {
+                f"arn:{partition}:ecr:{m['region']}:{m['account']}:repository/{m['repo']}"
+                for catalog in catalogs.values()
+                if (m := ECR_IMAGE.match(catalog.training.image))
+            }
+        )
+        if repositories:
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="PullTrainingImage",
+                    actions=["ecr:BatchGetImage", "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer"],
+                    resources=repositories,
+                )
+            )
+            self.role.add_to_policy(
+                iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"])
+            )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only ecr:GetAuthorizationToken and cloudwatch:PutMetricData (conditioned on the SageMaker training "
+            "namespace) use Resource '*': neither action supports resource-level permissions.",
+        )

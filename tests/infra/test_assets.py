@@ -1,0 +1,63 @@
+"""Layer preparation without a synth: the pip build is cached by requirements hash and fails with what to run."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from promotion.catalog import load_catalogs
+from stacks.assets import REQUIREMENTS_HASH_FILE, AssetError, ensure_dependencies_layer, stage_promotion_layer
+from tests.infra.conftest import ROOT
+
+pytestmark = pytest.mark.xdist_group("infra")
+
+
+def test_dependencies_layer_is_not_rebuilt_when_requirements_are_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("pyyaml==6.0.3\n")
+    layer = tmp_path / "build" / "layer-deps"
+    (layer / "python").mkdir(parents=True)
+    (layer / REQUIREMENTS_HASH_FILE).write_text(hashlib.sha256(requirements.read_bytes()).hexdigest() + "\n")
+
+    def no_pip(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("pip must not run for unchanged requirements")
+
+    monkeypatch.setattr(subprocess, "run", no_pip)
+    assert ensure_dependencies_layer(requirements, layer) == layer
+
+
+def test_a_failing_pip_says_what_to_run_and_leaves_no_half_layer(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("this is not a requirement line !!\n")  # rejected by pip before any download
+    layer = tmp_path / "build" / "layer-deps"
+    with pytest.raises(AssetError) as raised:
+        ensure_dependencies_layer(requirements, layer)
+    message = str(raised.value)
+    assert "could not build the Lambda dependencies layer" in message
+    assert "Build it by hand with:" in message
+    for part in ("--platform manylinux2014_x86_64", "--only-binary=:all:", "--python-version 3.14", str(requirements)):
+        assert part in message
+    assert not layer.exists()
+    assert list((tmp_path / "build").iterdir()) == []
+
+
+def test_promotion_layer_is_staged_fresh(tmp_path: Path) -> None:
+    staging = tmp_path / "promotion-layer"
+    (staging / "catalog").mkdir(parents=True)
+    (staging / "catalog" / "removed-model.yaml").write_text("stale")
+    catalogs = load_catalogs(ROOT / "models")
+    stage_promotion_layer(ROOT / "layers" / "promotion" / "python" / "promotion", catalogs, staging)
+    assert sorted(p.name for p in (staging / "catalog").iterdir()) == sorted(f"{m}.yaml" for m in catalogs)
+    assert load_catalogs(staging / "catalog") == catalogs
+    assert (staging / "python" / "promotion" / "__init__.py").is_file()
+
+
+def test_a_missing_package_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(AssetError, match="promotion package is missing"):
+        stage_promotion_layer(tmp_path / "nowhere", {}, tmp_path / "staging")

@@ -1,0 +1,126 @@
+"""Event routing: the tuning-job rule, the product bus and its policy, the bus rules, DLQs and retries."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from moto.events.models import EventPattern
+
+from tests.infra.conftest import APPROVER_PRINCIPAL, ROOT, Synth, as_list, flat
+
+pytestmark = pytest.mark.xdist_group("infra")
+
+SAMPLE_EVENTS = ROOT.parent / "shared" / "events"
+TUNING_JOB_PATTERN = {
+    "source": ["aws.sagemaker"],
+    "detail-type": ["SageMaker HyperParameter Tuning Job State Change"],
+    "detail": {
+        "HyperParameterTuningJobStatus": ["Completed"],
+        "Tags": {"promotion:model": [{"exists": True}]},
+    },
+}
+
+
+def sample(name: str) -> dict[str, Any]:
+    for directory in (SAMPLE_EVENTS, ROOT / "tests" / "data" / "events"):
+        if (directory / name).is_file():
+            return dict(json.loads((directory / name).read_text()))
+    pytest.skip(f"sample event {name} not found")
+
+
+def rules(synth: Synth) -> dict[str, dict[str, Any]]:
+    return {k: r["Properties"] for k, r in synth.resources("AWS::Events::Rule").items()}
+
+
+def rule_with_source(synth: Synth, source: str) -> dict[str, Any]:
+    (rule,) = [r for r in rules(synth).values() if r["EventPattern"]["source"] == [source]]
+    return rule
+
+
+def assert_target_has_dlq_and_retries(synth: Synth, target: dict[str, Any]) -> dict[str, Any]:
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 2
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] > 0
+    queue_id = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    queue = synth.template["Resources"][queue_id]
+    assert queue["Type"] == "AWS::SQS::Queue"
+    assert queue["Properties"].get("SqsManagedSseEnabled") or queue["Properties"].get("KmsMasterKeyId")
+    (policy,) = [
+        p["Properties"]
+        for p in synth.resources("AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue_id} in p["Properties"]["Queues"]
+    ]
+    statements = policy["PolicyDocument"]["Statement"]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+    )
+    return dict(queue)
+
+
+def test_tuning_job_rule_pattern_is_exact(synth: Synth) -> None:
+    rule = rule_with_source(synth, "aws.sagemaker")
+    assert rule["EventPattern"] == TUNING_JOB_PATTERN
+    assert "EventBusName" not in rule  # the default bus, where SageMaker puts its events
+    assert rule["State"] == "ENABLED"
+
+
+def test_tuning_job_rule_matches_the_real_event_only_when_tagged_and_completed(synth: Synth) -> None:
+    pattern = EventPattern.load(json.dumps(rule_with_source(synth, "aws.sagemaker")["EventPattern"]))
+    event = sample("tuning-job-completed.json")
+    assert pattern.matches_event(event)
+    untagged = copy.deepcopy(event)
+    del untagged["detail"]["Tags"]["promotion:model"]
+    failed = copy.deepcopy(event)
+    failed["detail"]["HyperParameterTuningJobStatus"] = "Failed"
+    assert not pattern.matches_event(untagged)
+    assert not pattern.matches_event(failed)
+
+
+def test_tuning_job_rule_starts_the_state_machine_with_the_event(synth: Synth) -> None:
+    (target,) = rule_with_source(synth, "aws.sagemaker")["Targets"]
+    (machine_id,) = synth.resources("AWS::StepFunctions::StateMachine")
+    assert target["Arn"] == {"Ref": machine_id}
+    assert not {"Input", "InputPath", "InputTransformer"} & target.keys()  # the whole event is the input
+    assert_target_has_dlq_and_retries(synth, target)
+
+
+@pytest.mark.parametrize(
+    ("source", "detail_type", "sample_event", "step"),
+    [
+        ("promotion.approvals", "Promotion Approval Decision", "approval-approved.json", "approval_decision"),
+        ("promotion.operations", "Promotion Rollback Requested", "rollback-requested.json", "rollback_request"),
+    ],
+)
+def test_product_bus_rules(
+    synth: Synth, functions_by_step: dict[str, str], source: str, detail_type: str, sample_event: str, step: str
+) -> None:
+    rule = rule_with_source(synth, source)
+    (bus_id,) = synth.resources("AWS::Events::EventBus")
+    assert rule["EventBusName"] == {"Ref": bus_id}
+    assert rule["EventPattern"] == {"source": [source], "detail-type": [detail_type]}
+    assert EventPattern.load(json.dumps(rule["EventPattern"])).matches_event(sample(sample_event))
+    (target,) = rule["Targets"]
+    assert flat(target["Arn"]) == f"<{functions_by_step[step]}.Arn>"
+    queue = assert_target_has_dlq_and_retries(synth, target)
+    # Invocations that fail after Lambda's own retries land in the same queue.
+    (invoke_config,) = [
+        c["Properties"]
+        for c in synth.resources("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": functions_by_step[step]}
+    ]
+    assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == target["DeadLetterConfig"]["Arn"]
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_product_bus_accepts_events_only_from_the_account_and_listed_approvers(synth: Synth) -> None:
+    (bus,) = synth.resources("AWS::Events::EventBus").values()
+    assert bus["Properties"]["Name"].startswith("promotion-")
+    (statement,) = bus["Properties"]["Policy"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert as_list(statement["Action"]) == ["events:PutEvents"]
+    principals = [flat(p) for p in as_list(statement["Principal"]["AWS"])]
+    assert principals == ["arn:<AWS::Partition>:iam::<AWS::AccountId>:root", APPROVER_PRINCIPAL]
+    assert flat(statement["Resource"]).endswith(f":event-bus/{bus['Properties']['Name']}")
+    assert not synth.resources("AWS::Events::EventBusPolicy")

@@ -1,0 +1,193 @@
+"""Least privilege: own roles, no managed policies, no wildcard actions, resources scoped by the catalogs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import SECOND_MODEL, Synth, as_list, flat, function_role, role_statements
+
+pytestmark = pytest.mark.xdist_group("infra")
+
+# Actions that support no resource-level permissions; the only ones allowed on Resource "*".
+UNSCOPED_ACTIONS = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "cloudwatch:PutMetricData",
+    "ecr:GetAuthorizationToken",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+MODELS = ("fraud-detection", SECOND_MODEL)
+PARAMETER_WRITERS = ("write_parameters", "rollback", "rollback_request")
+PARAMETER_READERS = ("backup_production", *PARAMETER_WRITERS)
+
+
+def all_statements(synth: Synth) -> list[dict[str, Any]]:
+    statements = []
+    for resource in synth.template["Resources"].values():
+        props = resource.get("Properties", {})
+        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            statements.extend(props["PolicyDocument"]["Statement"])
+        elif resource["Type"] == "AWS::IAM::Role":
+            statements.extend(s for p in props.get("Policies", []) for s in p["PolicyDocument"]["Statement"])
+    return statements
+
+
+def granted(statements: list[dict[str, Any]], action: str) -> list[str]:
+    """Flattened resources on which `action` is allowed."""
+    return [
+        flat(resource)
+        for s in statements
+        if s["Effect"] == "Allow" and action in as_list(s["Action"])
+        for resource in as_list(s["Resource"])
+    ]
+
+
+def step_statements(synth: Synth, functions_by_step: dict[str, str], step: str) -> list[dict[str, Any]]:
+    return role_statements(synth, function_role(synth, functions_by_step[step]))
+
+
+def test_no_wildcard_actions_anywhere(synth: Synth) -> None:
+    statements = all_statements(synth)
+    assert len(statements) > 50
+    for statement in statements:
+        for action in as_list(statement["Action"]):
+            assert action != "*" and not action.endswith(":*") and "*" not in action, statement
+
+
+def test_resource_star_only_for_actions_without_resource_scoping(synth: Synth) -> None:
+    for statement in all_statements(synth):
+        if "*" in as_list(statement["Resource"]):
+            assert set(as_list(statement["Action"])) <= UNSCOPED_ACTIONS, statement
+
+
+def test_put_metric_data_is_limited_to_a_namespace(synth: Synth) -> None:
+    for statement in all_statements(synth):
+        if "cloudwatch:PutMetricData" in as_list(statement["Action"]):
+            assert statement["Condition"]["StringEquals"]["cloudwatch:namespace"] in (
+                "ModelPromotion",
+                "/aws/sagemaker/TrainingJobs",
+            )
+
+
+def test_no_aws_managed_policies_and_one_role_per_function(synth: Synth, functions_by_step: dict[str, str]) -> None:
+    for logical_id, role in synth.resources("AWS::IAM::Role").items():
+        assert "ManagedPolicyArns" not in role["Properties"], logical_id
+    roles = [function_role(synth, logical_id) for logical_id in functions_by_step.values()]
+    assert len(roles) == len(set(roles)) == 12
+
+
+def test_pass_role_only_for_the_training_role_to_sagemaker(synth: Synth, functions_by_step: dict[str, str]) -> None:
+    passers = []
+    for step, function in functions_by_step.items():
+        for statement in step_statements(synth, functions_by_step, step):
+            if "iam:PassRole" in as_list(statement["Action"]):
+                passers.append(step)
+                (training_role,) = as_list(statement["Resource"])
+                assert flat(training_role).startswith("<TrainingRole")
+                assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}, (
+                    function
+                )
+    assert passers == ["trigger_pipeline"]
+    for statement in all_statements(synth):
+        if "iam:PassRole" in as_list(statement["Action"]):
+            assert "Condition" in statement
+
+
+def test_each_catalog_prefix_reaches_exactly_the_parameter_roles(
+    synth: Synth, functions_by_step: dict[str, str]
+) -> None:
+    for step in functions_by_step:
+        statements = step_statements(synth, functions_by_step, step)
+        writes = granted(statements, "ssm:PutParameter")
+        reads = granted(statements, "ssm:GetParametersByPath")
+        for model in MODELS:
+            has_write = any(r.endswith(f":parameter/{model}/hyperparameters/*") for r in writes)
+            has_read = any(r.endswith(f":parameter/{model}/hyperparameters") for r in reads)
+            assert has_write == (step in PARAMETER_WRITERS), (step, model)
+            assert has_read == (step in PARAMETER_READERS), (step, model)
+        assert all(":parameter/" in r and r.endswith("/hyperparameters/*") for r in writes), step
+
+
+def test_config_objects_and_prefixes_are_scoped_per_model(synth: Synth, functions_by_step: dict[str, str]) -> None:
+    write_config = granted(step_statements(synth, functions_by_step, "write_config"), "s3:PutObject")
+    bucket = next(r.split("/")[0] for r in write_config)
+    assert sorted(write_config) == sorted(
+        [
+            f"{bucket}/production-model-config.yaml",
+            f"{bucket}/{SECOND_MODEL}-model-config.yaml",
+            f"{bucket}/archive/fraud-detection/*",
+            f"{bucket}/archive/{SECOND_MODEL}/*",
+        ]
+    )
+    reports = granted(step_statements(synth, functions_by_step, "publish_result"), "s3:PutObject")
+    assert sorted(reports) == sorted(f"{bucket}/reports/{model}/*" for model in MODELS)
+
+
+def test_training_jobs_are_scoped_by_model_id(synth: Synth, functions_by_step: dict[str, str]) -> None:
+    statements = step_statements(synth, functions_by_step, "trigger_pipeline")
+    jobs = granted(statements, "sagemaker:CreateTrainingJob")
+    assert sorted(j.rsplit(":", 1)[1] for j in jobs) == sorted(f"training-job/{model}-*" for model in MODELS)
+    assert granted(statements, "sagemaker:AddTags") == jobs
+    describe = granted(step_statements(synth, functions_by_step, "validate_candidate"), "sagemaker:DescribeTrainingJob")
+    assert any(r.endswith(":training-job/*") for r in describe)
+    tuning = granted(
+        step_statements(synth, functions_by_step, "validate_candidate"), "sagemaker:DescribeHyperParameterTuningJob"
+    )
+    assert [r.rsplit(":", 1)[1] for r in tuning] == ["hyper-parameter-tuning-job/*"]
+
+
+def test_approval_decision_answers_only_the_promotion_machine(synth: Synth, functions_by_step: dict[str, str]) -> None:
+    statements = step_statements(synth, functions_by_step, "approval_decision")
+    (machine,) = synth.resources("AWS::StepFunctions::StateMachine").values()
+    name = machine["Properties"]["StateMachineName"]
+    for action in ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"):
+        assert granted(statements, action) == [
+            f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:{name}"
+        ]
+    others = [s for s in functions_by_step if s != "approval_decision"]
+    for step in others:
+        assert not granted(step_statements(synth, functions_by_step, step), "states:SendTaskSuccess"), step
+
+
+def test_events_and_notifications_only_where_the_contract_says(synth: Synth, functions_by_step: dict[str, str]) -> None:
+    for step in functions_by_step:
+        statements = step_statements(synth, functions_by_step, step)
+        put_events = granted(statements, "events:PutEvents")
+        publish = granted(statements, "sns:Publish")
+        assert bool(put_events) == (step in ("await_approval", "publish_result")), step
+        assert bool(publish) == (step in ("await_approval", "publish_result")), step
+        assert all(r.startswith("<ProductBus") for r in put_events)
+        if publish:  # the topic is KMS-encrypted: publishers need its key
+            assert granted(statements, "kms:GenerateDataKey") == granted(statements, "kms:Decrypt")
+
+
+def test_training_role_reads_data_writes_output_of_every_catalog(synth: Synth) -> None:
+    (role_id,) = [k for k in synth.resources("AWS::IAM::Role") if k.startswith("TrainingRole")]
+    role = synth.template["Resources"][role_id]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    statements = role_statements(synth, role_id)
+    assert sorted(granted(statements, "s3:GetObject")) == sorted(
+        f"arn:<AWS::Partition>:s3:::{bucket}/{prefix}/*"
+        for bucket in ("fraud-detection-data", "churn-data")
+        for prefix in ("train", "validation")
+    )
+    assert sorted(granted(statements, "s3:PutObject")) == sorted(
+        f"arn:<AWS::Partition>:s3:::{bucket}/production/*" for bucket in ("fraud-detection-models", "churn-models")
+    )
+    assert granted(statements, "logs:PutLogEvents") == [
+        "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs:log-stream:*"
+    ]
+    assert granted(statements, "ecr:BatchGetImage") == [
+        "arn:<AWS::Partition>:ecr:us-east-1:683313688378:repository/sagemaker-xgboost"
+    ]

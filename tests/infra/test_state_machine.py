@@ -1,0 +1,200 @@
+"""The synthesized state machine is the one docs/state-machine.md specifies (the operator contract)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import ROOT, Synth, flat
+
+pytestmark = pytest.mark.xdist_group("infra")
+
+CONTRACT = ROOT / "docs" / "state-machine.md"
+ROW = re.compile(
+    r"^\| (?P<name>[A-Z][A-Za-z]+) \| (?P<type>Task|Choice|Wait|Succeed|Pass|Fail)\b[^|]*\|(?P<dir>[^|]*)\|"
+)
+RETRYABLE = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "TransientAwsError",
+]
+RESULT_PATHS = {
+    "ClaimPromotion": "$",
+    "ValidateCandidate": "$.validation",
+    "AwaitApproval": "$.approval",
+    "BackupProduction": "$.backup",
+    "WriteParameters": "$.parameters",
+    "WriteConfig": "$.config",
+    "TriggerPipeline": "$.pipeline",
+    "CheckPipeline": "$.pipeline",
+    "Rollback": "$.rollback",
+    "PublishResult": "$.result",
+}
+TOUCHES_PRODUCTION = ["BackupProduction", "WriteParameters", "WriteConfig", "TriggerPipeline", "CheckPipeline"]
+
+
+def contract_rows(path: Path = CONTRACT) -> dict[str, tuple[str, str]]:
+    """State name -> (type, function dir or '') from the contract's table."""
+    rows = {}
+    for line in path.read_text().splitlines():
+        if match := ROW.match(line):
+            directory = re.search(r"functions/([a-z_]+)", match["dir"])
+            rows[match["name"]] = (match["type"], directory.group(1) if directory else "")
+    return rows
+
+
+def catch(state: dict[str, Any]) -> list[tuple[list[str], str, str]]:
+    return [(c["ErrorEquals"], c["Next"], c.get("ResultPath")) for c in state.get("Catch", [])]
+
+
+def choices(state: dict[str, Any]) -> dict[str, str]:
+    return {
+        f"{c['Variable']} {'is present' if c.get('IsPresent') else '== ' + c.get('StringEquals', '?')}": c["Next"]
+        for c in state["Choices"]
+    }
+
+
+def test_state_names_and_types_are_the_contracts(definition: dict[str, Any]) -> None:
+    rows = contract_rows()
+    assert len(rows) >= 20, "could not read the contract's state table"
+    assert {name: state["Type"] for name, state in definition["States"].items()} == {
+        name: kind for name, (kind, _) in rows.items()
+    }
+    assert definition["StartAt"] == "ClaimPromotion"
+
+
+def test_each_task_runs_its_step_function(definition: dict[str, Any], functions_by_step: dict[str, str]) -> None:
+    for name, (kind, directory) in contract_rows().items():
+        if kind != "Task":
+            continue
+        state = definition["States"][name]
+        target = state.get("Parameters", {}).get("FunctionName") or state["Resource"]
+        assert target == f"<{functions_by_step[directory]}.Arn>", name
+
+
+def test_result_paths(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    assert {name: states[name].get("ResultPath") for name in RESULT_PATHS} == RESULT_PATHS
+    assert states["ClaimPromotion"]["ResultSelector"] == {"claim.$": "$"}
+    assert states["ClaimPromotion"]["Parameters"] == {
+        "event.$": "$$.Execution.Input",
+        "execution_name.$": "$$.Execution.Name",
+        "execution_arn.$": "$$.Execution.Id",
+        "state.$": "$",
+    }
+    # Every other Lambda task: payload_response_only, the whole document as input.
+    for name in set(RESULT_PATHS) - {"ClaimPromotion", "AwaitApproval"}:
+        assert "Parameters" not in states[name] and "InputPath" not in states[name], name
+        assert states[name]["Resource"].endswith(".Arn>"), name
+
+
+def test_await_approval_waits_for_the_task_token(definition: dict[str, Any]) -> None:
+    state = definition["States"]["AwaitApproval"]
+    assert state["Resource"].endswith(":states:::lambda:invoke.waitForTaskToken")
+    assert state["Parameters"]["Payload"] == {"state.$": "$", "task_token.$": "$$.Task.Token"}
+    assert state["TimeoutSecondsPath"] == "$.validation.approval_timeout_seconds"
+    assert "TimeoutSeconds" not in state
+    assert catch(state) == [
+        (["States.Timeout"], "ApprovalExpired", "$.approval"),
+        (["PromotionRejected"], "PublishResult", "$.error"),
+        (["States.ALL"], "PublishResult", "$.error"),
+    ]
+    expired = definition["States"]["ApprovalExpired"]
+    assert (expired["Result"], expired["ResultPath"], expired["Next"]) == (
+        {"decision": "expired"},
+        "$.approval",
+        "PublishResult",
+    )
+
+
+def test_choices_and_waits(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    assert choices(states["ClaimOutcome"]) == {
+        "$.claim.status == CLAIMED": "ValidateCandidate",
+        "$.claim.status == WAIT": "WaitForModelLock",
+        "$.claim.status == DUPLICATE": "Duplicate",
+    }
+    assert states["ClaimOutcome"]["Default"] == "PublishResult"
+    assert choices(states["CandidateVerdict"]) == {"$.validation.verdict == PASSED": "AwaitApproval"}
+    assert states["CandidateVerdict"]["Default"] == "PublishResult"
+    assert choices(states["PipelineStatus"]) == {"$.pipeline.status == Completed": "PublishResult"}
+    assert states["PipelineStatus"]["Default"] == "WaitForPipeline"
+    assert choices(states["PublishFailed"]) == {"$.rollback is present": "PromotionFailed"}
+    assert states["PublishFailed"]["Default"] == "Rollback"
+    assert choices(states["Outcome"]) == {"$.result.outcome == PROMOTED": "Promoted"}
+    assert states["Outcome"]["Default"] == "NotPromoted"
+    assert (states["WaitForModelLock"]["Seconds"], states["WaitForModelLock"]["Next"]) == (300, "ClaimPromotion")
+    assert (states["WaitForPipeline"]["Seconds"], states["WaitForPipeline"]["Next"]) == (60, "CheckPipeline")
+
+
+def test_the_happy_path_order(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    nexts = {name: state.get("Next") for name, state in states.items()}
+    assert nexts["AwaitApproval"] == "BackupProduction"
+    assert nexts["BackupProduction"] == "WriteParameters"
+    assert nexts["WriteParameters"] == "WriteConfig"
+    assert nexts["WriteConfig"] == "TriggerPipeline"
+    assert nexts["TriggerPipeline"] == "WaitForPipeline"
+    assert nexts["CheckPipeline"] == "PipelineStatus"
+    assert nexts["Rollback"] == "PublishResult"
+    assert nexts["PublishResult"] == "Outcome"
+
+
+def test_failures_after_backup_roll_back_and_rollback_always_publishes(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    for name in TOUCHES_PRODUCTION:
+        assert catch(states[name]) == [(["States.ALL"], "Rollback", "$.error")], name
+    for name in ("ClaimPromotion", "ValidateCandidate"):
+        assert catch(states[name]) == [(["States.ALL"], "PublishResult", "$.error")], name
+    assert catch(states["Rollback"]) == [(["States.ALL"], "PublishResult", "$.rollback_error")]
+    assert catch(states["PublishResult"]) == [(["States.ALL"], "PublishFailed", "$.error")]
+
+
+def test_every_task_retries_transient_errors_only(definition: dict[str, Any]) -> None:
+    tasks = {name: state for name, state in definition["States"].items() if state["Type"] == "Task"}
+    assert set(tasks) == set(RESULT_PATHS)
+    for name, state in tasks.items():
+        assert state["Retry"] == [
+            {
+                "ErrorEquals": RETRYABLE,
+                "IntervalSeconds": 2,
+                "BackoffRate": 2,
+                "MaxAttempts": 4,
+                "JitterStrategy": "FULL",
+            }
+        ], name
+        errors = [error for retry in state["Retry"] for error in retry["ErrorEquals"]]
+        assert "States.ALL" not in errors and not any("AccessDenied" in error for error in errors), name
+
+
+def test_fail_states(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    assert states["NotPromoted"] == {"Type": "Fail", "ErrorPath": "$.result.outcome", "CausePath": "$.result.reason"}
+    assert states["PromotionFailed"] == {
+        "Type": "Fail",
+        "Error": "PromotionFailed",
+        "Cause": "publishing the result failed after rollback",
+    }
+
+
+def test_standard_machine_logs_everything_encrypted_and_traces(synth: Synth) -> None:
+    (machine,) = synth.resources("AWS::StepFunctions::StateMachine").values()
+    props = machine["Properties"]
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["StateMachineName"] == "ModelPromotion-promotion"
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is True
+    (destination,) = props["LoggingConfiguration"]["Destinations"]
+    log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    log_group = synth.template["Resources"][log_group_id]["Properties"]
+    assert log_group["LogGroupName"].startswith("/aws/vendedlogs/states/")
+    assert "RetentionInDays" in log_group
+    key_id = log_group["KmsKeyId"]["Fn::GetAtt"][0]
+    assert synth.template["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
+    assert flat(props["RoleArn"]).endswith(".Arn>")
