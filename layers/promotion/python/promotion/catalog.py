@@ -108,6 +108,61 @@ class Training(_Strict):
     output_path: Annotated[str, Field(pattern=r"^s3://[a-z0-9.-]{3,63}/.*$")]
 
 
+class Comparison(_Strict):
+    """The offline comparison job: challenger vs champion on the same held-out rows."""
+
+    holdout_data: Annotated[str, Field(pattern=r"^s3://[a-z0-9.-]{3,63}/.*$")]
+    image: str
+    instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = "ml.m5.xlarge"
+    primary_metric: Literal["roc_auc", "pr_auc", "accuracy", "f1"] = "roc_auc"
+    min_gain: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05
+    bootstrap_resamples: Annotated[int, Field(ge=100, le=100_000)] = 1000
+    max_runtime_seconds: Annotated[int, Field(ge=60, le=24 * 3600)] = 3600
+
+
+class Gates(_Strict):
+    """What each rollout stage must show, challenger against the concurrent champion."""
+
+    alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05
+    error_rate_tolerance: Annotated[float, Field(ge=0.0, le=1.0)] = 0.005
+    max_p99_latency_ratio: Annotated[float, Field(gt=1.0, le=100.0)] = 1.5
+    min_requests: Annotated[int, Field(ge=1)] = 200
+    srm_alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.001
+
+
+class Rollout(_Strict):
+    """The A/B rollout on the production endpoint: stages (challenger %), bake time and gates."""
+
+    endpoint_name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+    serving_image: str
+    instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = "ml.m5.large"
+    initial_instance_count: Annotated[int, Field(ge=1, le=100)] = 1
+    stages: Annotated[list[float], Field(min_length=1)] = [1, 10, 50, 100]
+    bake_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 60
+    look_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 5
+    max_bake_extensions: Annotated[int, Field(ge=0, le=20)] = 2
+    on_inconclusive: Literal["rollback", "hold"] = "rollback"
+    gates: Gates = Gates()
+
+    @field_validator("stages")
+    @classmethod
+    def _stages_grow_to_100(cls, stages: list[float]) -> list[float]:
+        if any(not 0 < stage <= 100 for stage in stages):
+            raise ValueError("every stage is a challenger share in (0, 100]")
+        if any(later <= earlier for earlier, later in zip(stages, stages[1:], strict=False)):
+            raise ValueError("stages must strictly increase")
+        if stages[-1] != 100:
+            raise ValueError("the last stage must be 100")
+        return stages
+
+    @model_validator(mode="after")
+    def _look_within_bake(self) -> Rollout:
+        if self.look_minutes > self.bake_minutes:
+            raise ValueError(f"look_minutes ({self.look_minutes}) exceeds bake_minutes ({self.bake_minutes})")
+        return self
+
+
 class ModelCatalog(_Strict):
     """One model's catalog entry (`models/<id>.yaml`)."""
 
@@ -121,6 +176,8 @@ class ModelCatalog(_Strict):
     thresholds: Thresholds
     approval: Approval
     training: Training
+    comparison: Comparison | None = None
+    rollout: Rollout | None = None
 
     @field_validator("hyperparameters")
     @classmethod
