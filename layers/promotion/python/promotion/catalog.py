@@ -6,6 +6,7 @@ training, comparison and rollout settings) lives here, so a second model is a se
 
 from __future__ import annotations
 
+import itertools
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -150,7 +151,7 @@ class Rollout(_Strict):
     def _stages_grow_to_100(cls, stages: list[float]) -> list[float]:
         if any(not 0 < stage <= 100 for stage in stages):
             raise ValueError("every stage is a challenger share in (0, 100]")
-        if any(later <= earlier for earlier, later in zip(stages, stages[1:], strict=False)):
+        if any(later <= earlier for earlier, later in itertools.pairwise(stages)):
             raise ValueError("stages must strictly increase")
         if stages[-1] != 100:
             raise ValueError("the last stage must be 100")
@@ -229,7 +230,10 @@ def load_catalogs(directory: Path) -> dict[str, ModelCatalog]:
     catalogs = [load_catalog(path) for path in files]
     owners: dict[tuple[str, str], str] = {}
     for catalog in catalogs:
-        for what, value in (("Parameter Store prefix", catalog.parameter_store.prefix), ("config key", catalog.config.key)):
+        for what, value in (
+            ("Parameter Store prefix", catalog.parameter_store.prefix),
+            ("config key", catalog.config.key),
+        ):
             owner = owners.setdefault((what, value), catalog.id)
             if owner != catalog.id:
                 raise CatalogError(f"models {owner} and {catalog.id} share the {what} {value}")

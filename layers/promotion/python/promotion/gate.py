@@ -14,6 +14,11 @@ the concurrent champion, and the orchestrator looks again every few minutes whil
 * p99 model latency: the challenger/champion ratio against a limit (CloudWatch gives percentiles, not samples, so this
   is a threshold rule, applied only with enough requests for the p99 to mean something).
 
+4XX responses are client errors (malformed payloads, throttling against the variant's own capacity): they are
+reported (rates, pooled z) but not gated by default, because their level is set by callers and capacity rather than by
+the model. `count_4xx_as_errors` folds them into the gated error count, e.g. when the challenger's container validates
+inputs differently from the champion's.
+
 Pure Python (`math` only): the module runs in a Lambda whose layer must stay small.
 
 The mSPRT at one look, from cumulative counts x/n per variant (A = champion, B = challenger):
@@ -65,8 +70,9 @@ __all__ = [
     "two_proportion_z",
 ]
 
-SRM_MIN_EXPECTED = 5.0
-"""Chi-square needs about five expected requests per variant; below that the SRM check waits."""
+SRM_MIN_EXPECTED = 50.0
+"""The SRM check waits for 50 expected requests per variant: the usual "five" leaves the chi-square tail, where the
+check works (p ~ 1e-4), about three times too light against the exact binomial; from ~50 on it is calibrated."""
 
 
 class _Frozen(BaseModel):
@@ -142,8 +148,11 @@ class GateSettings(_Frozen):
     p99_latency_max_ratio: float = Field(default=1.5, ge=1)
     min_challenger_requests: int = Field(default=200, ge=1, description="for PASS and for the latency check")
     min_champion_requests: int = Field(default=200, ge=1, description="for PASS and for the latency check")
-    min_requests_to_fail: int = Field(
-        default=30, ge=1, description="challenger requests before the error-rate test may FAIL (normal approximation)"
+    min_errors_to_fail: int = Field(
+        default=5,
+        ge=1,
+        description="challenger errors before the error-rate test may FAIL: below about five events the normal "
+        "approximation is unreliable (one error in 60 requests against a 0.1% champion already looks like z = 4)",
     )
     srm_alpha: float = Field(default=0.001, gt=0, lt=1, description="false INVALID rate over all looks of a stage")
     count_4xx_as_errors: bool = Field(
@@ -348,7 +357,7 @@ def confidence_sequence(
     """This look's CS of (challenger - champion) error rate: {theta0 : Lambda(theta0) < 1/alpha}, as an interval.
 
     Each bound is found by stepping out from the estimate (doubling steps) until Lambda reaches 1/alpha and then
-    bisecting; log Lambda grows monotonically away from the estimate (checked in the tests), so this is the set.
+    bisecting; the set is an interval around the estimate (checked on a grid in the tests), so this is the set.
     """
     difference = x_challenger / n_challenger - x_champion / n_champion
     threshold = math.log(1 / alpha)
@@ -564,9 +573,9 @@ def evaluate_stage(
     Rules, first match wins:
       INVALID       counts inconsistent (errors > invocations, or counts lower than at the previous look), or
                     sample-ratio mismatch: chi-square p < srm_alpha * 6/(pi^2 look^2) (checked when both expected
-                    counts are >= 5 and the challenger's share is below 100%).
+                    counts are >= 50 and the challenger's share is below 100%).
       INCONCLUSIVE  no request at all yet.
-      FAIL          error rate: challenger has >= min_requests_to_fail requests and the CS lower bound of
+      FAIL          error rate: challenger has >= min_errors_to_fail errors and the CS lower bound of
                     (challenger - champion) error rate is above the FAIL tolerance
                     max(error_rate_abs_tolerance, (error_rate_max_ratio - 1) * champion rate), i.e. the always-valid
                     evidence says the challenger is worse by more than tolerated (checked at every look).
@@ -643,6 +652,7 @@ def evaluate_stage(
     if errors.cs_restarted:
         warnings.append("The running confidence sequence went empty and was restarted from this look.")
     n_a, n_b = champion.invocations, challenger.invocations
+    x_b = challenger.errors_5xx + (challenger.errors_4xx if count_4xx else 0)
 
     def finish(outcome: GateOutcome, reason: str) -> StageVerdict:
         return verdict(outcome, reason, srm, errors, latency)
@@ -666,7 +676,7 @@ def evaluate_stage(
             f"sequence of the difference [{_pp(errors.cs_lower)}, {_pp(errors.cs_upper)}] "
             f"(FAIL above {_pp(errors.fail_margin)}, PASS below {_pp(errors.pass_margin)})"
         )
-        if n_b >= settings.min_requests_to_fail and errors.cs_lower > errors.fail_margin:
+        if x_b >= settings.min_errors_to_fail and errors.cs_lower > errors.fail_margin:
             return finish(
                 GateOutcome.FAIL,
                 f"The challenger's error rate is worse than the champion's by more than the tolerance: {diff_text}.",
