@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 OUTCOME_COLOURS = {
@@ -33,7 +33,7 @@ def _e(value: object) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _table(rows: list[Mapping[str, Any]], columns: list[str]) -> str:
+def _table(rows: Sequence[Mapping[str, Any]], columns: list[str]) -> str:
     if not rows:
         return '<p class="muted">none</p>'
     head = "".join(f"<th>{_e(column)}</th>" for column in columns)
