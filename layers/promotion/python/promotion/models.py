@@ -155,6 +155,29 @@ class Pipeline(Section):
     polls: int = 0
 
 
+class Comparison(Section):
+    """The offline comparison's status and, once complete, its verdict with the deciding numbers."""
+
+    processing_job_name: str | None = None
+    status: str
+    decision: Literal["PASS", "FAIL", "INCONCLUSIVE"] | None = None
+    reason: str = ""
+    primary_metric: str | None = None
+    champion_value: float | None = None
+    challenger_value: float | None = None
+    difference: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    min_gain: float | None = None
+    alpha: float | None = None
+    mcnemar_p_value: float | None = None
+    delong_p_value: float | None = None
+    holdout_rows: int | None = None
+    report_uri: str | None = None
+    plots: dict[str, str] = Field(default_factory=dict)
+    polls: int = 0
+
+
 class Restored(Section):
     """Rollback's output: what it put back."""
 
@@ -191,6 +214,7 @@ class PromotionState(BaseModel):
     parameters: ParametersWritten | None = None
     config: ConfigWritten | None = None
     pipeline: Pipeline | None = None
+    comparison: Comparison | None = None
     error: dict[str, Any] | None = None
     rollback: Restored | None = None
     rollback_error: dict[str, Any] | None = None

@@ -29,6 +29,15 @@ def html_key(report_key: str) -> str:
     return report_key.rsplit("/", 1)[0] + "/report.html"
 
 
+def comparison_plots(s3: Any, state: PromotionState) -> dict[str, bytes]:
+    """The comparison job's PNGs, to embed in report.html (the page must read without AWS)."""
+    plots: dict[str, bytes] = {}
+    for name, uri in (state.comparison.plots if state.comparison else {}).items():
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        plots[name] = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return plots
+
+
 def decision_report(state: PromotionState, outcome: Outcome, reason: str, now: datetime) -> dict[str, Any]:
     """decision.json: what was promoted, who approved, what failed with which numbers, what was restored."""
     validation = state.validation
@@ -49,6 +58,7 @@ def decision_report(state: PromotionState, outcome: Outcome, reason: str, now: d
         "parameters": state.parameters.model_dump(mode="json") if state.parameters else None,
         "config": state.config.model_dump(mode="json") if state.config else None,
         "pipeline": state.pipeline.model_dump(mode="json") if state.pipeline else None,
+        "comparison": state.comparison.model_dump(mode="json") if state.comparison else None,
         "error": state.error,
         "rollback": state.rollback.model_dump(mode="json") if state.rollback else None,
         "rollback_error": state.rollback_error,
@@ -79,7 +89,7 @@ def publish_result(
         report = decision_report(state, outcome, reason, moment)
         body = json.dumps(report, indent=2, default=str).encode()
         s3.put_object(Bucket=bucket, Key=report_key, Body=body, ContentType="application/json")
-        page = render_report_html(json.loads(body)).encode()
+        page = render_report_html(json.loads(body), comparison_plots(s3, state)).encode()
         s3.put_object(Bucket=bucket, Key=html_key(report_key), Body=page, ContentType="text/html; charset=utf-8")
         candidate = state.validation.candidate if state.validation else None
         approval = state.approval if state.approval and state.approval.decision == "approve" else None

@@ -20,6 +20,7 @@ class Settings(BaseModel):
     notification_topic_arn: str | None = Field(alias="NOTIFICATION_TOPIC_ARN", default=None)
     training_role_arn: str | None = Field(alias="TRAINING_ROLE_ARN", default=None)
     lock_lease_seconds: int = Field(alias="LOCK_LEASE_SECONDS", default=6 * 3600)
+    jobs_code_uri: str = Field(alias="JOBS_CODE_URI", default="")
 
 
 def settings() -> Settings:

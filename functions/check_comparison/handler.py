@@ -1,0 +1,21 @@
+"""CheckComparison: the comparison job's status and, once complete, its PASS / FAIL / INCONCLUSIVE verdict."""
+
+from typing import Any
+
+from promotion.clients import client
+from promotion.comparison import check_comparison
+from promotion.handler_support import catalog_of, transient_errors
+from promotion.models import PromotionState
+from promotion.observability import logger, metrics
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@transient_errors
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    state = PromotionState.model_validate(event)
+    catalog_of(state)
+    assert state.comparison is not None
+    result = check_comparison(client("sagemaker"), client("s3"), state.comparison)
+    logger.info("comparison status", extra=result.model_dump(mode="json"))
+    return result.model_dump(mode="json")

@@ -1,0 +1,31 @@
+"""CompareWithChampion: start the processing job that scores champion and challenger on the same holdout."""
+
+from typing import Any
+
+from promotion.clients import client
+from promotion.comparison import start_comparison
+from promotion.handler_support import catalog_of, transient_errors
+from promotion.models import PromotionState
+from promotion.observability import logger, metrics
+from promotion.settings import settings
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@transient_errors
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    state = PromotionState.model_validate(event)
+    catalog = catalog_of(state)
+    config = settings()
+    assert config.training_role_arn is not None
+    result = start_comparison(
+        client("sagemaker"),
+        client("s3"),
+        catalog,
+        state,
+        role_arn=config.training_role_arn,
+        bucket=config.config_bucket,
+        code_uri=config.jobs_code_uri,
+    )
+    logger.info("comparison started", extra=result.model_dump(mode="json"))
+    return result.model_dump(mode="json")

@@ -1,0 +1,184 @@
+"""CompareWithChampion and CheckComparison: the SageMaker processing job that scores champion and challenger on
+the same held-out rows (jobs/comparison/compare.py), and its verdict read back from the job's report.json.
+
+Only the numbers an operator judges on are kept in the execution's output; the full report and its plots stay in
+S3 under the release's report prefix.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from promotion.catalog import ModelCatalog
+from promotion.errors import PromotionError
+from promotion.layout import report_prefix
+from promotion.models import Comparison, PromotionState
+
+CODE_DIR = "/opt/ml/processing/input/code"
+# The job code arrives as the zip archive CDK uploads (an S3 asset); the entry point unpacks it, then runs compare.py.
+ENTRYPOINT = [
+    "/bin/sh",
+    "-c",
+    f'cd {CODE_DIR} && python3 -m zipfile -e *.zip . && exec python3 comparison/compare.py "$@"',
+    "compare",
+]
+
+
+class ComparisonFailed(PromotionError):
+    """The comparison job failed or stopped; the message names its CloudWatch log stream."""
+
+
+def comparison_job_name(model: str, release_id: str) -> str:
+    return f"{model}-{release_id}-cmp"
+
+
+def comparison_request(
+    catalog: ModelCatalog,
+    state: PromotionState,
+    *,
+    role_arn: str,
+    bucket: str,
+    code_uri: str,
+    champion_model_url: str,
+) -> dict[str, Any]:
+    """The CreateProcessingJob request: champion, challenger and holdout in, report.json and plots out."""
+    settings = catalog.comparison
+    claim, pipeline = state.claim, state.pipeline
+    assert settings is not None
+    assert claim.model is not None
+    assert claim.release_id is not None
+    assert pipeline is not None
+    assert pipeline.model_data_url is not None
+
+    def model_input(name: str, uri: str, local: str) -> dict[str, Any]:
+        return {
+            "InputName": name,
+            "S3Input": {"S3Uri": uri, "LocalPath": local, "S3DataType": "S3Prefix", "S3InputMode": "File"},
+        }
+
+    output_uri = f"s3://{bucket}/{report_prefix(claim.model, claim.release_id)}comparison"
+    return {
+        "ProcessingJobName": comparison_job_name(claim.model, claim.release_id),
+        "RoleArn": role_arn,
+        "AppSpecification": {
+            "ImageUri": settings.image,
+            "ContainerEntrypoint": ENTRYPOINT,
+            "ContainerArguments": [
+                "--min-gain",
+                str(settings.min_gain),
+                "--alpha",
+                str(settings.alpha),
+                "--bootstrap-resamples",
+                str(settings.bootstrap_resamples),
+                "--primary-metric",
+                settings.primary_metric,
+            ],
+        },
+        "ProcessingInputs": [
+            model_input("code", code_uri, CODE_DIR),
+            model_input("champion", champion_model_url, "/opt/ml/processing/input/champion"),
+            model_input("challenger", pipeline.model_data_url, "/opt/ml/processing/input/challenger"),
+            model_input("holdout", settings.holdout_data, "/opt/ml/processing/input/holdout"),
+        ],
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": "report",
+                    "S3Output": {
+                        "S3Uri": output_uri,
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": settings.instance_type, "VolumeSizeInGB": 30}
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": settings.max_runtime_seconds},
+        "Environment": {"PROMOTION_MODEL": claim.model, "PROMOTION_RELEASE_ID": claim.release_id},
+        "Tags": [
+            {"Key": "promotion:model", "Value": claim.model},
+            {"Key": "promotion:release-id", "Value": claim.release_id},
+        ],
+    }
+
+
+def start_comparison(
+    sagemaker: Any, s3: Any, catalog: ModelCatalog, state: PromotionState, *, role_arn: str, bucket: str, code_uri: str
+) -> Comparison:
+    """Start the comparison job, or PASS at once when there is no champion model to compare with."""
+    champion_url = _champion_model_url(s3, bucket, state)
+    if catalog.comparison is None or champion_url is None:
+        why = "the catalog has no comparison settings" if catalog.comparison is None else "there is no champion model"
+        return Comparison(status="Skipped", decision="PASS", reason=f"comparison skipped: {why}")
+    request = comparison_request(
+        catalog, state, role_arn=role_arn, bucket=bucket, code_uri=code_uri, champion_model_url=champion_url
+    )
+    try:
+        sagemaker.create_processing_job(**request)
+    except ClientError as error:
+        if "already exists" not in str(error).lower() and "unique" not in str(error).lower():
+            raise
+    return Comparison(processing_job_name=request["ProcessingJobName"], status="InProgress")
+
+
+def _champion_model_url(s3: Any, bucket: str, state: PromotionState) -> str | None:
+    """The champion's model artifact, from the config that was in production before this release."""
+    from promotion.backup import load_backup
+    from promotion.config import parse_config
+
+    claim = state.claim
+    if claim.model is None or claim.release_id is None:
+        return None
+    record = load_backup(s3, bucket, claim.model, claim.release_id)
+    if not record.config.existed or record.config.archived_key is None:
+        return None
+    body = s3.get_object(Bucket=bucket, Key=record.config.archived_key)["Body"].read()
+    return parse_config(body).source.model_data_url
+
+
+def check_comparison(sagemaker: Any, s3: Any, previous: Comparison) -> Comparison:
+    """The job's status; when complete, its verdict from report.json. ComparisonFailed when the job failed."""
+    if previous.status == "Skipped" or previous.processing_job_name is None:
+        return previous
+    job = sagemaker.describe_processing_job(ProcessingJobName=previous.processing_job_name)
+    status = job.get("ProcessingJobStatus", "InProgress")
+    polls = previous.polls + 1
+    name = previous.processing_job_name
+    if status in ("Failed", "Stopped"):
+        reason = job.get("ExitMessage") or job.get("FailureReason") or "no reason given"
+        raise ComparisonFailed(
+            f"comparison job {name} {status}: {reason}; logs: CloudWatch Logs group /aws/sagemaker/ProcessingJobs, "
+            f"streams {name}/*"
+        )
+    if status != "Completed":
+        return previous.model_copy(update={"status": status, "polls": polls})
+    output = job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"].rstrip("/")
+    bucket, _, prefix = output.removeprefix("s3://").partition("/")
+    report = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}/report.json")["Body"].read())
+    decision = report["decision"]
+    statistics = report.get("statistics", {})
+    return Comparison(
+        processing_job_name=name,
+        status=status,
+        decision=decision["outcome"],
+        reason=decision["reason"],
+        primary_metric=decision.get("primary_metric"),
+        champion_value=decision.get("champion_value"),
+        challenger_value=decision.get("challenger_value"),
+        difference=decision.get("difference"),
+        ci_low=decision.get("ci_low"),
+        ci_high=decision.get("ci_high"),
+        min_gain=decision.get("min_gain"),
+        alpha=decision.get("alpha"),
+        mcnemar_p_value=(statistics.get("mcnemar") or {}).get("p_value"),
+        delong_p_value=(statistics.get("delong") or {}).get("p_value"),
+        holdout_rows=(report.get("holdout") or {}).get("rows"),
+        report_uri=f"{output}/report.json",
+        plots={key: f"{output}/{file}" for key, file in (report.get("plots") or {}).items()},
+        polls=polls,
+    )
