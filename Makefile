@@ -19,6 +19,27 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
 	touch $@
 
+# Scanners the tests run (tests/infra/test_security_scans.py): checkov in its own venv (its pins conflict with
+# requirements-dev.txt) and asl-validator from package-lock.json. Reinstalled only when their pin files change.
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: tools
+tools: $(TOOLS_STAMP) $(NODE_STAMP)
+
+$(TOOLS_STAMP): requirements-tools.txt
+	rm -rf $(TOOLS_VENV)
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	echo '*' > $(TOOLS_VENV)/.gitignore  # keeps the venv out of git without touching .gitignore
+	$(TOOLS_VENV)/bin/pip install -q --upgrade pip
+	$(TOOLS_VENV)/bin/pip install -q -r requirements-tools.txt
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 synth: venv
 	$(PY) app.py
 
@@ -32,7 +53,7 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy layers/promotion/python/promotion functions local stacks jobs app.py
 
-test: venv lint typecheck
+test: venv tools lint typecheck
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 bench: venv

@@ -183,8 +183,11 @@ class PromotionStateMachine(Construct):
             .otherwise(not_promoted)
         )
         publish.add_catch(
+            # Rollback already ran (it succeeded: $.rollback; it failed: its Catch wrote $.rollback_error): stop here,
+            # or a Rollback and a PublishResult that keep failing would loop until the execution history is full.
             sfn.Choice(self, "PublishFailed")
             .when(sfn.Condition.is_present("$.rollback"), promotion_failed)
+            .when(sfn.Condition.is_present("$.rollback_error"), promotion_failed)
             .otherwise(rollback),
             errors=["States.ALL"],
             result_path="$.error",

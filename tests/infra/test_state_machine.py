@@ -124,7 +124,10 @@ def test_choices_and_waits(definition: dict[str, Any]) -> None:
     assert states["CandidateVerdict"]["Default"] == "PublishResult"
     assert choices(states["PipelineStatus"]) == {"$.pipeline.status == Completed": "PublishResult"}
     assert states["PipelineStatus"]["Default"] == "WaitForPipeline"
-    assert choices(states["PublishFailed"]) == {"$.rollback is present": "PromotionFailed"}
+    assert choices(states["PublishFailed"]) == {
+        "$.rollback is present": "PromotionFailed",
+        "$.rollback_error is present": "PromotionFailed",
+    }
     assert states["PublishFailed"]["Default"] == "Rollback"
     assert choices(states["Outcome"]) == {"$.result.outcome == PROMOTED": "Promoted"}
     assert states["Outcome"]["Default"] == "NotPromoted"

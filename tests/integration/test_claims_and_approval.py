@@ -110,7 +110,7 @@ def test_the_notice_says_what_waits_and_how_to_decide(pending: dict[str, Any]) -
     notice = pending["notice"]
     assert notice["hyperparameters"]["max_depth"] == 6
     assert notice["metrics"]["validation:auc"] == 0.9712
-    assert notice["commands"]["approve"].startswith("promote approve fraud-detection")
+    assert notice["commands"]["approve"].startswith("python -m promote approve fraud-detection")
 
 
 def test_an_approver_decision_is_forwarded_once(
