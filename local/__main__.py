@@ -1,0 +1,128 @@
+"""`python -m local`: run a promotion on the embedded local runtime (no AWS account, no Docker).
+
+    python -m local run --event FILE [--world FILE] [--approve BY | --reject BY] [--fail-at STATE]
+                        [--seed-champion/--no-seed-champion] [--json] [--verbose] [--timeout SECONDS]
+    python -m local demo
+
+Exit codes: 0 promoted; 1 rejected, failed, rolled back or not started; 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from local.errors import SetupError
+from local.production import model_of
+from local.runtime import ROOT, Decision, LocalRuntime, RunResult
+
+# The sample events (copies of the real shapes in shared/events), the same the tests load.
+SAMPLES = ROOT / "tests" / "data" / "events"
+EXIT_USAGE = 2
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run a promotion on the embedded local runtime.")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _read_json(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise _fail(f"{what} file not found: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _fail(f"{what} file {path} is not readable JSON: {error}") from None
+
+
+def _quiet_moto(verbose: bool) -> None:
+    """moto logs expected interpreter events (a Choice probing an absent path) at ERROR; keep them for --verbose."""
+    if not verbose:
+        for name in ("moto", "local.lambdas"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _execute(
+    event: dict[str, Any],
+    world: dict[str, Any] | None,
+    decision: Decision | None,
+    *,
+    fail_at: list[str],
+    seed: bool,
+    verbose: bool,
+    timeout: float,
+) -> RunResult:
+    _quiet_moto(verbose)
+    runtime = LocalRuntime(ROOT, world=world, fail_at=fail_at, function_logs=sys.stderr if verbose else None)
+    try:
+        runtime.start()
+        return runtime.run(event, decision=decision, seed=seed, timeout_s=timeout)
+    except SetupError as error:
+        raise _fail(str(error)) from None
+    finally:
+        runtime.stop()
+
+
+def _report(result: RunResult, as_json: bool) -> None:
+    from local.render import timeline
+
+    if as_json:
+        typer.echo(json.dumps(result.contract(), indent=2, default=str))
+    else:
+        typer.echo(timeline(result), nl=False)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def run(
+    event: Annotated[Path, typer.Option("--event", help="EventBridge event JSON (e.g. tuning-job-completed.json)")],
+    world: Annotated[Path | None, typer.Option("--world", help="SageMaker world JSON (describe answers)")] = None,
+    approve: Annotated[str | None, typer.Option("--approve", metavar="BY", help="approve AwaitApproval as BY")] = None,
+    reject: Annotated[str | None, typer.Option("--reject", metavar="BY", help="reject AwaitApproval as BY")] = None,
+    fail_at: Annotated[
+        list[str] | None,
+        typer.Option("--fail-at", metavar="STATE", help="the Lambda behind STATE raises InjectedFault"),
+    ] = None,
+    seed_champion: Annotated[
+        bool, typer.Option("--seed-champion/--no-seed-champion", help="put a champion release in production first")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of the timeline")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show handler and moto logs on stderr")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="stop the execution after SECONDS")] = 120.0,
+) -> None:
+    """Send EVENT through the stack's EventBridge rules and follow the promotion to its end.
+
+    Without --approve or --reject, AwaitApproval is approved as the catalog's demo approver."""
+    if approve is not None and reject is not None:
+        raise _fail("--approve and --reject are mutually exclusive")
+    document = _read_json(event, "event")
+    if not isinstance(document, dict) or model_of(document) is None:
+        raise _fail(f"event {event} names no model (detail.Tags['promotion:model'])")
+    world_document = _read_json(world, "world") if world is not None else None
+    decision = Decision.approve(approve) if approve else Decision.reject(reject) if reject else None
+    result = _execute(
+        document, world_document, decision, fail_at=fail_at or [], seed=seed_champion, verbose=verbose, timeout=timeout
+    )
+    _report(result, as_json)
+
+
+@app.command()
+def demo(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show handler and moto logs on stderr")] = False,
+) -> None:
+    """A champion in production, the sample tuning-job event and its world, approved by the demo approver."""
+    document = _read_json(SAMPLES / "tuning-job-completed.json", "event")
+    world_document = _read_json(SAMPLES / "world.json", "world")
+    result = _execute(document, world_document, None, fail_at=[], seed=True, verbose=verbose, timeout=120.0)
+    _report(result, as_json=False)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,506 @@
+"""The embedded local runtime: the synthesized stack, live in moto, with its real handlers invoked in process.
+
+`LocalRuntime` starts moto (`mock_aws` with Step Functions executing state machines), builds the stack's
+resources from `cdk.out`, activates the bridges (`local.sfn_bridge`, `local.events_bridge`), seeds the SageMaker
+world, and drives executions: an event goes through EventBridge exactly as on AWS (the rule CDK defined decides
+what starts), approvals are answered with real decision events on the product bus, and the result reports the
+execution's states, output and production before and after. The CLI (`python -m local`) and e2e tests use it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, Self, TextIO
+
+import boto3
+from botocore.config import Config
+from moto import mock_aws
+from pydantic import BaseModel, ConfigDict
+
+from local import events_bridge, sfn_bridge
+from local.errors import UsageError
+from local.lambdas import InProcessLambdas
+from local.production import (
+    Champion,
+    ProductionSnapshot,
+    load_model_catalog,
+    model_of,
+    seed_champion,
+    snapshot,
+)
+from local.sagemaker_world import load_world, seed_sagemaker
+from local.sfn_bridge import TimeCompression
+from local.template import StackTemplate, load_stack
+from local.timeline import StateRecord, states_from_history
+from local.world import World, WorldBuilder, find_function
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+# State names are the operator contract (docs/state-machine.md); the runtime answers this one's callback.
+APPROVAL_STATE = "AwaitApproval"
+APPROVAL_SOURCE = "promotion.approvals"
+APPROVAL_DETAIL_TYPE = "Promotion Approval Decision"
+_POLL_S = 0.01
+
+
+class Decision(BaseModel):
+    """How the run answers AwaitApproval: approve or reject as someone, or not at all (let it expire)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    decision: Literal["approve", "reject", "none"]
+    by: str | None = None
+    comment: str = ""
+
+    @classmethod
+    def approve(cls, by: str, comment: str = "approved in the local runtime") -> Decision:
+        return cls(decision="approve", by=by, comment=comment)
+
+    @classmethod
+    def reject(cls, by: str, comment: str = "rejected in the local runtime") -> Decision:
+        return cls(decision="reject", by=by, comment=comment)
+
+    @classmethod
+    def no_answer(cls) -> Decision:
+        return cls(decision="none")
+
+
+class RunResult(BaseModel):
+    """The end of one local run: the contract of `python -m local run --json` plus what tests want to look at."""
+
+    status: str
+    execution_name: str | None
+    execution_arn: str | None = None
+    states: list[StateRecord] = []
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    production_before: ProductionSnapshot | None = None
+    production_after: ProductionSnapshot | None = None
+    report: dict[str, str] | None = None
+    model: str | None = None
+    duration_s: float = 0.0
+
+    @property
+    def outcome(self) -> str | None:
+        result = self.output.get("result") if isinstance(self.output, dict) else None
+        return result.get("outcome") if isinstance(result, dict) else None
+
+    @property
+    def promoted(self) -> bool:
+        return self.status == "SUCCEEDED" and self.outcome == "PROMOTED"
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.promoted else 1
+
+    def contract(self) -> dict[str, Any]:
+        """The JSON object `python -m local run --json` prints."""
+        document: dict[str, Any] = {
+            "status": self.status,
+            "execution_name": self.execution_name,
+            "states": [{"name": s.name, "status": s.status} for s in self.states],
+            "output": self.output,
+        }
+        if self.error is not None or self.cause is not None:
+            document.update(error=self.error, cause=self.cause)
+        document.update(
+            production_before=self.production_before.model_dump() if self.production_before else None,
+            production_after=self.production_after.model_dump() if self.production_after else None,
+            report=self.report,
+        )
+        return document
+
+
+@dataclass
+class _Clients:
+    """boto3 clients on moto, made after the mock started."""
+
+    region: str
+    _made: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, service: str) -> Any:
+        if service.startswith("_"):
+            raise AttributeError(service)
+        if service not in self._made:
+            self._made[service] = boto3.client(
+                service, region_name=self.region, config=Config(retries={"mode": "standard", "max_attempts": 2})
+            )
+        return self._made[service]
+
+
+def _reset_domain_clients() -> None:
+    """The domain package caches boto3 clients per process; they must not outlive one mock."""
+    clients = sys.modules.get("promotion.clients")
+    if clients is not None:
+        clients.reset_clients()
+
+
+_FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+class LocalRuntime:
+    """The stack in `root`'s cdk.out, running on moto in this process. Use as a context manager or start()/stop()."""
+
+    def __init__(
+        self,
+        root: Path = ROOT,
+        *,
+        stack_name: str | None = None,
+        assembly_dir: Path | None = None,
+        synth: bool = True,
+        world: Path | dict[str, Any] | None = None,
+        time_compression: TimeCompression | None = None,
+        fail_at: Iterable[str] = (),
+        function_logs: TextIO | None = None,
+        models_dir: Path | None = None,
+    ) -> None:
+        self.root = root
+        self.models_dir = models_dir or root / "models"
+        self.time = time_compression or TimeCompression()
+        self.fail_at = tuple(fail_at)
+        self.function_logs = function_logs
+        self.stack_name, self.assembly_dir, self.synth = stack_name, assembly_dir, synth
+        self._world_source = world
+        self._mock: Any = None
+        self._saved_env: dict[str, str | None] = {}
+        self._started_by_event: dict[str, list[str]] = {}
+        self._sfn: sfn_bridge.StepFunctionsBridge | None = None
+        self._events: events_bridge.EventsBridge | None = None
+        self.stack: StackTemplate | None = None
+        self.world: World | None = None
+        self.lambdas: InProcessLambdas | None = None
+        self.clients = _Clients(REGION)
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    def start(self) -> Self:
+        """Synthesize if needed, start moto, build the world, activate the bridges, seed the SageMaker world."""
+        self.stack = load_stack(self.root, stack_name=self.stack_name, assembly_dir=self.assembly_dir, synth=self.synth)
+        world_document = load_world(self._world_source) if self._world_source is not None else None
+        self._saved_env = {key: os.environ.get(key) for key in _FAKE_ENV}
+        os.environ.update(_FAKE_ENV)
+        self._mock = mock_aws(
+            config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+        )
+        self._mock.start()
+        try:
+            self.world = WorldBuilder(self.stack, self.clients, account=ACCOUNT, region=REGION).build()
+            faults = self._fault_functions(self.fail_at)
+            self.lambdas = InProcessLambdas(self.world.functions, REGION, faults=faults, echo=self.function_logs)
+            self.lambdas.open()
+            self._sfn = sfn_bridge.StepFunctionsBridge(lambdas=self.lambdas, time=self.time)
+            self._events = events_bridge.EventsBridge(
+                start_execution=self._start_from_rule, invoke_async=self.lambdas.invoke_async
+            )
+            sfn_bridge.HOOKS.activate(self._sfn)
+            events_bridge.HOOKS.activate(self._events)
+            _reset_domain_clients()
+            if world_document is not None:
+                seed_sagemaker(world_document, account=ACCOUNT, region=REGION)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop running executions, let queued deliveries finish, deactivate the bridges, stop moto, restore the
+        environment. Executions are stopped first so no interpreter thread outlives the mock."""
+        if self._mock is not None and self.world is not None:
+            self._stop_executions()
+        if self.lambdas is not None:
+            self.lambdas.close()
+        if self._sfn is not None:
+            sfn_bridge.HOOKS.deactivate(self._sfn)
+        if self._events is not None:
+            events_bridge.HOOKS.deactivate(self._events)
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        _reset_domain_clients()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env = {}
+
+    def _stop_executions(self) -> None:
+        sfn = self.clients.stepfunctions
+        for arn in self._world().state_machines.values():
+            for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+                sfn.stop_execution(executionArn=execution["executionArn"])
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the stack -------------------------------------------------------------------------------------------
+    def _world(self) -> World:
+        if self.world is None:
+            raise RuntimeError("the local runtime is not started")
+        return self.world
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self._world().state_machine_arn()
+
+    def _function_env(self, name: str) -> str:
+        values = {spec.environment[name] for spec in self._world().functions.values() if name in spec.environment}
+        if len(values) != 1:
+            raise UsageError(f"the stack's functions do not agree on one {name} (found {sorted(values) or 'none'})")
+        return values.pop()
+
+    @property
+    def config_bucket(self) -> str:
+        """The config bucket, as the template tells the functions (CONFIG_BUCKET)."""
+        return self._function_env("CONFIG_BUCKET")
+
+    @property
+    def product_bus(self) -> str:
+        """The product's own bus, as the template tells the functions (EVENT_BUS_NAME)."""
+        return self._function_env("EVENT_BUS_NAME")
+
+    def lambda_states(self) -> dict[str, str]:
+        """State name -> logical id of the function behind it, for every Lambda task of the state machine."""
+        world = self._world()
+        found: dict[str, str] = {}
+
+        def visit(states: dict[str, Any]) -> None:
+            for name, state in states.items():
+                for branch in state.get("Branches", []):
+                    visit(branch.get("States", {}))
+                for key in ("Iterator", "ItemProcessor"):
+                    if key in state:
+                        visit(state[key].get("States", {}))
+                if state.get("Type") != "Task":
+                    continue
+                resource = str(state.get("Resource", ""))
+                reference = resource
+                if resource.startswith("arn:aws:states:::lambda:invoke"):
+                    reference = str(state.get("Parameters", {}).get("FunctionName", ""))
+                spec = find_function(world.functions, reference)
+                if spec is not None:
+                    found[name] = spec.logical_id
+
+        for definition in world.definitions.values():
+            visit(definition.get("States", {}))
+        return found
+
+    def _fault_functions(self, states: Iterable[str]) -> set[str]:
+        known = self.lambda_states()
+        unknown = [state for state in states if state not in known]
+        if unknown:
+            raise UsageError(
+                f"--fail-at {', '.join(unknown)}: not a Lambda task of the state machine "
+                f"(Lambda tasks: {', '.join(sorted(known))})"
+            )
+        return {known[state] for state in states}
+
+    # -- events ----------------------------------------------------------------------------------------------
+    def _start_from_rule(self, state_machine_arn: str, execution_input: str, event: dict[str, Any]) -> None:
+        """EventBridge -> Step Functions target: one execution per matching event, named as EventBridge does."""
+        response = self.clients.stepfunctions.start_execution(
+            stateMachineArn=state_machine_arn, name=str(uuid.uuid4()), input=execution_input
+        )
+        self._started_by_event.setdefault(event["id"], []).append(response["executionArn"])
+
+    def send_event(self, event: dict[str, Any], bus: str | None = None) -> list[str]:
+        """Put an event (EventBridge's delivered shape, like shared/events/*.json) on a bus; the ARNs of the
+        executions the stack's rules started for it."""
+        if not isinstance(event.get("source"), str) or not isinstance(event.get("detail-type"), str):
+            raise UsageError("an event needs a 'source' and a 'detail-type' (EventBridge's delivered shape)")
+        entry: dict[str, Any] = {
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Detail": json.dumps(event.get("detail", {})),
+            "Resources": list(event.get("resources", [])),
+            "EventBusName": bus or "default",
+        }
+        if event.get("time"):
+            try:
+                entry["Time"] = datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
+            except ValueError as error:
+                raise UsageError(f"the event's time {event['time']!r} is not ISO 8601: {error}") from None
+        response = self.clients.events.put_events(Entries=[entry])
+        result = response["Entries"][0]
+        if "ErrorCode" in result:
+            raise UsageError(f"EventBridge refused the event: {result['ErrorCode']}: {result.get('ErrorMessage')}")
+        return self._started_by_event.get(result["EventId"], [])
+
+    def send_decision(self, model: str, tuning_job_name: str, decision: Decision) -> None:
+        """A data scientist's approval decision, put on the product bus (the product's rule routes it)."""
+        if decision.decision == "none" or decision.by is None:
+            return
+        event = {
+            "source": APPROVAL_SOURCE,
+            "detail-type": APPROVAL_DETAIL_TYPE,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "resources": [],
+            "detail": {
+                "model": model,
+                "tuning_job_name": tuning_job_name,
+                "decision": decision.decision,
+                "decided_by": decision.by,
+                "comment": decision.comment,
+            },
+        }
+        self.send_event(event, bus=self.product_bus)
+
+    # -- production ------------------------------------------------------------------------------------------
+    def seed_champion(self, model_id: str, performance: dict[str, float] | None = None) -> Champion:
+        """Put a champion release in production for `model_id` (catalog from models/<id>.yaml)."""
+        catalog = load_model_catalog(self.models_dir, model_id)
+        return seed_champion(
+            self.clients.ssm,
+            self.clients.s3,
+            self.config_bucket,
+            catalog,
+            account=ACCOUNT,
+            region=REGION,
+            performance=performance,
+        )
+
+    def production_snapshot(self, model_id: str) -> ProductionSnapshot:
+        """Parameters under the model's prefix, the config object's text, endpoint weights."""
+        catalog = load_model_catalog(self.models_dir, model_id)
+        return snapshot(self.clients.ssm, self.clients.s3, self.config_bucket, catalog)
+
+    def demo_approver(self, model_id: str) -> str:
+        approval = load_model_catalog(self.models_dir, model_id).approval
+        return approval.demo_approver or approval.approvers[0]
+
+    # -- executions ------------------------------------------------------------------------------------------
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        paginator = self.clients.stepfunctions.get_paginator("get_execution_history")
+        for page in paginator.paginate(executionArn=execution_arn):
+            events.extend(page["events"])
+        return events
+
+    def _approval_pending(self, execution_arn: str) -> bool:
+        """True once AwaitApproval's Lambda has run and its task waits for the token (TaskSubmitted)."""
+        in_approval = False
+        for event in self.history(execution_arn):
+            if event["type"] == "TaskStateEntered":
+                in_approval = event["stateEnteredEventDetails"]["name"] == APPROVAL_STATE
+            elif event["type"] == "TaskSubmitted" and in_approval:
+                return True
+        return False
+
+    def wait(
+        self,
+        execution_arn: str,
+        *,
+        decision: Decision | None = None,
+        model: str | None = None,
+        tuning_job_name: str | None = None,
+        timeout_s: float = 120.0,
+    ) -> dict[str, Any]:
+        """Poll until the execution ends, answering AwaitApproval once with `decision`; DescribeExecution's answer.
+        Past `timeout_s` the execution is stopped (status ABORTED, error LocalTimeout)."""
+        sfn = self.clients.stepfunctions
+        deadline = time.monotonic() + timeout_s
+        answered = decision is None or decision.decision == "none"
+        stopped = False
+        while True:
+            described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] != "RUNNING":
+                if stopped:  # moto's StopExecution does not keep the error and cause it was given
+                    described.update(error="LocalTimeout", cause=f"still running after {timeout_s:g} s: stopped")
+                return described
+            if not answered and self._approval_pending(execution_arn):
+                assert decision is not None and model is not None and tuning_job_name is not None
+                self.send_decision(model, tuning_job_name, decision)
+                answered = True
+            if not stopped and time.monotonic() > deadline:
+                sfn.stop_execution(executionArn=execution_arn)
+                stopped = True
+            time.sleep(_POLL_S)
+
+    def run(
+        self,
+        event: dict[str, Any],
+        *,
+        decision: Decision | None = None,
+        seed: bool = False,
+        timeout_s: float = 120.0,
+    ) -> RunResult:
+        """Send `event` through the default bus and follow the execution it starts to its end.
+
+        `decision` answers AwaitApproval (default: approve as the catalog's demo approver); `seed` puts a
+        champion in production first. Production is snapshotted before the event and after the end."""
+        started = time.monotonic()
+        model = model_of(event)
+        if model is None:
+            raise UsageError("the event names no model (no 'promotion:model' tag in detail.Tags)")
+        if seed:
+            self.seed_champion(model)
+        if decision is None:
+            decision = Decision.approve(self.demo_approver(model))
+        before = self.production_snapshot(model)
+        executions = self.send_event(event)
+        if not executions:
+            self._drain()
+            return RunResult(
+                status="NOT_STARTED",
+                execution_name=None,
+                error="NoMatchingRule",
+                cause="no rule of the stack matched the event, so no execution started",
+                production_before=before,
+                production_after=self.production_snapshot(model),
+                model=model,
+                duration_s=time.monotonic() - started,
+            )
+        arn = executions[0]
+        tuning_job_name = str(event.get("detail", {}).get("HyperParameterTuningJobName", ""))
+        described = self.wait(arn, decision=decision, model=model, tuning_job_name=tuning_job_name, timeout_s=timeout_s)
+        self._drain()
+        return self.result(arn, described, model=model, before=before, started=started)
+
+    def _drain(self) -> None:
+        """Let asynchronous Lambda deliveries (EventBridge targets) finish before production is read."""
+        if self.lambdas is not None:
+            self.lambdas.drain()
+
+    def result(
+        self,
+        execution_arn: str,
+        described: dict[str, Any],
+        *,
+        model: str | None,
+        before: ProductionSnapshot | None,
+        started: float,
+    ) -> RunResult:
+        """A RunResult for an ended execution."""
+        status = described["status"]
+        output = json.loads(described["output"]) if described.get("output") else None
+        return RunResult(
+            status=status,
+            execution_name=described["name"],
+            execution_arn=execution_arn,
+            states=states_from_history(self.history(execution_arn), status),
+            output=output,
+            error=described.get("error"),
+            cause=described.get("cause"),
+            production_before=before,
+            production_after=self.production_snapshot(model) if model else None,
+            model=model,
+            duration_s=time.monotonic() - started,
+        )

@@ -1,0 +1,219 @@
+"""Hooks into moto's Step Functions interpreter (moto 5.2.5, `moto.stepfunctions.parser`), installed once per
+process and active only while a local runtime is running (otherwise every hook falls through to moto).
+
+Bridges (each tested in tests/local/test_sfn_bridge.py):
+
+* Lambda tasks -> in-process handlers. Both a plain function-ARN `Resource` (`StateTaskLambda`) and
+  `arn:aws:states:::lambda:invoke[.waitForTaskToken]` (`StateTaskServiceLambda`) call
+  `lambda_eval_utils.execute_lambda_function_integration`, which calls the module-level
+  `lambda_eval_utils._invoke_lambda_function`; that one function is replaced. It returns Lambda's Invoke response
+  (`Payload`, and `FunctionError: Unhandled` with the error payload when the handler raised), so moto's own code
+  turns an error into the Step Functions error name (`errorType`) and cause (the payload JSON) as AWS does, and
+  `.waitForTaskToken` then waits for SendTaskSuccess/SendTaskFailure exactly as the interpreter already does.
+  An unknown function answers Lambda's `ResourceNotFoundException` instead of moto's silent echo.
+* Wait states: `WaitFunction._wait_interval` sleeps `seconds * wait_factor` (default 0: a Wait of an hour passes
+  in milliseconds). Seconds, SecondsPath, Timestamp and TimestampPath all go through it. The definition and the
+  execution history are unchanged (WaitStateEntered/Exited as on AWS).
+* Retry intervals: `RetrierDecl._eval_body` sleeps through its module's `time.sleep`; that module reference is
+  replaced by a clock whose `sleep` is scaled by `retry_factor` (backoff, MaxDelaySeconds and jitter still apply,
+  before the scaling).
+* Callback timeouts: the `Timeout` component of a `.waitForTaskToken` task (TimeoutSeconds or TimeoutSecondsPath)
+  is wrapped when the state is first evaluated, so its value becomes `ceil(seconds * callback_timeout_factor)`,
+  capped at `callback_timeout_max_s`, at least 1 s; an approval expiry scenario then times out in seconds. Other
+  tasks keep their timeouts. A compressed value also shows in the TaskScheduled event's `timeoutInSeconds`.
+* StopExecution during a callback wait: moto's `Execution.stop` marks the program stopped, but a task waiting
+  for its token keeps waiting for the whole TimeoutSeconds (72 h for an approval), so the execution stays RUNNING.
+  The replacement also interrupts the execution's waiting callback endpoints, and `Environment.set_error` no
+  longer turns a stopped program into a failed one (the interrupted task raises on its way out), so the execution
+  ends ABORTED at once, as on AWS.
+* SendTaskFailure's cause: moto's `StepFunctionResponse.send_task_failure` passes only the error to the backend
+  and drops `cause`; the replacement passes both, so a Catch sees the cause the caller sent, as on AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+from moto.core.responses import EmptyResult
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import Timeout
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+    StateTaskServiceCallback,
+)
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+from moto.stepfunctions.parser.backend.execution import Execution
+from moto.stepfunctions.responses import StepFunctionResponse
+
+from local.hooks import Hooks
+
+
+@dataclass(frozen=True)
+class TimeCompression:
+    """How much local time a second of state-machine time takes (the synthesized definition is never changed)."""
+
+    wait_factor: float = 0.0
+    retry_factor: float = 0.0
+    callback_timeout_factor: float = 1.0
+    callback_timeout_max_s: float | None = None
+
+    def wait(self, seconds: float) -> float:
+        return max(0.0, seconds * self.wait_factor)
+
+    def retry(self, seconds: float) -> float:
+        return max(0.0, seconds * self.retry_factor)
+
+    def callback_timeout(self, seconds: int) -> int:
+        compressed = seconds * self.callback_timeout_factor
+        if self.callback_timeout_max_s is not None:
+            compressed = min(compressed, self.callback_timeout_max_s)
+        return max(1, math.ceil(compressed))
+
+
+class LambdaInvoker(Protocol):
+    def invoke(self, reference: str, event: Any) -> tuple[Any, dict[str, Any] | None]: ...
+
+
+@dataclass(frozen=True)
+class StepFunctionsBridge:
+    """What the hooks need from the running local runtime."""
+
+    lambdas: LambdaInvoker
+    time: TimeCompression
+
+
+def _stop(self: Execution, stop_date: datetime, error: str | None, cause: str | None) -> None:
+    _ORIGINALS["stop"](self, stop_date, error, cause)
+    worker = self.exec_worker
+    if HOOKS.current is None or worker is None or worker.env is None:
+        return
+    for endpoint in list(worker.env.callback_pool_manager._pool.values()):
+        endpoint.interrupt_all()
+
+
+def _set_error(self: Environment, error: Any) -> None:
+    if HOOKS.current is not None and isinstance(self.program_state(), ProgramStopped):
+        return  # StopExecution wins over the error the interrupted state raises while unwinding
+    _ORIGINALS["set_error"](self, error)
+
+
+def _patch(originals: dict[str, Any]) -> None:
+    originals["invoke"] = lambda_eval_utils._invoke_lambda_function
+    originals["wait"] = WaitFunction._wait_interval
+    originals["retry_time"] = retrier_decl.time
+    originals["callback_eval_body"] = StateTaskServiceCallback._eval_body
+    originals["send_task_failure"] = StepFunctionResponse.send_task_failure
+    originals["stop"] = Execution.stop
+    originals["set_error"] = Environment.set_error
+    lambda_eval_utils._invoke_lambda_function = _invoke_lambda_function
+    WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
+    retrier_decl.time = _RetryClock()  # type: ignore[assignment]
+    StateTaskServiceCallback._eval_body = _callback_eval_body  # type: ignore[method-assign]
+    StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
+    Execution.stop = _stop  # type: ignore[method-assign]
+    Environment.set_error = _set_error  # type: ignore[method-assign]
+
+
+HOOKS: Hooks[StepFunctionsBridge] = Hooks(_patch)
+_ORIGINALS = HOOKS.originals
+
+
+def _not_found(function_name: str) -> ClientError:
+    message = f"Function not found: {function_name}"
+    return ClientError(
+        {
+            "Error": {"Code": "ResourceNotFoundException", "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": 404, "RequestId": "local"},
+        },
+        "Invoke",
+    )
+
+
+def _invoke_lambda_function(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
+    bridge = HOOKS.current
+    if bridge is None:
+        original: Any = _ORIGINALS["invoke"]
+        return original(parameters=parameters, region=region, state_credentials=state_credentials)
+    raw = parameters.get("Payload") or b"{}"
+    event = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    try:
+        result, error = bridge.lambdas.invoke(parameters["FunctionName"], event)
+    except KeyError:
+        raise _not_found(parameters["FunctionName"]) from None
+    response: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
+    if error is not None:
+        response.update(FunctionError="Unhandled", Payload=error)
+    else:
+        response["Payload"] = result
+    return response
+
+
+def _wait_interval(self: WaitFunction, env: Environment, wait_seconds: int) -> None:
+    bridge = HOOKS.current
+    if bridge is None:
+        _ORIGINALS["wait"](self, env, wait_seconds)
+        return
+    deadline = time.monotonic() + bridge.time.wait(wait_seconds)
+    while env.is_running():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        # The event pulses on any program state change; a stop ends the loop through env.is_running().
+        env.program_state_event.wait(remaining)
+
+
+class _RetryClock:
+    """Replaces the `time` module inside moto's retrier module: `sleep` is scaled, the rest is `time`."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        bridge = HOOKS.current
+        time.sleep(seconds if bridge is None else bridge.time.retry(seconds))
+
+
+class CompressedTimeout(Timeout):
+    """A callback task's timeout, compressed by the running local runtime's TimeCompression."""
+
+    def __init__(self, inner: Timeout) -> None:
+        self.inner = inner
+
+    def is_default_value(self) -> bool:
+        return self.inner.is_default_value()
+
+    def _eval_seconds(self, env: Environment) -> int:
+        self.inner.eval(env=env)
+        seconds: int = env.stack.pop()
+        bridge = HOOKS.current
+        return seconds if bridge is None else bridge.time.callback_timeout(seconds)
+
+
+def _callback_eval_body(self: StateTaskServiceCallback, env: Environment) -> None:
+    if (
+        self.resource.condition == ResourceCondition.WaitForTaskToken
+        and not isinstance(self.timeout, CompressedTimeout)
+        and not self.timeout.is_default_value()
+    ):
+        self.timeout = CompressedTimeout(self.timeout)
+    _ORIGINALS["callback_eval_body"](self, env)
+
+
+def _send_task_failure(self: StepFunctionResponse) -> Any:
+    if HOOKS.current is None:
+        return _ORIGINALS["send_task_failure"](self)
+    backend: Any = self.stepfunction_backend  # the interpreter's backend, whose send_task_failure takes a cause
+    backend.send_task_failure(
+        self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+    )
+    return EmptyResult()
