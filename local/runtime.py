@@ -138,6 +138,31 @@ class _Clients:
         return self._made[service]
 
 
+def final_document(history: list[dict[str, Any]]) -> Any:
+    """A failed execution has no output: the document as it entered its last state says what happened."""
+    for event in reversed(history):
+        details = event.get("stateEnteredEventDetails")
+        if details and details.get("input"):
+            return json.loads(details["input"])
+    return None
+
+
+def published_report_key(history: list[dict[str, Any]]) -> str | None:
+    """The decision report key from PublishResult's own result in the history."""
+    publishing = False
+    key: str | None = None
+    for event in history:
+        entered = event.get("stateEnteredEventDetails")
+        if entered is not None:
+            publishing = entered.get("name") == "PublishResult"
+        succeeded = event.get("taskSucceededEventDetails") or event.get("lambdaFunctionSucceededEventDetails")
+        if publishing and succeeded and succeeded.get("output"):
+            result = json.loads(succeeded["output"])
+            if isinstance(result, dict) and result.get("report_key"):
+                key = str(result["report_key"])
+    return key
+
+
 def _reset_domain_clients() -> None:
     """The domain package caches boto3 clients per process; they must not outlive one mock."""
     clients = sys.modules.get("promotion.clients")
@@ -169,9 +194,12 @@ class LocalRuntime:
         fail_at: Iterable[str] = (),
         function_logs: TextIO | None = None,
         models_dir: Path | None = None,
+        reports_dir: Path | None = None,
     ) -> None:
         self.root = root
         self.models_dir = models_dir or root / "models"
+        # Decision reports are copied here from the moto bucket, one folder per execution.
+        self.reports_dir = reports_dir or root / ".local-runs" / "reports"
         self.time = time_compression or TimeCompression()
         self.fail_at = tuple(fail_at)
         self.function_logs = function_logs
@@ -474,6 +502,22 @@ class LocalRuntime:
         self._drain()
         return self.result(arn, described, model=model, before=before, started=started)
 
+    def export_report(self, history: list[dict[str, Any]], execution_name: str) -> dict[str, str] | None:
+        """Copy the decision report PublishResult wrote (decision.json, report.html) to a local folder, so it reads
+        without AWS; None when the execution wrote none."""
+        report_key = published_report_key(history)
+        if report_key is None:
+            return None
+        folder = self.reports_dir / execution_name
+        folder.mkdir(parents=True, exist_ok=True)
+        paths: dict[str, str] = {}
+        for kind, name in (("json", "decision.json"), ("html", "report.html")):
+            key = report_key.rsplit("/", 1)[0] + "/" + name
+            body = self.clients.s3.get_object(Bucket=self.config_bucket, Key=key)["Body"].read()
+            (folder / name).write_bytes(body)
+            paths[kind] = str(folder / name)
+        return paths
+
     def _drain(self) -> None:
         """Let asynchronous Lambda deliveries (EventBridge targets) finish before production is read."""
         if self.lambdas is not None:
@@ -490,13 +534,15 @@ class LocalRuntime:
     ) -> RunResult:
         """A RunResult for an ended execution."""
         status = described["status"]
-        output = json.loads(described["output"]) if described.get("output") else None
+        history = self.history(execution_arn)
+        output = json.loads(described["output"]) if described.get("output") else final_document(history)
         return RunResult(
             status=status,
             execution_name=described["name"],
             execution_arn=execution_arn,
-            states=states_from_history(self.history(execution_arn), status),
+            states=states_from_history(history, status),
             output=output,
+            report=self.export_report(history, described["name"]),
             error=described.get("error"),
             cause=described.get("cause"),
             production_before=before,

@@ -6,7 +6,7 @@ from pydantic import BaseModel
 
 from promotion.approval import request_approval
 from promotion.clients import client
-from promotion.handler_support import catalog_of, transient_errors
+from promotion.handler_support import catalog_of, step_boundary
 from promotion.models import PromotionState
 from promotion.observability import logger, metrics
 from promotion.settings import settings
@@ -19,7 +19,7 @@ class AwaitApprovalInput(BaseModel):
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@transient_errors
+@step_boundary("AwaitApproval")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = AwaitApprovalInput.model_validate(event)
     catalog = catalog_of(request.state)

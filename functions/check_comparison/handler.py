@@ -4,14 +4,14 @@ from typing import Any
 
 from promotion.clients import client
 from promotion.comparison import check_comparison
-from promotion.handler_support import catalog_of, transient_errors
+from promotion.handler_support import catalog_of, step_boundary
 from promotion.models import PromotionState
 from promotion.observability import logger, metrics
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@transient_errors
+@step_boundary("CheckComparison")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = PromotionState.model_validate(event)
     catalog_of(state)

@@ -5,7 +5,7 @@ from typing import Any
 from promotion.claiming import claim
 from promotion.claims import ClaimStore, execution_liveness
 from promotion.clients import client
-from promotion.handler_support import bind_claim, transient_errors
+from promotion.handler_support import bind_claim, step_boundary
 from promotion.models import ClaimInput
 from promotion.observability import logger, metrics
 from promotion.settings import settings
@@ -13,7 +13,7 @@ from promotion.settings import settings
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@transient_errors
+@step_boundary("ClaimPromotion")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = ClaimInput.model_validate(event)
     store = ClaimStore(client("dynamodb"), settings().table_name, execution_liveness(client("stepfunctions")))

@@ -4,7 +4,7 @@ from typing import Any
 
 from promotion.clients import client
 from promotion.comparison import start_comparison
-from promotion.handler_support import catalog_of, transient_errors
+from promotion.handler_support import catalog_of, step_boundary
 from promotion.models import PromotionState
 from promotion.observability import logger, metrics
 from promotion.settings import settings
@@ -12,7 +12,7 @@ from promotion.settings import settings
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@transient_errors
+@step_boundary("CompareWithChampion")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = PromotionState.model_validate(event)
     catalog = catalog_of(state)

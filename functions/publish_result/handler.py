@@ -4,7 +4,7 @@ from typing import Any
 
 from promotion.claims import ClaimStore, execution_liveness
 from promotion.clients import client
-from promotion.handler_support import bind_claim, transient_errors
+from promotion.handler_support import bind_claim, step_boundary
 from promotion.models import PromotionState
 from promotion.observability import logger, metrics
 from promotion.result import publish_result
@@ -13,7 +13,7 @@ from promotion.settings import settings
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@transient_errors
+@step_boundary("PublishResult")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = PromotionState.model_validate(event)
     bind_claim(state.claim)

@@ -3,7 +3,7 @@
 from typing import Any
 
 from promotion.clients import client
-from promotion.handler_support import catalog_of, transient_errors
+from promotion.handler_support import catalog_of, step_boundary
 from promotion.models import PromotionState
 from promotion.observability import logger, metrics
 from promotion.pipeline import trigger_pipeline
@@ -12,7 +12,7 @@ from promotion.settings import settings
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@transient_errors
+@step_boundary("TriggerPipeline")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = PromotionState.model_validate(event)
     catalog = catalog_of(state)

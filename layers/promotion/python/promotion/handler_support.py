@@ -4,9 +4,11 @@ transient AWS errors into the one error name the state machine retries."""
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from promotion.catalog import ModelCatalog, catalog_for
@@ -34,16 +36,29 @@ def catalog_of(state: PromotionState) -> ModelCatalog:
     return catalog_for(state.claim.model, settings().catalog_dir)
 
 
-def transient_errors(handler: F) -> F:
-    """Re-raise throttling and brief unavailability (after botocore's own retries) as TransientAwsError."""
+def step_boundary(step: str) -> Callable[[F], F]:
+    """Around every step handler: the step's duration as a metric (dimension model, set by the handler), and
+    throttling or brief unavailability (after botocore's own retries) re-raised as TransientAwsError, the one
+    error name the state machine retries."""
 
-    @functools.wraps(handler)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return handler(*args, **kwargs)
-        except ClientError as error:
-            if is_transient(error):
-                raise TransientAwsError(str(error)) from error
-            raise
+    def decorate(handler: F) -> F:
+        @functools.wraps(handler)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            outcome = "Failed"
+            try:
+                result = handler(*args, **kwargs)
+                outcome = "Succeeded"
+                return result
+            except ClientError as error:
+                if is_transient(error):
+                    raise TransientAwsError(str(error)) from error
+                raise
+            finally:
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                metrics.add_metric(name=f"{step}Duration", unit=MetricUnit.Milliseconds, value=elapsed_ms)
+                metrics.add_metric(name=f"{step}{outcome}", unit=MetricUnit.Count, value=1)
 
-    return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
