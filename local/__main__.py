@@ -58,9 +58,16 @@ def _execute(
     seed: bool,
     verbose: bool,
     timeout: float,
+    champion: str = "weak",
 ) -> RunResult:
     _quiet_moto(verbose)
-    runtime = LocalRuntime(ROOT, world=world, fail_at=fail_at, function_logs=sys.stderr if verbose else None)
+    runtime = LocalRuntime(
+        ROOT,
+        world=world,
+        fail_at=fail_at,
+        function_logs=sys.stderr if verbose else None,
+        champion="strong" if champion == "strong" else "weak",
+    )
     try:
         runtime.start()
         return runtime.run(event, decision=decision, seed=seed, timeout_s=timeout)
@@ -96,6 +103,13 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of the timeline")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show handler and moto logs on stderr")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="stop the execution after SECONDS")] = 120.0,
+    champion: Annotated[
+        str,
+        typer.Option(
+            "--champion",
+            help="the seeded champion model: weak (the challenger beats it) or strong (the comparison rolls back)",
+        ),
+    ] = "weak",
 ) -> None:
     """Send EVENT through the stack's EventBridge rules and follow the promotion to its end.
 
@@ -107,8 +121,17 @@ def run(
         raise _fail(f"event {event} names no model (detail.Tags['promotion:model'])")
     world_document = _read_json(world, "world") if world is not None else None
     decision = Decision.approve(approve) if approve else Decision.reject(reject) if reject else None
+    if champion not in ("weak", "strong"):
+        raise _fail(f"--champion must be weak or strong, not {champion!r}")
     result = _execute(
-        document, world_document, decision, fail_at=fail_at or [], seed=seed_champion, verbose=verbose, timeout=timeout
+        document,
+        world_document,
+        decision,
+        fail_at=fail_at or [],
+        seed=seed_champion,
+        verbose=verbose,
+        timeout=timeout,
+        champion=champion,
     )
     _report(result, as_json)
 

@@ -136,6 +136,9 @@ class InProcessLambdas:
     faults: set[str] = field(default_factory=set)  # logical ids of functions that raise InjectedFault
     echo: TextIO | None = None  # where to copy handler output as it happens (None: keep it only in memory)
     invocations: list[Invocation] = field(default_factory=list)
+    # local.faults: wraps every handler call (spec, the call), to tell which function makes an AWS call and to fail
+    # the invocation after the handler ran (None: the handler is called as is)
+    around_handler: Callable[[FunctionSpec, Callable[[], Any]], Any] | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -277,7 +280,10 @@ class InProcessLambdas:
             log_stream_name=f"local/[$LATEST]{request_id}",
             deadline=deadline,
         )
-        raw = handler(event, context)
+        if self.around_handler is None:
+            raw = handler(event, context)
+        else:
+            raw = self.around_handler(spec, lambda: handler(event, context))
         try:
             # Lambda serializes the return value as JSON; what cannot be serialized fails the invocation.
             return json.loads(json.dumps(raw))
@@ -338,3 +344,8 @@ class _RuntimeError(Exception):
     def __init__(self, error_type: str, message: str) -> None:
         self.error_type = error_type
         super().__init__(message)
+
+
+class InjectedRuntimeFailure(_RuntimeError):
+    """A failure of the Lambda runtime itself (the process crashed, the function timed out), injected by
+    `local.faults`; its `error_type` is the name Lambda gives it (`Runtime.ExitError`, `Sandbox.Timedout`)."""

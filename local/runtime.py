@@ -25,8 +25,9 @@ from botocore.config import Config
 from moto import mock_aws
 from pydantic import BaseModel, ConfigDict
 
-from local import events_bridge, sfn_bridge
+from local import events_bridge, sagemaker_jobs, sfn_bridge
 from local.errors import UsageError
+from local.faults import FaultInjector
 from local.lambdas import InProcessLambdas
 from local.production import (
     Champion,
@@ -195,16 +196,24 @@ class LocalRuntime:
         function_logs: TextIO | None = None,
         models_dir: Path | None = None,
         reports_dir: Path | None = None,
+        champion: Literal["weak", "strong"] = "weak",
+        jobs_dir: Path | None = None,
+        faults: FaultInjector | None = None,
     ) -> None:
         self.root = root
         self.models_dir = models_dir or root / "models"
         # Decision reports are copied here from the moto bucket, one folder per execution.
         self.reports_dir = reports_dir or root / ".local-runs" / "reports"
+        # How good the seeded champion model is: "weak" (the tuned challenger beats it) or "strong" (it does not).
+        self.champion = champion
+        self.jobs_dir = jobs_dir or root / ".local-runs" / "jobs" / uuid.uuid4().hex[:12]
+        self.jobs: sagemaker_jobs.LocalJobs | None = None
         self.time = time_compression or TimeCompression()
         self.fail_at = tuple(fail_at)
         self.function_logs = function_logs
         self.stack_name, self.assembly_dir, self.synth = stack_name, assembly_dir, synth
         self._world_source = world
+        self.faults = faults  # local.faults: AWS errors and Lambda failures to inject, and the record of AWS calls
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
         self._started_by_event: dict[str, list[str]] = {}
@@ -231,12 +240,18 @@ class LocalRuntime:
             faults = self._fault_functions(self.fail_at)
             self.lambdas = InProcessLambdas(self.world.functions, REGION, faults=faults, echo=self.function_logs)
             self.lambdas.open()
+            if self.faults is not None:
+                self.faults.attach(self)
             self._sfn = sfn_bridge.StepFunctionsBridge(lambdas=self.lambdas, time=self.time)
             self._events = events_bridge.EventsBridge(
                 start_execution=self._start_from_rule, invoke_async=self.lambdas.invoke_async
             )
             sfn_bridge.HOOKS.activate(self._sfn)
             events_bridge.HOOKS.activate(self._events)
+            self.jobs = sagemaker_jobs.LocalJobs(
+                self.clients.s3, self.jobs_dir, cache_dir=self.root / ".local-runs" / "job-cache"
+            )
+            sagemaker_jobs.HOOKS.activate(self.jobs)
             _reset_domain_clients()
             if world_document is not None:
                 seed_sagemaker(world_document, account=ACCOUNT, region=REGION)
@@ -250,12 +265,16 @@ class LocalRuntime:
         environment. Executions are stopped first so no interpreter thread outlives the mock."""
         if self._mock is not None and self.world is not None:
             self._stop_executions()
+        if self.faults is not None:
+            self.faults.detach()
         if self.lambdas is not None:
             self.lambdas.close()
         if self._sfn is not None:
             sfn_bridge.HOOKS.deactivate(self._sfn)
         if self._events is not None:
             events_bridge.HOOKS.deactivate(self._events)
+        if self.jobs is not None:
+            sagemaker_jobs.HOOKS.deactivate(self.jobs)
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -395,7 +414,7 @@ class LocalRuntime:
     def seed_champion(self, model_id: str, performance: dict[str, float] | None = None) -> Champion:
         """Put a champion release in production for `model_id` (catalog from models/<id>.yaml)."""
         catalog = load_model_catalog(self.models_dir, model_id)
-        return seed_champion(
+        champion = seed_champion(
             self.clients.ssm,
             self.clients.s3,
             self.config_bucket,
@@ -404,6 +423,23 @@ class LocalRuntime:
             region=REGION,
             performance=performance,
         )
+        self.prepare_jobs(model_id)
+        from promotion.config import parse_config
+
+        model_uri = parse_config(champion.config).source.model_data_url
+        if self.jobs is not None and model_uri:
+            channels = {"train": catalog.training.train_data, "validation": catalog.training.validation_data}
+            hyperparameters = sagemaker_jobs.CHAMPIONS[self.champion]
+            self.jobs.train_artifact(f"{model_id}-champion", hyperparameters, channels, model_uri)
+        return champion
+
+    def prepare_jobs(self, model_id: str) -> None:
+        """The model's training and holdout data at the catalog's S3 locations, for the local SageMaker jobs."""
+        if self.jobs is None:
+            return
+        catalog = load_model_catalog(self.models_dir, model_id)
+        holdout = catalog.comparison.holdout_data if catalog.comparison else None
+        self.jobs.seed_data(catalog.training.train_data, catalog.training.validation_data, holdout)
 
     def production_snapshot(self, model_id: str) -> ProductionSnapshot:
         """Parameters under the model's prefix, the config object's text, endpoint weights."""
@@ -480,6 +516,8 @@ class LocalRuntime:
             raise UsageError("the event names no model (no 'promotion:model' tag in detail.Tags)")
         if seed:
             self.seed_champion(model)
+        else:
+            self.prepare_jobs(model)
         if decision is None:
             decision = Decision.approve(self.demo_approver(model))
         before = self.production_snapshot(model)

@@ -91,6 +91,16 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
         (P.promotion_table, P.watch_training, P.stop_training),
     ),
     StepFunctionSpec(
+        "compare_with_champion",
+        "CompareWithChampion: start the processing job scoring champion and challenger on the holdout",
+        (P.promotion_table, P.read_archive, P.start_comparison),
+    ),
+    StepFunctionSpec(
+        "check_comparison",
+        "CheckComparison: poll the comparison job, read its verdict",
+        (P.watch_comparison, P.read_reports),
+    ),
+    StepFunctionSpec(
         "rollback",
         "Rollback: restore production byte for byte from the release's backup",
         (

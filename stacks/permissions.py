@@ -228,6 +228,47 @@ class StepPermissions:
             )
         ]
 
+    def _processing_jobs(self) -> list[str]:
+        return [self._sagemaker_arn(f"processing-job/{model_id}-*") for model_id in self._catalogs]
+
+    def start_comparison(self) -> list[Grant]:
+        """Start the comparison processing job (named <model-id>-<release-id>-cmp) with the jobs' role."""
+        return [
+            Grant(
+                self._statement(
+                    "StartComparison", ["sagemaker:CreateProcessingJob", "sagemaker:AddTags"], self._processing_jobs()
+                ),
+                _PROCESSING_JOBS_REASON,
+            ),
+            Grant(
+                self._statement(
+                    "PassJobsRole",
+                    ["iam:PassRole"],
+                    [self._training_role.role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+                )
+            ),
+        ]
+
+    def watch_comparison(self) -> list[Grant]:
+        """Poll the comparison processing job."""
+        return [
+            Grant(
+                self._statement("WatchComparison", ["sagemaker:DescribeProcessingJob"], self._processing_jobs()),
+                _PROCESSING_JOBS_REASON,
+            )
+        ]
+
+    def read_reports(self) -> list[Grant]:
+        """Read the comparison job's report.json and plots under reports/<model>/<release-id>/comparison/."""
+        return [
+            Grant(
+                self._statement("ReadReports", ["s3:GetObject"], self._objects_under(REPORTS_PREFIX)),
+                "Reports are keyed reports/<model>/<release-id>/...; the release id is minted per execution.",
+            ),
+            self._list_bucket(),
+        ]
+
     def put_events(self) -> list[Grant]:
         """Put promotion events on the product's own bus."""
         return [Grant(self._statement("PutProductEvents", ["events:PutEvents"], [self._bus.event_bus_arn]))]
@@ -281,6 +322,10 @@ _PARAMETERS_REASON = (
 _ARCHIVE_REASON = (
     "Backups are keyed archive/<model>/<release-id>/...; the release id is minted per execution, so the grant "
     "is the model's archive prefix."
+)
+_PROCESSING_JOBS_REASON = (
+    "Comparison jobs are named <model-id>-<release-id>-cmp; the release id is minted per execution, so the grant is "
+    "the model's name prefix."
 )
 _TRAINING_JOBS_REASON = (
     "Pipeline training jobs are named <model-id>-<release-id>; the release id is minted per execution, so the grant "

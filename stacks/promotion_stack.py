@@ -7,11 +7,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from promotion.catalog import ModelCatalog
 from stacks.events import PromotionBus, PromotionRules
 from stacks.functions import CATALOG_DIR, METRICS_NAMESPACE, SERVICE_NAME, FunctionsProps, PromotionFunctions
+from stacks.nag import acknowledge_wildcard_resources
 from stacks.observability import Monitoring, Notifications
 from stacks.permissions import StepPermissions
 from stacks.state_machine import PromotionStateMachine
@@ -55,6 +58,28 @@ class PromotionStack(cdk.Stack):
         notifications = Notifications(self, "Notifications")
         bus = PromotionBus(self, "ProductBus", bus_name=bus_name, approval_principals=approval_principals)
         training = TrainingRole(self, "Training", catalogs=catalogs)
+        # The SageMaker jobs' code (jobs/: comparison entry point + promotion_ml), uploaded by `cdk deploy` as a zip.
+        jobs_code = s3_assets.Asset(self, "JobsCode", path=str(REPO_ROOT / "jobs"), exclude=["**/__pycache__", "*.pyc"])
+        training.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadJobsCode",
+                actions=["s3:GetObject"],
+                resources=[f"arn:{cdk.Aws.PARTITION}:s3:::{jobs_code.s3_bucket_name}/{jobs_code.s3_object_key}"],
+            )
+        )
+        training.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteComparisonReports",
+                actions=["s3:PutObject"],
+                resources=[storage.config_bucket.arn_for_objects("reports/*")],
+            )
+        )
+        acknowledge_wildcard_resources(
+            training.role,
+            [storage.config_bucket.arn_for_objects("reports/*")],
+            "The comparison job writes its report under reports/<model>/<release-id>/comparison/; the release id is "
+            "minted per execution.",
+        )
 
         functions = PromotionFunctions(
             self,
@@ -82,6 +107,7 @@ class PromotionStack(cdk.Stack):
                     "EVENT_BUS_NAME": bus.bus.event_bus_name,
                     "NOTIFICATION_TOPIC_ARN": notifications.topic.topic_arn,
                     "TRAINING_ROLE_ARN": training.role.role_arn,
+                    "JOBS_CODE_URI": jobs_code.s3_object_url,
                     "LOCK_LEASE_SECONDS": str(lock_lease_seconds(catalogs)),
                     "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                     "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,

@@ -29,6 +29,8 @@ TASK_FUNCTIONS: dict[str, str] = {
     "WriteConfig": "write_config",
     "TriggerPipeline": "trigger_pipeline",
     "CheckPipeline": "check_pipeline",
+    "CompareWithChampion": "compare_with_champion",
+    "CheckComparison": "check_comparison",
     "Rollback": "rollback",
     "PublishResult": "publish_result",
 }
@@ -113,11 +115,14 @@ class PromotionStateMachine(Construct):
         write_config = step("WriteConfig", "$.config")
         trigger_pipeline = step("TriggerPipeline", "$.pipeline")
         check_pipeline = step("CheckPipeline", "$.pipeline")
+        compare = step("CompareWithChampion", "$.comparison")
+        check_comparison = step("CheckComparison", "$.comparison")
         rollback = step("Rollback", "$.rollback")
         publish = step("PublishResult", "$.result")
 
         wait_for_lock = sfn.Wait(self, "WaitForModelLock", time=sfn.WaitTime.duration(LOCK_POLL_INTERVAL))
         wait_for_pipeline = sfn.Wait(self, "WaitForPipeline", time=sfn.WaitTime.duration(POLL_INTERVAL))
+        wait_for_comparison = sfn.Wait(self, "WaitForComparison", time=sfn.WaitTime.duration(POLL_INTERVAL))
         duplicate = sfn.Succeed(self, "Duplicate")
         approval_expired = sfn.Pass(
             self, "ApprovalExpired", result=sfn.Result.from_object({"decision": "expired"}), result_path="$.approval"
@@ -169,10 +174,24 @@ class PromotionStateMachine(Construct):
         wait_for_pipeline.next(check_pipeline)
         check_pipeline.next(
             sfn.Choice(self, "PipelineStatus")
-            .when(sfn.Condition.string_equals("$.pipeline.status", "Completed"), publish)
+            .when(sfn.Condition.string_equals("$.pipeline.status", "Completed"), compare)
             .otherwise(wait_for_pipeline)
         )
         check_pipeline.add_catch(rollback, errors=["States.ALL"], result_path="$.error")
+
+        decided = sfn.Condition.is_not_null("$.comparison.decision")
+        comparison_verdict = (
+            sfn.Choice(self, "ComparisonVerdict")
+            .when(sfn.Condition.and_(decided, sfn.Condition.string_equals("$.comparison.decision", "PASS")), publish)
+            # FAIL or INCONCLUSIVE: the challenger was not proven better; Rollback and the report take the
+            # reason and the numbers from $.comparison.
+            .when(decided, rollback)
+            .otherwise(wait_for_comparison)
+        )
+        for state in (compare, check_comparison):
+            state.next(comparison_verdict)
+            state.add_catch(rollback, errors=["States.ALL"], result_path="$.error")
+        wait_for_comparison.next(check_comparison)
 
         rollback.next(publish)
         rollback.add_catch(publish, errors=["States.ALL"], result_path="$.rollback_error")

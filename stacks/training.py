@@ -14,6 +14,7 @@ from promotion.catalog import ModelCatalog
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
 
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)"
 )
@@ -26,8 +27,9 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
 
 class TrainingRole(Construct):
-    """Role SageMaker assumes for the training jobs TriggerPipeline starts: read the catalogs' train/validation data,
-    write their output prefix, log to /aws/sagemaker/TrainingJobs, pull the training image."""
+    """Role SageMaker assumes for the jobs the promotion starts (the pipeline's training job, the comparison
+    processing job): read the catalogs' train/validation/holdout data and model artifacts, write the output prefix,
+    log to /aws/sagemaker/*, pull the images."""
 
     def __init__(self, scope: Construct, construct_id: str, *, catalogs: Mapping[str, ModelCatalog]) -> None:
         super().__init__(scope, construct_id)
@@ -47,6 +49,12 @@ class TrainingRole(Construct):
                 reads[bucket].add(prefix)
             bucket, prefix = split_s3_uri(catalog.training.output_path)
             writes[bucket].add(prefix)
+            if catalog.comparison is not None:
+                # The comparison job reads the holdout and both models' artifacts (the champion's may sit under the
+                # tuning jobs' output, so the whole artifact bucket of the catalog is readable).
+                holdout_bucket, holdout_prefix = split_s3_uri(catalog.comparison.holdout_data)
+                reads[holdout_bucket].add(holdout_prefix)
+                reads[bucket].add("")
 
         data_objects = [
             f"arn:{partition}:s3:::{b}/{p}*" for b, prefixes in sorted(reads.items()) for p in sorted(prefixes)
@@ -78,27 +86,30 @@ class TrainingRole(Construct):
             "(training.train_data/validation_data/output_path); objects under them are created by other jobs.",
         )
 
-        log_group = f"arn:{partition}:logs:{region}:{account}:log-group:{TRAINING_LOG_GROUP}"
-        log_streams = f"{log_group}:log-stream:*"
+        log_groups = [
+            f"arn:{partition}:logs:{region}:{account}:log-group:{group}"
+            for group in (TRAINING_LOG_GROUP, PROCESSING_LOG_GROUP)
+        ]
+        log_streams = [f"{group}:log-stream:*" for group in log_groups]
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="TrainingLogGroup",
                 actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"],
-                resources=[log_group],
+                resources=log_groups,
             )
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="WriteTrainingLogs",
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[log_streams],
+                resources=log_streams,
             )
         )
         acknowledge_wildcard_resources(
             self.role,
-            [log_streams],
-            "SageMaker names one log stream per training job and instance (<job>/algo-N-<timestamp>) under "
-            "/aws/sagemaker/TrainingJobs; the stream names are not known in advance.",
+            log_streams,
+            "SageMaker names one log stream per job and instance (<job>/algo-N-<timestamp>) under "
+            "/aws/sagemaker/TrainingJobs and /aws/sagemaker/ProcessingJobs; the stream names are not known in advance.",
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
@@ -113,7 +124,8 @@ class TrainingRole(Construct):
             {
                 f"arn:{partition}:ecr:{m['region']}:{m['account']}:repository/{m['repo']}"
                 for catalog in catalogs.values()
-                if (m := ECR_IMAGE.match(catalog.training.image))
+                for image in (catalog.training.image, catalog.comparison.image if catalog.comparison else "")
+                if (m := ECR_IMAGE.match(image))
             }
         )
         if repositories:

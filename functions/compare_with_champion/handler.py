@@ -21,10 +21,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = start_comparison(
         client("sagemaker"),
         client("s3"),
+        client("dynamodb"),
         catalog,
         state,
         role_arn=config.training_role_arn,
         bucket=config.config_bucket,
+        table=config.table_name,
         code_uri=config.jobs_code_uri,
     )
     logger.info("comparison started", extra=result.model_dump(mode="json"))

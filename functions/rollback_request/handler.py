@@ -34,4 +34,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         store=ClaimStore(client("dynamodb"), config.table_name, execution_liveness(client("stepfunctions"))),
     )
     (logger.info if outcome.accepted else logger.warning)("operator rollback", extra={"reason": outcome.reason})
+    metrics.add_metric(
+        name="OperatorRollbackAccepted" if outcome.accepted else "OperatorRollbackRefused", unit="Count", value=1
+    )
     return {"accepted": outcome.accepted, "reason": outcome.reason}

@@ -105,7 +105,15 @@ def two_tuning_jobs() -> dict[str, Any]:
         TrainingJobName=best,
         TrainingJobArn=training["TrainingJobArn"].replace("fraud-xgb-tuning-0042-017-5a1c9e2f", best),
     )
-    training["HyperParameters"]["max_depth"] = "7"
+    # The first tuning job's best model is modest (it beats the weak seeded champion); the second one's is the
+    # well-tuned model, so the real comparison job finds it better than the first.
+    first = the_world["DescribeTrainingJob"]["fraud-xgb-tuning-0042-017-5a1c9e2f"]["HyperParameters"]
+    modest = {"max_depth": "3", "num_round": "50", "eta": "0.01", "subsample": "0.5", "min_child_weight": "10"}
+    first.update(modest)
+    the_world["DescribeHyperParameterTuningJob"][JOB]["BestTrainingJob"]["TunedHyperParameters"].update(modest)
+    training["HyperParameters"].update(
+        max_depth="3", num_round="120", eta="0.1", subsample="0.85", min_child_weight="3"
+    )
     training["FinalMetricDataList"] = [
         {"MetricName": "validation:auc", "Value": 0.9801},
         {"MetricName": "validation:accuracy", "Value": 0.9502},

@@ -74,6 +74,8 @@ def second_model_catalog() -> dict[str, Any]:
     document["training"]["train_data"] = "s3://churn-data/train/"
     document["training"]["validation_data"] = "s3://churn-data/validation/"
     document["training"]["output_path"] = "s3://churn-models/production/"
+    document["comparison"]["holdout_data"] = "s3://churn-data/holdout/"
+    document["rollout"]["endpoint_name"] = "churn-prod"
     return dict(document)
 
 

@@ -21,6 +21,8 @@ STEPS = {
     "write_config",
     "trigger_pipeline",
     "check_pipeline",
+    "compare_with_champion",
+    "check_comparison",
     "rollback",
     "publish_result",
     "approval_decision",
@@ -29,6 +31,7 @@ STEPS = {
 ENVIRONMENT = {
     "CONFIG_BUCKET",
     "PROMOTION_TABLE",
+    "JOBS_CODE_URI",
     "CATALOG_DIR",
     "EVENT_BUS_NAME",
     "NOTIFICATION_TOPIC_ARN",

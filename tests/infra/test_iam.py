@@ -84,7 +84,7 @@ def test_no_aws_managed_policies_and_one_role_per_function(synth: Synth, functio
     for logical_id, role in synth.resources("AWS::IAM::Role").items():
         assert "ManagedPolicyArns" not in role["Properties"], logical_id
     roles = [function_role(synth, logical_id) for logical_id in functions_by_step.values()]
-    assert len(roles) == len(set(roles)) == 12
+    assert len(roles) == len(set(roles)) == len(functions_by_step) == 14
 
 
 def test_pass_role_only_for_the_training_role_to_sagemaker(synth: Synth, functions_by_step: dict[str, str]) -> None:
@@ -98,7 +98,7 @@ def test_pass_role_only_for_the_training_role_to_sagemaker(synth: Synth, functio
                 assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}, (
                     function
                 )
-    assert passers == ["trigger_pipeline"]
+    assert sorted(passers) == ["compare_with_champion", "trigger_pipeline"]
     for statement in all_statements(synth):
         if "iam:PassRole" in as_list(statement["Action"]):
             assert "Condition" in statement
@@ -177,17 +177,32 @@ def test_training_role_reads_data_writes_output_of_every_catalog(synth: Synth) -
     role = synth.template["Resources"][role_id]["Properties"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
     statements = role_statements(synth, role_id)
-    assert sorted(granted(statements, "s3:GetObject")) == sorted(
-        f"arn:<AWS::Partition>:s3:::{bucket}/{prefix}/*"
-        for bucket in ("fraud-detection-data", "churn-data")
-        for prefix in ("train", "validation")
+    reads = sorted(granted(statements, "s3:GetObject"))
+    jobs_code = [r for r in reads if "cdk-hnb659fds-assets" in r]
+    assert len(jobs_code) == 1
+    assert jobs_code[0].endswith(".zip")  # the exact jobs-code asset object, no wildcard
+    # The comparison reads each catalog's holdout and every model artifact of its artifact bucket.
+    assert sorted(set(reads) - set(jobs_code)) == sorted(
+        [
+            f"arn:<AWS::Partition>:s3:::{bucket}/{prefix}/*"
+            for bucket in ("fraud-detection-data", "churn-data")
+            for prefix in ("train", "validation")
+        ]
+        + [f"arn:<AWS::Partition>:s3:::{model}-data/holdout/*" for model in ("fraud-detection", "churn")]
+        + [f"arn:<AWS::Partition>:s3:::{model}-models/*" for model in ("fraud-detection", "churn")]
     )
-    assert sorted(granted(statements, "s3:PutObject")) == sorted(
+    writes = granted(statements, "s3:PutObject")
+    assert sorted(w for w in writes if "production" in w) == sorted(
         f"arn:<AWS::Partition>:s3:::{bucket}/production/*" for bucket in ("fraud-detection-models", "churn-models")
     )
+    reports = [w for w in writes if "production" not in w]
+    assert len(reports) == 1
+    assert reports[0].endswith("/reports/*")
     assert granted(statements, "logs:PutLogEvents") == [
-        "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs:log-stream:*"
+        "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs:log-stream:*",
+        "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/ProcessingJobs:log-stream:*",
     ]
     assert granted(statements, "ecr:BatchGetImage") == [
-        "arn:<AWS::Partition>:ecr:us-east-1:683313688378:repository/sagemaker-xgboost"
+        "arn:<AWS::Partition>:ecr:us-east-1:683313688378:repository/sagemaker-scikit-learn",
+        "arn:<AWS::Partition>:ecr:us-east-1:683313688378:repository/sagemaker-xgboost",
     ]

@@ -32,10 +32,20 @@ RESULT_PATHS = {
     "WriteConfig": "$.config",
     "TriggerPipeline": "$.pipeline",
     "CheckPipeline": "$.pipeline",
+    "CompareWithChampion": "$.comparison",
+    "CheckComparison": "$.comparison",
     "Rollback": "$.rollback",
     "PublishResult": "$.result",
 }
-TOUCHES_PRODUCTION = ["BackupProduction", "WriteParameters", "WriteConfig", "TriggerPipeline", "CheckPipeline"]
+TOUCHES_PRODUCTION = [
+    "BackupProduction",
+    "WriteParameters",
+    "WriteConfig",
+    "TriggerPipeline",
+    "CheckPipeline",
+    "CompareWithChampion",
+    "CheckComparison",
+]
 
 
 def contract_rows(path: Path = CONTRACT) -> dict[str, tuple[str, str]]:
@@ -122,7 +132,7 @@ def test_choices_and_waits(definition: dict[str, Any]) -> None:
     assert states["ClaimOutcome"]["Default"] == "PublishResult"
     assert choices(states["CandidateVerdict"]) == {"$.validation.verdict == PASSED": "AwaitApproval"}
     assert states["CandidateVerdict"]["Default"] == "PublishResult"
-    assert choices(states["PipelineStatus"]) == {"$.pipeline.status == Completed": "PublishResult"}
+    assert choices(states["PipelineStatus"]) == {"$.pipeline.status == Completed": "CompareWithChampion"}
     assert states["PipelineStatus"]["Default"] == "WaitForPipeline"
     assert choices(states["PublishFailed"]) == {
         "$.rollback is present": "PromotionFailed",
@@ -133,6 +143,15 @@ def test_choices_and_waits(definition: dict[str, Any]) -> None:
     assert states["Outcome"]["Default"] == "NotPromoted"
     assert (states["WaitForModelLock"]["Seconds"], states["WaitForModelLock"]["Next"]) == (300, "ClaimPromotion")
     assert (states["WaitForPipeline"]["Seconds"], states["WaitForPipeline"]["Next"]) == (60, "CheckPipeline")
+    verdict = states["ComparisonVerdict"]
+    assert [choice["Next"] for choice in verdict["Choices"]] == ["PublishResult", "Rollback"]
+    assert verdict["Choices"][0]["And"] == [
+        {"Variable": "$.comparison.decision", "IsNull": False},
+        {"Variable": "$.comparison.decision", "StringEquals": "PASS"},
+    ]
+    assert verdict["Choices"][1] == {"Variable": "$.comparison.decision", "IsNull": False, "Next": "Rollback"}
+    assert verdict["Default"] == "WaitForComparison"
+    assert (states["WaitForComparison"]["Seconds"], states["WaitForComparison"]["Next"]) == (60, "CheckComparison")
 
 
 def test_the_happy_path_order(definition: dict[str, Any]) -> None:

@@ -34,6 +34,8 @@ class AuditRecord(BaseModel):
     metrics: dict[str, float] = {}
     previous_release_id: str | None = None
     report_key: str | None = None
+    # The model the production pipeline trained for this release (the champion artifact of the next comparison).
+    production_model_url: str | None = None
 
 
 def write_audit_record(dynamodb: Any, table: str, record: AuditRecord) -> None:
@@ -48,6 +50,14 @@ def write_audit_record(dynamodb: Any, table: str, record: AuditRecord) -> None:
             "record": {"S": record.model_dump_json()},
         },
     )
+
+
+def read_audit_record(dynamodb: Any, table: str, model: str, release_id: str) -> AuditRecord | None:
+    """One release's audit record, or None (e.g. a champion from before the product)."""
+    item = dynamodb.get_item(
+        TableName=table, Key={"pk": {"S": f"MODEL#{model}"}, "sk": {"S": f"RELEASE#{release_id}"}}, ConsistentRead=True
+    ).get("Item")
+    return AuditRecord.model_validate(json.loads(item["record"]["S"])) if item else None
 
 
 def list_audit_records(dynamodb: Any, table: str, model: str) -> list[AuditRecord]:

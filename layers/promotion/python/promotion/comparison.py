@@ -108,10 +108,19 @@ def comparison_request(
 
 
 def start_comparison(
-    sagemaker: Any, s3: Any, catalog: ModelCatalog, state: PromotionState, *, role_arn: str, bucket: str, code_uri: str
+    sagemaker: Any,
+    s3: Any,
+    dynamodb: Any,
+    catalog: ModelCatalog,
+    state: PromotionState,
+    *,
+    role_arn: str,
+    bucket: str,
+    table: str,
+    code_uri: str,
 ) -> Comparison:
     """Start the comparison job, or PASS at once when there is no champion model to compare with."""
-    champion_url = _champion_model_url(s3, bucket, state)
+    champion_url = _champion_model_url(s3, dynamodb, bucket, table, state)
     if catalog.comparison is None or champion_url is None:
         why = "the catalog has no comparison settings" if catalog.comparison is None else "there is no champion model"
         return Comparison(status="Skipped", decision="PASS", reason=f"comparison skipped: {why}")
@@ -126,8 +135,10 @@ def start_comparison(
     return Comparison(processing_job_name=request["ProcessingJobName"], status="InProgress")
 
 
-def _champion_model_url(s3: Any, bucket: str, state: PromotionState) -> str | None:
-    """The champion's model artifact, from the config that was in production before this release."""
+def _champion_model_url(s3: Any, dynamodb: Any, bucket: str, table: str, state: PromotionState) -> str | None:
+    """The champion's model: what the production pipeline trained for the release in production (its audit record),
+    else the artifact its config names (a champion from before the product)."""
+    from promotion.audit import read_audit_record
     from promotion.backup import load_backup
     from promotion.config import parse_config
 
@@ -137,8 +148,11 @@ def _champion_model_url(s3: Any, bucket: str, state: PromotionState) -> str | No
     record = load_backup(s3, bucket, claim.model, claim.release_id)
     if not record.config.existed or record.config.archived_key is None:
         return None
-    body = s3.get_object(Bucket=bucket, Key=record.config.archived_key)["Body"].read()
-    return parse_config(body).source.model_data_url
+    champion = parse_config(s3.get_object(Bucket=bucket, Key=record.config.archived_key)["Body"].read())
+    audit = read_audit_record(dynamodb, table, claim.model, champion.release_id)
+    if audit is not None and audit.production_model_url:
+        return audit.production_model_url
+    return champion.source.model_data_url
 
 
 def check_comparison(sagemaker: Any, s3: Any, previous: Comparison) -> Comparison:

@@ -26,6 +26,16 @@ def describe_error(error: dict[str, Any] | None) -> str:
     return f"{name}: {message}" if message else name
 
 
+def rollback_cause(state: PromotionState) -> str:
+    """Why Rollback ran: the failure Step Functions caught, or the comparison that did not prove the challenger."""
+    if state.error is not None:
+        return describe_error(state.error)
+    comparison = state.comparison
+    if comparison is not None and comparison.decision in ("FAIL", "INCONCLUSIVE"):
+        return f"challenger not proven better than the champion ({comparison.decision}): {comparison.reason}"
+    return "rollback without a recorded cause"
+
+
 def decide_outcome(state: PromotionState) -> tuple[Outcome, str]:
     """Outcome and reason of the execution so far (PublishResult records this)."""
     claim = state.claim
@@ -40,8 +50,7 @@ def decide_outcome(state: PromotionState) -> tuple[Outcome, str]:
             "production may differ from its backup, restore it with the operator rollback"
         )
     if state.rollback is not None:
-        what = state.rollback.reason
-        return Outcome.ROLLED_BACK, f"{describe_error(state.error)}; {what}"
+        return Outcome.ROLLED_BACK, f"{rollback_cause(state)}; {state.rollback.reason}"
     if state.error is not None:
         if state.error.get("Error") == "PromotionRejected":
             return Outcome.REJECTED, f"rejected by the approver: {describe_error(state.error)}"
@@ -54,8 +63,10 @@ def decide_outcome(state: PromotionState) -> tuple[Outcome, str]:
     if state.approval is not None and state.approval.decision == "reject":
         return Outcome.REJECTED, f"rejected by {state.approval.decided_by}: {state.approval.comment}"
     if state.pipeline is not None and state.pipeline.status == "Completed":
+        comparison = state.comparison
+        judged = f"; comparison {comparison.decision}: {comparison.reason}" if comparison is not None else ""
         return Outcome.PROMOTED, (
             f"release {claim.release_id} of {claim.model} promoted from {claim.tuning_job_name}; "
-            f"training job {state.pipeline.training_job_name} completed"
+            f"training job {state.pipeline.training_job_name} completed{judged}"
         )
     return Outcome.FAILED, "execution ended before the promotion completed"

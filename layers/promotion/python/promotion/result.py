@@ -113,6 +113,7 @@ def publish_result(
                 metrics=dict(candidate.metrics) if candidate else {},
                 previous_release_id=state.backup.previous_release_id if state.backup else None,
                 report_key=report_key,
+                production_model_url=state.pipeline.model_data_url if state.pipeline else None,
             ),
         )
     released = False

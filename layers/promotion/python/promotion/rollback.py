@@ -115,7 +115,7 @@ def rollback_release(ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, rele
 
 def rollback_execution(ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, state: Any) -> Restored:
     """The Rollback state: restore the execution's release and say which failure caused it."""
-    from promotion.outcome import describe_error
+    from promotion.outcome import rollback_cause
 
     result = rollback_release(ssm, s3, bucket, catalog, state.claim.release_id)
-    return result.model_copy(update={"error": describe_error(state.error) if state.error else None})
+    return result.model_copy(update={"error": rollback_cause(state)})

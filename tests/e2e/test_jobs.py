@@ -1,0 +1,62 @@
+"""The production pipeline and the comparison as real job code on the local runtime: the challenger is trained with
+the promoted hyperparameters and must prove itself against the champion on the same holdout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.e2e.conftest import event, runtime_with, world
+
+
+def test_a_better_challenger_passes_the_comparison_and_is_promoted(synthesized: Path, tmp_path: Path) -> None:
+    with runtime_with(synthesized, tmp_path, world(), champion="weak") as runtime:
+        result = runtime.run(event(), seed=True)
+        assert runtime.jobs is not None
+        logs = dict(runtime.jobs.logs)
+    assert result.outcome == "PROMOTED", result.cause
+    comparison = result.output["comparison"]
+    assert comparison["decision"] == "PASS"
+    assert comparison["challenger_value"] > comparison["champion_value"]
+    assert comparison["ci_low"] > comparison["min_gain"]
+    assert comparison["holdout_rows"] > 1000
+    pipeline = result.output["pipeline"]
+    assert pipeline["status"] == "Completed"
+    training_log = logs[pipeline["training_job_name"]].read_text()
+    assert "validation-auc" in training_log
+    assert (
+        '"max_depth": "6"'
+        in (logs[pipeline["training_job_name"]].parent / "opt_ml/input/config/hyperparameters.json").read_text()
+    )
+    assert result.report is not None
+    report = json.loads(Path(result.report["json"]).read_text())
+    assert report["comparison"]["decision"] == "PASS"
+    assert "data:image/png;base64," in Path(result.report["html"]).read_text()  # the comparison plots, embedded
+
+
+def test_a_challenger_no_better_than_the_champion_rolls_back(synthesized: Path, tmp_path: Path) -> None:
+    with runtime_with(synthesized, tmp_path, world(), champion="strong") as runtime:
+        result = runtime.run(event(), seed=True)
+    assert result.status == "FAILED"
+    assert result.error == "ROLLED_BACK"
+    comparison = result.output["comparison"]
+    assert comparison["decision"] in ("FAIL", "INCONCLUSIVE")
+    assert result.cause is not None
+    assert "challenger not proven better" in result.cause
+    assert result.production_after == result.production_before
+
+
+def test_a_failed_training_job_rolls_back_and_names_its_log(synthesized: Path, tmp_path: Path) -> None:
+    with runtime_with(synthesized, tmp_path, world()) as runtime:
+        runtime.seed_champion("fraud-detection")
+        s3 = runtime.clients.s3
+        listed = s3.list_objects_v2(Bucket="fraud-detection-data", Prefix="train/")
+        for item in listed.get("Contents", []):
+            s3.delete_object(Bucket="fraud-detection-data", Key=item["Key"])  # the training channel is empty
+        result = runtime.run(event())
+    assert result.error == "ROLLED_BACK"
+    assert result.cause is not None
+    assert "PipelineFailed" in result.cause
+    assert "/aws/sagemaker/TrainingJobs" in result.cause
+    assert "local log" in result.cause
+    assert result.production_after == result.production_before
