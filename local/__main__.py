@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
+from local.endpoints import SCENARIOS
 from local.errors import SetupError
 from local.production import model_of
 from local.runtime import ROOT, Decision, LocalRuntime, RunResult
@@ -59,6 +60,7 @@ def _execute(
     verbose: bool,
     timeout: float,
     champion: str = "weak",
+    scenario: str = "good",
 ) -> RunResult:
     _quiet_moto(verbose)
     runtime = LocalRuntime(
@@ -67,6 +69,7 @@ def _execute(
         fail_at=fail_at,
         function_logs=sys.stderr if verbose else None,
         champion="strong" if champion == "strong" else "weak",
+        scenario=scenario,
     )
     try:
         runtime.start()
@@ -110,6 +113,14 @@ def run(
             help="the seeded champion model: weak (the challenger beats it) or strong (the comparison rolls back)",
         ),
     ] = "weak",
+    scenario: Annotated[
+        str,
+        typer.Option(
+            "--scenario",
+            help="how the challenger serves live traffic in the rollout: "
+            "good | worse-errors | worse-latency | no-traffic | skewed-split",
+        ),
+    ] = "good",
 ) -> None:
     """Send EVENT through the stack's EventBridge rules and follow the promotion to its end.
 
@@ -123,6 +134,8 @@ def run(
     decision = Decision.approve(approve) if approve else Decision.reject(reject) if reject else None
     if champion not in ("weak", "strong"):
         raise _fail(f"--champion must be weak or strong, not {champion!r}")
+    if scenario not in SCENARIOS:
+        raise _fail(f"--scenario must be one of {', '.join(SCENARIOS)}, not {scenario!r}")
     result = _execute(
         document,
         world_document,
@@ -132,6 +145,7 @@ def run(
         verbose=verbose,
         timeout=timeout,
         champion=champion,
+        scenario=scenario,
     )
     _report(result, as_json)
 

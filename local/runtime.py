@@ -25,7 +25,7 @@ from botocore.config import Config
 from moto import mock_aws
 from pydantic import BaseModel, ConfigDict
 
-from local import events_bridge, sagemaker_jobs, sfn_bridge
+from local import endpoints, events_bridge, sagemaker_jobs, sfn_bridge
 from local.errors import UsageError
 from local.faults import FaultInjector
 from local.lambdas import InProcessLambdas
@@ -197,6 +197,7 @@ class LocalRuntime:
         models_dir: Path | None = None,
         reports_dir: Path | None = None,
         champion: Literal["weak", "strong"] = "weak",
+        scenario: str = "good",
         jobs_dir: Path | None = None,
         faults: FaultInjector | None = None,
     ) -> None:
@@ -206,6 +207,9 @@ class LocalRuntime:
         self.reports_dir = reports_dir or root / ".local-runs" / "reports"
         # How good the seeded champion model is: "weak" (the tuned challenger beats it) or "strong" (it does not).
         self.champion = champion
+        # How the endpoint's callers fare on the challenger during a rollout (local/endpoints.py).
+        self.scenario = scenario
+        self.traffic: endpoints.TrafficSimulator | None = None
         self.jobs_dir = jobs_dir or root / ".local-runs" / "jobs" / uuid.uuid4().hex[:12]
         self.jobs: sagemaker_jobs.LocalJobs | None = None
         self.time = time_compression or TimeCompression()
@@ -242,7 +246,12 @@ class LocalRuntime:
             self.lambdas.open()
             if self.faults is not None:
                 self.faults.attach(self)
-            self._sfn = sfn_bridge.StepFunctionsBridge(lambdas=self.lambdas, time=self.time)
+            self.traffic = endpoints.TrafficSimulator(
+                self.clients.sagemaker, self.clients.cloudwatch, self._endpoint_names(), self.scenario
+            )
+            self._sfn = sfn_bridge.StepFunctionsBridge(
+                lambdas=self.lambdas, time=self.time, on_wait=self.traffic.on_wait
+            )
             self._events = events_bridge.EventsBridge(
                 start_execution=self._start_from_rule, invoke_async=self.lambdas.invoke_async
             )
@@ -252,6 +261,10 @@ class LocalRuntime:
                 self.clients.s3, self.jobs_dir, cache_dir=self.root / ".local-runs" / "job-cache"
             )
             sagemaker_jobs.HOOKS.activate(self.jobs)
+            endpoints.HOOKS.activate(self.traffic)
+            from promotion import clock
+
+            clock.reset()
             _reset_domain_clients()
             if world_document is not None:
                 seed_sagemaker(world_document, account=ACCOUNT, region=REGION)
@@ -275,6 +288,8 @@ class LocalRuntime:
             events_bridge.HOOKS.deactivate(self._events)
         if self.jobs is not None:
             sagemaker_jobs.HOOKS.deactivate(self.jobs)
+        if self.traffic is not None:
+            endpoints.HOOKS.deactivate(self.traffic)
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -431,6 +446,21 @@ class LocalRuntime:
             channels = {"train": catalog.training.train_data, "validation": catalog.training.validation_data}
             hyperparameters = sagemaker_jobs.CHAMPIONS[self.champion]
             self.jobs.train_artifact(f"{model_id}-champion", hyperparameters, channels, model_uri)
+        if catalog.rollout is not None and model_uri:
+            from promotion.traffic import champion_variant_name, endpoint_config_name, model_name
+
+            release = champion.release_id
+            endpoints.seed_endpoint(
+                self.clients.sagemaker,
+                catalog.rollout.endpoint_name,
+                model_name=model_name(model_id, release),
+                variant=champion_variant_name(model_id, release),
+                config=endpoint_config_name(model_id, release),
+                image=catalog.rollout.serving_image,
+                model_url=model_uri,
+                role_arn=self._function_env("TRAINING_ROLE_ARN"),
+                instance_type=catalog.rollout.instance_type,
+            )
         return champion
 
     def prepare_jobs(self, model_id: str) -> None:
@@ -444,7 +474,17 @@ class LocalRuntime:
     def production_snapshot(self, model_id: str) -> ProductionSnapshot:
         """Parameters under the model's prefix, the config object's text, endpoint weights."""
         catalog = load_model_catalog(self.models_dir, model_id)
-        return snapshot(self.clients.ssm, self.clients.s3, self.config_bucket, catalog)
+        current = snapshot(self.clients.ssm, self.clients.s3, self.config_bucket, catalog)
+        if catalog.rollout is None:
+            return current
+        weights = endpoints.endpoint_weights(self.clients.sagemaker, catalog.rollout.endpoint_name)
+        return current.model_copy(update={"endpoint_weights": weights})
+
+    def _endpoint_names(self) -> list[str]:
+        """The production endpoints of every catalog (the simulator serves their callers)."""
+        from promotion.catalog import load_catalogs
+
+        return sorted({c.rollout.endpoint_name for c in load_catalogs(self.models_dir).values() if c.rollout})
 
     def demo_approver(self, model_id: str) -> str:
         approval = load_model_catalog(self.models_dir, model_id).approval

@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -89,6 +90,8 @@ class StepFunctionsBridge:
 
     lambdas: LambdaInvoker
     time: TimeCompression
+    # Called with the state-machine seconds each Wait stands for (the traffic simulator fills them with requests).
+    on_wait: Callable[[float], None] | None = None
 
 
 def _stop(self: Execution, stop_date: datetime, error: str | None, cause: str | None) -> None:
@@ -162,6 +165,8 @@ def _wait_interval(self: WaitFunction, env: Environment, wait_seconds: int) -> N
     if bridge is None:
         _ORIGINALS["wait"](self, env, wait_seconds)
         return
+    if bridge.on_wait is not None:
+        bridge.on_wait(float(wait_seconds))
     deadline = time.monotonic() + bridge.time.wait(wait_seconds)
     while env.is_running():
         remaining = deadline - time.monotonic()

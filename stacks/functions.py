@@ -68,7 +68,7 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     StepFunctionSpec(
         "backup_production",
         "BackupProduction: archive the current parameters and config under the release id",
-        (P.promotion_table, P.read_parameters, P.read_config, P.write_archive),
+        (P.promotion_table, P.read_parameters, P.read_config, P.write_archive, P.read_endpoint),
     ),
     StepFunctionSpec(
         "write_parameters",
@@ -101,6 +101,36 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
         (P.watch_comparison, P.read_reports),
     ),
     StepFunctionSpec(
+        "deploy_challenger",
+        "DeployChallenger: the challenger beside the champion on the endpoint, at weight 0",
+        (P.read_endpoint, P.deploy_challenger),
+    ),
+    StepFunctionSpec(
+        "check_endpoint",
+        "CheckEndpoint: wait for an endpoint update to finish",
+        (P.read_endpoint,),
+    ),
+    StepFunctionSpec(
+        "shift_traffic",
+        "ShiftTraffic: the rollout stage's variant weights",
+        (P.shift_traffic,),
+    ),
+    StepFunctionSpec(
+        "evaluate_stage",
+        "EvaluateStage: the anytime-valid gate on the variants' CloudWatch metrics",
+        (P.read_endpoint_metrics,),
+    ),
+    StepFunctionSpec(
+        "promote_challenger",
+        "PromoteChallenger: the challenger becomes the endpoint's only variant",
+        (P.read_endpoint, P.deploy_challenger),
+    ),
+    StepFunctionSpec(
+        "retire_champion",
+        "RetireChampion: delete the old champion's model and endpoint configs",
+        (P.retire_champion,),
+    ),
+    StepFunctionSpec(
         "rollback",
         "Rollback: restore production byte for byte from the release's backup",
         (
@@ -112,6 +142,9 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
             P.write_config,
             P.delete_config,
             P.read_archive,
+            P.read_endpoint,
+            P.update_endpoint,
+            P.shift_traffic,
         ),
         timeout_seconds=120,
     ),
@@ -138,6 +171,9 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
             P.delete_config,
             P.read_archive,
             P.describe_executions,
+            P.read_endpoint,
+            P.update_endpoint,
+            P.shift_traffic,
         ),
         timeout_seconds=120,
     ),
@@ -147,6 +183,7 @@ _UNRESTRICTABLE_ACTIONS = {
     "xray:PutTraceSegments": "X-Ray tracing",
     "xray:PutTelemetryRecords": "X-Ray tracing",
     "cloudwatch:PutMetricData": "custom metrics (conditioned on the product's metric namespace)",
+    "cloudwatch:GetMetricData": "reading the endpoints' per-variant metrics",
 }
 
 

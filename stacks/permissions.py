@@ -269,6 +269,83 @@ class StepPermissions:
             self._list_bucket(),
         ]
 
+    def _endpoints(self) -> list[str]:
+        return [
+            self._sagemaker_arn(f"endpoint/{c.rollout.endpoint_name}") for c in self._catalogs.values() if c.rollout
+        ]
+
+    def read_endpoint(self) -> list[Grant]:
+        """Read the models' production endpoints and endpoint configs (what the backup records)."""
+        return [
+            Grant(self._statement("ReadEndpoints", ["sagemaker:DescribeEndpoint"], self._endpoints())),
+            Grant(
+                self._statement(
+                    "ReadEndpointConfigs",
+                    ["sagemaker:DescribeEndpointConfig"],
+                    [self._sagemaker_arn("endpoint-config/*")],
+                ),
+                _ENDPOINT_CONFIGS_REASON,
+            ),
+        ]
+
+    def deploy_challenger(self) -> list[Grant]:
+        """Create the challenger's model and endpoint configs and update the production endpoint to them."""
+        return [
+            Grant(
+                self._statement(
+                    "CreateChallenger",
+                    ["sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:AddTags"],
+                    [self._sagemaker_arn("model/*"), self._sagemaker_arn("endpoint-config/*")],
+                ),
+                _ENDPOINT_CONFIGS_REASON,
+            ),
+            Grant(
+                self._statement(
+                    "PassModelRole",
+                    ["iam:PassRole"],
+                    [self._training_role.role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+                )
+            ),
+            *self.update_endpoint(),
+        ]
+
+    def update_endpoint(self) -> list[Grant]:
+        """Point a production endpoint at another endpoint config (deploy, promote, roll back)."""
+        return [
+            Grant(
+                self._statement(
+                    "UpdateEndpoints",
+                    ["sagemaker:UpdateEndpoint"],
+                    [*self._endpoints(), self._sagemaker_arn("endpoint-config/*")],
+                ),
+                _ENDPOINT_CONFIGS_REASON,
+            )
+        ]
+
+    def shift_traffic(self) -> list[Grant]:
+        """Change the variants' weights on the production endpoints."""
+        return [
+            Grant(self._statement("ShiftTraffic", ["sagemaker:UpdateEndpointWeightsAndCapacities"], self._endpoints()))
+        ]
+
+    def retire_champion(self) -> list[Grant]:
+        """Delete the old champion's model and endpoint configs after promotion."""
+        return [
+            Grant(
+                self._statement(
+                    "RetireChampion",
+                    ["sagemaker:DeleteModel", "sagemaker:DeleteEndpointConfig"],
+                    [self._sagemaker_arn("model/*"), self._sagemaker_arn("endpoint-config/*")],
+                ),
+                _ENDPOINT_CONFIGS_REASON,
+            )
+        ]
+
+    def read_endpoint_metrics(self) -> list[Grant]:
+        """Read the endpoints' per-variant CloudWatch metrics (GetMetricData has no resource-level permissions)."""
+        return [Grant(self._statement("ReadEndpointMetrics", ["cloudwatch:GetMetricData"], ["*"]))]
+
     def put_events(self) -> list[Grant]:
         """Put promotion events on the product's own bus."""
         return [Grant(self._statement("PutProductEvents", ["events:PutEvents"], [self._bus.event_bus_arn]))]
@@ -326,6 +403,11 @@ _ARCHIVE_REASON = (
 _PROCESSING_JOBS_REASON = (
     "Comparison jobs are named <model-id>-<release-id>-cmp; the release id is minted per execution, so the grant is "
     "the model's name prefix."
+)
+_ENDPOINT_CONFIGS_REASON = (
+    "Models and endpoint configs are named per release (<model>-<role>-<release-id>-<hash>, the model id possibly "
+    "cut to fit 63 characters), and a champion from before the product may have any name; the production endpoints "
+    "themselves are named exactly from the catalogs."
 )
 _TRAINING_JOBS_REASON = (
     "Pipeline training jobs are named <model-id>-<release-id>; the release id is minted per execution, so the grant "

@@ -31,6 +31,12 @@ TASK_FUNCTIONS: dict[str, str] = {
     "CheckPipeline": "check_pipeline",
     "CompareWithChampion": "compare_with_champion",
     "CheckComparison": "check_comparison",
+    "DeployChallenger": "deploy_challenger",
+    "CheckEndpoint": "check_endpoint",
+    "ShiftTraffic": "shift_traffic",
+    "EvaluateStage": "evaluate_stage",
+    "PromoteChallenger": "promote_challenger",
+    "RetireChampion": "retire_champion",
     "Rollback": "rollback",
     "PublishResult": "publish_result",
 }
@@ -117,12 +123,21 @@ class PromotionStateMachine(Construct):
         check_pipeline = step("CheckPipeline", "$.pipeline")
         compare = step("CompareWithChampion", "$.comparison")
         check_comparison = step("CheckComparison", "$.comparison")
+        deploy = step("DeployChallenger", "$.rollout")
+        check_endpoint = step("CheckEndpoint", "$.rollout")
+        shift = step("ShiftTraffic", "$.rollout")
+        evaluate = step("EvaluateStage", "$.rollout")
+        promote_challenger = step("PromoteChallenger", "$.rollout")
+        retire = step("RetireChampion", "$.rollout")
         rollback = step("Rollback", "$.rollback")
         publish = step("PublishResult", "$.result")
 
         wait_for_lock = sfn.Wait(self, "WaitForModelLock", time=sfn.WaitTime.duration(LOCK_POLL_INTERVAL))
         wait_for_pipeline = sfn.Wait(self, "WaitForPipeline", time=sfn.WaitTime.duration(POLL_INTERVAL))
         wait_for_comparison = sfn.Wait(self, "WaitForComparison", time=sfn.WaitTime.duration(POLL_INTERVAL))
+        wait_for_endpoint = sfn.Wait(self, "WaitForEndpoint", time=sfn.WaitTime.duration(POLL_INTERVAL))
+        # The bake between two looks at a stage: the catalog's look interval, carried in the rollout section.
+        bake = sfn.Wait(self, "Bake", time=sfn.WaitTime.seconds_path("$.rollout.look_seconds"))
         duplicate = sfn.Succeed(self, "Duplicate")
         approval_expired = sfn.Pass(
             self, "ApprovalExpired", result=sfn.Result.from_object({"decision": "expired"}), result_path="$.approval"
@@ -182,7 +197,7 @@ class PromotionStateMachine(Construct):
         decided = sfn.Condition.is_not_null("$.comparison.decision")
         comparison_verdict = (
             sfn.Choice(self, "ComparisonVerdict")
-            .when(sfn.Condition.and_(decided, sfn.Condition.string_equals("$.comparison.decision", "PASS")), publish)
+            .when(sfn.Condition.and_(decided, sfn.Condition.string_equals("$.comparison.decision", "PASS")), deploy)
             # FAIL or INCONCLUSIVE: the challenger was not proven better; Rollback and the report take the
             # reason and the numbers from $.comparison.
             .when(decided, rollback)
@@ -192,6 +207,48 @@ class PromotionStateMachine(Construct):
             state.next(comparison_verdict)
             state.add_catch(rollback, errors=["States.ALL"], result_path="$.error")
         wait_for_comparison.next(check_comparison)
+
+        # Rollout: DeployChallenger -> (WaitForEndpoint, CheckEndpoint)* -> [ShiftTraffic -> (Bake, EvaluateStage)*]*
+        # -> PromoteChallenger -> (WaitForEndpoint, CheckEndpoint)* -> RetireChampion. `$.rollout.action` steers.
+        def action(name: str) -> sfn.Condition:
+            return sfn.Condition.string_equals("$.rollout.action", name)
+
+        deploy.next(sfn.Choice(self, "RolloutStart").when(action("SKIPPED"), publish).otherwise(wait_for_endpoint))
+        wait_for_endpoint.next(check_endpoint)
+        check_endpoint.next(
+            sfn.Choice(self, "EndpointStatus")
+            .when(action("SHIFT"), shift)
+            .when(action("DONE"), retire)
+            .otherwise(wait_for_endpoint)
+        )
+        # The bake reads its length from the document; a Wait cannot catch, so a Choice proves the value first.
+        look = "$.rollout.look_seconds"
+        bake_check = (
+            sfn.Choice(self, "BakeCheck")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_numeric(look),
+                    sfn.Condition.number_greater_than_equals(look, 1),
+                    sfn.Condition.number_less_than_equals(look, 86400),
+                ),
+                bake,
+            )
+            .otherwise(rollback)
+        )
+        shift.next(bake_check)
+        bake.next(evaluate)
+        evaluate.next(
+            sfn.Choice(self, "StageVerdict")
+            .when(action("NEXT_STAGE"), shift)
+            .when(action("BAKE"), bake_check)
+            .when(action("PROMOTE"), promote_challenger)
+            # FAIL, INVALID, or INCONCLUSIVE past the extensions: Rollback takes the reason from $.rollout.
+            .otherwise(rollback)
+        )
+        promote_challenger.next(wait_for_endpoint)
+        retire.next(publish)
+        for state in (deploy, check_endpoint, shift, evaluate, promote_challenger, retire):
+            state.add_catch(rollback, errors=["States.ALL"], result_path="$.error")
 
         rollback.next(publish)
         rollback.add_catch(publish, errors=["States.ALL"], result_path="$.rollback_error")

@@ -17,6 +17,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = PromotionState.model_validate(event)
     catalog = catalog_of(state)
     assert state.claim.release_id is not None
-    result = backup_production(client("ssm"), client("s3"), settings().config_bucket, catalog, state.claim.release_id)
+    result = backup_production(
+        client("ssm"),
+        client("s3"),
+        settings().config_bucket,
+        catalog,
+        state.claim.release_id,
+        sagemaker=client("sagemaker"),
+    )
     logger.info("backup taken", extra={"backup_key": result.backup_key})
     return result.model_dump(mode="json")

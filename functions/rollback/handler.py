@@ -16,7 +16,9 @@ from promotion.settings import settings
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = PromotionState.model_validate(event)
     catalog = catalog_of(state)
-    result = rollback_execution(client("ssm"), client("s3"), settings().config_bucket, catalog, state)
+    result = rollback_execution(
+        client("ssm"), client("s3"), settings().config_bucket, catalog, state, sagemaker=client("sagemaker")
+    )
     logger.warning("rollback", extra=result.model_dump(mode="json"))
     metrics.add_metric(name="RolledBack", unit="Count", value=1)
     return result.model_dump(mode="json")

@@ -32,6 +32,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         bucket=config.config_bucket,
         table=config.table_name,
         store=ClaimStore(client("dynamodb"), config.table_name, execution_liveness(client("stepfunctions"))),
+        sagemaker=client("sagemaker"),
     )
     (logger.info if outcome.accepted else logger.warning)("operator rollback", extra={"reason": outcome.reason})
     metrics.add_metric(

@@ -220,6 +220,30 @@ def after_backup(states: dict[str, State]) -> set[str]:
     return reachable(states, BACKUP, stop=frozenset({ROLLBACK, PUBLISH}))
 
 
+def guarded_by_numeric_choice(states: dict[str, Any], name: str, path: str) -> bool:
+    """A Wait on a path cannot fail when every way in is a Choice rule that proved the path numeric and in range."""
+    entries = []
+    for other_name, other in states.items():
+        for rule in other.get("Choices", []):
+            if rule.get("Next") == name:
+                entries.append(rule)
+        if other.get("Next") == name or other.get("Default") == name:
+            return False  # an unguarded way in (Next, Default) reaches the Wait as is
+        if any(catcher.get("Next") == name for catcher in other.get("Catch", [])):
+            return False
+
+    def proves(rule: dict[str, Any]) -> bool:
+        conditions = rule.get("And", [rule])
+        numeric = any(c.get("Variable") == path and c.get("IsNumeric") is True for c in conditions)
+        bounded = {key for c in conditions if c.get("Variable") == path for key in c} & {
+            "NumericGreaterThanEquals",
+            "NumericGreaterThan",
+        }
+        return numeric and bool(bounded)
+
+    return bool(entries) and all(proves(rule) for rule in entries)
+
+
 def rollback_coverage_problems(definition: Definition) -> list[str]:
     """From BackupProduction until Rollback or PublishResult, every state that can fail is caught into Rollback,
     keeping the document (Rollback needs $.claim and $.backup), and no path ends without PublishResult."""
@@ -244,9 +268,10 @@ def rollback_coverage_problems(definition: Definition) -> list[str]:
                     )
                 if catcher["Next"] == PUBLISH:
                     problems.append(f"{name}: Catch {catcher['ErrorEquals']} publishes without rolling back")
-        elif (kind == "Wait" and {"SecondsPath", "TimestampPath"} & set(state)) or (
-            kind == "Pass" and {"Parameters", "InputPath"} & set(state)
-        ):
+        elif kind == "Wait" and {"SecondsPath", "TimestampPath"} & set(state):
+            if not guarded_by_numeric_choice(states, name, state.get("SecondsPath") or state.get("TimestampPath")):
+                problems.append(f"{name}: a {kind} reading a path can fail (States.Runtime) and cannot have a Catch")
+        elif kind == "Pass" and {"Parameters", "InputPath"} & set(state):
             problems.append(f"{name}: a {kind} reading a path can fail (States.Runtime) and cannot have a Catch")
         elif kind not in CANNOT_FAIL_UNCAUGHT:
             problems.append(f"{name}: no rule says whether a {kind} state can fail uncaught after {BACKUP}")

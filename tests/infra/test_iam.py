@@ -17,6 +17,7 @@ UNSCOPED_ACTIONS = {
     "xray:GetSamplingRules",
     "xray:GetSamplingTargets",
     "cloudwatch:PutMetricData",
+    "cloudwatch:GetMetricData",
     "ecr:GetAuthorizationToken",
     "logs:CreateLogDelivery",
     "logs:GetLogDelivery",
@@ -84,7 +85,7 @@ def test_no_aws_managed_policies_and_one_role_per_function(synth: Synth, functio
     for logical_id, role in synth.resources("AWS::IAM::Role").items():
         assert "ManagedPolicyArns" not in role["Properties"], logical_id
     roles = [function_role(synth, logical_id) for logical_id in functions_by_step.values()]
-    assert len(roles) == len(set(roles)) == len(functions_by_step) == 14
+    assert len(roles) == len(set(roles)) == len(functions_by_step) == 20
 
 
 def test_pass_role_only_for_the_training_role_to_sagemaker(synth: Synth, functions_by_step: dict[str, str]) -> None:
@@ -98,7 +99,7 @@ def test_pass_role_only_for_the_training_role_to_sagemaker(synth: Synth, functio
                 assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}, (
                     function
                 )
-    assert sorted(passers) == ["compare_with_champion", "trigger_pipeline"]
+    assert sorted(passers) == ["compare_with_champion", "deploy_challenger", "promote_challenger", "trigger_pipeline"]
     for statement in all_statements(synth):
         if "iam:PassRole" in as_list(statement["Action"]):
             assert "Condition" in statement

@@ -34,6 +34,12 @@ RESULT_PATHS = {
     "CheckPipeline": "$.pipeline",
     "CompareWithChampion": "$.comparison",
     "CheckComparison": "$.comparison",
+    "DeployChallenger": "$.rollout",
+    "CheckEndpoint": "$.rollout",
+    "ShiftTraffic": "$.rollout",
+    "EvaluateStage": "$.rollout",
+    "PromoteChallenger": "$.rollout",
+    "RetireChampion": "$.rollout",
     "Rollback": "$.rollback",
     "PublishResult": "$.result",
 }
@@ -45,6 +51,12 @@ TOUCHES_PRODUCTION = [
     "CheckPipeline",
     "CompareWithChampion",
     "CheckComparison",
+    "DeployChallenger",
+    "CheckEndpoint",
+    "ShiftTraffic",
+    "EvaluateStage",
+    "PromoteChallenger",
+    "RetireChampion",
 ]
 
 
@@ -144,7 +156,7 @@ def test_choices_and_waits(definition: dict[str, Any]) -> None:
     assert (states["WaitForModelLock"]["Seconds"], states["WaitForModelLock"]["Next"]) == (300, "ClaimPromotion")
     assert (states["WaitForPipeline"]["Seconds"], states["WaitForPipeline"]["Next"]) == (60, "CheckPipeline")
     verdict = states["ComparisonVerdict"]
-    assert [choice["Next"] for choice in verdict["Choices"]] == ["PublishResult", "Rollback"]
+    assert [choice["Next"] for choice in verdict["Choices"]] == ["DeployChallenger", "Rollback"]
     assert verdict["Choices"][0]["And"] == [
         {"Variable": "$.comparison.decision", "IsNull": False},
         {"Variable": "$.comparison.decision", "StringEquals": "PASS"},
@@ -152,6 +164,19 @@ def test_choices_and_waits(definition: dict[str, Any]) -> None:
     assert verdict["Choices"][1] == {"Variable": "$.comparison.decision", "IsNull": False, "Next": "Rollback"}
     assert verdict["Default"] == "WaitForComparison"
     assert (states["WaitForComparison"]["Seconds"], states["WaitForComparison"]["Next"]) == (60, "CheckComparison")
+    stage = states["StageVerdict"]
+    assert {c["StringEquals"]: c["Next"] for c in stage["Choices"]} == {
+        "NEXT_STAGE": "ShiftTraffic",
+        "BAKE": "BakeCheck",
+        "PROMOTE": "PromoteChallenger",
+    }
+    assert stage["Default"] == "Rollback"
+    assert states["Bake"]["SecondsPath"] == "$.rollout.look_seconds"
+    assert states["BakeCheck"]["Default"] == "Rollback"
+    assert {c["StringEquals"]: c["Next"] for c in states["EndpointStatus"]["Choices"]} == {
+        "SHIFT": "ShiftTraffic",
+        "DONE": "RetireChampion",
+    }
 
 
 def test_the_happy_path_order(definition: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from promotion.config import parse_config
 from promotion.errors import BackupMissing, ConfigSchemaError, PromotionError
 from promotion.layout import backup_key, previous_config_key
 from promotion.models import Backup
-from promotion.production import read_config, read_parameters
+from promotion.production import read_config, read_endpoint, read_parameters
 
 
 class BackedUpParameter(BaseModel):
@@ -41,6 +41,14 @@ class BackedUpConfig(BaseModel):
     archived_key: str | None = None
 
 
+class BackedUpEndpoint(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    config_name: str
+    weights: dict[str, float]
+
+
 class BackupRecord(BaseModel):
     """What production looked like before a release; `parameters[path] is None` means the parameter was absent."""
 
@@ -52,6 +60,7 @@ class BackupRecord(BaseModel):
     prefix: str
     parameters: dict[str, BackedUpParameter | None]
     config: BackedUpConfig
+    endpoint: BackedUpEndpoint | None = None
     previous_release_id: str | None = None
 
 
@@ -89,7 +98,7 @@ def summarize(record: BackupRecord, key: str) -> Backup:
 
 
 def backup_production(
-    ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, release_id: str, clock: Any = None
+    ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, release_id: str, clock: Any = None, sagemaker: Any = None
 ) -> Backup:
     """Snapshot the model's parameters and config under the release id (idempotent: an existing record wins)."""
     model = catalog.id
@@ -118,6 +127,7 @@ def backup_production(
             archived_key=archived,
         )
         previous_release = _previous_release_id(current.body)
+    endpoint = read_endpoint(sagemaker, catalog)
     record = BackupRecord(
         model=model,
         release_id=release_id,
@@ -125,6 +135,9 @@ def backup_production(
         prefix=catalog.parameter_store.prefix,
         parameters=dict(sorted(parameters.items())),
         config=config,
+        endpoint=BackedUpEndpoint(name=endpoint.name, config_name=endpoint.config_name, weights=endpoint.weights)
+        if endpoint
+        else None,
         previous_release_id=previous_release,
     )
     try:

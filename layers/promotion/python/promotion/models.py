@@ -178,6 +178,54 @@ class Comparison(Section):
     polls: int = 0
 
 
+class StageReport(Section):
+    """One look at one rollout stage: traffic, errors, latency, the gate's statistic and its verdict."""
+
+    stage: int
+    challenger_percent: float
+    look: int
+    outcome: str
+    reason: str
+    champion_requests: int
+    challenger_requests: int
+    champion_error_rate: float | None = None
+    challenger_error_rate: float | None = None
+    p99_ratio: float | None = None
+    always_valid_p_value: float | None = None
+    cs_lower: float | None = None
+    cs_upper: float | None = None
+    srm_p_value: float | None = None
+
+
+class Rollout(Section):
+    """The A/B rollout on the endpoint: where it stands and what the state machine does next (`action`)."""
+
+    action: Literal["WAIT_ENDPOINT", "SHIFT", "BAKE", "NEXT_STAGE", "PROMOTE", "RETIRE", "DONE", "ROLLBACK", "SKIPPED"]
+    reason: str = ""
+    endpoint_name: str | None = None
+    endpoint_status: str | None = None
+    original_config: str | None = None
+    rollout_config: str | None = None
+    final_config: str | None = None
+    champion_variant: str | None = None
+    champion_model: str | None = None
+    challenger_variant: str | None = None
+    challenger_model: str | None = None
+    stages: list[float] = Field(default_factory=list)
+    stage_index: int = 0
+    weights: dict[str, float] = Field(default_factory=dict)
+    stage_started_at: datetime | None = None
+    looks: int = 0
+    looks_per_stage: int = 1
+    extensions: int = 0
+    look_seconds: int = 300
+    polls: int = 0
+    gate_state: dict[str, Any] | None = None
+    # The champion's counts over the last stage it shared traffic: the reference of the 100 % stage.
+    reference_champion: dict[str, Any] | None = None
+    history: list[StageReport] = Field(default_factory=list)
+
+
 class Restored(Section):
     """Rollback's output: what it put back."""
 
@@ -187,6 +235,7 @@ class Restored(Section):
     parameters_restored: list[str] = Field(default_factory=list)
     parameters_deleted: list[str] = Field(default_factory=list)
     config_action: Literal["restored", "deleted", "unchanged", "none"] = "none"
+    endpoint_action: str = "none"
     failed_state: str | None = None
     error: str | None = None
 
@@ -215,6 +264,7 @@ class PromotionState(BaseModel):
     config: ConfigWritten | None = None
     pipeline: Pipeline | None = None
     comparison: Comparison | None = None
+    rollout: Rollout | None = None
     error: dict[str, Any] | None = None
     rollback: Restored | None = None
     rollback_error: dict[str, Any] | None = None

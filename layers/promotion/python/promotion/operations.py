@@ -40,6 +40,7 @@ def rollback_on_request(
     bucket: str,
     table: str,
     store: ClaimStore,
+    sagemaker: Any = None,
     now: datetime | None = None,
 ) -> OperatorRollback:
     """Restore the release before the current one, or refuse with the reason."""
@@ -76,7 +77,7 @@ def rollback_on_request(
             model,
             release_id,
         )
-    restored = restore_backup(ssm, s3, bucket, catalog, record)
+    restored = restore_backup(ssm, s3, bucket, catalog, record, sagemaker)
     moment = now or datetime.now(UTC)
     write_audit_record(
         dynamodb,

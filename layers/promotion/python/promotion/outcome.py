@@ -30,6 +30,9 @@ def rollback_cause(state: PromotionState) -> str:
     """Why Rollback ran: the failure Step Functions caught, or the comparison that did not prove the challenger."""
     if state.error is not None:
         return describe_error(state.error)
+    rollout = state.rollout
+    if rollout is not None and rollout.action == "ROLLBACK":
+        return f"rollout gate: {rollout.reason}"
     comparison = state.comparison
     if comparison is not None and comparison.decision in ("FAIL", "INCONCLUSIVE"):
         return f"challenger not proven better than the champion ({comparison.decision}): {comparison.reason}"
@@ -65,6 +68,9 @@ def decide_outcome(state: PromotionState) -> tuple[Outcome, str]:
     if state.pipeline is not None and state.pipeline.status == "Completed":
         comparison = state.comparison
         judged = f"; comparison {comparison.decision}: {comparison.reason}" if comparison is not None else ""
+        rollout = state.rollout
+        if rollout is not None:
+            judged += f"; rollout: {rollout.reason}"
         return Outcome.PROMOTED, (
             f"release {claim.release_id} of {claim.model} promoted from {claim.tuning_job_name}; "
             f"training job {state.pipeline.training_job_name} completed{judged}"

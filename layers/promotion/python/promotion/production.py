@@ -43,3 +43,29 @@ def read_config(s3: Any, bucket: str, key: str) -> ConfigObject:
             return ConfigObject(body=None)
         raise
     return ConfigObject(body=response["Body"].read(), version_id=response.get("VersionId"))
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    """Which endpoint config the model's endpoint serves and each variant's current weight."""
+
+    name: str
+    config_name: str
+    weights: dict[str, float]
+
+
+def read_endpoint(sagemaker: Any, catalog: ModelCatalog) -> EndpointState | None:
+    """The model's production endpoint, or None when the catalog has no rollout or the endpoint does not exist."""
+    if catalog.rollout is None or sagemaker is None:
+        return None
+    try:
+        endpoint = sagemaker.describe_endpoint(EndpointName=catalog.rollout.endpoint_name)
+    except ClientError as error:
+        if "Could not find" in str(error) or error.response.get("Error", {}).get("Code") == "ValidationException":
+            return None
+        raise
+    return EndpointState(
+        name=catalog.rollout.endpoint_name,
+        config_name=endpoint["EndpointConfigName"],
+        weights={v["VariantName"]: float(v.get("CurrentWeight", 0.0)) for v in endpoint.get("ProductionVariants", [])},
+    )

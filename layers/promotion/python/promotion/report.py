@@ -61,7 +61,15 @@ def _key_values(values: Mapping[str, Any] | None) -> str:
     return _table([{"name": key, "value": value} for key, value in values.items()], ["name", "value"])
 
 
-def rollout_svg(stages: list[Mapping[str, Any]], width: int = 640, height: int = 220) -> str:
+def last_look_per_stage(history: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rollout as a reader wants it: each stage's last look (its verdict and the numbers behind it)."""
+    last: dict[Any, Mapping[str, Any]] = {}
+    for look in history:
+        last[look.get("stage")] = look
+    return [dict(look) for _, look in sorted(last.items(), key=lambda item: float(item[0] or 0))]
+
+
+def rollout_svg(stages: Sequence[Mapping[str, Any]], width: int = 640, height: int = 220) -> str:
     """Challenger traffic share per stage as bars, coloured by the stage's outcome."""
     if not stages:
         return '<p class="muted">no rollout stages ran</p>'
@@ -74,7 +82,7 @@ def rollout_svg(stages: list[Mapping[str, Any]], width: int = 640, height: int =
         f'<line x1="{margin}" y1="{height - margin}" x2="{width - margin}" y2="{height - margin}" stroke="#57606a"/>'
     )
     for index, stage in enumerate(stages):
-        share = float(stage.get("challenger_weight", stage.get("percent", 0) / 100 if stage.get("percent") else 0))
+        share = float(stage.get("challenger_percent") or 0) / 100
         outcome = str(stage.get("outcome", ""))
         colour = {"PASS": "#1a7f37", "FAIL": "#cf222e", "INVALID": "#8250df"}.get(outcome, "#bf8700")
         bar_height = max(2.0, share * (height - 2 * margin))
@@ -107,7 +115,7 @@ def render_report_html(report: Mapping[str, Any], images: Mapping[str, bytes] | 
     approval = report.get("approval") or {}
     rollback = report.get("rollback") or {}
     comparison = report.get("comparison") or {}
-    stages = list((report.get("rollout") or {}).get("stages") or [])
+    stages = last_look_per_stage((report.get("rollout") or {}).get("history") or [])
     sections = [
         f"<h1>{_e(report.get('model'))} release {_e(report.get('release_id'))}</h1>",
         f'<span class="badge" style="background:{colour}">{_e(outcome)}</span>',

@@ -59,6 +59,7 @@ def decision_report(state: PromotionState, outcome: Outcome, reason: str, now: d
         "config": state.config.model_dump(mode="json") if state.config else None,
         "pipeline": state.pipeline.model_dump(mode="json") if state.pipeline else None,
         "comparison": state.comparison.model_dump(mode="json") if state.comparison else None,
+        "rollout": state.rollout.model_dump(mode="json") if state.rollout else None,
         "error": state.error,
         "rollback": state.rollback.model_dump(mode="json") if state.rollback else None,
         "rollback_error": state.rollback_error,

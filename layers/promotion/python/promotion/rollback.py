@@ -40,8 +40,33 @@ def _delete_parameter(ssm: Any, path: str) -> None:
             raise
 
 
-def restore_backup(ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, record: BackupRecord) -> Restored:
-    """Make parameters and config equal the backup record, then verify."""
+def restore_endpoint(sagemaker: Any, record: BackupRecord) -> str:
+    """The endpoint back on the champion alone, first (traffic off the challenger at once), then its original config
+    (which removes the challenger's variant)."""
+    saved = record.endpoint
+    if saved is None or sagemaker is None:
+        return "none"
+    endpoint = sagemaker.describe_endpoint(EndpointName=saved.name)
+    weights = {v["VariantName"]: float(v.get("CurrentWeight", 0.0)) for v in endpoint.get("ProductionVariants", [])}
+    if endpoint["EndpointConfigName"] != saved.config_name:
+        # Traffic off the challenger at once (the saved weights on the champion, 0 elsewhere), then the original
+        # config, which removes the challenger's variant.
+        desired = [{"VariantName": name, "DesiredWeight": saved.weights.get(name, 0.0)} for name in weights]
+        sagemaker.update_endpoint_weights_and_capacities(EndpointName=saved.name, DesiredWeightsAndCapacities=desired)
+        sagemaker.update_endpoint(EndpointName=saved.name, EndpointConfigName=saved.config_name)
+    elif weights != saved.weights:
+        desired = [{"VariantName": name, "DesiredWeight": weight} for name, weight in saved.weights.items()]
+        sagemaker.update_endpoint_weights_and_capacities(EndpointName=saved.name, DesiredWeightsAndCapacities=desired)
+    else:
+        return "unchanged"
+    return f"endpoint {saved.name} back on {saved.config_name} ({', '.join(sorted(saved.weights))})"
+
+
+def restore_backup(
+    ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, record: BackupRecord, sagemaker: Any = None
+) -> Restored:
+    """Endpoint first, then parameters and config, back to the backup record; then verify."""
+    endpoint_action = restore_endpoint(sagemaker, record)
     current = read_parameters(ssm, catalog)
     restored: list[str] = []
     deleted: list[str] = []
@@ -80,6 +105,7 @@ def restore_backup(ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, record
         parameters_restored=sorted(restored),
         parameters_deleted=sorted(deleted),
         config_action=action,
+        endpoint_action=endpoint_action,
     )
 
 
@@ -100,7 +126,9 @@ def verify_restored(
         raise RollbackVerificationError("production differs from the backup after rollback: " + "; ".join(problems))
 
 
-def rollback_release(ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, release_id: str) -> Restored:
+def rollback_release(
+    ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, release_id: str, sagemaker: Any = None
+) -> Restored:
     """Restore the state before `release_id`; when there is no backup, the release never wrote production."""
     try:
         record = load_backup(s3, bucket, catalog.id, release_id)
@@ -110,12 +138,14 @@ def rollback_release(ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, rele
             reason=f"{error}; nothing to restore: production writes require that backup, so none happened",
             release_id=release_id,
         )
-    return restore_backup(ssm, s3, bucket, catalog, record)
+    return restore_backup(ssm, s3, bucket, catalog, record, sagemaker)
 
 
-def rollback_execution(ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, state: Any) -> Restored:
+def rollback_execution(
+    ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, state: Any, sagemaker: Any = None
+) -> Restored:
     """The Rollback state: restore the execution's release and say which failure caused it."""
     from promotion.outcome import rollback_cause
 
-    result = rollback_release(ssm, s3, bucket, catalog, state.claim.release_id)
+    result = rollback_release(ssm, s3, bucket, catalog, state.claim.release_id, sagemaker)
     return result.model_copy(update={"error": rollback_cause(state)})

@@ -1,0 +1,23 @@
+"""DeployChallenger: the challenger beside the champion on the production endpoint, at weight 0."""
+
+from typing import Any
+
+from promotion.clients import client
+from promotion.handler_support import catalog_of, step_boundary
+from promotion.models import PromotionState
+from promotion.observability import logger, metrics
+from promotion.rollout import deploy_challenger
+from promotion.settings import settings
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@step_boundary("DeployChallenger")
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    state = PromotionState.model_validate(event)
+    catalog = catalog_of(state)
+    role_arn = settings().training_role_arn
+    assert role_arn is not None
+    result = deploy_challenger(client("sagemaker"), catalog, state, role_arn)
+    logger.info("challenger deployed", extra={"action": result.action, "reason": result.reason})
+    return result.model_dump(mode="json")

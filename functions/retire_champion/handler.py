@@ -1,0 +1,21 @@
+"""RetireChampion: delete the old champion's endpoint configs and model once the endpoint serves the new one."""
+
+from typing import Any
+
+from promotion.clients import client
+from promotion.handler_support import catalog_of, step_boundary
+from promotion.models import PromotionState
+from promotion.observability import logger, metrics
+from promotion.rollout import retire_champion
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@step_boundary("RetireChampion")
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    state = PromotionState.model_validate(event)
+    catalog_of(state)  # binds model, release id and execution name to the logs and metrics
+    assert state.rollout is not None
+    result = retire_champion(client("sagemaker"), state.rollout)
+    logger.info("champion retired", extra={"action": result.action, "reason": result.reason})
+    return result.model_dump(mode="json")

@@ -1,0 +1,21 @@
+"""ShiftTraffic: the stage's weights on the endpoint (they sum to 1; the challenger's share only grows)."""
+
+from typing import Any
+
+from promotion.clients import client
+from promotion.handler_support import catalog_of, step_boundary
+from promotion.models import PromotionState
+from promotion.observability import logger, metrics
+from promotion.rollout import shift_traffic
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@step_boundary("ShiftTraffic")
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    state = PromotionState.model_validate(event)
+    catalog_of(state)  # binds model, release id and execution name to the logs and metrics
+    assert state.rollout is not None
+    result = shift_traffic(client("sagemaker"), state.rollout)
+    logger.info("traffic shifted", extra={"action": result.action, "reason": result.reason})
+    return result.model_dump(mode="json")

@@ -1,0 +1,359 @@
+"""The A/B rollout: the challenger earns live traffic stage by stage on the production endpoint.
+
+DeployChallenger adds the challenger as a second production variant (weight 0) beside the champion; each stage
+shifts the weights (ShiftTraffic), bakes, and EvaluateStage judges the challenger against the concurrent champion on
+the endpoint's CloudWatch metrics with the anytime-valid gate (promotion.gate). PromoteChallenger makes the
+challenger the single variant and RetireChampion removes the old variant's config and model. Stages, bake time,
+looks and gates come from the catalog. Rollback puts the endpoint back on the champion alone (promotion.rollback).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from promotion import clock
+from promotion.catalog import ModelCatalog
+from promotion.errors import PromotionError
+from promotion.gate import GateOutcome, GateSettings, SequentialState, StageObservation, VariantMetrics, evaluate_stage
+from promotion.models import PromotionState, Rollout, StageReport
+from promotion.traffic import challenger_variant_name, endpoint_config_name, model_name, stage_weights
+
+ENDPOINT_POLL_SECONDS = 60
+MAX_ENDPOINT_POLLS = 90
+
+
+class EndpointUpdateFailed(PromotionError):
+    """The endpoint update failed or did not finish in time; the message says its status and reason."""
+
+
+def gate_settings(catalog: ModelCatalog) -> GateSettings:
+    """The catalog's gates as the gate's settings (tolerance = the largest error-rate excess a stage may pass with)."""
+    assert catalog.rollout is not None
+    gates = catalog.rollout.gates
+    return GateSettings(
+        alpha=gates.alpha,
+        pass_abs_excess=gates.error_rate_tolerance,
+        p99_latency_max_ratio=gates.max_p99_latency_ratio,
+        min_challenger_requests=gates.min_requests,
+        min_champion_requests=gates.min_requests,
+        srm_alpha=gates.srm_alpha,
+    )
+
+
+def _endpoint(sagemaker: Any, name: str) -> dict[str, Any] | None:
+    try:
+        return dict(sagemaker.describe_endpoint(EndpointName=name))
+    except ClientError as error:
+        if "Could not find" in str(error) or error.response.get("Error", {}).get("Code") == "ValidationException":
+            return None
+        raise
+
+
+def deploy_challenger(sagemaker: Any, catalog: ModelCatalog, state: PromotionState, role_arn: str) -> Rollout:
+    """Add the challenger beside the champion (weight 0) with UpdateEndpoint; SKIPPED when there is no endpoint."""
+    settings, claim, pipeline = catalog.rollout, state.claim, state.pipeline
+    if settings is None:
+        return Rollout(action="SKIPPED", reason="the catalog has no rollout settings")
+    assert claim.model is not None
+    assert claim.release_id is not None
+    assert pipeline is not None
+    endpoint = _endpoint(sagemaker, settings.endpoint_name)
+    if endpoint is None:
+        return Rollout(
+            action="SKIPPED", reason=f"endpoint {settings.endpoint_name} does not exist: nothing to roll out"
+        )
+    original = endpoint["EndpointConfigName"]
+    variants = endpoint.get("ProductionVariants") or []
+    if len(variants) != 1:
+        raise EndpointUpdateFailed(
+            f"endpoint {settings.endpoint_name} serves {len(variants)} variants; "
+            "a rollout starts from the champion alone"
+        )
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=original)
+    champion = next(v for v in config["ProductionVariants"] if v["VariantName"] == variants[0]["VariantName"])
+    challenger_model = model_name(claim.model, claim.release_id)
+    challenger_variant = challenger_variant_name(claim.model, claim.release_id)
+    rollout_config = endpoint_config_name(claim.model, claim.release_id)
+    _create_if_absent(
+        sagemaker.create_model,
+        ModelName=challenger_model,
+        PrimaryContainer={"Image": settings.serving_image, "ModelDataUrl": pipeline.model_data_url},
+        ExecutionRoleArn=role_arn,
+        Tags=[{"Key": "promotion:release-id", "Value": claim.release_id}],
+    )
+    _create_if_absent(
+        sagemaker.create_endpoint_config,
+        EndpointConfigName=rollout_config,
+        ProductionVariants=[
+            {**champion, "InitialVariantWeight": 1.0},
+            {
+                "VariantName": challenger_variant,
+                "ModelName": challenger_model,
+                "InstanceType": settings.instance_type,
+                "InitialInstanceCount": settings.initial_instance_count,
+                "InitialVariantWeight": 0.0,
+            },
+        ],
+    )
+    sagemaker.update_endpoint(EndpointName=settings.endpoint_name, EndpointConfigName=rollout_config)
+    looks = max(1, round(settings.bake_minutes / settings.look_minutes))
+    return Rollout(
+        action="WAIT_ENDPOINT",
+        reason=f"challenger {challenger_variant} deployed beside champion {champion['VariantName']} at weight 0",
+        endpoint_name=settings.endpoint_name,
+        original_config=original,
+        rollout_config=rollout_config,
+        champion_variant=champion["VariantName"],
+        champion_model=champion["ModelName"],
+        challenger_variant=challenger_variant,
+        challenger_model=challenger_model,
+        stages=list(settings.stages),
+        looks_per_stage=looks,
+        look_seconds=int(settings.look_minutes * 60),
+        weights={champion["VariantName"]: 1.0, challenger_variant: 0.0},
+    )
+
+
+def _create_if_absent(create: Any, **request: Any) -> None:
+    try:
+        create(**request)
+    except ClientError as error:
+        if "already exist" not in str(error).lower():
+            raise
+
+
+def check_endpoint(sagemaker: Any, rollout: Rollout) -> Rollout:
+    """Wait for an endpoint update: InService moves on (to the first stage, or to retiring the champion)."""
+    assert rollout.endpoint_name is not None
+    endpoint = _endpoint(sagemaker, rollout.endpoint_name) or {}
+    status = endpoint.get("EndpointStatus", "Missing")
+    polls = rollout.polls + 1
+    if status in ("Failed", "Missing", "OutOfService"):
+        raise EndpointUpdateFailed(
+            f"endpoint {rollout.endpoint_name} is {status}: {endpoint.get('FailureReason', 'no reason given')}"
+        )
+    if status != "InService":
+        if polls > MAX_ENDPOINT_POLLS:
+            raise EndpointUpdateFailed(f"endpoint {rollout.endpoint_name} still {status} after {polls} polls")
+        return rollout.model_copy(update={"endpoint_status": status, "polls": polls})
+    next_action = "DONE" if rollout.action == "RETIRE" else "SHIFT"
+    return rollout.model_copy(update={"endpoint_status": status, "polls": 0, "action": next_action})
+
+
+def shift_traffic(sagemaker: Any, rollout: Rollout, now: datetime | None = None) -> Rollout:
+    """Set the current stage's weights (they sum to 1; the challenger's share only grows) and start its bake."""
+    assert rollout.endpoint_name and rollout.champion_variant and rollout.challenger_variant
+    champion_weight, challenger_weight = stage_weights(rollout.stages)[rollout.stage_index]
+    sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName=rollout.endpoint_name,
+        DesiredWeightsAndCapacities=[
+            {"VariantName": rollout.champion_variant, "DesiredWeight": champion_weight},
+            {"VariantName": rollout.challenger_variant, "DesiredWeight": challenger_weight},
+        ],
+    )
+    percent = rollout.stages[rollout.stage_index]
+    return rollout.model_copy(
+        update={
+            "action": "BAKE",
+            "reason": f"stage {rollout.stage_index + 1}/{len(rollout.stages)}: challenger at {percent:g} %",
+            "weights": {rollout.champion_variant: champion_weight, rollout.challenger_variant: challenger_weight},
+            "stage_started_at": (now or clock.now()),
+            "looks": 0,
+            "extensions": 0,
+            "gate_state": None,
+        }
+    )
+
+
+def _next_minute(moment: datetime) -> datetime:
+    floor = moment.replace(second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(minutes=1)
+
+
+def variant_metrics(cloudwatch: Any, endpoint: str, variant: str, start: datetime, end: datetime) -> VariantMetrics:
+    """Cumulative Invocations / 5XX / 4XX and ModelLatency p50/p99 (microseconds -> ms) of one variant."""
+
+    def query(query_id: str, metric: str, stat: str) -> dict[str, Any]:
+        return {
+            "Id": query_id,
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/SageMaker",
+                    "MetricName": metric,
+                    "Dimensions": [
+                        {"Name": "EndpointName", "Value": endpoint},
+                        {"Name": "VariantName", "Value": variant},
+                    ],
+                },
+                "Period": max(60, int((end - start).total_seconds()) // 60 * 60 or 60),
+                "Stat": stat,
+            },
+        }
+
+    response = cloudwatch.get_metric_data(
+        MetricDataQueries=[
+            query("invocations", "Invocations", "Sum"),
+            query("errors5xx", "Invocation5XXErrors", "Sum"),
+            query("errors4xx", "Invocation4XXErrors", "Sum"),
+            query("p50", "ModelLatency", "p50"),
+            query("p99", "ModelLatency", "p99"),
+        ],
+        StartTime=start,
+        EndTime=end,
+    )
+    values = {result["Id"]: list(result.get("Values") or []) for result in response["MetricDataResults"]}
+
+    def total(key: str) -> int:
+        return round(sum(values.get(key, [])))
+
+    def worst(key: str) -> float | None:
+        found = values.get(key) or []
+        return max(found) / 1000.0 if found else None
+
+    return VariantMetrics(
+        invocations=total("invocations"),
+        errors_5xx=min(total("errors5xx"), total("invocations")),
+        errors_4xx=min(total("errors4xx"), total("invocations")),
+        latency_p50_ms=worst("p50"),
+        latency_p99_ms=worst("p99"),
+    )
+
+
+def evaluate_rollout_stage(
+    cloudwatch: Any, catalog: ModelCatalog, rollout: Rollout, now: datetime | None = None
+) -> Rollout:
+    """One look at the current stage: the gate's verdict, and what the state machine does next."""
+    settings = catalog.rollout
+    assert settings is not None
+    assert rollout.endpoint_name and rollout.champion_variant and rollout.challenger_variant
+    assert rollout.stage_started_at is not None
+    moment = now or clock.now()
+    # CloudWatch aggregates by minute: the stage counts from the first whole minute after its weights changed, so
+    # no request served at the previous stage's weights is counted (that would fake a sample-ratio mismatch).
+    start = _next_minute(rollout.stage_started_at)
+    end = max(moment, start + timedelta(minutes=1))
+    share = rollout.weights[rollout.challenger_variant]
+    challenger = variant_metrics(cloudwatch, rollout.endpoint_name, rollout.challenger_variant, start, end)
+    if share >= 1.0 and rollout.reference_champion is not None:
+        # At 100 % the champion serves nothing: the challenger is judged against the champion's last shared stage.
+        champion = VariantMetrics.model_validate(rollout.reference_champion)
+    else:
+        champion = variant_metrics(cloudwatch, rollout.endpoint_name, rollout.champion_variant, start, end)
+    look = rollout.looks + 1
+    final = look >= rollout.looks_per_stage * (1 + rollout.extensions)
+    prior = SequentialState.model_validate(rollout.gate_state) if rollout.gate_state else None
+    verdict = evaluate_stage(
+        StageObservation(challenger_share=share, champion=champion, challenger=challenger),
+        gate_settings(catalog),
+        final_look=final,
+        prior=prior,
+    )
+    error_test, srm, latency = verdict.error_rate, verdict.srm, verdict.latency
+    report = StageReport(
+        stage=rollout.stage_index + 1,
+        challenger_percent=rollout.stages[rollout.stage_index],
+        look=look,
+        outcome=verdict.outcome.value,
+        reason=verdict.reason,
+        champion_requests=champion.invocations,
+        challenger_requests=challenger.invocations,
+        champion_error_rate=verdict.champion.error_rate,
+        challenger_error_rate=verdict.challenger.error_rate,
+        p99_ratio=latency.p99_ratio if latency else None,
+        always_valid_p_value=error_test.always_valid_p_value if error_test else None,
+        cs_lower=error_test.cs_lower if error_test else None,
+        cs_upper=error_test.cs_upper if error_test else None,
+        srm_p_value=srm.p_value if srm else None,
+    )
+    update: dict[str, Any] = {
+        "looks": look,
+        "gate_state": verdict.state.model_dump(mode="json"),
+        "reason": verdict.reason,
+    }
+    history = [*rollout.history, report]
+    if verdict.outcome in (GateOutcome.FAIL, GateOutcome.INVALID):
+        update["action"] = "ROLLBACK"
+        update["reason"] = (
+            f"stage {report.stage} ({report.challenger_percent:g} %) {verdict.outcome.value}: {verdict.reason}"
+        )
+    elif verdict.outcome == GateOutcome.PASS:
+        last = rollout.stage_index + 1 >= len(rollout.stages)
+        update["action"] = "PROMOTE" if last else "NEXT_STAGE"
+        if not last:
+            update["stage_index"] = rollout.stage_index + 1
+            update["reference_champion"] = champion.model_dump(mode="json")
+    elif not final:
+        update["action"] = "BAKE"
+    elif rollout.extensions < settings.max_bake_extensions:
+        update["action"] = "BAKE"
+        update["extensions"] = rollout.extensions + 1
+        update["reason"] = (
+            f"inconclusive after {look} looks; bake extended ({rollout.extensions + 1}/{settings.max_bake_extensions})"
+        )
+    else:
+        update["action"] = "ROLLBACK"
+        update["reason"] = (
+            f"stage {report.stage} ({report.challenger_percent:g} %) still INCONCLUSIVE after "
+            f"{settings.max_bake_extensions} bake extensions: {verdict.reason}"
+        )
+    # Every look is reported; the most recent 48 are kept so the execution document stays far below 256 KB.
+    history = history[-48:]
+    return rollout.model_copy(update={**update, "history": history})
+
+
+def promote_challenger(sagemaker: Any, catalog: ModelCatalog, state: PromotionState) -> Rollout:
+    """Make the challenger the single (champion) variant of the endpoint."""
+    rollout, claim = state.rollout, state.claim
+    settings = catalog.rollout
+    assert rollout is not None
+    assert settings is not None
+    assert claim.model is not None
+    assert claim.release_id is not None
+    assert rollout.endpoint_name and rollout.challenger_variant and rollout.challenger_model
+    final_config = f"{endpoint_config_name(claim.model, claim.release_id)[:55]}-final"
+    _create_if_absent(
+        sagemaker.create_endpoint_config,
+        EndpointConfigName=final_config,
+        ProductionVariants=[
+            {
+                "VariantName": rollout.challenger_variant,
+                "ModelName": rollout.challenger_model,
+                "InstanceType": settings.instance_type,
+                "InitialInstanceCount": settings.initial_instance_count,
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+    )
+    sagemaker.update_endpoint(EndpointName=rollout.endpoint_name, EndpointConfigName=final_config)
+    return rollout.model_copy(
+        update={
+            "action": "RETIRE",
+            "final_config": final_config,
+            "reason": f"challenger {rollout.challenger_variant} is the endpoint's only variant",
+            "weights": {rollout.challenger_variant: 1.0},
+            "polls": 0,
+        }
+    )
+
+
+def retire_champion(sagemaker: Any, rollout: Rollout) -> Rollout:
+    """Once the endpoint serves the new champion alone, delete the old variant's endpoint configs and model."""
+    if rollout.action != "DONE":
+        return rollout
+    for config in (rollout.original_config, rollout.rollout_config):
+        if config:
+            _delete_if_present(sagemaker.delete_endpoint_config, EndpointConfigName=config)
+    if rollout.champion_model:
+        _delete_if_present(sagemaker.delete_model, ModelName=rollout.champion_model)
+    return rollout.model_copy(update={"reason": f"{rollout.reason}; old champion's model and configs deleted"})
+
+
+def _delete_if_present(delete: Any, **request: Any) -> None:
+    try:
+        delete(**request)
+    except ClientError as error:
+        if "Could not find" not in str(error):
+            raise
