@@ -50,7 +50,7 @@ REGION = "us-east-1"
 APPROVAL_STATE = "AwaitApproval"
 APPROVAL_SOURCE = "promotion.approvals"
 APPROVAL_DETAIL_TYPE = "Promotion Approval Decision"
-_POLL_S = 0.01
+_POLL_S = 0.02
 
 
 class Decision(BaseModel):
@@ -498,8 +498,21 @@ class LocalRuntime:
             events.extend(page["events"])
         return events
 
+    def _approval_requested(self, execution_arn: str) -> bool:
+        """Whether the AwaitApproval Lambda has stored this execution's task token (from the invocation record)."""
+        if self.lambdas is None:
+            return True
+        for call in list(self.lambdas.invocations):
+            event = call.event if isinstance(call.event, dict) else {}
+            claim = (event.get("state") or {}).get("claim") or {}
+            if "task_token" in event and claim.get("execution_arn") == execution_arn and call.error is None:
+                return True
+        return False
+
     def _approval_pending(self, execution_arn: str) -> bool:
         """True once AwaitApproval's Lambda has run and its task waits for the token (TaskSubmitted)."""
+        if not self._approval_requested(execution_arn):
+            return False  # cheap check first: the history grows long during a rollout, reading it is not free
         in_approval = False
         for event in self.history(execution_arn):
             if event["type"] == "TaskStateEntered":
