@@ -1,0 +1,24 @@
+"""`make bench`: run every benchmark; each writes its results to bench/results/<name>.json."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    selected = sys.argv[1:]
+    for script in sorted(HERE.glob("bench_*.py")):
+        name = script.stem.removeprefix("bench_")
+        if selected and name not in selected:
+            continue
+        print(f"== {name}", flush=True)
+        runpy.run_path(str(script), run_name="__main__")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
