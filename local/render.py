@@ -40,6 +40,29 @@ def _production(before: ProductionSnapshot | None, after: ProductionSnapshot | N
     return lines
 
 
+LOOP_STATES = frozenset({"BakeCheck", "Bake", "EvaluateStage", "StageVerdict", "ShiftTraffic"})
+
+
+def _rollout(output: Any) -> list[str]:
+    """One line per rollout stage: its last look's verdict and the numbers it judged on."""
+    rollout = output.get("rollout") if isinstance(output, dict) else None
+    if not isinstance(rollout, dict) or not rollout.get("history"):
+        return []
+    last: dict[int, dict[str, Any]] = {}
+    for look in rollout["history"]:
+        last[look["stage"]] = look
+    lines = ["Rollout stages (last look of each):"]
+    for stage, look in sorted(last.items()):
+        rates = [look.get("champion_error_rate"), look.get("challenger_error_rate")]
+        champion_rate, challenger_rate = ("-" if rate is None else f"{rate:.2%}" for rate in rates)
+        lines.append(
+            f"  stage {stage} at {look['challenger_percent']:g} %: {look['outcome']:<12} look {look['look']:>2}, "
+            f"requests {look['challenger_requests']:,} challenger / {look['champion_requests']:,} champion, "
+            f"5XX rate {challenger_rate} challenger / {champion_rate} champion"
+        )
+    return [*lines, ""]
+
+
 def timeline(result: RunResult) -> str:
     """Execution header, one line per state visit (status, duration), outcome and the production diff."""
     outcome = result.outcome or "-"
@@ -50,10 +73,22 @@ def timeline(result: RunResult) -> str:
     ]
     if result.states:
         width = max(len(state.name) for state in result.states)
+        repeats = 0
         for number, state in enumerate(result.states, start=1):
+            # A rollout loops Bake -> EvaluateStage dozens of times: show the first and last visit of each run of
+            # loop states and count the rest, so the timeline stays readable.
+            previous = result.states[number - 2].name if number > 1 else None
+            following = result.states[number].name if number < len(result.states) else None
+            if state.name in LOOP_STATES and previous in LOOP_STATES and following in LOOP_STATES:
+                repeats += 1
+                continue
+            if repeats:
+                lines.append(f"       ... {repeats} more loop states (bake and evaluate looks) ...")
+                repeats = 0
             duration = "" if state.duration_ms is None else f"{state.duration_ms:8.0f} ms"
             lines.append(f"  {number:>3}  {state.name:<{width}}  {state.status:<9}{duration}")
         lines.append("")
+        lines.extend(_rollout(result.output))
     if result.error or result.cause:
         lines.append(f"Error: {result.error}: {result.cause}")
     output = result.output if isinstance(result.output, dict) else {}
