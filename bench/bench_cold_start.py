@@ -39,10 +39,20 @@ print(json.dumps({{"import_s": t1 - t0, "init_s": t2 - t1,
                   "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 
-FIRST_CLIENT = {"claim_promotion": "dynamodb", "validate_candidate": "sagemaker", "await_approval": "dynamodb",
-                "backup_production": "s3", "write_parameters": "ssm", "write_config": "s3",
-                "trigger_pipeline": "sagemaker", "check_pipeline": "sagemaker", "rollback": "ssm",
-                "publish_result": "s3", "approval_decision": "dynamodb", "rollback_request": "ssm"}
+FIRST_CLIENT = {
+    "claim_promotion": "dynamodb",
+    "validate_candidate": "sagemaker",
+    "await_approval": "dynamodb",
+    "backup_production": "s3",
+    "write_parameters": "ssm",
+    "write_config": "s3",
+    "trigger_pipeline": "sagemaker",
+    "check_pipeline": "sagemaker",
+    "rollback": "ssm",
+    "publish_result": "s3",
+    "approval_decision": "dynamodb",
+    "rollback_request": "ssm",
+}
 
 
 def _run(code: str) -> dict[str, float]:

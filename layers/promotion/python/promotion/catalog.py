@@ -143,7 +143,9 @@ class Rollout(_Strict):
     bake_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 60
     look_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 5
     max_bake_extensions: Annotated[int, Field(ge=0, le=20)] = 2
-    on_inconclusive: Literal["rollback", "hold"] = "rollback"
+    # What a stage still INCONCLUSIVE after its extensions does. Only "rollback" exists for now: holding for an
+    # operator's decision through the approval mechanism is not built, so the catalog refuses it rather than ignore it.
+    on_inconclusive: Literal["rollback"] = "rollback"
     gates: Gates = Gates()
 
     @field_validator("stages")
