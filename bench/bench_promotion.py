@@ -5,8 +5,8 @@ bench/results/promotion.json."""
 from __future__ import annotations
 
 import json
-import shutil
 import resource
+import shutil
 import statistics
 import sys
 import time

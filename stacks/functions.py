@@ -151,7 +151,15 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     StepFunctionSpec(
         "publish_result",
         "PublishResult: decision report, promotion event, notification, lock release",
-        (P.promotion_table, P.describe_executions, P.write_reports, P.put_events, P.notify, P.put_metrics),
+        (
+            P.promotion_table,
+            P.describe_executions,
+            P.read_execution_history,
+            P.write_reports,
+            P.put_events,
+            P.notify,
+            P.put_metrics,
+        ),
     ),
     StepFunctionSpec(
         "approval_decision",

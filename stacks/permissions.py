@@ -380,6 +380,17 @@ class StepPermissions:
         resources = [self._states_arn(f"stateMachine:{self._state_machine_name}")]
         return [Grant(self._statement("AnswerApprovals", actions, resources))]
 
+    def read_execution_history(self) -> list[Grant]:
+        """Read an execution's own history: the state that failed and the orchestration cost so far (PublishResult)."""
+        resources = [self._states_arn(f"execution:{self._state_machine_name}:*")]
+        return [
+            Grant(
+                self._statement("ReadPromotionExecutionHistory", ["states:GetExecutionHistory"], resources),
+                "PublishResult reads its own execution's history; executions are named per event, so the grant is "
+                "that machine's executions (read-only GetExecutionHistory).",
+            )
+        ]
+
     def describe_executions(self) -> list[Grant]:
         """Tell whether the execution holding a model's lock is still running (a dead holder's lock is taken over)."""
         resources = [self._states_arn(f"execution:{self._state_machine_name}:*")]

@@ -132,6 +132,7 @@ class PromotionStack(cdk.Stack):
             functions=functions.functions,
             dead_letter_queues=rules.dead_letter_queues,
             topic=notifications.topic,
+            catalogs=catalogs,
         )
 
         for name, value, description in (

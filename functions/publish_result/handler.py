@@ -1,9 +1,11 @@
 """PublishResult: decide and record the outcome, release the lock, tell other systems."""
 
+import os
 from typing import Any
 
 from promotion.claims import ClaimStore, execution_liveness
 from promotion.clients import client
+from promotion.cost import execution_facts
 from promotion.handler_support import bind_claim, step_boundary
 from promotion.models import PromotionState
 from promotion.observability import logger, metrics
@@ -18,6 +20,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = PromotionState.model_validate(event)
     bind_claim(state.claim)
     config = settings()
+    failed_state, cost = execution_facts(
+        client("stepfunctions"),
+        state.claim.execution_arn,
+        int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")),
+    )
     result = publish_result(
         state,
         s3=client("s3"),
@@ -29,6 +36,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         event_bus_name=config.event_bus_name,
         topic_arn=config.notification_topic_arn,
         store=ClaimStore(client("dynamodb"), config.table_name, execution_liveness(client("stepfunctions"))),
+        failed_state=failed_state,
+        cost=cost,
     )
     metrics.add_metric(name=f"Promotion{result.outcome.title().replace('_', '')}", unit="Count", value=1)
     logger.info("result", extra={"outcome": result.outcome, "reason": result.reason})

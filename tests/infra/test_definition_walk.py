@@ -223,7 +223,7 @@ def after_backup(states: dict[str, State]) -> set[str]:
 def guarded_by_numeric_choice(states: dict[str, Any], name: str, path: str) -> bool:
     """A Wait on a path cannot fail when every way in is a Choice rule that proved the path numeric and in range."""
     entries = []
-    for other_name, other in states.items():
+    for other in states.values():
         for rule in other.get("Choices", []):
             if rule.get("Next") == name:
                 entries.append(rule)

@@ -452,14 +452,17 @@ def price_usage(usage: Usage, prices: Mapping[str, Price] = PRICES) -> CostRepor
 # -- polling loops ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PollLoop:
-    """A cycle of the state machine through a Wait state: each turn costs len(states) transitions."""
+    """A cycle of the state machine through a Wait state: each turn costs len(states) transitions. `wait_seconds`
+    is None when the Wait reads its time from the document (SecondsPath, e.g. the rollout's look interval)."""
 
     wait_state: str
-    wait_seconds: int
+    wait_seconds: int | None
     states: tuple[str, ...]
 
     def transitions_for(self, runtime_seconds: float) -> int:
         """Transitions spent polling a job that runs `runtime_seconds` (at least one turn)."""
+        if self.wait_seconds is None:
+            raise ValueError(f"{self.wait_state} waits for a time from the document: give the number of turns")
         return max(1, math.ceil(runtime_seconds / self.wait_seconds)) * len(self.states)
 
 
@@ -472,11 +475,11 @@ def _successors(state: Mapping[str, Any]) -> list[str]:
 
 
 def find_poll_loops(definition: Mapping[str, Any]) -> list[PollLoop]:
-    """Every shortest cycle from a Wait state (with fixed Seconds) back to itself, in the top-level states."""
+    """Every shortest cycle from a Wait state back to itself, in the top-level states."""
     states: Mapping[str, Mapping[str, Any]] = definition.get("States", {})
     loops: list[PollLoop] = []
     for name, state in states.items():
-        if state.get("Type") != "Wait" or not isinstance(state.get("Seconds"), int):
+        if state.get("Type") != "Wait":
             continue
         paths: dict[str, tuple[str, ...]] = {name: (name,)}
         frontier = [name]
@@ -495,7 +498,8 @@ def find_poll_loops(definition: Mapping[str, Any]) -> list[PollLoop]:
                     break
             frontier = following
         if cycle is not None:
-            loops.append(PollLoop(name, int(state["Seconds"]), cycle))
+            seconds = state.get("Seconds")
+            loops.append(PollLoop(name, int(seconds) if isinstance(seconds, int) else None, cycle))
     return loops
 
 
@@ -571,3 +575,19 @@ def orchestration_cost_so_far(
         "not included": "S3/DynamoDB/EventBridge/SNS requests, logs, SageMaker compute",
         "price table": f"{REGION} list prices recorded {PRICE_TABLE_DATE}",
     }
+
+
+def execution_facts(stepfunctions: Any, execution_arn: str, memory_mb: int) -> tuple[str | None, dict[str, Any] | None]:
+    """What the execution's own history says for its report: the state that failed last and the orchestration cost
+    so far. A history that cannot be read yields (None, None): it must never stop PublishResult."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from promotion.observability import logger
+
+    try:
+        history = execution_history(stepfunctions, execution_arn)
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("no execution history: no failed state or cost in the report", extra={"error": str(error)})
+        return None, None
+    failed = summarize_history(history).failed_states
+    return (failed[-1] if failed else None), orchestration_cost_so_far(history, memory_mb)

@@ -26,6 +26,12 @@ td,th{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left}
 th{background:#f6f8fa} .pass{color:#1a7f37;font-weight:600} .fail{color:#cf222e;font-weight:600}
 .reason{font-size:1.05rem;margin:.6rem 0 1rem} .muted{color:#57606a} img{max-width:480px;margin:.4rem}
 code{background:#f6f8fa;padding:.1rem .3rem;border-radius:.2rem}
+td{overflow-wrap:anywhere} ul.values{margin:0;padding-left:1.1rem}
+.glance{display:grid;grid-template-columns:max-content 1fr;gap:.35rem 1.2rem;margin:1rem 0 1.5rem;padding:1rem 1.2rem;
+border:1px solid #d0d7de;border-left:6px solid var(--outcome);border-radius:.4rem;background:#f6f8fa}
+.glance dt{font-weight:600;color:#57606a} .glance dd{margin:0}
+h3{font-size:1rem;margin:1.2rem 0 .3rem} details{margin:.4rem 0} summary{cursor:pointer;color:#57606a}
+pre{white-space:pre-wrap;font-size:.8rem}
 """
 
 
@@ -55,10 +61,84 @@ def _cell(value: object) -> str:
     return _e(value)
 
 
-def _key_values(values: Mapping[str, Any] | None) -> str:
-    if not values:
-        return '<p class="muted">none</p>'
-    return _table([{"name": key, "value": value} for key, value in values.items()], ["name", "value"])
+def _value(value: object) -> str:
+    """A value in a key/value table: yes/no for booleans, a list for lists, numbers and text as they are."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        if not value:
+            return '<span class="muted">none</span>'
+        return '<ul class="values">' + "".join(f"<li>{_cell(item)}</li>" for item in value) + "</ul>"
+    return _cell(value)
+
+
+def _key_values(values: Mapping[str, Any] | None, *, skip: tuple[str, ...] = (), verbatim: bool = False) -> str:
+    """Rows of label / value, leaving out what is absent (None, empty) and the keys in `skip`; field names read as
+    words unless `verbatim` (hyperparameter names are shown exactly)."""
+    rows = [
+        f"<tr><th>{_e(key if verbatim else str(key).replace('_', ' '))}</th><td>{_value(value)}</td></tr>"
+        for key, value in (values or {}).items()
+        if key not in skip and value is not None and value not in ("", {})
+    ]
+    return f"<table>{''.join(rows)}</table>" if rows else '<p class="muted">none</p>'
+
+
+def _error(error: Mapping[str, Any]) -> str:
+    """A caught error: its name and message; Lambda's stack trace folded away."""
+    cause = error.get("Cause")
+    parsed: Any = None
+    if isinstance(cause, str):
+        try:
+            parsed = json.loads(cause)
+        except ValueError:
+            parsed = None
+    if isinstance(parsed, dict) and "errorMessage" in parsed:
+        trace = "".join(parsed.get("stackTrace") or [])
+        folded = f"<details><summary>stack trace</summary><pre>{_e(trace)}</pre></details>" if trace else ""
+        return _key_values({"error": error.get("Error"), "message": parsed.get("errorMessage")}) + folded
+    return _key_values({"error": error.get("Error"), "cause": cause})
+
+
+def _glance(report: Mapping[str, Any]) -> str:
+    """The answers an operator looks for first: outcome, why, who decided, what failed, what production runs."""
+    outcome = str(report.get("outcome", "UNKNOWN"))
+    approval = report.get("approval") or {}
+    rollback = report.get("rollback") or {}
+    backup = report.get("backup") or {}
+    error = report.get("error") or {}
+    decision = approval.get("decision")
+    if decision in ("approve", "reject"):
+        verb = "approved" if decision == "approve" else "rejected"
+        comment = f" — “{_e(approval.get('comment'))}”" if approval.get("comment") else ""
+        decided = f"{verb} by <b>{_e(approval.get('decided_by'))}</b> at {_e(approval.get('decided_at'))}{comment}"
+    elif decision == "expired":
+        decided = "no decision before the approval timeout (expired)"
+    else:
+        decided = '<span class="muted">no decision recorded</span>'
+    failed = report.get("failed_state") or rollback.get("failed_state")
+    failure = ""
+    if failed or error:
+        failure = f"<b>{_e(failed)}</b> " if failed else ""
+        failure += f"<code>{_e(error.get('Error'))}</code>" if error else ""
+    if report.get("rollback_error"):
+        production = "ROLLBACK FAILED: production may differ from its backup (see below)"
+    elif rollback:
+        production = _e(rollback.get("reason"))
+    elif outcome == "PROMOTED":
+        production = f"release {_e(report.get('release_id'))} is in production"
+    elif backup:
+        production = "written and not restored (see below)"
+    else:
+        production = "untouched"
+    rows = [
+        ("why", _e(report.get("reason"))),
+        ("approval", decided),
+        ("failed step", failure),
+        ("production", production),
+        ("previous release", _e(backup.get("previous_release_id") or (report.get("champion") or {}).get("release_id"))),
+    ]
+    items = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows if value)
+    return f'<dl class="glance" style="--outcome:{OUTCOME_COLOURS.get(outcome, "#57606a")}">{items}</dl>'
 
 
 def last_look_per_stage(history: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -116,10 +196,21 @@ def render_report_html(report: Mapping[str, Any], images: Mapping[str, bytes] | 
     rollback = report.get("rollback") or {}
     comparison = report.get("comparison") or {}
     stages = last_look_per_stage((report.get("rollout") or {}).get("history") or [])
+    failure = [
+        "<h2>Failure and rollback</h2>",
+        _error(report["error"]) if report.get("error") else "",
+        "<h3>What was restored</h3>" if rollback else "",
+        _key_values(rollback, skip=("error",)) if rollback else '<p class="muted">no rollback ran</p>',
+    ]
+    if report.get("rollback_error"):
+        failure += ["<h3>Rollback failed</h3>", _error(report["rollback_error"])]
+    went_wrong = bool(report.get("error") or rollback or report.get("rollback_error"))
     sections = [
         f"<h1>{_e(report.get('model'))} release {_e(report.get('release_id'))}</h1>",
         f'<span class="badge" style="background:{colour}">{_e(outcome)}</span>',
-        f'<p class="reason">{_e(report.get("reason"))}</p>',
+        _glance(report),
+        *(failure if went_wrong else []),
+        "<h2>Execution</h2>",
         _key_values(
             {
                 "execution": report.get("execution_name"),
@@ -130,7 +221,7 @@ def render_report_html(report: Mapping[str, Any], images: Mapping[str, bytes] | 
             }
         ),
         "<h2>What was promoted</h2>",
-        _key_values(candidate.get("hyperparameters")),
+        _key_values(candidate.get("hyperparameters"), verbatim=True),
         _table(metric_rows, ["metric", "challenger", "champion"]),
         "<h2>Checks</h2>",
         _table(list(report.get("checks") or []), ["name", "passed", "value", "threshold", "detail"]),
@@ -140,7 +231,7 @@ def render_report_html(report: Mapping[str, Any], images: Mapping[str, bytes] | 
     if comparison:
         sections += [
             "<h2>Offline comparison (champion vs challenger)</h2>",
-            _key_values(comparison.get("summary") or comparison),
+            _key_values(comparison.get("summary") or comparison, skip=("plots", "polls")),
         ]
     for name, data in (images or {}).items():
         encoded = base64.b64encode(data).decode()
@@ -149,10 +240,8 @@ def render_report_html(report: Mapping[str, Any], images: Mapping[str, bytes] | 
     if stages:
         columns = sorted({key for stage in stages for key in stage})
         sections.append(_table(stages, columns))
-    sections += ["<h2>Failure and rollback</h2>"]
-    if report.get("error"):
-        sections.append(_key_values({"error": report["error"].get("Error"), "cause": report["error"].get("Cause")}))
-    sections.append(_key_values(rollback) if rollback else '<p class="muted">no rollback ran</p>')
+    if not went_wrong:
+        sections += failure
     if report.get("cost"):
         sections += ["<h2>Cost</h2>", _key_values(report["cost"])]
     body = "\n".join(sections)

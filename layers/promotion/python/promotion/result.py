@@ -4,6 +4,7 @@ decision report and the audit record, releases the model's lock, and tells other
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +39,15 @@ def comparison_plots(s3: Any, state: PromotionState) -> dict[str, bytes]:
     return plots
 
 
-def decision_report(state: PromotionState, outcome: Outcome, reason: str, now: datetime) -> dict[str, Any]:
+def decision_report(
+    state: PromotionState,
+    outcome: Outcome,
+    reason: str,
+    now: datetime,
+    *,
+    failed_state: str | None = None,
+    cost: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """decision.json: what was promoted, who approved, what failed with which numbers, what was restored."""
     validation = state.validation
     return {
@@ -61,8 +70,10 @@ def decision_report(state: PromotionState, outcome: Outcome, reason: str, now: d
         "comparison": state.comparison.model_dump(mode="json") if state.comparison else None,
         "rollout": state.rollout.model_dump(mode="json") if state.rollout else None,
         "error": state.error,
+        "failed_state": failed_state,
         "rollback": state.rollback.model_dump(mode="json") if state.rollback else None,
         "rollback_error": state.rollback_error,
+        "cost": dict(cost) if cost else None,
     }
 
 
@@ -79,6 +90,8 @@ def publish_result(
     topic_arn: str | None,
     store: ClaimStore,
     now: datetime | None = None,
+    failed_state: str | None = None,
+    cost: Mapping[str, Any] | None = None,
 ) -> Result:
     """Record and announce the outcome; release the lock this execution holds."""
     moment = now or datetime.now(UTC)
@@ -87,7 +100,7 @@ def publish_result(
     report_key = None
     if claim.model and claim.release_id:
         report_key = f"{report_prefix(claim.model, claim.release_id)}decision.json"
-        report = decision_report(state, outcome, reason, moment)
+        report = decision_report(state, outcome, reason, moment, failed_state=failed_state, cost=cost)
         body = json.dumps(report, indent=2, default=str).encode()
         s3.put_object(Bucket=bucket, Key=report_key, Body=body, ContentType="application/json")
         page = render_report_html(json.loads(body), comparison_plots(s3, state)).encode()
