@@ -483,8 +483,13 @@ class LocalRuntime:
     def _endpoint_names(self) -> list[str]:
         """The production endpoints of every catalog (the simulator serves their callers)."""
         from promotion.catalog import load_catalogs
+        from promotion.errors import CatalogError
 
-        return sorted({c.rollout.endpoint_name for c in load_catalogs(self.models_dir).values() if c.rollout})
+        try:
+            catalogs = load_catalogs(self.models_dir)
+        except CatalogError:  # a stack without model catalogs (the runtime's own test app) has no endpoints
+            return []
+        return sorted({c.rollout.endpoint_name for c in catalogs.values() if c.rollout})
 
     def demo_approver(self, model_id: str) -> str:
         approval = load_model_catalog(self.models_dir, model_id).approval

@@ -340,15 +340,18 @@ def promote_challenger(sagemaker: Any, catalog: ModelCatalog, state: PromotionSt
 
 
 def retire_champion(sagemaker: Any, rollout: Rollout) -> Rollout:
-    """Once the endpoint serves the new champion alone, delete the old variant's endpoint configs and model."""
+    """Once the endpoint serves the new champion alone, delete the A/B endpoint config the rollout used.
+
+    The old champion's model and endpoint config are kept: they are what Rollback (if publishing fails) and an
+    operator's rollback to the previous release put back on the endpoint."""
     if rollout.action != "DONE":
         return rollout
-    for config in (rollout.original_config, rollout.rollout_config):
-        if config:
-            _delete_if_present(sagemaker.delete_endpoint_config, EndpointConfigName=config)
-    if rollout.champion_model:
-        _delete_if_present(sagemaker.delete_model, ModelName=rollout.champion_model)
-    return rollout.model_copy(update={"reason": f"{rollout.reason}; old champion's model and configs deleted"})
+    if rollout.rollout_config:
+        _delete_if_present(sagemaker.delete_endpoint_config, EndpointConfigName=rollout.rollout_config)
+    kept = f"{rollout.champion_model} / {rollout.original_config}"
+    return rollout.model_copy(
+        update={"reason": f"{rollout.reason}; A/B config deleted, previous champion kept for rollback ({kept})"}
+    )
 
 
 def _delete_if_present(delete: Any, **request: Any) -> None:
