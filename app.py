@@ -51,6 +51,23 @@ def main() -> int:
     except AssetError as error:
         print(f"synth failed: {error}", file=sys.stderr)
         return 1
+    # Optional: the data scientists' SageMaker Studio domain, only with the context studio=true (stacks/studio.py).
+    if str(app.node.try_get_context("studio")).lower() == "true":
+        from stacks.studio import DEFAULT_DOMAIN_NAME, StudioStack
+
+        StudioStack(
+            app,
+            app.node.try_get_context("studioStackName") or "ModelPromotionStudio",
+            catalogs=catalogs,
+            bus_name=app.node.try_get_context("busName") or "promotion-events",
+            config_bucket_name=app.node.try_get_context("configBucketName"),
+            vpc_id=app.node.try_get_context("studioVpcId"),
+            subnet_ids=app.node.try_get_context("studioSubnetIds"),
+            training_role_arn=app.node.try_get_context("trainingRoleArn"),
+            mlflow_tracking_server_arn=app.node.try_get_context("mlflowTrackingServerArn"),
+            domain_name=app.node.try_get_context("studioDomainName") or DEFAULT_DOMAIN_NAME,
+            description="SageMaker Studio domain and execution role of the model promotion's data scientists",
+        )
     # Acknowledged findings are also written into the template (Metadata.cdk_nag) as an audit trail.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True))
     try:
