@@ -203,6 +203,17 @@ class Crash:
         if (self.state is None) == (self.function is None):
             raise UsageError("a Crash names a state or a function (not both)")
 
+    @classmethod
+    def parse(cls, text: str) -> Crash:
+        """`STATE[:before|after][:crash|timeout]`, e.g. `WriteConfig:after` (a CLI's `--fail-at` can take this)."""
+        state, *options = text.split(":")
+        when = next((o for o in options if o in ("before", "after")), "before")
+        kind = next((o for o in options if o in ("crash", "timeout")), "crash")
+        unknown = [o for o in options if o not in ("before", "after", "crash", "timeout")]
+        if not state or unknown:
+            raise UsageError(f"{text!r}: expected STATE[:before|after][:crash|timeout]")
+        return cls(state=state, when=when, kind=kind)  # type: ignore[arg-type]
+
     def error(self, request_id: str, timeout_s: int) -> InjectedRuntimeFailure:
         if self.kind == "timeout":
             return InjectedRuntimeFailure(
