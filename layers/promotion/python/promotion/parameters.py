@@ -88,12 +88,13 @@ def write_hyperparameters(
     current = with_backoff(lambda: read_parameters(ssm, catalog), sleep=sleep)
     stale = sorted(set(current) - set(desired))
     for path in stale:
-        with_backoff(lambda path=path: _delete_if_present(ssm, path), sleep=sleep)  # type: ignore[misc]
+        with_backoff(lambda path=path: delete_parameter_if_present(ssm, path), sleep=sleep)  # type: ignore[misc]
     verify_parameters(ssm, catalog, desired, sleep=sleep)
     return ParametersWritten(written=desired, removed=stale, verified=True)
 
 
-def _delete_if_present(ssm: Any, path: str) -> None:
+def delete_parameter_if_present(ssm: Any, path: str) -> None:
+    """Delete one parameter; one already absent is fine (writes and restores are retried)."""
     try:
         ssm.delete_parameter(Name=path)
     except ClientError as error:

@@ -54,16 +54,23 @@ class EndpointState:
     weights: dict[str, float]
 
 
-def read_endpoint(sagemaker: Any, catalog: ModelCatalog) -> EndpointState | None:
-    """The model's production endpoint, or None when the catalog has no rollout or the endpoint does not exist."""
-    if catalog.rollout is None or sagemaker is None:
-        return None
+def describe_endpoint(sagemaker: Any, name: str) -> dict[str, Any] | None:
+    """DescribeEndpoint, or None when the endpoint does not exist (SageMaker answers ValidationException)."""
     try:
-        endpoint = sagemaker.describe_endpoint(EndpointName=catalog.rollout.endpoint_name)
+        return dict(sagemaker.describe_endpoint(EndpointName=name))
     except ClientError as error:
         if "Could not find" in str(error) or error.response.get("Error", {}).get("Code") == "ValidationException":
             return None
         raise
+
+
+def read_endpoint(sagemaker: Any, catalog: ModelCatalog) -> EndpointState | None:
+    """The model's production endpoint, or None when the catalog has no rollout or the endpoint does not exist."""
+    if catalog.rollout is None or sagemaker is None:
+        return None
+    endpoint = describe_endpoint(sagemaker, catalog.rollout.endpoint_name)
+    if endpoint is None:
+        return None
     return EndpointState(
         name=catalog.rollout.endpoint_name,
         config_name=endpoint["EndpointConfigName"],

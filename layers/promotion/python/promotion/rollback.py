@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from promotion.backup import BackupRecord, load_backup
 from promotion.catalog import ModelCatalog
 from promotion.errors import BackupMissing, PromotionError
 from promotion.models import Restored
-from promotion.parameters import with_backoff
+from promotion.parameters import delete_parameter_if_present, with_backoff
 from promotion.production import read_config, read_parameters
 
 
@@ -30,14 +28,6 @@ def _previous_config_bytes(s3: Any, bucket: str, record: BackupRecord) -> bytes 
     if record.config.archived_key is None:
         raise BackupMissing(f"backup of release {record.release_id} says a config existed but archived none")
     return bytes(s3.get_object(Bucket=bucket, Key=record.config.archived_key)["Body"].read())
-
-
-def _delete_parameter(ssm: Any, path: str) -> None:
-    try:
-        ssm.delete_parameter(Name=path)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
-            raise
 
 
 def restore_endpoint(sagemaker: Any, record: BackupRecord) -> str:
@@ -73,7 +63,7 @@ def restore_backup(
     for path, saved in record.parameters.items():
         if saved is None:
             if path in current:
-                with_backoff(lambda path=path: _delete_parameter(ssm, path))  # type: ignore[misc]
+                with_backoff(lambda path=path: delete_parameter_if_present(ssm, path))  # type: ignore[misc]
                 deleted.append(path)
         elif path not in current or current[path].value != saved.value or current[path].type != saved.type:
             with_backoff(
@@ -83,7 +73,7 @@ def restore_backup(
             )
             restored.append(path)
     for path in sorted(set(current) - set(record.parameters)):
-        with_backoff(lambda path=path: _delete_parameter(ssm, path))  # type: ignore[misc]
+        with_backoff(lambda path=path: delete_parameter_if_present(ssm, path))  # type: ignore[misc]
         deleted.append(path)
 
     previous = _previous_config_bytes(s3, bucket, record)

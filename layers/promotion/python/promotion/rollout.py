@@ -19,6 +19,7 @@ from promotion.catalog import ModelCatalog
 from promotion.errors import PromotionError
 from promotion.gate import GateOutcome, GateSettings, SequentialState, StageObservation, VariantMetrics, evaluate_stage
 from promotion.models import PromotionState, Rollout, StageReport
+from promotion.production import describe_endpoint
 from promotion.traffic import challenger_variant_name, endpoint_config_name, model_name, stage_weights
 
 ENDPOINT_POLL_SECONDS = 60
@@ -43,15 +44,6 @@ def gate_settings(catalog: ModelCatalog) -> GateSettings:
     )
 
 
-def _endpoint(sagemaker: Any, name: str) -> dict[str, Any] | None:
-    try:
-        return dict(sagemaker.describe_endpoint(EndpointName=name))
-    except ClientError as error:
-        if "Could not find" in str(error) or error.response.get("Error", {}).get("Code") == "ValidationException":
-            return None
-        raise
-
-
 def deploy_challenger(sagemaker: Any, catalog: ModelCatalog, state: PromotionState, role_arn: str) -> Rollout:
     """Add the challenger beside the champion (weight 0) with UpdateEndpoint; SKIPPED when there is no endpoint."""
     settings, claim, pipeline = catalog.rollout, state.claim, state.pipeline
@@ -60,7 +52,7 @@ def deploy_challenger(sagemaker: Any, catalog: ModelCatalog, state: PromotionSta
     assert claim.model is not None
     assert claim.release_id is not None
     assert pipeline is not None
-    endpoint = _endpoint(sagemaker, settings.endpoint_name)
+    endpoint = describe_endpoint(sagemaker, settings.endpoint_name)
     if endpoint is None:
         return Rollout(
             action="SKIPPED", reason=f"endpoint {settings.endpoint_name} does not exist: nothing to roll out"
@@ -128,7 +120,7 @@ def _create_if_absent(create: Any, **request: Any) -> None:
 def check_endpoint(sagemaker: Any, rollout: Rollout) -> Rollout:
     """Wait for an endpoint update: InService moves on (to the first stage, or to retiring the champion)."""
     assert rollout.endpoint_name is not None
-    endpoint = _endpoint(sagemaker, rollout.endpoint_name) or {}
+    endpoint = describe_endpoint(sagemaker, rollout.endpoint_name) or {}
     status = endpoint.get("EndpointStatus", "Missing")
     polls = rollout.polls + 1
     if status in ("Failed", "Missing", "OutOfService"):
