@@ -49,6 +49,21 @@ class StepFunctionSpec:
         return "".join(part.capitalize() for part in self.name.split("_"))
 
 
+# What restoring a release's backup touches: Rollback and the operator's rollback request share the one restore.
+RESTORE_PRODUCTION: tuple[Capability, ...] = (
+    P.promotion_table,
+    P.read_parameters,
+    P.write_parameters,
+    P.delete_parameters,
+    P.read_config,
+    P.write_config,
+    P.delete_config,
+    P.read_archive,
+    P.read_endpoint,
+    P.update_endpoint,
+    P.shift_traffic,
+)
+
 STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     StepFunctionSpec(
         "claim_promotion",
@@ -133,19 +148,7 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     StepFunctionSpec(
         "rollback",
         "Rollback: restore production byte for byte from the release's backup",
-        (
-            P.promotion_table,
-            P.read_parameters,
-            P.write_parameters,
-            P.delete_parameters,
-            P.read_config,
-            P.write_config,
-            P.delete_config,
-            P.read_archive,
-            P.read_endpoint,
-            P.update_endpoint,
-            P.shift_traffic,
-        ),
+        RESTORE_PRODUCTION,
         timeout_seconds=120,
     ),
     StepFunctionSpec(
@@ -169,20 +172,7 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     StepFunctionSpec(
         "rollback_request",
         "Rollback requests from the product bus: put the model's previous release back",
-        (
-            P.promotion_table,
-            P.read_parameters,
-            P.write_parameters,
-            P.delete_parameters,
-            P.read_config,
-            P.write_config,
-            P.delete_config,
-            P.read_archive,
-            P.describe_executions,
-            P.read_endpoint,
-            P.update_endpoint,
-            P.shift_traffic,
-        ),
+        (*RESTORE_PRODUCTION, P.describe_executions),
         timeout_seconds=120,
     ),
 )
