@@ -15,7 +15,7 @@ from promotion.catalog import ModelCatalog, catalog_for
 from promotion.errors import TransientAwsError
 from promotion.models import Claim, PromotionState
 from promotion.observability import logger, metrics
-from promotion.parameters import is_transient
+from promotion.retry import is_transient
 from promotion.settings import settings
 
 F = TypeVar("F", bound=Callable[..., Any])

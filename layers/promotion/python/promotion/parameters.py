@@ -1,64 +1,25 @@
 """WriteParameters: one Parameter Store parameter per hyperparameter, with throttling backoff and read-back.
 
-Parameter Store throttles bursts of PutParameter (`ThrottlingException`, `TooManyUpdates`); botocore's standard
-retry mode absorbs short bursts, and this module backs off further (exponential, full jitter) before giving up
-with TransientAwsError, which the state machine retries. Non-transient errors (AccessDenied, validation) propagate.
+Parameter Store throttles bursts of PutParameter (`ThrottlingException`, `TooManyUpdates`): every call goes through
+`promotion.retry.with_backoff`, which gives up with TransientAwsError for the state machine to retry.
+Non-transient errors (AccessDenied, validation) propagate.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from promotion.catalog import ModelCatalog
 from promotion.config import require_backup
-from promotion.errors import ParameterVerificationError, TransientAwsError
+from promotion.errors import ParameterVerificationError
 from promotion.hyperparameters import HyperparameterValue, to_parameter_value
 from promotion.models import ParametersWritten
 from promotion.production import read_parameters
-
-TRANSIENT_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyUpdates",
-        "TooManyRequestsException",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "RequestLimitExceeded",
-    }
-)
-T = TypeVar("T")
-
-
-def is_transient(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") in TRANSIENT_CODES
-
-
-def with_backoff(
-    call: Callable[[], T],
-    *,
-    attempts: int = 6,
-    base_seconds: float = 0.2,
-    cap_seconds: float = 5.0,
-    sleep: Callable[[float], None] = time.sleep,
-) -> T:
-    """Run `call`, retrying transient AWS errors with exponential backoff and full jitter."""
-    for attempt in range(attempts):
-        try:
-            return call()
-        except ClientError as error:
-            if not is_transient(error):
-                raise
-            if attempt == attempts - 1:
-                code = error.response["Error"]["Code"]
-                raise TransientAwsError(f"still throttled ({code}) after {attempts} attempts: {error}") from error
-            sleep(random.uniform(0, min(cap_seconds, base_seconds * 2**attempt)))
-    raise AssertionError("unreachable")
+from promotion.retry import with_backoff
 
 
 def desired_parameters(catalog: ModelCatalog, hyperparameters: dict[str, HyperparameterValue]) -> dict[str, str]:

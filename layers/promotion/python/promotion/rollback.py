@@ -14,8 +14,9 @@ from promotion.backup import BackupRecord, load_backup
 from promotion.catalog import ModelCatalog
 from promotion.errors import BackupMissing, PromotionError
 from promotion.models import Restored
-from promotion.parameters import delete_parameter_if_present, with_backoff
+from promotion.parameters import delete_parameter_if_present
 from promotion.production import read_config, read_parameters
+from promotion.retry import with_backoff
 
 
 class RollbackVerificationError(PromotionError):
