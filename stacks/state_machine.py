@@ -149,6 +149,14 @@ class PromotionStateMachine(Construct):
             error_path=sfn.JsonPath.string_at("$.result.outcome"),
             cause_path=sfn.JsonPath.string_at("$.result.reason"),
         )
+        # ClaimPromotion's own failure has no claim to publish a result for (PublishResult needs one), and it wrote
+        # nothing but the claim, which a redelivered event takes over once this execution has ended.
+        claim_failed = sfn.Fail(
+            self,
+            "ClaimFailed",
+            error_path=sfn.JsonPath.string_at("$.error.Error"),
+            cause_path=sfn.JsonPath.string_at("$.error.Cause"),
+        )
         promotion_failed = sfn.Fail(
             self, "PromotionFailed", error="PromotionFailed", cause="publishing the result failed after rollback"
         )
@@ -160,7 +168,7 @@ class PromotionStateMachine(Construct):
             .when(sfn.Condition.string_equals("$.claim.status", "DUPLICATE"), duplicate)
             .otherwise(publish)
         )
-        claim.add_catch(publish, errors=["States.ALL"], result_path="$.error")
+        claim.add_catch(claim_failed, errors=["States.ALL"], result_path="$.error")
         wait_for_lock.next(claim)
 
         validate.next(

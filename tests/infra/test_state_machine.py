@@ -196,8 +196,10 @@ def test_failures_after_backup_roll_back_and_rollback_always_publishes(definitio
     states = definition["States"]
     for name in TOUCHES_PRODUCTION:
         assert catch(states[name]) == [(["States.ALL"], "Rollback", "$.error")], name
-    for name in ("ClaimPromotion", "ValidateCandidate"):
-        assert catch(states[name]) == [(["States.ALL"], "PublishResult", "$.error")], name
+    assert catch(states["ValidateCandidate"]) == [(["States.ALL"], "PublishResult", "$.error")]
+    # Without a claim there is no result to publish: the execution fails with ClaimPromotion's own error.
+    assert catch(states["ClaimPromotion"]) == [(["States.ALL"], "ClaimFailed", "$.error")]
+    assert states["ClaimFailed"] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
     assert catch(states["Rollback"]) == [(["States.ALL"], "PublishResult", "$.rollback_error")]
     assert catch(states["PublishResult"]) == [(["States.ALL"], "PublishFailed", "$.error")]
 

@@ -13,7 +13,7 @@ from promotion.catalog import ModelCatalog
 from promotion.claiming import claim
 from promotion.claims import ClaimStore
 from promotion.config import write_config
-from promotion.models import Approval, ClaimInput, PromotionState
+from promotion.models import Approval, ClaimInput, ClaimStatus, PromotionState
 from promotion.parameters import write_hyperparameters
 from promotion.production import read_config, read_parameters
 from tests.conftest import CONFIG_BUCKET, EVENTS, TABLE, load_event
@@ -37,13 +37,18 @@ def snapshot(aws: dict[str, Any], catalog: ModelCatalog) -> dict[str, Any]:
 def claimed_state(
     aws: dict[str, Any], catalog_dir: Path, event: dict[str, Any] | None = None, execution: str = "exec-1"
 ) -> PromotionState:
+    """The execution's claim after its settle look (the first look only writes the claim and WAITs) and the next."""
     store = ClaimStore(aws["dynamodb"], TABLE)
     request = ClaimInput(
         event=event or load_event("tuning-job-completed.json"),
         execution_name=execution,
         execution_arn=f"arn:aws:states:us-east-1:123456789012:execution:promotion:{execution}",
     )
-    return PromotionState(claim=claim(request, catalog_dir, store))
+    first = claim(request, catalog_dir, store)
+    if first.status != ClaimStatus.WAIT:
+        return PromotionState(claim=first)
+    again = request.model_copy(update={"state": {"claim": first.model_dump(mode="json")}})
+    return PromotionState(claim=claim(again, catalog_dir, store))
 
 
 def validated_state(

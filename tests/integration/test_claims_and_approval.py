@@ -30,7 +30,7 @@ def job(n: int) -> str:
     return f"arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/job-{n}"
 
 
-def claim(store: ClaimStore, n: int, execution: str, minutes: int = 0) -> ClaimStatus:
+def claim(store: ClaimStore, n: int, execution: str, minutes: int = 0, settle: bool = False) -> ClaimStatus:
     return store.claim(
         model="fraud-detection",
         tuning_job_arn=job(n),
@@ -38,6 +38,7 @@ def claim(store: ClaimStore, n: int, execution: str, minutes: int = 0) -> ClaimS
         execution_arn=arn(execution),
         event_time=T0 + timedelta(minutes=minutes),
         lease_seconds=3600,
+        settle=settle,
     ).status
 
 
@@ -69,6 +70,32 @@ def test_a_dead_holder_does_not_block_the_model(aws: dict[str, Any]) -> None:
     assert claim(store, 2, "next", minutes=1) == ClaimStatus.WAIT
     alive[arn("crashed")] = False  # the execution was stopped without releasing its lock
     assert claim(store, 2, "next", minutes=1) == ClaimStatus.CLAIMED
+
+
+def test_an_older_job_claimed_within_the_settle_window_goes_first(aws: dict[str, Any]) -> None:
+    """Events arrive out of order: the newer job's first look only writes its claim, the older one's event comes
+    moments later, and at the next looks the older job takes the lock."""
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    assert claim(store, 2, "newer", minutes=5, settle=True) == ClaimStatus.WAIT
+    assert claim(store, 1, "older", minutes=1, settle=True) == ClaimStatus.WAIT
+    assert claim(store, 2, "newer", minutes=5) == ClaimStatus.WAIT  # an older job is pending
+    assert claim(store, 1, "older", minutes=1) == ClaimStatus.CLAIMED
+
+
+def test_an_abandoned_claim_is_taken_over_but_a_finished_one_is_not(aws: dict[str, Any]) -> None:
+    """A redelivered event may promote a tuning job whose first execution died before finishing it; a tuning job
+    that was decided (promoted, rejected or failed) stays a duplicate forever."""
+    alive = {arn("crashed"): True}
+    store = ClaimStore(aws["dynamodb"], TABLE, is_execution_running=lambda a: alive.get(a, True))
+    assert claim(store, 1, "crashed", settle=True) == ClaimStatus.WAIT
+    assert claim(store, 1, "redelivered") == ClaimStatus.DUPLICATE  # the owner still runs
+    alive[arn("crashed")] = False
+    assert claim(store, 1, "redelivered", settle=True) == ClaimStatus.WAIT
+    assert claim(store, 1, "crashed") == ClaimStatus.DUPLICATE  # the claim is no longer the dead one's
+    assert claim(store, 1, "redelivered") == ClaimStatus.CLAIMED
+    store.finish(model="fraud-detection", tuning_job_arn=job(1), execution_arn=arn("redelivered"), outcome="FAILED")
+    alive[arn("redelivered")] = False
+    assert claim(store, 1, "third") == ClaimStatus.DUPLICATE
 
 
 def test_an_expired_lease_is_taken_over(aws: dict[str, Any]) -> None:
@@ -214,6 +241,7 @@ def test_operator_rollback_restores_the_previous_release(
     event = load_event("tuning-job-completed.json")
     event["time"] = "2026-11-21T10:00:00Z"
     event["detail"]["HyperParameterTuningJobArn"] = event["detail"]["HyperParameterTuningJobArn"] + "b"
+    event["detail"]["HyperParameterTuningJobName"] = event["detail"]["HyperParameterTuningJobName"] + "b"
     from tests.integration.helpers import claimed_state
 
     second = claimed_state(aws, catalog_dir, event, execution="exec-2")

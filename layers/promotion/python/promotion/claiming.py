@@ -83,6 +83,7 @@ def claim(request: ClaimInput, catalog_dir: Path, store: ClaimStore) -> Claim:
         execution_arn=identity.execution_arn,
         event_time=identity.event_time,
         lease_seconds=lock_lease_seconds(catalog),
+        settle=identity.attempts == 1,
     )
     if attempt.status == ClaimStatus.WAIT and identity.attempts >= MAX_LOCK_WAITS:
         store.forget(model=identity.model, tuning_job_arn=identity.tuning_job_arn, execution_arn=identity.execution_arn)

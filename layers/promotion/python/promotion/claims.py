@@ -3,7 +3,8 @@ the order the tuning jobs completed.
 
 Items (table keys `pk`, `sk`):
 - claim `MODEL#<model>` / `CLAIM#<tuning job arn>`: which execution owns the tuning job's promotion; a second
-  event for the same tuning job is a duplicate.
+  event for the same tuning job is a duplicate, unless its owner ended before finishing it (a crashed
+  ClaimPromotion, a stopped execution): then the redelivered event takes the claim over.
 - lock `MODEL#<model>` / `LOCK`: the execution promoting the model now, with a lease. A lock whose holder is no
   longer running, or whose lease expired, is taken over, so a promotion that died never blocks its model forever.
 """
@@ -59,36 +60,42 @@ class ClaimStore:
         execution_arn: str,
         event_time: datetime,
         lease_seconds: int,
+        settle: bool = False,
     ) -> ClaimAttempt:
-        """Claim the tuning job for this execution, then try to take the model's lock (oldest tuning job first)."""
+        """Claim the tuning job for this execution, then try to take the model's lock (oldest tuning job first).
+
+        With `settle` (an execution's first look) the claim is only written: the execution waits one lock period
+        before it may take the lock, so an older tuning job whose event arrives moments later still goes first."""
         now = int(self._clock())
         claim_key = {"pk": {"S": f"MODEL#{model}"}, "sk": {"S": f"CLAIM#{tuning_job_arn}"}}
+        item = {
+            **claim_key,
+            "execution_arn": {"S": execution_arn},
+            "release_id": {"S": release_id},
+            "event_time": {"S": event_time.isoformat()},
+            "status": {"S": WAITING},
+            "lease_expires_at": {"N": str(now + lease_seconds)},
+        }
         try:
             self._dynamodb.put_item(
                 TableName=self._table,
-                Item={
-                    **claim_key,
-                    "execution_arn": {"S": execution_arn},
-                    "release_id": {"S": release_id},
-                    "event_time": {"S": event_time.isoformat()},
-                    "status": {"S": WAITING},
-                    "lease_expires_at": {"N": str(now + lease_seconds)},
-                },
+                Item=item,
                 ConditionExpression="attribute_not_exists(pk) OR execution_arn = :me",
                 ExpressionAttributeValues={":me": {"S": execution_arn}},
             )
         except ClientError as error:
             if not _is_conditional_failure(error):
                 raise
-            owner = self._dynamodb.get_item(TableName=self._table, Key=claim_key, ConsistentRead=True).get("Item", {})
-            owner_arn = owner.get("execution_arn", {}).get("S", "?")
-            owner_status = owner.get("status", {}).get("S", "?")
-            return ClaimAttempt(
-                ClaimStatus.DUPLICATE,
-                f"tuning job {tuning_job_arn} is already claimed by execution {owner_arn} (status {owner_status}); "
-                "this event is a duplicate and was ignored",
-            )
+            duplicate = self._take_over_abandoned_claim(claim_key, item, tuning_job_arn)
+            if duplicate is not None:
+                return ClaimAttempt(ClaimStatus.DUPLICATE, duplicate)
 
+        if settle:
+            return ClaimAttempt(
+                ClaimStatus.WAIT,
+                f"claimed tuning job {tuning_job_arn}; waiting one lock period for older tuning jobs of model "
+                f"{model} whose events may still be on their way",
+            )
         older = self._older_pending_claim(model, tuning_job_arn, event_time, execution_arn, now)
         if older is not None:
             return ClaimAttempt(ClaimStatus.WAIT, older)
@@ -98,6 +105,37 @@ class ClaimStore:
             return ClaimAttempt(ClaimStatus.WAIT, holder)
         self._set_claim_status(model, tuning_job_arn, ACTIVE)
         return ClaimAttempt(ClaimStatus.CLAIMED, f"claimed tuning job {tuning_job_arn} and the lock of model {model}")
+
+    def _take_over_abandoned_claim(
+        self, claim_key: dict[str, Any], item: dict[str, Any], tuning_job_arn: str
+    ) -> str | None:
+        """Take over a claim whose owner ended without finishing it; otherwise the reason this event is a duplicate.
+
+        A claim is DONE when its promotion published a result (promoted or not): that tuning job is never promoted
+        again. A claim still WAITING or ACTIVE whose owner is no longer running was abandoned (ClaimPromotion
+        crashed after writing it, the execution was stopped or timed out), and a redelivered event may promote it."""
+        owner = self._dynamodb.get_item(TableName=self._table, Key=claim_key, ConsistentRead=True).get("Item", {})
+        owner_arn = owner.get("execution_arn", {}).get("S", "?")
+        owner_status = owner.get("status", {}).get("S", "?")
+        duplicate = (
+            f"tuning job {tuning_job_arn} is already claimed by execution {owner_arn} (status {owner_status}); "
+            "this event is a duplicate and was ignored"
+        )
+        if not owner or owner_status == DONE or self._is_running(owner_arn):
+            return duplicate
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="execution_arn = :stale AND #status <> :done",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":stale": {"S": owner_arn}, ":done": {"S": DONE}},
+            )
+        except ClientError as error:
+            if not _is_conditional_failure(error):
+                raise
+            return duplicate  # another delivery took it over first, or the owner finished meanwhile
+        return None
 
     def _older_pending_claim(
         self, model: str, tuning_job_arn: str, event_time: datetime, execution_arn: str, now: int
