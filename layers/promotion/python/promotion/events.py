@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from promotion.catalog import MODEL_ID_PATTERN
 
@@ -28,6 +28,18 @@ class TuningJobDetail(BaseModel):
         "Completed", "InProgress", "Failed", "Stopped", "Stopping", "Deleting", "DeleteFailed"
     ]
     Tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _name_and_arn_are_one_job(self) -> TuningJobDetail:
+        """The claim dedupes and names the release by the ARN, validation describes the job by name: they must be
+        the same job. SageMaker writes the name lower-case in the ARN."""
+        in_arn = self.HyperParameterTuningJobArn.rsplit("/", 1)[-1]
+        if in_arn.lower() != self.HyperParameterTuningJobName.lower():
+            raise ValueError(
+                f"the ARN's tuning job {in_arn!r} does not match HyperParameterTuningJobName "
+                f"{self.HyperParameterTuningJobName!r}"
+            )
+        return self
 
 
 class TuningJobStateChange(EventBridgeModel):
