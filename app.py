@@ -75,9 +75,10 @@ def main() -> int:
     except RuntimeError as error:
         if "ValidationFailed" not in str(error):
             raise
+        # The error carries the construct errors (e.g. an IAM statement without resources) as well as cdk-nag's.
         print(
-            f"synth failed: cdk-nag reported the unacknowledged findings listed above "
-            f"(report: {Path(app.outdir) / 'validation-report.json'})",
+            f"synth failed: validation reported errors (cdk-nag findings are listed above, report: "
+            f"{Path(app.outdir) / 'validation-report.json'}):\n{str(error).strip()[:4000]}",
             file=sys.stderr,
         )
         return 1

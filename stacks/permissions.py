@@ -276,8 +276,10 @@ class StepPermissions:
 
     def read_endpoint(self) -> list[Grant]:
         """Read the models' production endpoints and endpoint configs (what the backup records)."""
+        endpoints = self._endpoints()  # none when no catalog has rollout settings: no statement without resources
+        describe = [Grant(self._statement("ReadEndpoints", ["sagemaker:DescribeEndpoint"], endpoints))]
         return [
-            Grant(self._statement("ReadEndpoints", ["sagemaker:DescribeEndpoint"], self._endpoints())),
+            *(describe if endpoints else []),
             Grant(
                 self._statement(
                     "ReadEndpointConfigs",
@@ -324,10 +326,10 @@ class StepPermissions:
         ]
 
     def shift_traffic(self) -> list[Grant]:
-        """Change the variants' weights on the production endpoints."""
-        return [
-            Grant(self._statement("ShiftTraffic", ["sagemaker:UpdateEndpointWeightsAndCapacities"], self._endpoints()))
-        ]
+        """Change the variants' weights on the production endpoints (none when no catalog has rollout settings)."""
+        endpoints = self._endpoints()
+        action = ["sagemaker:UpdateEndpointWeightsAndCapacities"]
+        return [Grant(self._statement("ShiftTraffic", action, endpoints))] if endpoints else []
 
     def retire_champion(self) -> list[Grant]:
         """Delete the old champion's model and endpoint configs after promotion."""
