@@ -13,6 +13,9 @@ or Lambda target the runtime delivers the event itself after the target's `Input
 
 A disabled rule delivers nothing to these targets. The event a target receives is shaped as on AWS: ISO 8601
 `time`, no moto-internal `ingestion-time`.
+
+moto also accepts PutEvents requests of any size; while a runtime runs, a request whose entries add up to more than
+EventBridge's 256 KB is refused as EventBridge refuses it (`ValidationException`, the whole request).
 """
 
 from __future__ import annotations
@@ -25,12 +28,15 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from jsonpath_ng.ext import parse as parse_jsonpath
-from moto.events.models import Rule
+from moto.events.exceptions import ValidationException
+from moto.events.models import EventsBackend, Rule
 from moto.events.utils import EventMessageType, EventTemplateParser
 
 from local.hooks import Hooks
 
 _BRIDGED_SERVICES = ("states", "lambda")
+PUT_EVENTS_LIMIT_BYTES = 256 * 1024
+OVER_THE_LIMIT = "Total size of the entries in the request is over the limit."  # EventBridge's own words
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,24 @@ class EventsBridge:
 def _patch(originals: dict[str, Any]) -> None:
     originals["send_to_targets"] = Rule.send_to_targets
     Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign,assignment]
+    originals["put_events"] = EventsBackend.put_events
+    EventsBackend.put_events = _put_events  # type: ignore[method-assign]
+
+
+def entry_size(entry: dict[str, Any]) -> int:
+    """A PutEvents entry's size as EventBridge counts it (Time 14 bytes; Source, DetailType, Detail and each
+    resource in UTF-8 bytes)."""
+    size = 14 if entry.get("Time") is not None else 0
+    for key in ("Source", "DetailType", "Detail"):
+        size += len(str(entry.get(key) or "").encode())
+    return size + sum(len(str(resource).encode()) for resource in entry.get("Resources") or [])
+
+
+def _put_events(self: EventsBackend, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if HOOKS.current is not None and sum(entry_size(entry) for entry in events) > PUT_EVENTS_LIMIT_BYTES:
+        raise ValidationException(OVER_THE_LIMIT)
+    result: list[dict[str, Any]] = _ORIGINALS["put_events"](self, events)
+    return result
 
 
 HOOKS: Hooks[EventsBridge] = Hooks(_patch)

@@ -22,11 +22,13 @@ from typing import Any, Literal, Self, TextIO
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from pydantic import BaseModel, ConfigDict
 
 from local import endpoints, events_bridge, sagemaker_jobs, sfn_bridge
 from local.errors import UsageError
+from local.events_bridge import PUT_EVENTS_LIMIT_BYTES, entry_size
 from local.faults import FaultInjector
 from local.lambdas import InProcessLambdas
 from local.production import (
@@ -275,37 +277,55 @@ class LocalRuntime:
 
     def stop(self) -> None:
         """Stop running executions, let queued deliveries finish, deactivate the bridges, stop moto, restore the
-        environment. Executions are stopped first so no interpreter thread outlives the mock."""
-        if self._mock is not None and self.world is not None:
-            self._stop_executions()
-        if self.faults is not None:
-            self.faults.detach()
-        if self.lambdas is not None:
-            self.lambdas.close()
-        if self._sfn is not None:
-            sfn_bridge.HOOKS.deactivate(self._sfn)
-        if self._events is not None:
-            events_bridge.HOOKS.deactivate(self._events)
-        if self.jobs is not None:
-            sagemaker_jobs.HOOKS.deactivate(self.jobs)
-        if self.traffic is not None:
-            endpoints.HOOKS.deactivate(self.traffic)
-        if self._mock is not None:
-            self._mock.stop()
-            self._mock = None
-        _reset_domain_clients()
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        self._saved_env = {}
+        environment. Executions are stopped first so no interpreter thread outlives the mock. Whatever fails on the
+        way (an execution that ended between listing and stopping it), moto is stopped and the environment restored,
+        so the next runtime in the process starts clean; the first failure is raised afterwards."""
+        failures: list[BaseException] = []
+
+        def attempt(step: Any, *args: Any) -> None:
+            try:
+                step(*args)
+            except Exception as error:  # teardown goes on; the first failure is re-raised below
+                failures.append(error)
+
+        try:
+            if self._mock is not None and self.world is not None:
+                attempt(self._stop_executions)
+            if self.faults is not None:
+                attempt(self.faults.detach)
+            if self.lambdas is not None:
+                attempt(self.lambdas.close)
+            if self._sfn is not None:
+                attempt(sfn_bridge.HOOKS.deactivate, self._sfn)
+            if self._events is not None:
+                attempt(events_bridge.HOOKS.deactivate, self._events)
+            if self.jobs is not None:
+                attempt(sagemaker_jobs.HOOKS.deactivate, self.jobs)
+            if self.traffic is not None:
+                attempt(endpoints.HOOKS.deactivate, self.traffic)
+        finally:
+            if self._mock is not None:
+                self._mock.stop()
+                self._mock = None
+            _reset_domain_clients()
+            for key, value in self._saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            self._saved_env = {}
+        if failures:
+            raise failures[0]
 
     def _stop_executions(self) -> None:
         sfn = self.clients.stepfunctions
         for arn in self._world().state_machines.values():
             for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
-                sfn.stop_execution(executionArn=execution["executionArn"])
+                try:
+                    sfn.stop_execution(executionArn=execution["executionArn"])
+                except ClientError as error:  # it ended by itself since the listing
+                    if error.response["Error"]["Code"] not in ("ExecutionDoesNotExist", "ExecutionNotRunning"):
+                        raise
 
     def __enter__(self) -> Self:
         return self.start()
@@ -400,7 +420,15 @@ class LocalRuntime:
                 entry["Time"] = datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
             except ValueError as error:
                 raise UsageError(f"the event's time {event['time']!r} is not ISO 8601: {error}") from None
-        response = self.clients.events.put_events(Entries=[entry])
+        try:
+            response = self.clients.events.put_events(Entries=[entry])
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ValidationException":
+                raise
+            raise UsageError(
+                f"EventBridge refused the event: ValidationException: {error.response['Error']['Message']} "
+                f"(this entry is {entry_size(entry):,} bytes; the limit is {PUT_EVENTS_LIMIT_BYTES:,} bytes, 256 KB)"
+            ) from None
         result = response["Entries"][0]
         if "ErrorCode" in result:
             raise UsageError(f"EventBridge refused the event: {result['ErrorCode']}: {result.get('ErrorMessage')}")

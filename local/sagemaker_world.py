@@ -46,7 +46,13 @@ _TUNING_ATTRIBUTES = {
     "ConsumedResources": "consumed_resources",
 }
 # moto's canned values that a world file does not speak about are cleared rather than served.
-_TUNING_CANNED = ("OverallBestTrainingJob", "TuningJobCompletionDetails", "ConsumedResources", "FailureReason")
+_TUNING_CANNED = (
+    "BestTrainingJob",  # absent on AWS when no training job succeeded
+    "OverallBestTrainingJob",
+    "TuningJobCompletionDetails",
+    "ConsumedResources",
+    "FailureReason",
+)
 
 
 class WorldFileError(SetupError):
