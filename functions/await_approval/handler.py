@@ -17,7 +17,7 @@ class AwaitApprovalInput(BaseModel):
     task_token: str
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one
 @metrics.log_metrics
 @step_boundary("AwaitApproval")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from promotion.observability import logger, metrics
 from promotion.settings import settings
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one
 @metrics.log_metrics
 @step_boundary("BackupProduction")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from promotion.observability import logger, metrics
 from promotion.rollout import evaluate_rollout_stage
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one
 @metrics.log_metrics
 @step_boundary("EvaluateStage")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

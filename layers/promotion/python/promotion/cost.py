@@ -582,11 +582,13 @@ def execution_facts(stepfunctions: Any, execution_arn: str, memory_mb: int) -> t
     so far. A history that cannot be read yields (None, None): it must never stop PublishResult."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from promotion.errors import TransientAwsError
     from promotion.observability import logger
+    from promotion.retry import with_backoff
 
     try:
-        history = execution_history(stepfunctions, execution_arn)
-    except (ClientError, BotoCoreError) as error:
+        history = with_backoff(lambda: execution_history(stepfunctions, execution_arn), attempts=4)
+    except (ClientError, BotoCoreError, TransientAwsError) as error:
         logger.warning("no execution history: no failed state or cost in the report", extra={"error": str(error)})
         return None, None
     failed = summarize_history(history).failed_states
