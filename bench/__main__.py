@@ -16,6 +16,7 @@ def main() -> int:
         if selected and name not in selected:
             continue
         print(f"== {name}", flush=True)
+        sys.argv = [str(script)]  # each script parses its own options: the names selected here are not among them
         runpy.run_path(str(script), run_name="__main__")
     return 0
 
