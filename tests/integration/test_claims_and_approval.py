@@ -92,7 +92,16 @@ def test_an_abandoned_claim_is_taken_over_but_a_finished_one_is_not(aws: dict[st
     alive[arn("crashed")] = False
     assert claim(store, 1, "redelivered", settle=True) == ClaimStatus.WAIT
     assert claim(store, 1, "crashed") == ClaimStatus.DUPLICATE  # the claim is no longer the dead one's
-    assert claim(store, 1, "redelivered") == ClaimStatus.CLAIMED
+    taken = store.claim(
+        model="fraud-detection",
+        tuning_job_arn=job(1),
+        release_id="r1",
+        execution_arn=arn("redelivered"),
+        event_time=T0,
+        lease_seconds=3600,
+    )
+    # Its own release id: the dead execution's backup and SageMaker job names are not reused.
+    assert (taken.status, taken.release_id) == (ClaimStatus.CLAIMED, "r1-t1")
     store.finish(model="fraud-detection", tuning_job_arn=job(1), execution_arn=arn("redelivered"), outcome="FAILED")
     alive[arn("redelivered")] = False
     assert claim(store, 1, "third") == ClaimStatus.DUPLICATE
@@ -286,3 +295,24 @@ def test_operator_rollback_is_refused_while_a_promotion_runs(
     )
     assert not refused.accepted
     assert "in flight" in refused.reason
+
+
+def test_a_stopped_execution_holding_the_lock_does_not_block_the_operator_rollback(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path
+) -> None:
+    """The guide says: after a stopped execution, roll back first. Its lock (lease of a day or more) must not refuse
+    that rollback as 'a promotion in flight'."""
+    validated_state(aws, catalog, catalog_dir)  # exec-1 holds the model's lock, then is stopped
+    store = ClaimStore(aws["dynamodb"], TABLE, is_execution_running=lambda _arn: False)
+    assert store.lock_holder(catalog.id) is None
+    answer = rollback_on_request(
+        _rollback_request(),
+        {catalog.id: catalog},
+        ssm=aws["ssm"],
+        s3=aws["s3"],
+        dynamodb=aws["dynamodb"],
+        bucket=CONFIG_BUCKET,
+        table=TABLE,
+        store=store,
+    )
+    assert "in flight" not in answer.reason, answer.reason

@@ -94,4 +94,7 @@ def claim(request: ClaimInput, catalog_dir: Path, store: ClaimStore) -> Claim:
                 "send the tuning job event again to retry",
             }
         )
-    return identity.model_copy(update={"status": attempt.status, "reason": attempt.reason})
+    update: dict[str, object] = {"status": attempt.status, "reason": attempt.reason}
+    if attempt.release_id is not None:
+        update["release_id"] = attempt.release_id  # a takeover's own release id
+    return identity.model_copy(update=update)

@@ -30,6 +30,7 @@ DONE = "DONE"
 class ClaimAttempt:
     status: ClaimStatus
     reason: str
+    release_id: str | None = None  # the release the claim holds (None for a duplicate)
 
 
 def _is_conditional_failure(error: ClientError) -> bool:
@@ -65,77 +66,122 @@ class ClaimStore:
         """Claim the tuning job for this execution, then try to take the model's lock (oldest tuning job first).
 
         With `settle` (an execution's first look) the claim is only written: the execution waits one lock period
-        before it may take the lock, so an older tuning job whose event arrives moments later still goes first."""
+        before it may take the lock, so an older tuning job whose event arrives moments later still goes first.
+        The attempt carries the release id the claim holds: `release_id`, or a new one when an abandoned claim
+        was taken over."""
         now = int(self._clock())
-        claim_key = {"pk": {"S": f"MODEL#{model}"}, "sk": {"S": f"CLAIM#{tuning_job_arn}"}}
-        item = {
-            **claim_key,
-            "execution_arn": {"S": execution_arn},
-            "release_id": {"S": release_id},
-            "event_time": {"S": event_time.isoformat()},
-            "status": {"S": WAITING},
-            "lease_expires_at": {"N": str(now + lease_seconds)},
-        }
-        try:
-            self._dynamodb.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR execution_arn = :me",
-                ExpressionAttributeValues={":me": {"S": execution_arn}},
-            )
-        except ClientError as error:
-            if not _is_conditional_failure(error):
-                raise
-            duplicate = self._take_over_abandoned_claim(claim_key, item, tuning_job_arn)
-            if duplicate is not None:
-                return ClaimAttempt(ClaimStatus.DUPLICATE, duplicate)
-
+        claimed = self._write_claim(
+            model=model,
+            tuning_job_arn=tuning_job_arn,
+            release_id=release_id,
+            execution_arn=execution_arn,
+            event_time=event_time,
+            lease_expires_at=now + lease_seconds,
+        )
+        if isinstance(claimed, ClaimAttempt):
+            return claimed
+        release_id = claimed
         if settle:
             return ClaimAttempt(
                 ClaimStatus.WAIT,
                 f"claimed tuning job {tuning_job_arn}; waiting one lock period for older tuning jobs of model "
                 f"{model} whose events may still be on their way",
+                release_id,
             )
         older = self._older_pending_claim(model, tuning_job_arn, event_time, execution_arn, now)
         if older is not None:
-            return ClaimAttempt(ClaimStatus.WAIT, older)
+            return ClaimAttempt(ClaimStatus.WAIT, older, release_id)
 
         holder = self._take_lock(model, release_id, execution_arn, now, lease_seconds)
         if holder is not None:
-            return ClaimAttempt(ClaimStatus.WAIT, holder)
-        self._set_claim_status(model, tuning_job_arn, ACTIVE)
-        return ClaimAttempt(ClaimStatus.CLAIMED, f"claimed tuning job {tuning_job_arn} and the lock of model {model}")
+            return ClaimAttempt(ClaimStatus.WAIT, holder, release_id)
+        if not self._set_claim_status(model, tuning_job_arn, ACTIVE, owner=execution_arn):
+            self.finish(model=model, tuning_job_arn=None, execution_arn=execution_arn, outcome=ClaimStatus.DUPLICATE)
+            return ClaimAttempt(
+                ClaimStatus.DUPLICATE,
+                f"tuning job {tuning_job_arn} was taken over by another delivery while this execution waited",
+            )
+        return ClaimAttempt(
+            ClaimStatus.CLAIMED, f"claimed tuning job {tuning_job_arn} and the lock of model {model}", release_id
+        )
 
-    def _take_over_abandoned_claim(
-        self, claim_key: dict[str, Any], item: dict[str, Any], tuning_job_arn: str
-    ) -> str | None:
-        """Take over a claim whose owner ended without finishing it; otherwise the reason this event is a duplicate.
+    def _write_claim(
+        self,
+        *,
+        model: str,
+        tuning_job_arn: str,
+        release_id: str,
+        execution_arn: str,
+        event_time: datetime,
+        lease_expires_at: int,
+    ) -> str | ClaimAttempt:
+        """Write (or renew) this execution's claim: the release id it holds, or a DUPLICATE attempt.
 
         A claim is DONE when its promotion published a result (promoted or not): that tuning job is never promoted
         again. A claim still WAITING or ACTIVE whose owner is no longer running was abandoned (ClaimPromotion
-        crashed after writing it, the execution was stopped or timed out), and a redelivered event may promote it."""
-        owner = self._dynamodb.get_item(TableName=self._table, Key=claim_key, ConsistentRead=True).get("Item", {})
-        owner_arn = owner.get("execution_arn", {}).get("S", "?")
-        owner_status = owner.get("status", {}).get("S", "?")
-        duplicate = (
-            f"tuning job {tuning_job_arn} is already claimed by execution {owner_arn} (status {owner_status}); "
-            "this event is a duplicate and was ignored"
-        )
-        if not owner or owner_status == DONE or self._is_running(owner_arn):
-            return duplicate
-        try:
-            self._dynamodb.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression="execution_arn = :stale AND #status <> :done",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":stale": {"S": owner_arn}, ":done": {"S": DONE}},
+        crashed after writing it, the execution was stopped or timed out): a redelivered event takes it over under
+        a new release id, so that it neither reuses the dead execution's backup (taken of production as it was
+        then) nor collides with the SageMaker jobs it may have started."""
+        key = {"pk": {"S": f"MODEL#{model}"}, "sk": {"S": f"CLAIM#{tuning_job_arn}"}}
+        item = {
+            **key,
+            "execution_arn": {"S": execution_arn},
+            "release_id": {"S": release_id},
+            "event_time": {"S": event_time.isoformat()},
+            "status": {"S": WAITING},
+            "lease_expires_at": {"N": str(lease_expires_at)},
+        }
+        for _ in range(2):  # twice: the item may vanish between a refused put and the read (its owner gave up)
+            if self._put_if(item, "attribute_not_exists(pk)", {}):
+                return release_id
+            owner = self._dynamodb.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+            if owner is None:
+                continue
+            owner_arn, owner_status = owner["execution_arn"]["S"], owner.get("status", {}).get("S", "?")
+            if owner_arn == execution_arn:  # this execution's next look: keep the release id, renew the lease
+                self._dynamodb.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET lease_expires_at = :lease",
+                    ConditionExpression="execution_arn = :me",
+                    ExpressionAttributeValues={":lease": {"N": str(lease_expires_at)}, ":me": {"S": execution_arn}},
+                )
+                return str(owner["release_id"]["S"])
+            duplicate = ClaimAttempt(
+                ClaimStatus.DUPLICATE,
+                f"tuning job {tuning_job_arn} is already claimed by execution {owner_arn} (status {owner_status}); "
+                "this event is a duplicate and was ignored",
             )
+            if owner_status == DONE or self._is_running(owner_arn):
+                return duplicate
+            takeovers = int(owner.get("takeovers", {}).get("N", "0")) + 1
+            renamed = f"{release_id}-t{takeovers}"
+            taken = {**item, "release_id": {"S": renamed}, "takeovers": {"N": str(takeovers)}}
+            # `OR execution_arn = :me`: botocore may resend a put that did land; the resend must not fail.
+            if self._put_if(
+                taken,
+                "(execution_arn = :stale AND #status <> :done) OR execution_arn = :me",
+                {":stale": {"S": owner_arn}, ":done": {"S": DONE}, ":me": {"S": execution_arn}},
+                names={"#status": "status"},
+            ):
+                return renamed
+            return duplicate  # another delivery took it over first, or its owner finished meanwhile
+        raise AssertionError(f"the claim of {tuning_job_arn} neither exists nor can be written")
+
+    def _put_if(
+        self, item: dict[str, Any], condition: str, values: dict[str, Any], names: dict[str, str] | None = None
+    ) -> bool:
+        """A conditional put: False when the condition does not hold."""
+        extra: dict[str, Any] = {"ExpressionAttributeValues": values} if values else {}
+        if names:
+            extra["ExpressionAttributeNames"] = names
+        try:
+            self._dynamodb.put_item(TableName=self._table, Item=item, ConditionExpression=condition, **extra)
         except ClientError as error:
             if not _is_conditional_failure(error):
                 raise
-            return duplicate  # another delivery took it over first, or the owner finished meanwhile
-        return None
+            return False
+        return True
 
     def _older_pending_claim(
         self, model: str, tuning_job_arn: str, event_time: datetime, execution_arn: str, now: int
@@ -195,20 +241,22 @@ class ClaimStore:
             )
         return None
 
-    def _set_claim_status(self, model: str, tuning_job_arn: str, status: str, outcome: str | None = None) -> None:
-        names = {"#status": "status"}
-        values: dict[str, Any] = {":status": {"S": status}}
-        update = "SET #status = :status"
-        if outcome is not None:
-            update += ", outcome = :outcome"
-            values[":outcome"] = {"S": outcome}
-        self._dynamodb.update_item(
-            TableName=self._table,
-            Key={"pk": {"S": f"MODEL#{model}"}, "sk": {"S": f"CLAIM#{tuning_job_arn}"}},
-            UpdateExpression=update,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+    def _set_claim_status(self, model: str, tuning_job_arn: str, status: str, *, owner: str) -> bool:
+        """Set the claim's status if `owner` still owns it (a takeover may have happened while it waited)."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"MODEL#{model}"}, "sk": {"S": f"CLAIM#{tuning_job_arn}"}},
+                UpdateExpression="SET #status = :status",
+                ConditionExpression="execution_arn = :me",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":status": {"S": status}, ":me": {"S": owner}},
+            )
+        except ClientError as error:
+            if not _is_conditional_failure(error):
+                raise
+            return False
+        return True
 
     def finish(self, *, model: str, tuning_job_arn: str | None, execution_arn: str, outcome: str) -> bool:
         """Mark the claim done and release the lock if this execution holds it; True when a lock was released."""
@@ -261,6 +309,8 @@ class ClaimStore:
             TableName=self._table, Key={"pk": {"S": f"MODEL#{model}"}, "sk": {"S": "LOCK"}}, ConsistentRead=True
         ).get("Item")
         if item is None or int(item["lease_expires_at"]["N"]) < int(self._clock()):
+            return None
+        if not self._is_running(item["holder"]["S"]):  # stopped, timed out or failed without releasing it
             return None
         return {"holder": item["holder"]["S"], "release_id": item["release_id"]["S"]}
 
