@@ -26,3 +26,8 @@ def test_sagemaker_writes_the_name_lower_case_in_the_arn() -> None:
 def test_an_arn_of_another_job_is_refused() -> None:
     with pytest.raises(ValidationError, match="does not match HyperParameterTuningJobName"):
         TuningJobStateChange.model_validate(_event("fraud-xgb-tuning-0042", "fraud-xgb-tuning-0099"))
+
+
+def test_a_hand_sent_arn_in_another_case_dedupes_against_sagemakers_own() -> None:
+    parsed = TuningJobStateChange.model_validate(_event("fraud-xgb-tuning-0042", "Fraud-XGB-Tuning-0042"))
+    assert parsed.detail.HyperParameterTuningJobArn.endswith("/fraud-xgb-tuning-0042")

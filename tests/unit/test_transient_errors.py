@@ -25,6 +25,7 @@ def _error(code: str, status: int) -> ClientError:
         ("InternalServerError", 500),
         ("SomethingNew", 502),  # an unknown 5xx is the service's fault
         ("SomethingNew", 429),
+        ("KMSThrottlingException", 400),  # SNS Publish to a KMS-encrypted topic
     ],
 )
 def test_throttling_and_server_errors_are_transient(code: str, status: int) -> None:
@@ -40,6 +41,7 @@ def test_throttling_and_server_errors_are_transient(code: str, status: int) -> N
         ("ParameterMaxVersionLimitExceeded", 400),
         ("ConditionalCheckFailedException", 400),
         ("NoSuchKey", 404),
+        ("NotImplemented", 501),  # a request the service will never serve
     ],
 )
 def test_refusals_are_not_transient(code: str, status: int) -> None:

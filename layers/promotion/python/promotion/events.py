@@ -14,7 +14,9 @@ TUNING_JOB_DETAIL_TYPE = "SageMaker HyperParameter Tuning Job State Change"
 APPROVAL_DETAIL_TYPE = "Promotion Approval Decision"
 ROLLBACK_DETAIL_TYPE = "Promotion Rollback Requested"
 TUNING_JOB_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$"
-TUNING_JOB_ARN_PATTERN = r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:[0-9]{12}:hyper-parameter-tuning-job/.{1,32}$"
+TUNING_JOB_ARN_PATTERN = (
+    r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:[0-9]{12}:hyper-parameter-tuning-job/[a-zA-Z0-9\-]{1,32}$"
+)
 
 
 class TuningJobDetail(BaseModel):
@@ -32,13 +34,15 @@ class TuningJobDetail(BaseModel):
     @model_validator(mode="after")
     def _name_and_arn_are_one_job(self) -> TuningJobDetail:
         """The claim dedupes and names the release by the ARN, validation describes the job by name: they must be
-        the same job. SageMaker writes the name lower-case in the ARN."""
-        in_arn = self.HyperParameterTuningJobArn.rsplit("/", 1)[-1]
+        the same job. SageMaker writes the name lower-case in the ARN; a hand-sent ARN in another case is made
+        lower-case too, so that it dedupes against SageMaker's own event."""
+        prefix, in_arn = self.HyperParameterTuningJobArn.rsplit("/", 1)
         if in_arn.lower() != self.HyperParameterTuningJobName.lower():
             raise ValueError(
                 f"the ARN's tuning job {in_arn!r} does not match HyperParameterTuningJobName "
                 f"{self.HyperParameterTuningJobName!r}"
             )
+        self.HyperParameterTuningJobArn = f"{prefix}/{in_arn.lower()}"
         return self
 
 

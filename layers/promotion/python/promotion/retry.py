@@ -22,6 +22,7 @@ TRANSIENT_CODES = frozenset(
         "Throttling",
         "ThrottledException",
         "Throttled",  # SNS (HTTP 429)
+        "KMSThrottlingException",  # SNS Publish to a KMS-encrypted topic
         "TooManyUpdates",  # SSM PutParameter on one parameter
         "TooManyRequestsException",  # Lambda, API Gateway
         "RequestLimitExceeded",
@@ -37,18 +38,18 @@ TRANSIENT_CODES = frozenset(
         "ServiceUnavailableException",
     }
 )
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 T = TypeVar("T")
 
 
 def is_transient(error: ClientError) -> bool:
     """Throttling and server-side errors: worth another try. A 4xx other than 429 (AccessDenied, validation, not
-    found) is the caller's fault and retrying cannot help; an unknown code with a 5xx or 429 status is transient, as
-    it is for botocore's own retry handler (S3 answers HEAD with the bare status as its code)."""
+    found) is the caller's fault and retrying cannot help; an unknown code with the statuses botocore's own retry
+    handler retries (500, 502, 503, 504) or 429 is transient (S3 answers HEAD with the bare status as its code)."""
     code = error.response.get("Error", {}).get("Code")
     if code in TRANSIENT_CODES:
         return True
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return isinstance(status, int) and (status >= 500 or status == 429)
+    return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in TRANSIENT_STATUSES
 
 
 def with_backoff(
