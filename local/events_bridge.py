@@ -15,7 +15,9 @@ A disabled rule delivers nothing to these targets. The event a target receives i
 `time`, no moto-internal `ingestion-time`.
 
 moto also accepts PutEvents requests of any size; while a runtime runs, a request whose entries add up to more than
-EventBridge's 256 KB is refused as EventBridge refuses it (`ValidationException`, the whole request).
+EventBridge's 1 MB (raised from 256 KB in January 2026) is refused as EventBridge refuses it (`ValidationException`,
+the whole request). A state machine target whose StartExecution fails (Step Functions still takes at most 256 KB of
+input) is not retried and goes to the target's dead-letter queue, with EventBridge's message attributes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from botocore.exceptions import ClientError
 from jsonpath_ng.ext import parse as parse_jsonpath
 from moto.events.exceptions import ValidationException
 from moto.events.models import EventsBackend, Rule
@@ -35,7 +38,7 @@ from moto.events.utils import EventMessageType, EventTemplateParser
 from local.hooks import Hooks
 
 _BRIDGED_SERVICES = ("states", "lambda")
-PUT_EVENTS_LIMIT_BYTES = 256 * 1024
+PUT_EVENTS_LIMIT_BYTES = 1024 * 1024
 OVER_THE_LIMIT = "Total size of the entries in the request is over the limit."  # EventBridge's own words
 
 
@@ -45,6 +48,7 @@ class EventsBridge:
 
     start_execution: Callable[[str, str, dict[str, Any]], None]  # (state machine ARN, input JSON, event)
     invoke_async: Callable[[str, Any], None]  # (function ARN, event)
+    dead_letter: Callable[[str, dict[str, Any], dict[str, Any], ClientError], None]  # (rule ARN, target, event, why)
 
 
 def _patch(originals: dict[str, Any]) -> None:
@@ -126,6 +130,9 @@ def _send_to_targets(self: Rule, original_event: dict[str, Any], transform_input
     for target in bridged:
         payload = target_input(target, original_event) if transform_input else as_delivered(original_event)
         if _service(target) == "states":
-            bridge.start_execution(target["Arn"], json.dumps(payload), as_delivered(original_event))
+            try:
+                bridge.start_execution(target["Arn"], json.dumps(payload), as_delivered(original_event))
+            except ClientError as error:  # a client error is not retried: the event goes to the DLQ, if any
+                bridge.dead_letter(self.arn, target, as_delivered(original_event), error)
         else:
             bridge.invoke_async(target["Arn"], payload)

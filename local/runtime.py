@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from local import endpoints, events_bridge, sagemaker_jobs, sfn_bridge
 from local.errors import UsageError
-from local.events_bridge import PUT_EVENTS_LIMIT_BYTES, entry_size
+from local.events_bridge import OVER_THE_LIMIT, PUT_EVENTS_LIMIT_BYTES, entry_size
 from local.faults import FaultInjector
 from local.lambdas import InProcessLambdas
 from local.production import (
@@ -48,6 +48,7 @@ from local.world import World, WorldBuilder, find_function
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+MAX_EXECUTION_INPUT_BYTES = 262144  # StartExecution's input, in UTF-8 bytes
 # State names are the operator contract (docs/state-machine.md); the runtime answers this one's callback.
 APPROVAL_STATE = "AwaitApproval"
 APPROVAL_SOURCE = "promotion.approvals"
@@ -223,6 +224,7 @@ class LocalRuntime:
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
         self._started_by_event: dict[str, list[str]] = {}
+        self.dead_letters: list[dict[str, Any]] = []  # deliveries EventBridge gave up on (see _dead_letter)
         self._sfn: sfn_bridge.StepFunctionsBridge | None = None
         self._events: events_bridge.EventsBridge | None = None
         self.stack: StackTemplate | None = None
@@ -255,7 +257,9 @@ class LocalRuntime:
                 lambdas=self.lambdas, time=self.time, on_wait=self.traffic.on_wait
             )
             self._events = events_bridge.EventsBridge(
-                start_execution=self._start_from_rule, invoke_async=self.lambdas.invoke_async
+                start_execution=self._start_from_rule,
+                invoke_async=self.lambdas.invoke_async,
+                dead_letter=self._dead_letter,
             )
             sfn_bridge.HOOKS.activate(self._sfn)
             events_bridge.HOOKS.activate(self._events)
@@ -304,16 +308,18 @@ class LocalRuntime:
             if self.traffic is not None:
                 attempt(endpoints.HOOKS.deactivate, self.traffic)
         finally:
-            if self._mock is not None:
-                self._mock.stop()
-                self._mock = None
-            _reset_domain_clients()
-            for key, value in self._saved_env.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-            self._saved_env = {}
+            try:
+                if self._mock is not None:
+                    mock, self._mock = self._mock, None
+                    mock.stop()
+            finally:
+                _reset_domain_clients()
+                for key, value in self._saved_env.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+                self._saved_env = {}
         if failures:
             raise failures[0]
 
@@ -398,10 +404,45 @@ class LocalRuntime:
     # -- events ----------------------------------------------------------------------------------------------
     def _start_from_rule(self, state_machine_arn: str, execution_input: str, event: dict[str, Any]) -> None:
         """EventBridge -> Step Functions target: one execution per matching event, named as EventBridge does."""
+        if len(execution_input.encode()) > MAX_EXECUTION_INPUT_BYTES:  # moto does not check StartExecution's limit
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "ValidationException",
+                        "Message": "1 validation error detected: Value at 'input' failed to satisfy constraint: "
+                        f"Member must have length less than or equal to {MAX_EXECUTION_INPUT_BYTES}",
+                    },
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                "StartExecution",
+            )
         response = self.clients.stepfunctions.start_execution(
             stateMachineArn=state_machine_arn, name=str(uuid.uuid4()), input=execution_input
         )
         self._started_by_event.setdefault(event["id"], []).append(response["executionArn"])
+
+    def _dead_letter(self, rule_arn: str, target: dict[str, Any], event: dict[str, Any], error: ClientError) -> None:
+        """A delivery EventBridge gave up on: into the target's dead-letter queue, as EventBridge writes it."""
+        message = f"{error.response['Error']['Code']}: {error.response['Error']['Message']}"
+        queue_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
+        letter = {"rule": rule_arn, "target": target["Arn"], "queue": queue_arn, "event": event, "error": message}
+        self.dead_letters.append(letter)
+        if not queue_arn:
+            return  # no DLQ: EventBridge drops the event
+        url = self.clients.sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
+        attributes = {
+            "ERROR_CODE": "SDK_CLIENT_ERROR",
+            "ERROR_MESSAGE": message,
+            "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
+            "RETRY_ATTEMPTS": "0",
+            "RULE_ARN": rule_arn,
+            "TARGET_ARN": target["Arn"],
+        }
+        self.clients.sqs.send_message(
+            QueueUrl=url,
+            MessageBody=json.dumps(event),
+            MessageAttributes={key: {"DataType": "String", "StringValue": value} for key, value in attributes.items()},
+        )
 
     def send_event(self, event: dict[str, Any], bus: str | None = None) -> list[str]:
         """Put an event (EventBridge's delivered shape, like shared/events/*.json) on a bus; the ARNs of the
@@ -425,10 +466,10 @@ class LocalRuntime:
         except ClientError as error:
             if error.response["Error"]["Code"] != "ValidationException":
                 raise
-            raise UsageError(
-                f"EventBridge refused the event: ValidationException: {error.response['Error']['Message']} "
-                f"(this entry is {entry_size(entry):,} bytes; the limit is {PUT_EVENTS_LIMIT_BYTES:,} bytes, 256 KB)"
-            ) from None
+            why = error.response["Error"]["Message"]
+            if why == OVER_THE_LIMIT:
+                why += f" (this entry is {entry_size(entry):,} bytes; the limit is {PUT_EVENTS_LIMIT_BYTES:,} bytes)"
+            raise UsageError(f"EventBridge refused the event: ValidationException: {why}") from None
         result = response["Entries"][0]
         if "ErrorCode" in result:
             raise UsageError(f"EventBridge refused the event: {result['ErrorCode']}: {result.get('ErrorMessage')}")
@@ -607,14 +648,21 @@ class LocalRuntime:
         if decision is None:
             decision = Decision.approve(self.demo_approver(model))
         before = self.production_snapshot(model)
+        letters = len(self.dead_letters)
         executions = self.send_event(event)
         if not executions:
             self._drain()
+            refused = self.dead_letters[letters:]
             return RunResult(
                 status="NOT_STARTED",
                 execution_name=None,
-                error="NoMatchingRule",
-                cause="no rule of the stack matched the event, so no execution started",
+                error="DeliveryFailed" if refused else "NoMatchingRule",
+                cause=(
+                    f"EventBridge could not start the execution ({refused[-1]['error']}); the event is in the "
+                    "rule's dead-letter queue"
+                    if refused
+                    else "no rule of the stack matched the event, so no execution started"
+                ),
                 production_before=before,
                 production_after=self.production_snapshot(model),
                 model=model,

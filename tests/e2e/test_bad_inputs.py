@@ -103,7 +103,8 @@ def test_the_corpus_has_at_least_40_cases_covering_every_category() -> None:
         assert case["category"] == name.split("/")[0], name
         assert case["description"], name
         where = case["expect"]["where"]
-        assert where in {"not_started", "eventbridge_refused", "claim", "validation", "approval_refused"} | {
+        assert where in {"not_started", "eventbridge_refused", "dead_lettered", "claim", "validation"} | {
+            "approval_refused",
             "not_delivered",
             "synth",
         }, name
@@ -124,7 +125,7 @@ def started_runtime(case: dict[str, Any], tmp_path: Path, injector: FaultInjecto
     ).start()
 
 
-@pytest.mark.parametrize("name", params("not_started", "eventbridge_refused", "claim", "validation"))
+@pytest.mark.parametrize("name", params("not_started", "eventbridge_refused", "dead_lettered", "claim", "validation"))
 def test_a_bad_event_or_world_ends_with_its_error_and_writes_nothing(
     name: str, synthesized: Path, tmp_path: Path
 ) -> None:
@@ -135,11 +136,15 @@ def test_a_bad_event_or_world_ends_with_its_error_and_writes_nothing(
         runtime.seed_champion(MODEL)
         before = runtime.production_snapshot(MODEL)
         outcome = send(runtime, case)
-        if expect["where"] in ("not_started", "eventbridge_refused"):
+        if expect["where"] in ("not_started", "eventbridge_refused", "dead_lettered"):
             for arn in outcome.get("executions", []):  # none should have started: end one that did first
                 end_by_rejecting(runtime, arn)
         if expect["where"] == "not_started":
             assert outcome == {"executions": []}, outcome
+            assert runtime.dead_letters == []
+        elif expect["where"] == "dead_lettered":
+            assert outcome == {"executions": []}, outcome
+            check_dead_letter(runtime, expect)
         elif expect["where"] == "eventbridge_refused":
             assert "refused" in outcome, outcome
             for fragment in fragments(expect):
@@ -153,6 +158,21 @@ def test_a_bad_event_or_world_ends_with_its_error_and_writes_nothing(
         assert not any(call.injected for call in injector.calls)
     finally:
         runtime.stop()
+
+
+def check_dead_letter(runtime: LocalRuntime, expect: dict[str, Any]) -> None:
+    """The event is in the tuning-job rule's dead-letter queue, with EventBridge's error attributes."""
+    (letter,) = runtime.dead_letters
+    sqs = runtime.clients.sqs
+    assert letter["queue"], "the tuning-job rule's target has no dead-letter queue"
+    url = sqs.get_queue_url(QueueName=letter["queue"].rsplit(":", 1)[-1])["QueueUrl"]
+    messages = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], MaxNumberOfMessages=10)["Messages"]
+    (message,) = messages
+    attributes = {key: value["StringValue"] for key, value in message["MessageAttributes"].items()}
+    assert attributes["RULE_ARN"] == letter["rule"] and attributes["TARGET_ARN"] == letter["target"]
+    assert json.loads(message["Body"])["detail"]["HyperParameterTuningJobName"] == JOB
+    for fragment in fragments(expect):
+        assert fragment in attributes["ERROR_MESSAGE"], attributes
 
 
 def end_by_rejecting(runtime: LocalRuntime, arn: str) -> None:
