@@ -19,6 +19,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         decision = ApprovalDecision.model_validate(event)
     except ValidationError as error:
         logger.warning("decision refused: malformed event", extra={"errors": error.errors(include_url=False)})
+        metrics.add_metric(name="DecisionRefused", unit="Count", value=1)  # a malformed decision is refused too
         return {"accepted": False, "reason": f"malformed approval decision: {error.error_count()} problem(s)"}
     logger.append_keys(model=decision.detail.model, tuning_job=decision.detail.tuning_job_name)
     config = settings()
