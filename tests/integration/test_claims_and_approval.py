@@ -14,7 +14,7 @@ from promotion.catalog import ModelCatalog
 from promotion.claims import ClaimStore
 from promotion.events import ApprovalDecision, RollbackRequested
 from promotion.models import ClaimStatus
-from promotion.operations import rollback_on_request
+from promotion.operations import OperatorRollback, rollback_on_request
 from tests.conftest import CONFIG_BUCKET, TABLE, load_event
 from tests.fakes import RecordingStepFunctions
 from tests.integration.helpers import promote_until_config, snapshot, validated_state
@@ -222,6 +222,20 @@ def _rollback_request() -> RollbackRequested:
     return RollbackRequested.model_validate(load_event("rollback-requested.json"))
 
 
+def operator_rollback(aws: dict[str, Any], catalog: ModelCatalog, store: ClaimStore) -> OperatorRollback:
+    """The operator's rollback request for `catalog`'s model, over moto."""
+    return rollback_on_request(
+        _rollback_request(),
+        {catalog.id: catalog},
+        ssm=aws["ssm"],
+        s3=aws["s3"],
+        dynamodb=aws["dynamodb"],
+        bucket=CONFIG_BUCKET,
+        table=TABLE,
+        store=store,
+    )
+
+
 def test_operator_rollback_restores_the_previous_release(
     aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path
 ) -> None:
@@ -233,16 +247,7 @@ def test_operator_rollback_restores_the_previous_release(
         execution_arn=first.claim.execution_arn,
         outcome="PROMOTED",
     )
-    refused = rollback_on_request(
-        _rollback_request(),
-        {catalog.id: catalog},
-        ssm=aws["ssm"],
-        s3=aws["s3"],
-        dynamodb=aws["dynamodb"],
-        bucket=CONFIG_BUCKET,
-        table=TABLE,
-        store=store,
-    )
+    refused = operator_rollback(aws, catalog, store)
     assert not refused.accepted
     assert "first release" in refused.reason
     after_first = snapshot(aws, catalog)
@@ -263,16 +268,7 @@ def test_operator_rollback_restores_the_previous_release(
         outcome="PROMOTED",
     )
     assert snapshot(aws, catalog)["config"] != after_first["config"]
-    done = rollback_on_request(
-        _rollback_request(),
-        {catalog.id: catalog},
-        ssm=aws["ssm"],
-        s3=aws["s3"],
-        dynamodb=aws["dynamodb"],
-        bucket=CONFIG_BUCKET,
-        table=TABLE,
-        store=store,
-    )
+    done = operator_rollback(aws, catalog, store)
     assert done.accepted, done.reason
     assert done.restored_release == first.claim.release_id
     assert snapshot(aws, catalog) == after_first
@@ -283,16 +279,7 @@ def test_operator_rollback_is_refused_while_a_promotion_runs(
 ) -> None:
     store = ClaimStore(aws["dynamodb"], TABLE)
     validated_state(aws, catalog, catalog_dir)  # claims the model's lock
-    refused = rollback_on_request(
-        _rollback_request(),
-        {catalog.id: catalog},
-        ssm=aws["ssm"],
-        s3=aws["s3"],
-        dynamodb=aws["dynamodb"],
-        bucket=CONFIG_BUCKET,
-        table=TABLE,
-        store=store,
-    )
+    refused = operator_rollback(aws, catalog, store)
     assert not refused.accepted
     assert "in flight" in refused.reason
 
@@ -305,14 +292,5 @@ def test_a_stopped_execution_holding_the_lock_does_not_block_the_operator_rollba
     validated_state(aws, catalog, catalog_dir)  # exec-1 holds the model's lock, then is stopped
     store = ClaimStore(aws["dynamodb"], TABLE, is_execution_running=lambda _arn: False)
     assert store.lock_holder(catalog.id) is None
-    answer = rollback_on_request(
-        _rollback_request(),
-        {catalog.id: catalog},
-        ssm=aws["ssm"],
-        s3=aws["s3"],
-        dynamodb=aws["dynamodb"],
-        bucket=CONFIG_BUCKET,
-        table=TABLE,
-        store=store,
-    )
+    answer = operator_rollback(aws, catalog, store)
     assert "in flight" not in answer.reason, answer.reason
