@@ -23,7 +23,8 @@ from promotion.traffic import (
 NAME_PART = r"[a-zA-Z0-9](-*[a-zA-Z0-9])*"
 model_ids = st.from_regex(NAME_PART, fullmatch=True).filter(lambda s: len(s) <= MAX_NAME_LENGTH)
 release_ids = st.one_of(
-    st.from_regex(r"20[0-9]{6}-[0-9]{6}-[0-9a-f]{6}", fullmatch=True),  # what layout.release_id_for makes
+    # what layout.release_id_for makes, and what a takeover of an abandoned claim makes of it
+    st.from_regex(r"20[0-9]{6}-[0-9]{6}-[0-9a-f]{6}(-t[1-9][0-9]?)?", fullmatch=True),
     st.from_regex(NAME_PART, fullmatch=True).filter(lambda s: len(s) <= 32),
 )
 NAMERS = [challenger_variant_name, champion_variant_name, endpoint_config_name, model_name]

@@ -107,13 +107,23 @@ def test_an_abandoned_claim_is_taken_over_but_a_finished_one_is_not(aws: dict[st
     assert claim(store, 1, "third") == ClaimStatus.DUPLICATE
 
 
-def test_an_expired_lease_is_taken_over(aws: dict[str, Any]) -> None:
+def test_a_running_holder_keeps_the_lock_past_its_lease(aws: dict[str, Any]) -> None:
+    """A slow promotion is not robbed of its lock when its lease runs out (two promotions of one model would write
+    production at once); it is taken over only once its execution has ended."""
     now = [1_000_000.0]
-    store = ClaimStore(aws["dynamodb"], TABLE, clock=lambda: now[0])
+    alive = {arn("slow"): True}
+    store = ClaimStore(aws["dynamodb"], TABLE, is_execution_running=lambda a: alive.get(a, True), clock=lambda: now[0])
     assert claim(store, 1, "slow") == ClaimStatus.CLAIMED
     assert claim(store, 2, "next", minutes=1) == ClaimStatus.WAIT
-    now[0] += 3601
+    now[0] += 3601  # past the lease
+    assert claim(store, 2, "next", minutes=1) == ClaimStatus.WAIT
+    assert store.lock_holder("fraud-detection") == {"holder": arn("slow"), "release_id": "r1"}
+    alive[arn("slow")] = False
     assert claim(store, 2, "next", minutes=1) == ClaimStatus.CLAIMED
+    lock = aws["dynamodb"].get_item(TableName=TABLE, Key={"pk": {"S": "MODEL#fraud-detection"}, "sk": {"S": "LOCK"}})[
+        "Item"
+    ]
+    assert "expires_at" not in lock  # no TTL: DynamoDB never deletes a live promotion's lock
 
 
 def decision(

@@ -5,8 +5,10 @@ Items (table keys `pk`, `sk`):
 - claim `MODEL#<model>` / `CLAIM#<tuning job arn>`: which execution owns the tuning job's promotion; a second
   event for the same tuning job is a duplicate, unless its owner ended before finishing it (a crashed
   ClaimPromotion, a stopped execution): then the redelivered event takes the claim over.
-- lock `MODEL#<model>` / `LOCK`: the execution promoting the model now, with a lease. A lock whose holder is no
-  longer running, or whose lease expired, is taken over, so a promotion that died never blocks its model forever.
+- lock `MODEL#<model>` / `LOCK`: the execution promoting the model now. A lock whose holder is no longer running
+  (Step Functions says so) is taken over, so a promotion that died never blocks its model. A running holder keeps it
+  however long it takes, even past the lease written with it (the item's TTL and information for operators): taking
+  a lock from a live promotion would let two promotions of one model write production at once.
 """
 
 from __future__ import annotations
@@ -210,14 +212,15 @@ class ClaimStore:
         """Take (or renew) the model's lock; returns a reason to wait when someone else holds it."""
         key = {"pk": {"S": f"MODEL#{model}"}, "sk": {"S": "LOCK"}}
         current = self._dynamodb.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
-        condition = "attribute_not_exists(pk) OR holder = :me OR lease_expires_at < :now"
-        values: dict[str, Any] = {":me": {"S": execution_arn}, ":now": {"N": str(now)}}
+        condition = "attribute_not_exists(pk) OR holder = :me"
+        values: dict[str, Any] = {":me": {"S": execution_arn}}
         if current is not None and current["holder"]["S"] != execution_arn:
             holder = current["holder"]["S"]
-            if not self._is_running(holder):
-                # The holder ended without releasing (crash, manual stop): take over exactly that stale lock.
-                condition = "holder = :stale"
-                values = {":stale": {"S": holder}}
+            if self._is_running(holder):
+                return self._locked_by(model, current)
+            # The holder ended without releasing (crash, manual stop): take over exactly that stale lock.
+            condition = "holder = :stale"
+            values = {":stale": {"S": holder}}
         try:
             self._dynamodb.put_item(
                 TableName=self._table,
@@ -225,8 +228,9 @@ class ClaimStore:
                     **key,
                     "holder": {"S": execution_arn},
                     "release_id": {"S": release_id},
+                    # No TTL (`expires_at`) on the lock: DynamoDB deleting it under a long, live promotion would
+                    # let the next one in. A lock is deleted when released, or taken over when its holder died.
                     "lease_expires_at": {"N": str(now + lease)},
-                    "expires_at": {"N": str(now + lease + 86400)},
                 },
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
@@ -235,11 +239,15 @@ class ClaimStore:
             if not _is_conditional_failure(error):
                 raise
             current = self._dynamodb.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item", {})
-            return (
-                f"model {model} is locked by execution {current.get('holder', {}).get('S', '?')} "
-                f"(release {current.get('release_id', {}).get('S', '?')}); waiting for it to finish"
-            )
+            return self._locked_by(model, current)
         return None
+
+    @staticmethod
+    def _locked_by(model: str, lock: dict[str, Any]) -> str:
+        return (
+            f"model {model} is locked by execution {lock.get('holder', {}).get('S', '?')} "
+            f"(release {lock.get('release_id', {}).get('S', '?')}); waiting for it to finish"
+        )
 
     def _set_claim_status(self, model: str, tuning_job_arn: str, status: str, *, owner: str) -> bool:
         """Set the claim's status if `owner` still owns it (a takeover may have happened while it waited)."""
@@ -308,9 +316,7 @@ class ClaimStore:
         item = self._dynamodb.get_item(
             TableName=self._table, Key={"pk": {"S": f"MODEL#{model}"}, "sk": {"S": "LOCK"}}, ConsistentRead=True
         ).get("Item")
-        if item is None or int(item["lease_expires_at"]["N"]) < int(self._clock()):
-            return None
-        if not self._is_running(item["holder"]["S"]):  # stopped, timed out or failed without releasing it
+        if item is None or not self._is_running(item["holder"]["S"]):  # ended without releasing it
             return None
         return {"holder": item["holder"]["S"], "release_id": item["release_id"]["S"]}
 
