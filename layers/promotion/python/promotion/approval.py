@@ -16,6 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from promotion.catalog import ModelCatalog
+from promotion.claims import condition_held
 from promotion.events import ApprovalDecision
 from promotion.models import Approval, PromotionState
 
@@ -151,25 +152,22 @@ def decide(
     if int(item["decision_deadline"]["N"]) < int(moment.timestamp()):
         return refuse(f"the approval window of {model} from {job} has expired; decision ignored")
     new_status = "APPROVED" if detail.decision == "approve" else "REJECTED"
-    try:
-        dynamodb.update_item(
-            TableName=table,
-            Key=approval_key(model, job),
-            UpdateExpression="SET #status = :new, decided_by = :by, decided_at = :at, decision_comment = :comment",
-            ConditionExpression="#status = :pending",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":new": {"S": new_status},
-                ":by": {"S": detail.decided_by},
-                ":at": {"S": decision.time.isoformat()},
-                ":comment": {"S": detail.comment},
-                ":pending": {"S": PENDING},
-            },
-        )
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return refuse(f"the promotion of {model} from {job} was decided concurrently; decision ignored")
-        raise
+    if not condition_held(
+        dynamodb.update_item,
+        TableName=table,
+        Key=approval_key(model, job),
+        UpdateExpression="SET #status = :new, decided_by = :by, decided_at = :at, decision_comment = :comment",
+        ConditionExpression="#status = :pending",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={
+            ":new": {"S": new_status},
+            ":by": {"S": detail.decided_by},
+            ":at": {"S": decision.time.isoformat()},
+            ":comment": {"S": detail.comment},
+            ":pending": {"S": PENDING},
+        },
+    ):
+        return refuse(f"the promotion of {model} from {job} was decided concurrently; decision ignored")
     token = item["task_token"]["S"]
     try:
         if detail.decision == "approve":

@@ -35,8 +35,15 @@ class ClaimAttempt:
     release_id: str | None = None  # the release the claim holds (None for a duplicate)
 
 
-def _is_conditional_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+def condition_held(write: Callable[..., Any], **request: Any) -> bool:
+    """Run one conditional DynamoDB write: False when its condition did not hold (nothing was written)."""
+    try:
+        write(**request)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True
 
 
 class ClaimStore:
@@ -134,7 +141,12 @@ class ClaimStore:
             "lease_expires_at": {"N": str(lease_expires_at)},
         }
         for _ in range(2):  # twice: the item may vanish between a refused put and the read (its owner gave up)
-            if self._put_if(item, "attribute_not_exists(pk)", {}):
+            if condition_held(
+                self._dynamodb.put_item,
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+            ):
                 return release_id
             owner = self._dynamodb.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
             if owner is None:
@@ -160,30 +172,21 @@ class ClaimStore:
             renamed = f"{release_id}-t{takeovers}"
             taken = {**item, "release_id": {"S": renamed}, "takeovers": {"N": str(takeovers)}}
             # `OR execution_arn = :me`: botocore may resend a put that did land; the resend must not fail.
-            if self._put_if(
-                taken,
-                "(execution_arn = :stale AND #status <> :done) OR execution_arn = :me",
-                {":stale": {"S": owner_arn}, ":done": {"S": DONE}, ":me": {"S": execution_arn}},
-                names={"#status": "status"},
+            if condition_held(
+                self._dynamodb.put_item,
+                TableName=self._table,
+                Item=taken,
+                ConditionExpression="(execution_arn = :stale AND #status <> :done) OR execution_arn = :me",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":stale": {"S": owner_arn},
+                    ":done": {"S": DONE},
+                    ":me": {"S": execution_arn},
+                },
             ):
                 return renamed
             return duplicate  # another delivery took it over first, or its owner finished meanwhile
         raise AssertionError(f"the claim of {tuning_job_arn} neither exists nor can be written")
-
-    def _put_if(
-        self, item: dict[str, Any], condition: str, values: dict[str, Any], names: dict[str, str] | None = None
-    ) -> bool:
-        """A conditional put: False when the condition does not hold."""
-        extra: dict[str, Any] = {"ExpressionAttributeValues": values} if values else {}
-        if names:
-            extra["ExpressionAttributeNames"] = names
-        try:
-            self._dynamodb.put_item(TableName=self._table, Item=item, ConditionExpression=condition, **extra)
-        except ClientError as error:
-            if not _is_conditional_failure(error):
-                raise
-            return False
-        return True
 
     def _older_pending_claim(
         self, model: str, tuning_job_arn: str, event_time: datetime, execution_arn: str, now: int
@@ -221,26 +224,23 @@ class ClaimStore:
             # The holder ended without releasing (crash, manual stop): take over exactly that stale lock.
             condition = "holder = :stale"
             values = {":stale": {"S": holder}}
-        try:
-            self._dynamodb.put_item(
-                TableName=self._table,
-                Item={
-                    **key,
-                    "holder": {"S": execution_arn},
-                    "release_id": {"S": release_id},
-                    # No TTL (`expires_at`) on the lock: DynamoDB deleting it under a long, live promotion would
-                    # let the next one in. A lock is deleted when released, or taken over when its holder died.
-                    "lease_expires_at": {"N": str(now + lease)},
-                },
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as error:
-            if not _is_conditional_failure(error):
-                raise
-            current = self._dynamodb.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item", {})
-            return self._locked_by(model, current)
-        return None
+        if condition_held(
+            self._dynamodb.put_item,
+            TableName=self._table,
+            Item={
+                **key,
+                "holder": {"S": execution_arn},
+                "release_id": {"S": release_id},
+                # No TTL (`expires_at`) on the lock: DynamoDB deleting it under a long, live promotion would
+                # let the next one in. A lock is deleted when released, or taken over when its holder died.
+                "lease_expires_at": {"N": str(now + lease)},
+            },
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+        ):
+            return None
+        current = self._dynamodb.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item", {})
+        return self._locked_by(model, current)
 
     @staticmethod
     def _locked_by(model: str, lock: dict[str, Any]) -> str:
@@ -251,65 +251,49 @@ class ClaimStore:
 
     def _set_claim_status(self, model: str, tuning_job_arn: str, status: str, *, owner: str) -> bool:
         """Set the claim's status if `owner` still owns it (a takeover may have happened while it waited)."""
-        try:
-            self._dynamodb.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": f"MODEL#{model}"}, "sk": {"S": f"CLAIM#{tuning_job_arn}"}},
-                UpdateExpression="SET #status = :status",
-                ConditionExpression="execution_arn = :me",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":status": {"S": status}, ":me": {"S": owner}},
-            )
-        except ClientError as error:
-            if not _is_conditional_failure(error):
-                raise
-            return False
-        return True
+        return condition_held(
+            self._dynamodb.update_item,
+            TableName=self._table,
+            Key={"pk": {"S": f"MODEL#{model}"}, "sk": {"S": f"CLAIM#{tuning_job_arn}"}},
+            UpdateExpression="SET #status = :status",
+            ConditionExpression="execution_arn = :me",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":status": {"S": status}, ":me": {"S": owner}},
+        )
 
     def finish(self, *, model: str, tuning_job_arn: str | None, execution_arn: str, outcome: str) -> bool:
         """Mark the claim done and release the lock if this execution holds it; True when a lock was released."""
         if tuning_job_arn is not None:
-            try:
-                self._dynamodb.update_item(
-                    TableName=self._table,
-                    Key={"pk": {"S": f"MODEL#{model}"}, "sk": {"S": f"CLAIM#{tuning_job_arn}"}},
-                    UpdateExpression="SET #status = :done, outcome = :outcome",
-                    ConditionExpression="execution_arn = :me",
-                    ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues={
-                        ":done": {"S": DONE},
-                        ":outcome": {"S": outcome},
-                        ":me": {"S": execution_arn},
-                    },
-                )
-            except ClientError as error:
-                if not _is_conditional_failure(error):
-                    raise
-        try:
-            self._dynamodb.delete_item(
+            condition_held(  # a claim taken over since is not this execution's to finish
+                self._dynamodb.update_item,
                 TableName=self._table,
-                Key={"pk": {"S": f"MODEL#{model}"}, "sk": {"S": "LOCK"}},
-                ConditionExpression="holder = :me",
-                ExpressionAttributeValues={":me": {"S": execution_arn}},
+                Key={"pk": {"S": f"MODEL#{model}"}, "sk": {"S": f"CLAIM#{tuning_job_arn}"}},
+                UpdateExpression="SET #status = :done, outcome = :outcome",
+                ConditionExpression="execution_arn = :me",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":done": {"S": DONE},
+                    ":outcome": {"S": outcome},
+                    ":me": {"S": execution_arn},
+                },
             )
-        except ClientError as error:
-            if not _is_conditional_failure(error):
-                raise
-            return False
-        return True
+        return condition_held(
+            self._dynamodb.delete_item,
+            TableName=self._table,
+            Key={"pk": {"S": f"MODEL#{model}"}, "sk": {"S": "LOCK"}},
+            ConditionExpression="holder = :me",
+            ExpressionAttributeValues={":me": {"S": execution_arn}},
+        )
 
     def forget(self, *, model: str, tuning_job_arn: str, execution_arn: str) -> None:
         """Drop this execution's claim (it gave up waiting), so a redelivered event can promote the tuning job."""
-        try:
-            self._dynamodb.delete_item(
-                TableName=self._table,
-                Key={"pk": {"S": f"MODEL#{model}"}, "sk": {"S": f"CLAIM#{tuning_job_arn}"}},
-                ConditionExpression="execution_arn = :me",
-                ExpressionAttributeValues={":me": {"S": execution_arn}},
-            )
-        except ClientError as error:
-            if not _is_conditional_failure(error):
-                raise
+        condition_held(
+            self._dynamodb.delete_item,
+            TableName=self._table,
+            Key={"pk": {"S": f"MODEL#{model}"}, "sk": {"S": f"CLAIM#{tuning_job_arn}"}},
+            ConditionExpression="execution_arn = :me",
+            ExpressionAttributeValues={":me": {"S": execution_arn}},
+        )
 
     def lock_holder(self, model: str) -> dict[str, str] | None:
         """The current lock of a model, for operators' tools (`promote status`) and the operator rollback."""
