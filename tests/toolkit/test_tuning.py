@@ -152,6 +152,25 @@ PLANS = st.fixed_dictionaries(
 )
 
 
+def _search_some_tunables(
+    tracking_uri: str,
+    base_catalog: ModelCatalog,
+    tiny: tuple[Dataset, Dataset],
+    hyperparameters: dict[str, Any],
+    objective: tuple[str, str],
+    plan: dict[str, Any],
+    data: st.DataObject,
+) -> tuple[ModelCatalog, Tracker, TuningResult] | None:
+    """Search a drawn, non-empty subset of the schema's tunable hyperparameters (None when none is tunable)."""
+    tunable = _tunable(hyperparameters)
+    if not tunable:
+        return None
+    plan["include"] = data.draw(st.lists(st.sampled_from(tunable), min_size=1, unique=True))
+    catalog = catalog_with(base_catalog, hyperparameters, objective)
+    tracker = fresh_tracker(tracking_uri)
+    return catalog, tracker, _run_search(catalog, tiny, tracker, plan)
+
+
 def _logged_trials(tracker: Tracker, result: TuningResult) -> list[RunRecord]:
     return tracker.search(parent_run_id=result.parent_run_id)
 
@@ -167,13 +186,10 @@ def test_property_19_every_trial_is_within_the_search_space_and_logged(
     plan: dict[str, Any],
     data: st.DataObject,
 ) -> None:
-    tunable = _tunable(hyperparameters)
-    if not tunable:
+    searched = _search_some_tunables(tracking_uri, base_catalog, tiny, hyperparameters, objective, plan, data)
+    if searched is None:
         return
-    plan["include"] = data.draw(st.lists(st.sampled_from(tunable), min_size=1, unique=True))
-    catalog = catalog_with(base_catalog, hyperparameters, objective)
-    tracker = fresh_tracker(tracking_uri)
-    result = _run_search(catalog, tiny, tracker, plan)
+    catalog, tracker, result = searched
 
     space = result.space
     expected = space.grid_size(plan["points"]) if plan["strategy"] == "grid" else plan["n_iter"]
@@ -207,13 +223,10 @@ def test_property_20_the_best_trial_is_the_best_logged_trial_by_the_objective(
     plan: dict[str, Any],
     data: st.DataObject,
 ) -> None:
-    tunable = _tunable(hyperparameters)
-    if not tunable:
+    searched = _search_some_tunables(tracking_uri, base_catalog, tiny, hyperparameters, objective, plan, data)
+    if searched is None:
         return
-    plan["include"] = data.draw(st.lists(st.sampled_from(tunable), min_size=1, unique=True))
-    catalog = catalog_with(base_catalog, hyperparameters, objective)
-    tracker = fresh_tracker(tracking_uri)
-    result = _run_search(catalog, tiny, tracker, plan)
+    _, tracker, result = searched
 
     logged = _logged_trials(tracker, result)
     scores = {run.run_id: run.metrics["objective"] for run in logged if "objective" in run.metrics}
