@@ -46,8 +46,8 @@ OVER_THE_LIMIT = "Total size of the entries in the request is over the limit."  
 class EventsBridge:
     """Where bridged deliveries go: the running local runtime's callbacks."""
 
-    start_execution: Callable[[str, str, dict[str, Any]], None]  # (state machine ARN, input JSON, event)
-    invoke_async: Callable[[str, Any], None]  # (function ARN, event)
+    start_execution: Callable[[str, dict[str, Any], str, dict[str, Any]], None]  # (rule ARN, target, input, event)
+    invoke_async: Callable[[str, dict[str, Any], Any], None]  # (rule ARN, target, event)
     dead_letter: Callable[[str, dict[str, Any], dict[str, Any], ClientError], None]  # (rule ARN, target, event, why)
 
 
@@ -131,8 +131,11 @@ def _send_to_targets(self: Rule, original_event: dict[str, Any], transform_input
         payload = target_input(target, original_event) if transform_input else as_delivered(original_event)
         if _service(target) == "states":
             try:
-                bridge.start_execution(target["Arn"], json.dumps(payload), as_delivered(original_event))
+                bridge.start_execution(self.arn, target, json.dumps(payload), as_delivered(original_event))
             except ClientError as error:  # a client error is not retried: the event goes to the DLQ, if any
                 bridge.dead_letter(self.arn, target, as_delivered(original_event), error)
         else:
-            bridge.invoke_async(target["Arn"], payload)
+            try:
+                bridge.invoke_async(self.arn, target, payload)
+            except ClientError as error:  # the events service may not invoke the function: to the DLQ, if any
+                bridge.dead_letter(self.arn, target, as_delivered(original_event), error)

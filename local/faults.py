@@ -465,39 +465,48 @@ class FaultInjector:
         model: Any, context: dict[str, Any], fault: Fault, code: str, status: int, call: Call
     ) -> tuple[AWSResponse, dict[str, Any]]:
         """The HTTP response and parsed error botocore would have produced for this error from the service."""
-        service_model = model.service_model
-        request_id = str(uuid.uuid4())
         if code.isdigit():  # an S3 HEAD error: no body, the HTTP reason phrase is the message
             message = http.client.responses.get(status, "")
         else:
-            message = fault.message or _MESSAGES.get(code) or _default_message(code, service_model, call)
-        json_protocol = service_model.protocol in ("json", "rest-json", "smithy-rpc-v2-cbor")
-        headers = {"x-amzn-requestid": request_id, "content-type": "application/x-amz-json-1.1"}
-        if service_model.protocol == "rest-xml":
-            headers = {
-                "x-amz-request-id": request_id,
-                "x-amz-id-2": uuid.uuid4().hex,
-                "content-type": "application/xml",
-            }
-        elif not json_protocol:
-            headers = {"x-amzn-requestid": request_id, "content-type": "text/xml"}
-        body = json.dumps({"__type": code, "message": message}).encode()
-        config = context.get("client_config")
-        retries = (getattr(config, "retries", None) or {}) if config is not None else {}
-        max_attempts = int(retries.get("total_max_attempts") or retries.get("max_attempts", 2) + 1)
-        retried = code in _BOTOCORE_RETRIED or status >= 500
-        parsed: dict[str, Any] = {
-            "Error": {"Code": code, "Message": message},
-            "ResponseMetadata": {
-                "RequestId": request_id,
-                "HTTPStatusCode": status,
-                "HTTPHeaders": {**headers, "content-length": str(len(body))},
-                "RetryAttempts": max_attempts - 1 if retried else 0,
-            },
+            message = fault.message or _MESSAGES.get(code) or _default_message(code, model.service_model, call)
+        return error_response(model, context, code, status, message)
+
+
+def error_response(
+    model: Any, context: dict[str, Any], code: str, status: int, message: str
+) -> tuple[AWSResponse, dict[str, Any]]:
+    """What a `before-call` handler returns to make botocore raise a service error exactly as it would from AWS:
+    the HTTP response and the parsed error, with the headers the service's protocol sends and botocore's retry
+    count (an error botocore retries is reported as retried to exhaustion)."""
+    service_model = model.service_model
+    request_id = str(uuid.uuid4())
+    json_protocol = service_model.protocol in ("json", "rest-json", "smithy-rpc-v2-cbor")
+    headers = {"x-amzn-requestid": request_id, "content-type": "application/x-amz-json-1.1"}
+    if service_model.protocol == "rest-xml":
+        headers = {
+            "x-amz-request-id": request_id,
+            "x-amz-id-2": uuid.uuid4().hex,
+            "content-type": "application/xml",
         }
-        if json_protocol:
-            parsed["message"] = message
-        return AWSResponse(url="https://local-faults.invalid/", status_code=status, headers=headers, raw=body), parsed
+    elif not json_protocol:
+        headers = {"x-amzn-requestid": request_id, "content-type": "text/xml"}
+    body = json.dumps({"__type": code, "message": message}).encode()
+    config = context.get("client_config")
+    retries = (getattr(config, "retries", None) or {}) if config is not None else {}
+    max_attempts = int(retries.get("total_max_attempts") or retries.get("max_attempts", 2) + 1)
+    retried = code in _BOTOCORE_RETRIED or status >= 500
+    parsed: dict[str, Any] = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {
+            "RequestId": request_id,
+            "HTTPStatusCode": status,
+            "HTTPHeaders": {**headers, "content-length": str(len(body))},
+            "RetryAttempts": max_attempts - 1 if retried else 0,
+        },
+    }
+    if json_protocol:
+        parsed["message"] = message
+    return AWSResponse(url="https://local-aws.invalid/", status_code=status, headers=headers, raw=body), parsed
 
 
 def _default_message(code: str, service_model: Any, call: Call) -> str:

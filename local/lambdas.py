@@ -31,7 +31,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -139,6 +139,8 @@ class InProcessLambdas:
     # local.faults: wraps every handler call (spec, the call), to tell which function makes an AWS call and to fail
     # the invocation after the handler ran (None: the handler is called as is)
     around_handler: Callable[[FunctionSpec, Callable[[], Any]], Any] | None = None
+    # local.iam: the handler's AWS calls are made as the function's execution role inside this context
+    identity: Callable[[FunctionSpec], AbstractContextManager[None]] | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -280,10 +282,11 @@ class InProcessLambdas:
             log_stream_name=f"local/[$LATEST]{request_id}",
             deadline=deadline,
         )
-        if self.around_handler is None:
-            raw = handler(event, context)
-        else:
-            raw = self.around_handler(spec, lambda: handler(event, context))
+        with self.identity(spec) if self.identity is not None else _nothing():
+            if self.around_handler is None:
+                raw = handler(event, context)
+            else:
+                raw = self.around_handler(spec, lambda: handler(event, context))
         try:
             # Lambda serializes the return value as JSON; what cannot be serialized fails the invocation.
             return json.loads(json.dumps(raw))
@@ -336,6 +339,11 @@ class InProcessLambdas:
         """Wait for every queued asynchronous invocation."""
         while self._pending:
             self._pending.pop(0).result(timeout=timeout)
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 class _RuntimeError(Exception):

@@ -30,6 +30,7 @@ from local import endpoints, events_bridge, sagemaker_jobs, sfn_bridge
 from local.errors import UsageError
 from local.events_bridge import OVER_THE_LIMIT, PUT_EVENTS_LIMIT_BYTES, entry_size
 from local.faults import FaultInjector
+from local.iam.identities import Identities
 from local.lambdas import InProcessLambdas
 from local.production import (
     Champion,
@@ -203,6 +204,8 @@ class LocalRuntime:
         scenario: str = "good",
         jobs_dir: Path | None = None,
         faults: FaultInjector | None = None,
+        enforce_iam: bool = True,
+        template: Path | None = None,
     ) -> None:
         self.root = root
         self.models_dir = models_dir or root / "models"
@@ -221,6 +224,10 @@ class LocalRuntime:
         self.stack_name, self.assembly_dir, self.synth = stack_name, assembly_dir, synth
         self._world_source = world
         self.faults = faults  # local.faults: AWS errors and Lambda failures to inject, and the record of AWS calls
+        # local.iam: every AWS call is authorized against the template's policies (off only when asked, and said)
+        self.enforce_iam = enforce_iam
+        self.iam: Identities | None = None
+        self.template = template  # run this synthesized template instead of cdk.out's (`local run --template`)
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
         self._started_by_event: dict[str, list[str]] = {}
@@ -235,7 +242,13 @@ class LocalRuntime:
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> Self:
         """Synthesize if needed, start moto, build the world, activate the bridges, seed the SageMaker world."""
-        self.stack = load_stack(self.root, stack_name=self.stack_name, assembly_dir=self.assembly_dir, synth=self.synth)
+        self.stack = load_stack(
+            self.root,
+            stack_name=self.stack_name,
+            assembly_dir=self.assembly_dir,
+            synth=self.synth,
+            template=self.template,
+        )
         world_document = load_world(self._world_source) if self._world_source is not None else None
         self._saved_env = {key: os.environ.get(key) for key in _FAKE_ENV}
         os.environ.update(_FAKE_ENV)
@@ -248,23 +261,33 @@ class LocalRuntime:
             faults = self._fault_functions(self.fail_at)
             self.lambdas = InProcessLambdas(self.world.functions, REGION, faults=faults, echo=self.function_logs)
             self.lambdas.open()
+            if self.enforce_iam:
+                self.iam = Identities(self.world, account=ACCOUNT, region=REGION)
+                self.iam.attach()
+                self.lambdas.identity = self.iam.lambda_identity
             if self.faults is not None:
                 self.faults.attach(self)
             self.traffic = endpoints.TrafficSimulator(
                 self.clients.sagemaker, self.clients.cloudwatch, self._endpoint_names(), self.scenario
             )
             self._sfn = sfn_bridge.StepFunctionsBridge(
-                lambdas=self.lambdas, time=self.time, on_wait=self.traffic.on_wait
+                lambdas=self.lambdas,
+                time=self.time,
+                on_wait=self.traffic.on_wait,
+                authorize_invoke=self.iam.authorize_invoke if self.iam is not None else None,
             )
             self._events = events_bridge.EventsBridge(
                 start_execution=self._start_from_rule,
-                invoke_async=self.lambdas.invoke_async,
+                invoke_async=self._invoke_target,
                 dead_letter=self._dead_letter,
             )
             sfn_bridge.HOOKS.activate(self._sfn)
             events_bridge.HOOKS.activate(self._events)
             self.jobs = sagemaker_jobs.LocalJobs(
-                self.clients.s3, self.jobs_dir, cache_dir=self.root / ".local-runs" / "job-cache"
+                self.clients.s3,
+                self.jobs_dir,
+                cache_dir=self.root / ".local-runs" / "job-cache",
+                authorize=self.iam.authorize_job if self.iam is not None else None,
             )
             sagemaker_jobs.HOOKS.activate(self.jobs)
             endpoints.HOOKS.activate(self.traffic)
@@ -297,6 +320,8 @@ class LocalRuntime:
                 attempt(self._stop_executions)
             if self.faults is not None:
                 attempt(self.faults.detach)
+            if self.iam is not None:
+                attempt(self.iam.detach)
             if self.lambdas is not None:
                 attempt(self.lambdas.close)
             if self._sfn is not None:
@@ -402,8 +427,14 @@ class LocalRuntime:
         return {known[state] for state in states}
 
     # -- events ----------------------------------------------------------------------------------------------
-    def _start_from_rule(self, state_machine_arn: str, execution_input: str, event: dict[str, Any]) -> None:
-        """EventBridge -> Step Functions target: one execution per matching event, named as EventBridge does."""
+    def _start_from_rule(
+        self, rule_arn: str, target: dict[str, Any], execution_input: str, event: dict[str, Any]
+    ) -> None:
+        """EventBridge -> Step Functions target: one execution per matching event, named as EventBridge does,
+        started with the target's role."""
+        state_machine_arn = str(target["Arn"])
+        if self.iam is not None:
+            self.iam.authorize_start(rule_arn, target)
         if len(execution_input.encode()) > MAX_EXECUTION_INPUT_BYTES:  # moto does not check StartExecution's limit
             raise ClientError(
                 {
@@ -421,12 +452,26 @@ class LocalRuntime:
         )
         self._started_by_event.setdefault(event["id"], []).append(response["executionArn"])
 
+    def _invoke_target(self, rule_arn: str, target: dict[str, Any], payload: Any) -> None:
+        """EventBridge -> Lambda target: the events service invokes the function asynchronously, allowed by the
+        function's resource policy."""
+        if self.iam is not None:
+            self.iam.authorize_lambda_target(rule_arn, target)
+        assert self.lambdas is not None
+        self.lambdas.invoke_async(str(target["Arn"]), payload)
+
     def _dead_letter(self, rule_arn: str, target: dict[str, Any], event: dict[str, Any], error: ClientError) -> None:
-        """A delivery EventBridge gave up on: into the target's dead-letter queue, as EventBridge writes it."""
+        """A delivery EventBridge gave up on: into the target's dead-letter queue, as EventBridge writes it (the
+        queue's policy must let the events service send; otherwise the event is lost, as on AWS)."""
         message = f"{error.response['Error']['Code']}: {error.response['Error']['Message']}"
         queue_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
         letter = {"rule": rule_arn, "target": target["Arn"], "queue": queue_arn, "event": event, "error": message}
         self.dead_letters.append(letter)
+        if queue_arn and self.iam is not None:
+            refused = self.iam.authorize_dead_letter(rule_arn, queue_arn)
+            if refused is not None:
+                letter.update(queue=None, lost=refused)
+                return
         if not queue_arn:
             return  # no DLQ: EventBridge drops the event
         url = self.clients.sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]

@@ -25,11 +25,13 @@ import sys
 import tarfile
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from local.hooks import Hooks
+from local.iam.actions import Need
+from local.iam.enforcer import AccessDenied
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN_ENTRY_POINT = ROOT / "jobs" / "training" / "train.py"
@@ -75,8 +77,17 @@ class LocalJobs:
     input bytes were seen before reuses that run's outputs from `cache_dir` instead of training again (tests and
     demos rerun the same jobs many times)."""
 
-    def __init__(self, s3: Any, work_dir: Path, python: str = sys.executable, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        work_dir: Path,
+        python: str = sys.executable,
+        cache_dir: Path | None = None,
+        authorize: Callable[[str, list[Need], str], None] | None = None,
+    ) -> None:
         self.s3 = s3
+        # local.iam: SageMaker stages a job's inputs and uploads its outputs with the job's role (raises AccessDenied)
+        self.authorize = authorize
         self.work_dir = work_dir
         self.python = python
         self.cache_dir = cache_dir
@@ -91,14 +102,23 @@ class LocalJobs:
         except self.s3.exceptions.ClientError:
             self.s3.create_bucket(Bucket=bucket)
 
-    def download(self, uri: str, destination: Path) -> int:
-        """Copy an S3 prefix (or one object) into `destination`; returns the number of files."""
+    def _check(self, role: str | None, needs: list[Need], operation: str) -> None:
+        if role is not None and self.authorize is not None:
+            self.authorize(role, needs, operation)
+
+    def download(self, uri: str, destination: Path, role: str | None = None) -> int:
+        """Copy an S3 prefix (or one object) into `destination`; returns the number of files. With `role`, as
+        SageMaker stages an S3Prefix channel with the job's role: list the prefix, then get each object."""
         bucket, key = split_uri(uri)
         destination.mkdir(parents=True, exist_ok=True)
         count = 0
+        listing = Need("s3:ListBucket", {"BucketName": bucket}, context={"s3:prefix": key})
+        self._check(role, [listing], "s3:ListObjectsV2")
         paginator = self.s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket, Prefix=key):
             for item in page.get("Contents", []):
+                getting = Need("s3:GetObject", {"BucketName": bucket, "ObjectName": item["Key"]})
+                self._check(role, [getting], "s3:GetObject")
                 relative = item["Key"][len(key) :].lstrip("/") or Path(item["Key"]).name
                 target = destination / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -106,11 +126,22 @@ class LocalJobs:
                 count += 1
         return count
 
-    def upload(self, source: Path, uri: str) -> None:
+    def authorize_code(self, uri: str, role: str | None) -> None:
+        """The code input (the CDK asset zip): SageMaker lists and gets it with the job's role. The local run uses
+        the repository's jobs/ instead, and the CDK assets bucket is not in the local world, so only the
+        authorization is made."""
+        bucket, key = split_uri(uri)
+        self._check(
+            role, [Need("s3:ListBucket", {"BucketName": bucket}, context={"s3:prefix": key})], "s3:ListObjectsV2"
+        )
+        self._check(role, [Need("s3:GetObject", {"BucketName": bucket, "ObjectName": key})], "s3:GetObject")
+
+    def upload(self, source: Path, uri: str, role: str | None = None) -> None:
         bucket, prefix = split_uri(uri)
         self._ensure_bucket(bucket)
         for path in sorted(p for p in source.rglob("*") if p.is_file()):
             key = f"{prefix.rstrip('/')}/{path.relative_to(source).as_posix()}".lstrip("/")
+            self._check(role, [Need("s3:PutObject", {"BucketName": bucket, "ObjectName": key})], "s3:PutObject")
             self.s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
 
     # -- seeding -------------------------------------------------------------------------------------------------
@@ -207,13 +238,18 @@ class LocalJobs:
         return digest.hexdigest()[:32]
 
     def _train(
-        self, name: str, base: Path, hyperparameters: Mapping[str, str], channels: Mapping[str, str]
+        self,
+        name: str,
+        base: Path,
+        hyperparameters: Mapping[str, str],
+        channels: Mapping[str, str],
+        role: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         config = base / "input" / "config"
         config.mkdir(parents=True, exist_ok=True)
         (config / "hyperparameters.json").write_text(json.dumps(dict(hyperparameters)))
         for channel, uri in channels.items():
-            self.download(uri, base / "input" / "data" / channel)
+            self.download(uri, base / "input" / "data" / channel, role)
         return self._run(name, [self.python, str(TRAIN_ENTRY_POINT)], base)
 
     @staticmethod
@@ -225,7 +261,12 @@ class LocalJobs:
         name = job.training_job_name
         base = self._job_dir(name)
         channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job.input_data_config}
-        result = self._train(name, base, job.hyper_parameters, channels)
+        role = job.role_arn
+        try:
+            result = self._train(name, base, job.hyper_parameters, channels, role)
+        except AccessDenied as denied:  # SageMaker could not stage a channel with the job's role
+            _fail_training(job, f"ClientError: Data download failed: {denied}")
+            return
         log = f"local log {self.logs[name]}"
         if result.returncode != 0:
             job.training_job_status = job.secondary_status = "Failed"
@@ -233,6 +274,11 @@ class LocalJobs:
             job.final_metric_data_list = []
             return
         bucket, key = split_uri(job.model_artifacts["S3ModelArtifacts"])
+        try:
+            self._check(role, [Need("s3:PutObject", {"BucketName": bucket, "ObjectName": key})], "s3:PutObject")
+        except AccessDenied as denied:
+            _fail_training(job, f"ClientError: Failed to upload model artifacts: {denied}")
+            return
         self._ensure_bucket(bucket)
         self.s3.put_object(Bucket=bucket, Key=key, Body=_tar_gz(base / "model"))
         job.final_metric_data_list = [
@@ -244,20 +290,40 @@ class LocalJobs:
         """Run a recorded comparison processing job for real (the repo's jobs/ code is the job's code asset)."""
         name = job.processing_job_name
         base = self._job_dir(name)
-        for item in job.processing_inputs:
-            if item["InputName"] == "code":
-                continue
-            local = item["S3Input"]["LocalPath"].replace(OPT_ML, str(base), 1)
-            self.download(item["S3Input"]["S3Uri"], Path(local))
+        role = job.role_arn
+        try:
+            for item in job.processing_inputs:
+                if item["InputName"] == "code":
+                    self.authorize_code(item["S3Input"]["S3Uri"], role)
+                    continue
+                local = item["S3Input"]["LocalPath"].replace(OPT_ML, str(base), 1)
+                self.download(item["S3Input"]["S3Uri"], Path(local), role)
+        except AccessDenied as denied:
+            _fail_processing(job, f"ClientError: Failed to download data. {denied}")
+            return
         arguments = list(job.app_specification.get("ContainerArguments") or [])
         result = self._run(name, [self.python, str(COMPARE_ENTRY_POINT), *arguments], base)
         if result.returncode != 0:
             job.processing_job_status = "Failed"
             job.exit_message = f"{self._failure(base / 'output' / 'message')} (local log {self.logs[name]})"
             return
-        for output in job.processing_output_config.get("Outputs", []):
-            local = Path(output["S3Output"]["LocalPath"].replace(OPT_ML, str(base), 1))
-            self.upload(local, output["S3Output"]["S3Uri"])
+        try:
+            for output in job.processing_output_config.get("Outputs", []):
+                local = Path(output["S3Output"]["LocalPath"].replace(OPT_ML, str(base), 1))
+                self.upload(local, output["S3Output"]["S3Uri"], role)
+        except AccessDenied as denied:
+            _fail_processing(job, f"ClientError: Failed to upload outputs. {denied}")
+
+
+def _fail_training(job: Any, reason: str) -> None:
+    job.training_job_status = job.secondary_status = "Failed"
+    job.failure_reason = reason
+    job.final_metric_data_list = []
+
+
+def _fail_processing(job: Any, reason: str) -> None:
+    job.processing_job_status = "Failed"
+    job.failure_reason = job.exit_message = reason
 
 
 def _tar_gz(folder: Path) -> bytes:

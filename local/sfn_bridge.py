@@ -10,7 +10,8 @@ Bridges (each tested in tests/local/test_sfn_bridge.py):
   (`Payload`, and `FunctionError: Unhandled` with the error payload when the handler raised), so moto's own code
   turns an error into the Step Functions error name (`errorType`) and cause (the payload JSON) as AWS does, and
   `.waitForTaskToken` then waits for SendTaskSuccess/SendTaskFailure exactly as the interpreter already does.
-  An unknown function answers Lambda's `ResourceNotFoundException` instead of moto's silent echo.
+  An unknown function answers Lambda's `ResourceNotFoundException` instead of moto's silent echo; a function the
+  state machine's role may not invoke answers `AccessDeniedException` (`authorize_invoke`, from `local.iam`).
 * Wait states: `WaitFunction._wait_interval` sleeps `seconds * wait_factor` (default 0: a Wait of an hour passes
   in milliseconds). Seconds, SecondsPath, Timestamp and TimestampPath all go through it. The definition and the
   execution history are unchanged (WaitStateEntered/Exited as on AWS).
@@ -92,6 +93,8 @@ class StepFunctionsBridge:
     time: TimeCompression
     # Called with the state-machine seconds each Wait stands for (the traffic simulator fills them with requests).
     on_wait: Callable[[float], None] | None = None
+    # local.iam: raises a ClientError (AccessDeniedException) when the state machine's role may not invoke it
+    authorize_invoke: Callable[[str], None] | None = None
 
 
 def _stop(self: Execution, stop_date: datetime, error: str | None, cause: str | None) -> None:
@@ -148,6 +151,8 @@ def _invoke_lambda_function(parameters: dict[str, Any], region: str, state_crede
         return original(parameters=parameters, region=region, state_credentials=state_credentials)
     raw = parameters.get("Payload") or b"{}"
     event = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    if bridge.authorize_invoke is not None:
+        bridge.authorize_invoke(parameters["FunctionName"])
     try:
         result, error = bridge.lambdas.invoke(parameters["FunctionName"], event)
     except KeyError:

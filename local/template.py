@@ -151,9 +151,17 @@ def _choose_stack(templates: dict[str, Path], stack_name: str | None) -> tuple[s
 
 
 def load_stack(
-    root: Path, *, stack_name: str | None = None, assembly_dir: Path | None = None, synth: bool = True
+    root: Path,
+    *,
+    stack_name: str | None = None,
+    assembly_dir: Path | None = None,
+    synth: bool = True,
+    template: Path | None = None,
 ) -> StackTemplate:
-    """The synthesized stack of the CDK app in `root`, synthesizing first when cdk.out is missing or stale."""
+    """The synthesized stack of the CDK app in `root`, synthesizing first when cdk.out is missing or stale.
+
+    `template`: run this template file instead (a reviewer's changed copy of the one you would deploy); its code
+    assets are the cloud assembly's (cdk.out, synthesized as usual), which the copy's asset paths name."""
     assembly = assembly_dir or root / "cdk.out"
     if synth:
         if not (root / "app.py").exists():
@@ -169,10 +177,13 @@ def load_stack(
     if not templates:
         raise TemplateError(f"no synthesized stack in {assembly}; run `python app.py` in {root}")
     name, path = _choose_stack(templates, stack_name)
+    assets = _assets_by_key(assembly, path)
+    if template is not None:
+        if not template.is_file():
+            raise TemplateError(f"template file not found: {template}")
+        path = template
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise TemplateError(f"cannot read {path}: {error}") from error
-    return StackTemplate(
-        name=name, path=path, assembly_dir=assembly, body=body, assets_by_key=_assets_by_key(assembly, path)
-    )
+    return StackTemplate(name=name, path=path, assembly_dir=assembly, body=body, assets_by_key=assets)

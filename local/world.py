@@ -4,7 +4,8 @@ Every resource gets a deterministic, readable physical name (the template's own 
 else the logical id in lower case without CDK's hash suffix). Names and ARNs are computed first, for every
 resource, so tokens resolve whatever order the template lists them in; then buckets, tables, topics, queues,
 buses, log groups, parameters, state machines and rules are created through ordinary boto3 calls on moto.
-IAM roles, policies and Lambda permissions are only named (moto does not enforce IAM here). Lambda functions are
+IAM roles, policies and Lambda permissions are only named in moto; `local.iam` reads them from the template and
+enforces them on every call. Lambda functions are
 described, not created in moto: the local runtime invokes their handlers in process (see `local.lambdas`).
 """
 
@@ -59,6 +60,9 @@ class FunctionSpec:
     layer_dirs: tuple[Path, ...]
     memory_mb: int
     timeout_s: int
+    role_arn: str | None = None  # the execution role the handler's AWS calls are authorized as
+    log_group: str | None = None  # where the Lambda service writes the function's logs (with that role)
+    tracing: bool = False  # active X-Ray tracing: the service sends trace segments with that role
 
 
 @dataclass
@@ -326,6 +330,9 @@ class WorldBuilder:
             layer_dirs=tuple(layer_dirs),
             memory_mb=int(props.get("MemorySize", 128)),
             timeout_s=int(props.get("Timeout", 3)),
+            role_arn=str(props["Role"]) if props.get("Role") else None,
+            log_group=str((props.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{physical.ref}"),
+            tracing=(props.get("TracingConfig") or {}).get("Mode") == "Active",
         )
 
     def _state_machine(self, logical_id: str) -> None:

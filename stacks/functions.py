@@ -83,7 +83,8 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     StepFunctionSpec(
         "backup_production",
         "BackupProduction: archive the current parameters and config under the release id",
-        (P.promotion_table, P.read_parameters, P.read_config, P.write_archive, P.read_endpoint),
+        # read_archive: a re-run finds its own backup (GetObject; 403, not 404, without it)
+        (P.promotion_table, P.read_parameters, P.read_config, P.read_archive, P.write_archive, P.read_endpoint),
     ),
     StepFunctionSpec(
         "write_parameters",
@@ -158,6 +159,7 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
             P.promotion_table,
             P.describe_executions,
             P.read_execution_history,
+            P.read_reports,  # the comparison's plots, embedded in the decision report
             P.write_reports,
             P.put_events,
             P.notify,

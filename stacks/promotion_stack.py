@@ -67,6 +67,15 @@ class PromotionStack(cdk.Stack):
                 resources=[f"arn:{cdk.Aws.PARTITION}:s3:::{jobs_code.s3_bucket_name}/{jobs_code.s3_object_key}"],
             )
         )
+        # The comparison job's code input is an S3Prefix: SageMaker lists the prefix before it downloads.
+        training.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListJobsCode",
+                actions=["s3:ListBucket"],
+                resources=[f"arn:{cdk.Aws.PARTITION}:s3:::{jobs_code.s3_bucket_name}"],
+                conditions={"StringEquals": {"s3:prefix": jobs_code.s3_object_key}},
+            )
+        )
         training.role.add_to_policy(
             iam.PolicyStatement(
                 sid="WriteComparisonReports",

@@ -1,0 +1,292 @@
+"""From an API call to the IAM requests AWS authorizes for it: the action (IAM's name, which is not always the
+operation's), every resource ARN the action is checked against, and the request's condition keys.
+
+The ARN formats come from policy_sentry's copy of the IAM Service Authorization Reference (`arn_for`): this module
+only says which API parameter fills which placeholder of the reference's format (`TableName`, `EndpointName`...).
+Where AWS authorizes more than the operation's own action, that is written out with its source:
+
+* S3: HeadObject is authorized as s3:GetObject; a VersionId makes it s3:GetObjectVersion (DeleteObject:
+  s3:DeleteObjectVersion); ListObjects(V2) is s3:ListBucket with the s3:prefix key; ListObjectVersions is
+  s3:ListBucketVersions; HeadBucket is s3:ListBucket (S3 API reference, "Permissions" of each operation).
+* SageMaker: names in ARNs are lower case; Create* with Tags also needs sagemaker:AddTags; a role in the request
+  (RoleArn, ExecutionRoleArn) needs iam:PassRole with iam:PassedToService = sagemaker.amazonaws.com; UpdateEndpoint
+  and CreateEndpoint are checked on the endpoint and on the endpoint config (Service Authorization Reference).
+* Step Functions: SendTaskSuccess/Failure/Heartbeat list no resource type in the reference, yet AWS checks a
+  callback token against the state machine that issued it (its AccessDenied names `stateMachine:<name>`, and a
+  grant on that ARN works: aws-cdk PR #8486, NOAA-OWP/hydrovis#837); modelled as AWS behaves.
+* SNS to a topic with a customer managed key: the publisher also needs kms:GenerateDataKey and kms:Decrypt on it
+  (SNS developer guide, "Encryption at rest"), with kms:ViaService = sns.<region>.amazonaws.com.
+
+A call this module has no rule for raises `UnmappedOperation`: the local runtime refuses to guess, so a new call in
+the product's code must be mapped (and so reviewed) before it runs locally.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from local.iam.policy import ContextValue
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z]+)\}")
+PASSED_TO_SAGEMAKER = {"iam:PassedToService": "sagemaker.amazonaws.com"}
+
+
+class UnmappedOperation(LookupError):
+    """An API call the local authorization has no IAM mapping for."""
+
+
+@dataclass(frozen=True)
+class Need:
+    """One IAM request an API call makes: `action` on the resource the reference's format builds from `fields`
+    (or `resource`, when the caller knows the ARN), with extra condition keys."""
+
+    action: str
+    fields: Mapping[str, str] = field(default_factory=dict)
+    resource: str | None = None
+    context: Mapping[str, ContextValue] = field(default_factory=dict)
+
+
+@cache
+def _formats(action: str) -> tuple[str, ...]:
+    from policy_sentry.querying.actions import get_action_data
+
+    service, _, name = action.partition(":")
+    data = get_action_data(service, name)
+    entries = data.get(service) if isinstance(data, dict) else None
+    if not entries:
+        raise UnmappedOperation(f"{action} is not an action of the IAM Service Authorization Reference")
+    return tuple(dict.fromkeys(str(entry["resource_arn_format"]) for entry in entries))
+
+
+def action_exists(action: str) -> bool:
+    try:
+        _formats(action)
+    except UnmappedOperation:
+        return False
+    return True
+
+
+def arn_for(action: str, fields: Mapping[str, str], *, region: str, account: str) -> list[str]:
+    """The resource ARNs the reference gives `action` whose placeholders `fields` fill: every such resource type is
+    authorized; an action with no resource type (or none that fits) is authorized on `*`."""
+    known = {"Partition": "aws", "Region": region, "Account": account, **fields}
+    arns = []
+    for template in _formats(action):
+        if template == "*":
+            continue
+        names = _PLACEHOLDER.findall(template)
+        if all(name in known for name in names) and any(name in fields for name in names):
+            arns.append(_PLACEHOLDER.sub(lambda match: known[match.group(1)], template))
+    return arns or ["*"]
+
+
+def _tags(params: Mapping[str, Any]) -> dict[str, ContextValue]:
+    tags = params.get("Tags") or []
+    context: dict[str, ContextValue] = {f"aws:RequestTag/{t['Key']}": str(t["Value"]) for t in tags}
+    if tags:
+        context["aws:TagKeys"] = [str(t["Key"]) for t in tags]
+    return context
+
+
+def _s3_object(action: str, versioned_action: str) -> Callable[[Mapping[str, Any]], list[Need]]:
+    def needs(p: Mapping[str, Any]) -> list[Need]:
+        chosen = versioned_action if p.get("VersionId") else action
+        return [Need(chosen, {"BucketName": p["Bucket"], "ObjectName": p["Key"]})]
+
+    return needs
+
+
+def _s3_list(action: str) -> Callable[[Mapping[str, Any]], list[Need]]:
+    def needs(p: Mapping[str, Any]) -> list[Need]:
+        context: dict[str, ContextValue] = {"s3:prefix": str(p.get("Prefix", ""))}
+        if p.get("Delimiter"):
+            context["s3:delimiter"] = str(p["Delimiter"])
+        return [Need(action, {"BucketName": p["Bucket"]}, context=context)]
+
+    return needs
+
+
+def _s3_put(p: Mapping[str, Any]) -> list[Need]:
+    needs = [Need("s3:PutObject", {"BucketName": p["Bucket"], "ObjectName": p["Key"]})]
+    if p.get("Tagging"):
+        needs.append(Need("s3:PutObjectTagging", {"BucketName": p["Bucket"], "ObjectName": p["Key"]}))
+    return needs
+
+
+def _ssm_one(action: str) -> Callable[[Mapping[str, Any]], list[Need]]:
+    def needs(p: Mapping[str, Any]) -> list[Need]:
+        return [Need(action, {"ParameterNameWithoutLeadingSlash": str(p["Name"]).lstrip("/")})]
+
+    return needs
+
+
+def _ssm_many(action: str) -> Callable[[Mapping[str, Any]], list[Need]]:
+    def needs(p: Mapping[str, Any]) -> list[Need]:
+        return [Need(action, {"ParameterNameWithoutLeadingSlash": str(n).lstrip("/")}) for n in p["Names"]]
+
+    return needs
+
+
+def _ssm_put(p: Mapping[str, Any]) -> list[Need]:
+    fields = {"ParameterNameWithoutLeadingSlash": str(p["Name"]).lstrip("/")}
+    needs = [Need("ssm:PutParameter", fields)]
+    if p.get("Tags"):
+        needs.append(Need("ssm:AddTagsToResource", fields, context=_tags(p)))
+    return needs
+
+
+def _ssm_by_path(p: Mapping[str, Any]) -> list[Need]:
+    fields = {"ParameterNameWithoutLeadingSlash": str(p["Path"]).strip("/")}
+    return [Need("ssm:GetParametersByPath", fields, context={"ssm:Recursive": str(bool(p.get("Recursive"))).lower()})]
+
+
+def _table(action: str) -> Callable[[Mapping[str, Any]], list[Need]]:
+    def needs(p: Mapping[str, Any]) -> list[Need]:
+        fields = {"TableName": str(p["TableName"])}
+        if p.get("IndexName"):
+            fields["IndexName"] = str(p["IndexName"])
+        return [Need(action, fields)]
+
+    return needs
+
+
+def _sagemaker(action: str, *names: tuple[str, str], tags: bool = False, role: str | None = None):  # type: ignore[no-untyped-def]
+    """A SageMaker action on the resources named by the given (API parameter, reference placeholder) pairs."""
+
+    def needs(p: Mapping[str, Any]) -> list[Need]:
+        fields = {placeholder: str(p[param]).lower() for param, placeholder in names if p.get(param)}
+        found = [Need(action, fields, context=_tags(p) if tags else {})]
+        if tags and p.get("Tags"):
+            found.append(Need("sagemaker:AddTags", fields, context=_tags(p)))
+        if role is not None and p.get(role):
+            found.append(Need("iam:PassRole", resource=str(p[role]), context=PASSED_TO_SAGEMAKER))
+        return found
+
+    return needs
+
+
+def _execution(action: str) -> Callable[[Mapping[str, Any]], list[Need]]:
+    return lambda p: [Need(action, resource=str(p["executionArn"]))]
+
+
+def _put_events(p: Mapping[str, Any]) -> list[Need]:
+    needs = []
+    for entry in p["Entries"]:
+        bus = str(entry.get("EventBusName") or "default")
+        context: dict[str, ContextValue] = {
+            "events:source": str(entry.get("Source", "")),
+            "events:detail-type": str(entry.get("DetailType", "")),
+        }
+        if bus.startswith("arn:"):
+            needs.append(Need("events:PutEvents", resource=bus, context=context))
+        else:
+            needs.append(Need("events:PutEvents", {"EventBusName": bus}, context=context))
+    return needs
+
+
+# (botocore service name, operation) -> the IAM requests it makes.
+RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[Need]]] = {
+    ("s3", "GetObject"): _s3_object("s3:GetObject", "s3:GetObjectVersion"),
+    ("s3", "HeadObject"): _s3_object("s3:GetObject", "s3:GetObjectVersion"),
+    ("s3", "PutObject"): _s3_put,
+    ("s3", "DeleteObject"): _s3_object("s3:DeleteObject", "s3:DeleteObjectVersion"),
+    ("s3", "ListObjectsV2"): _s3_list("s3:ListBucket"),
+    ("s3", "ListObjects"): _s3_list("s3:ListBucket"),
+    ("s3", "ListObjectVersions"): _s3_list("s3:ListBucketVersions"),
+    ("s3", "HeadBucket"): lambda p: [Need("s3:ListBucket", {"BucketName": p["Bucket"]})],
+    ("ssm", "GetParameter"): _ssm_one("ssm:GetParameter"),
+    ("ssm", "GetParameterHistory"): _ssm_one("ssm:GetParameterHistory"),
+    ("ssm", "DeleteParameter"): _ssm_one("ssm:DeleteParameter"),
+    ("ssm", "GetParameters"): _ssm_many("ssm:GetParameters"),
+    ("ssm", "DeleteParameters"): _ssm_many("ssm:DeleteParameters"),
+    ("ssm", "GetParametersByPath"): _ssm_by_path,
+    ("ssm", "PutParameter"): _ssm_put,
+    ("dynamodb", "GetItem"): _table("dynamodb:GetItem"),
+    ("dynamodb", "PutItem"): _table("dynamodb:PutItem"),
+    ("dynamodb", "UpdateItem"): _table("dynamodb:UpdateItem"),
+    ("dynamodb", "DeleteItem"): _table("dynamodb:DeleteItem"),
+    ("dynamodb", "Query"): _table("dynamodb:Query"),
+    ("dynamodb", "Scan"): _table("dynamodb:Scan"),
+    ("sagemaker", "DescribeHyperParameterTuningJob"): _sagemaker(
+        "sagemaker:DescribeHyperParameterTuningJob", ("HyperParameterTuningJobName", "HyperParameterTuningJobName")
+    ),
+    ("sagemaker", "DescribeTrainingJob"): _sagemaker(
+        "sagemaker:DescribeTrainingJob", ("TrainingJobName", "TrainingJobName")
+    ),
+    ("sagemaker", "CreateTrainingJob"): _sagemaker(
+        "sagemaker:CreateTrainingJob", ("TrainingJobName", "TrainingJobName"), tags=True, role="RoleArn"
+    ),
+    ("sagemaker", "StopTrainingJob"): _sagemaker("sagemaker:StopTrainingJob", ("TrainingJobName", "TrainingJobName")),
+    ("sagemaker", "CreateProcessingJob"): _sagemaker(
+        "sagemaker:CreateProcessingJob", ("ProcessingJobName", "ProcessingJobName"), tags=True, role="RoleArn"
+    ),
+    ("sagemaker", "DescribeProcessingJob"): _sagemaker(
+        "sagemaker:DescribeProcessingJob", ("ProcessingJobName", "ProcessingJobName")
+    ),
+    ("sagemaker", "CreateModel"): _sagemaker(
+        "sagemaker:CreateModel", ("ModelName", "ModelName"), tags=True, role="ExecutionRoleArn"
+    ),
+    ("sagemaker", "DeleteModel"): _sagemaker("sagemaker:DeleteModel", ("ModelName", "ModelName")),
+    ("sagemaker", "CreateEndpointConfig"): _sagemaker(
+        "sagemaker:CreateEndpointConfig", ("EndpointConfigName", "EndpointConfigName"), tags=True
+    ),
+    ("sagemaker", "DescribeEndpointConfig"): _sagemaker(
+        "sagemaker:DescribeEndpointConfig", ("EndpointConfigName", "EndpointConfigName")
+    ),
+    ("sagemaker", "DeleteEndpointConfig"): _sagemaker(
+        "sagemaker:DeleteEndpointConfig", ("EndpointConfigName", "EndpointConfigName")
+    ),
+    ("sagemaker", "DescribeEndpoint"): _sagemaker("sagemaker:DescribeEndpoint", ("EndpointName", "EndpointName")),
+    ("sagemaker", "CreateEndpoint"): _sagemaker(
+        "sagemaker:CreateEndpoint",
+        ("EndpointName", "EndpointName"),
+        ("EndpointConfigName", "EndpointConfigName"),
+        tags=True,
+    ),
+    ("sagemaker", "UpdateEndpoint"): _sagemaker(
+        "sagemaker:UpdateEndpoint", ("EndpointName", "EndpointName"), ("EndpointConfigName", "EndpointConfigName")
+    ),
+    ("sagemaker", "UpdateEndpointWeightsAndCapacities"): _sagemaker(
+        "sagemaker:UpdateEndpointWeightsAndCapacities", ("EndpointName", "EndpointName")
+    ),
+    ("sagemaker", "DeleteEndpoint"): _sagemaker("sagemaker:DeleteEndpoint", ("EndpointName", "EndpointName")),
+    ("events", "PutEvents"): _put_events,
+    ("sns", "Publish"): lambda p: [Need("sns:Publish", resource=str(p["TopicArn"]))],
+    ("stepfunctions", "DescribeExecution"): _execution("states:DescribeExecution"),
+    ("stepfunctions", "GetExecutionHistory"): _execution("states:GetExecutionHistory"),
+    ("stepfunctions", "StartExecution"): lambda p: [Need("states:StartExecution", resource=str(p["stateMachineArn"]))],
+    ("stepfunctions", "StopExecution"): _execution("states:StopExecution"),
+    ("cloudwatch", "GetMetricData"): lambda p: [Need("cloudwatch:GetMetricData")],
+    ("cloudwatch", "GetMetricStatistics"): lambda p: [Need("cloudwatch:GetMetricStatistics")],
+    ("cloudwatch", "PutMetricData"): lambda p: [
+        Need("cloudwatch:PutMetricData", context={"cloudwatch:namespace": str(p["Namespace"])})
+    ],
+    ("sqs", "SendMessage"): lambda p: [Need("sqs:SendMessage", resource=_queue_arn(str(p["QueueUrl"])))],
+    ("lambda", "Invoke"): lambda p: [Need("lambda:InvokeFunction", {"FunctionName": str(p["FunctionName"])})],
+}
+# Task tokens: authorized against the issuing state machine, which only the runtime can tell (see module docstring).
+TASK_TOKEN_OPERATIONS = {
+    "SendTaskSuccess": "states:SendTaskSuccess",
+    "SendTaskFailure": "states:SendTaskFailure",
+    "SendTaskHeartbeat": "states:SendTaskHeartbeat",
+}
+
+
+def _queue_arn(url: str) -> str:
+    # https://sqs.<region>.amazonaws.com/<account>/<name>
+    parts = url.rstrip("/").split("/")
+    region = parts[2].split(".")[1]
+    return f"arn:aws:sqs:{region}:{parts[-2]}:{parts[-1]}"
+
+
+def needs_for(service: str, operation: str, params: Mapping[str, Any]) -> list[Need]:
+    rule = RULES.get((service, operation))
+    if rule is None:
+        raise UnmappedOperation(
+            f"the local runtime has no IAM mapping for {service}:{operation}; add it to local/iam/actions.py"
+        )
+    return rule(params)
