@@ -2,7 +2,11 @@
 
     python -m local run --event FILE [--world FILE] [--approve BY | --reject BY] [--fail-at STATE]
                         [--seed-champion/--no-seed-champion] [--json] [--verbose] [--timeout SECONDS]
-    python -m local demo
+                        [--template PATH] [--no-iam]
+    python -m local demo [--no-iam]
+
+Every AWS call is authorized against the template's IAM policies, as AWS does; `--no-iam` switches that off, and
+the output then says so.
 
 Exit codes: 0 promoted; 1 rejected, failed, rolled back or not started; 2 bad usage or input.
 """
@@ -61,10 +65,14 @@ def _execute(
     timeout: float,
     champion: str = "weak",
     scenario: str = "good",
+    template: Path | None = None,
+    enforce_iam: bool = True,
 ) -> RunResult:
     _quiet_moto(verbose)
     runtime = LocalRuntime(
         ROOT,
+        template=template,
+        enforce_iam=enforce_iam,
         world=world,
         fail_at=fail_at,
         function_logs=sys.stderr if verbose else None,
@@ -121,6 +129,13 @@ def run(
             "good | worse-errors | worse-latency | no-traffic | skewed-split",
         ),
     ] = "good",
+    template: Annotated[
+        Path | None,
+        typer.Option("--template", help="run this synthesized template (e.g. a changed copy of cdk.out's) instead"),
+    ] = None,
+    no_iam: Annotated[
+        bool, typer.Option("--no-iam", help="do not enforce the template's IAM policies (the output says so)")
+    ] = False,
 ) -> None:
     """Send EVENT through the stack's EventBridge rules and follow the promotion to its end.
 
@@ -146,6 +161,8 @@ def run(
         timeout=timeout,
         champion=champion,
         scenario=scenario,
+        template=template,
+        enforce_iam=not no_iam,
     )
     _report(result, as_json)
 
@@ -153,11 +170,16 @@ def run(
 @app.command()
 def demo(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show handler and moto logs on stderr")] = False,
+    no_iam: Annotated[
+        bool, typer.Option("--no-iam", help="do not enforce the template's IAM policies (the output says so)")
+    ] = False,
 ) -> None:
     """A champion in production, the sample tuning-job event and its world, approved by the demo approver."""
     document = _read_json(SAMPLES / "tuning-job-completed.json", "event")
     world_document = _read_json(SAMPLES / "world.json", "world")
-    result = _execute(document, world_document, None, fail_at=[], seed=True, verbose=verbose, timeout=120.0)
+    result = _execute(
+        document, world_document, None, fail_at=[], seed=True, verbose=verbose, timeout=120.0, enforce_iam=not no_iam
+    )
     _report(result, as_json=False)
 
 

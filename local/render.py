@@ -96,4 +96,8 @@ def timeline(result: RunResult) -> str:
     if reason:
         lines.append(f"Reason: {reason}")
     lines.extend(_production(result.production_before, result.production_after))
+    if result.iam is not None:
+        lines.append(result.iam.line())
+        lines.extend(f"  denied: {message}" for message in result.iam.denied)
+        lines.extend(f"  denied silently on AWS: {message}" for message in result.iam.silent_denials)
     return "\n".join(lines).rstrip() + "\n"

@@ -79,6 +79,21 @@ class Decision(BaseModel):
         return cls(decision="none")
 
 
+class IamSummary(BaseModel):
+    """What the IAM enforcement saw during one run: whether it was on, the requests it authorized, the denials
+    (in AWS's words) and the requests AWS would not surface when denied (the Lambda service's log writes)."""
+
+    enforced: bool
+    authorized: int = 0
+    denied: list[str] = []
+    silent_denials: list[str] = []
+
+    def line(self) -> str:
+        if not self.enforced:
+            return "IAM: NOT enforced (--no-iam): on AWS every call below is authorized; this run checked none"
+        return f"IAM: enforced, {self.authorized} requests authorized, {len(self.denied)} denied"
+
+
 class RunResult(BaseModel):
     """The end of one local run: the contract of `python -m local run --json` plus what tests want to look at."""
 
@@ -94,6 +109,7 @@ class RunResult(BaseModel):
     report: dict[str, str] | None = None
     model: str | None = None
     duration_s: float = 0.0
+    iam: IamSummary | None = None
 
     @property
     def outcome(self) -> str | None:
@@ -122,6 +138,7 @@ class RunResult(BaseModel):
             production_before=self.production_before.model_dump() if self.production_before else None,
             production_after=self.production_after.model_dump() if self.production_after else None,
             report=self.report,
+            iam=self.iam.model_dump() if self.iam else None,
         )
         return document
 
@@ -227,6 +244,7 @@ class LocalRuntime:
         # local.iam: every AWS call is authorized against the template's policies (off only when asked, and said)
         self.enforce_iam = enforce_iam
         self.iam: Identities | None = None
+        self._iam_mark = 0  # index of the first IAM record of the current run
         self.template = template  # run this synthesized template instead of cdk.out's (`local run --template`)
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
@@ -288,6 +306,7 @@ class LocalRuntime:
                 self.jobs_dir,
                 cache_dir=self.root / ".local-runs" / "job-cache",
                 authorize=self.iam.authorize_job if self.iam is not None else None,
+                side_effects=self.iam.job_side_effects if self.iam is not None else None,
             )
             sagemaker_jobs.HOOKS.activate(self.jobs)
             endpoints.HOOKS.activate(self.traffic)
@@ -386,6 +405,11 @@ class LocalRuntime:
         return self._function_env("CONFIG_BUCKET")
 
     @property
+    def table_name(self) -> str:
+        """The promotion table, as the template tells the functions (PROMOTION_TABLE)."""
+        return self._function_env("PROMOTION_TABLE")
+
+    @property
     def product_bus(self) -> str:
         """The product's own bus, as the template tells the functions (EVENT_BUS_NAME)."""
         return self._function_env("EVENT_BUS_NAME")
@@ -450,6 +474,8 @@ class LocalRuntime:
         response = self.clients.stepfunctions.start_execution(
             stateMachineArn=state_machine_arn, name=str(uuid.uuid4()), input=execution_input
         )
+        if self.iam is not None:
+            self.iam.execution_started(state_machine_arn)
         self._started_by_event.setdefault(event["id"], []).append(response["executionArn"])
 
     def _invoke_target(self, rule_arn: str, target: dict[str, Any], payload: Any) -> None:
@@ -489,9 +515,16 @@ class LocalRuntime:
             MessageAttributes={key: {"DataType": "String", "StringValue": value} for key, value in attributes.items()},
         )
 
-    def send_event(self, event: dict[str, Any], bus: str | None = None) -> list[str]:
+    def send_event(
+        self,
+        event: dict[str, Any],
+        bus: str | None = None,
+        *,
+        as_person: tuple[Literal["approver", "operator"], str] | None = None,
+    ) -> list[str]:
         """Put an event (EventBridge's delivered shape, like shared/events/*.json) on a bus; the ARNs of the
-        executions the stack's rules started for it."""
+        executions the stack's rules started for it. `as_person`: (kind, name) puts it as that person would, with
+        the stack's managed policy for approvers or operators (otherwise as the account, like AWS's own events)."""
         if not isinstance(event.get("source"), str) or not isinstance(event.get("detail-type"), str):
             raise UsageError("an event needs a 'source' and a 'detail-type' (EventBridge's delivered shape)")
         entry: dict[str, Any] = {
@@ -507,8 +540,10 @@ class LocalRuntime:
             except ValueError as error:
                 raise UsageError(f"the event's time {event['time']!r} is not ISO 8601: {error}") from None
         try:
-            response = self.clients.events.put_events(Entries=[entry])
+            response = self._put_events(entry, as_person)
         except ClientError as error:
+            if error.response["Error"]["Code"] == "AccessDeniedException":
+                raise UsageError(f"EventBridge refused the event: {error.response['Error']['Message']}") from None
             if error.response["Error"]["Code"] != "ValidationException":
                 raise
             why = error.response["Error"]["Message"]
@@ -519,6 +554,19 @@ class LocalRuntime:
         if "ErrorCode" in result:
             raise UsageError(f"EventBridge refused the event: {result['ErrorCode']}: {result.get('ErrorMessage')}")
         return self._started_by_event.get(result["EventId"], [])
+
+    def _put_events(
+        self, entry: dict[str, Any], as_person: tuple[Literal["approver", "operator"], str] | None
+    ) -> dict[str, Any]:
+        role = self.iam.person_role(as_person[0]) if self.iam is not None and as_person is not None else None
+        if self.iam is None or as_person is None or role is None:
+            response: dict[str, Any] = self.clients.events.put_events(Entries=[entry])
+            return response
+        # A client made now, after the enforcement hooked botocore, so the person's policy is what decides.
+        client = boto3.client("events", region_name=REGION)
+        with self.iam.person(role, as_person[1]):
+            response = client.put_events(Entries=[entry])
+        return response
 
     def send_decision(self, model: str, tuning_job_name: str, decision: Decision) -> None:
         """A data scientist's approval decision, put on the product bus (the product's rule routes it)."""
@@ -537,7 +585,21 @@ class LocalRuntime:
                 "comment": decision.comment,
             },
         }
-        self.send_event(event, bus=self.product_bus)
+        self.send_event(event, bus=self.product_bus, as_person=("approver", decision.by))
+
+    def request_rollback(self, model: str, by: str, reason: str) -> None:
+        """An operator's rollback request, put on the product bus as `promote rollback` puts it."""
+        from promotion.events import OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE
+
+        event = {
+            "source": OPERATIONS_SOURCE,
+            "detail-type": ROLLBACK_DETAIL_TYPE,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "resources": [],
+            "detail": {"model": model, "requested_by": by, "reason": reason},
+        }
+        self.send_event(event, bus=self.product_bus, as_person=("operator", by))
+        self._drain()
 
     # -- production ------------------------------------------------------------------------------------------
     def seed_champion(self, model_id: str, performance: dict[str, float] | None = None) -> Champion:
@@ -693,6 +755,7 @@ class LocalRuntime:
         if decision is None:
             decision = Decision.approve(self.demo_approver(model))
         before = self.production_snapshot(model)
+        self._iam_mark = len(self.iam.enforcer.records) if self.iam is not None else 0
         letters = len(self.dead_letters)
         executions = self.send_event(event)
         if not executions:
@@ -712,6 +775,7 @@ class LocalRuntime:
                 production_after=self.production_snapshot(model),
                 model=model,
                 duration_s=time.monotonic() - started,
+                iam=self.iam_summary(),
             )
         arn = executions[0]
         tuning_job_name = str(event.get("detail", {}).get("HyperParameterTuningJobName", ""))
@@ -766,4 +830,24 @@ class LocalRuntime:
             production_after=self.production_snapshot(model) if model else None,
             model=model,
             duration_s=time.monotonic() - started,
+            iam=self.iam_summary(),
+        )
+
+    def iam_summary(self) -> IamSummary:
+        """The IAM enforcement's record since the current run started."""
+        if self.iam is None:
+            return IamSummary(enforced=False)
+        from local.iam.enforcer import denial_message
+
+        records = self.iam.enforcer.records[self._iam_mark :]
+        denials = [r for r in records if not r.decision.allowed]
+
+        def words(record: Any) -> str:
+            return denial_message(record.request, record.decision, record.operation.split(":", maxsplit=1)[0])
+
+        return IamSummary(
+            enforced=True,
+            authorized=len(records),
+            denied=[words(r) for r in denials if r.fatal],
+            silent_denials=[words(r) for r in denials if not r.fatal],
         )

@@ -84,10 +84,12 @@ class LocalJobs:
         python: str = sys.executable,
         cache_dir: Path | None = None,
         authorize: Callable[[str, list[Need], str], None] | None = None,
+        side_effects: Callable[[str, str, str, bool], None] | None = None,
     ) -> None:
         self.s3 = s3
         # local.iam: SageMaker stages a job's inputs and uploads its outputs with the job's role (raises AccessDenied)
         self.authorize = authorize
+        self.side_effects = side_effects  # (role, TrainingJobs | ProcessingJobs, job name, metrics?) -> None
         self.work_dir = work_dir
         self.python = python
         self.cache_dir = cache_dir
@@ -262,6 +264,8 @@ class LocalJobs:
         base = self._job_dir(name)
         channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job.input_data_config}
         role = job.role_arn
+        if self.side_effects is not None:
+            self.side_effects(role, "TrainingJobs", name, True)
         try:
             result = self._train(name, base, job.hyper_parameters, channels, role)
         except AccessDenied as denied:  # SageMaker could not stage a channel with the job's role
@@ -291,6 +295,8 @@ class LocalJobs:
         name = job.processing_job_name
         base = self._job_dir(name)
         role = job.role_arn
+        if self.side_effects is not None:
+            self.side_effects(role, "ProcessingJobs", name, False)
         try:
             for item in job.processing_inputs:
                 if item["InputName"] == "code":

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,8 +94,9 @@ class StepFunctionsBridge:
     time: TimeCompression
     # Called with the state-machine seconds each Wait stands for (the traffic simulator fills them with requests).
     on_wait: Callable[[float], None] | None = None
-    # local.iam: raises a ClientError (AccessDeniedException) when the state machine's role may not invoke it
-    authorize_invoke: Callable[[str], None] | None = None
+    # local.iam: (state machine ARN, function) -> raises a ClientError (AccessDeniedException) when the state
+    # machine's role may not invoke the function
+    authorize_invoke: Callable[[str, str], None] | None = None
 
 
 def _stop(self: Execution, stop_date: datetime, error: str | None, cause: str | None) -> None:
@@ -114,6 +116,7 @@ def _set_error(self: Environment, error: Any) -> None:
 
 def _patch(originals: dict[str, Any]) -> None:
     originals["invoke"] = lambda_eval_utils._invoke_lambda_function
+    originals["execute"] = lambda_eval_utils.execute_lambda_function_integration
     originals["wait"] = WaitFunction._wait_interval
     originals["retry_time"] = retrier_decl.time
     originals["callback_eval_body"] = StateTaskServiceCallback._eval_body
@@ -121,6 +124,7 @@ def _patch(originals: dict[str, Any]) -> None:
     originals["stop"] = Execution.stop
     originals["set_error"] = Environment.set_error
     lambda_eval_utils._invoke_lambda_function = _invoke_lambda_function
+    lambda_eval_utils.execute_lambda_function_integration = _execute_lambda_function_integration
     WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
     retrier_decl.time = _RetryClock()  # type: ignore[assignment]
     StateTaskServiceCallback._eval_body = _callback_eval_body  # type: ignore[method-assign]
@@ -152,7 +156,7 @@ def _invoke_lambda_function(parameters: dict[str, Any], region: str, state_crede
     raw = parameters.get("Payload") or b"{}"
     event = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
     if bridge.authorize_invoke is not None:
-        bridge.authorize_invoke(parameters["FunctionName"])
+        bridge.authorize_invoke(getattr(_EXECUTING, "machine", ""), parameters["FunctionName"])
     try:
         result, error = bridge.lambdas.invoke(parameters["FunctionName"], event)
     except KeyError:
@@ -163,6 +167,17 @@ def _invoke_lambda_function(parameters: dict[str, Any], region: str, state_crede
     else:
         response["Payload"] = result
     return response
+
+
+_EXECUTING = threading.local()  # the state machine whose Lambda task this interpreter thread is running
+
+
+def _execute_lambda_function_integration(
+    env: Environment, parameters: dict[str, Any], region: str, state_credentials: Any
+) -> None:
+    """Remember which state machine makes the invocation (its role is the one authorized), then run moto's code."""
+    _EXECUTING.machine = env.states.context_object.context_object_data["StateMachine"]["Id"]
+    _ORIGINALS["execute"](env, parameters, region, state_credentials)
 
 
 def _wait_interval(self: WaitFunction, env: Environment, wait_seconds: int) -> None:

@@ -21,11 +21,10 @@ from rich.table import Table
 
 from promotion.approval import APPROVAL_SOURCE, pending_approvals
 from promotion.audit import list_audit_records
-from promotion.events import APPROVAL_DETAIL_TYPE, ROLLBACK_DETAIL_TYPE
+from promotion.events import APPROVAL_DETAIL_TYPE, OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE
 
 app = typer.Typer(help="Approve, reject and roll back model promotions; see what is running and what happened.")
 console = Console()
-OPERATIONS_SOURCE = "promotion.operations"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from promotion.approval import APPROVAL_SOURCE
+from promotion.events import APPROVAL_DETAIL_TYPE, OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE
 from stacks.nag import acknowledge
 
 MODEL_TAG = "promotion:model"
@@ -25,8 +27,8 @@ TUNING_JOB_PATTERN = events.EventPattern(
     # A key with a colon is an ordinary JSON key in a pattern; {"exists": true} requires the tag to be present.
     detail={"HyperParameterTuningJobStatus": ["Completed"], "Tags": {MODEL_TAG: events.Match.exists()}},
 )
-APPROVAL_PATTERN = events.EventPattern(source=["promotion.approvals"], detail_type=["Promotion Approval Decision"])
-ROLLBACK_PATTERN = events.EventPattern(source=["promotion.operations"], detail_type=["Promotion Rollback Requested"])
+APPROVAL_PATTERN = events.EventPattern(source=[APPROVAL_SOURCE], detail_type=[APPROVAL_DETAIL_TYPE])
+ROLLBACK_PATTERN = events.EventPattern(source=[OPERATIONS_SOURCE], detail_type=[ROLLBACK_DETAIL_TYPE])
 TARGET_RETRY_ATTEMPTS = 4
 TARGET_MAX_EVENT_AGE = cdk.Duration.hours(2)
 

@@ -51,7 +51,6 @@ class StepFunctionSpec:
 
 # What restoring a release's backup touches: Rollback and the operator's rollback request share the one restore.
 RESTORE_PRODUCTION: tuple[Capability, ...] = (
-    P.promotion_table,
     P.read_parameters,
     P.write_parameters,
     P.delete_parameters,
@@ -73,7 +72,7 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     StepFunctionSpec(
         "validate_candidate",
         "ValidateCandidate: check the best training job against the catalog and the champion",
-        (P.promotion_table, P.describe_candidates, P.read_config),
+        (P.describe_candidates, P.read_config),
     ),
     StepFunctionSpec(
         "await_approval",
@@ -84,27 +83,27 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
         "backup_production",
         "BackupProduction: archive the current parameters and config under the release id",
         # read_archive: a re-run finds its own backup (GetObject; 403, not 404, without it)
-        (P.promotion_table, P.read_parameters, P.read_config, P.read_archive, P.write_archive, P.read_endpoint),
+        (P.read_parameters, P.read_config, P.read_archive, P.write_archive, P.read_endpoint),
     ),
     StepFunctionSpec(
         "write_parameters",
         "WriteParameters: write and read back the new hyperparameters",
-        (P.promotion_table, P.read_archive, P.read_parameters, P.write_parameters, P.delete_parameters),
+        (P.read_archive, P.read_parameters, P.write_parameters, P.delete_parameters),
     ),
     StepFunctionSpec(
         "write_config",
         "WriteConfig: validate and write the production config",
-        (P.promotion_table, P.read_archive, P.read_config, P.write_config, P.write_archive),
+        (P.read_archive, P.write_config, P.write_archive),
     ),
     StepFunctionSpec(
         "trigger_pipeline",
         "TriggerPipeline: start the production training job",
-        (P.promotion_table, P.start_training, P.watch_training),
+        (P.start_training, P.watch_training),
     ),
     StepFunctionSpec(
         "check_pipeline",
         "CheckPipeline: poll the production training job (stop it when it overruns)",
-        (P.promotion_table, P.watch_training, P.stop_training),
+        (P.watch_training, P.stop_training),
     ),
     StepFunctionSpec(
         "compare_with_champion",
@@ -119,7 +118,7 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     StepFunctionSpec(
         "deploy_challenger",
         "DeployChallenger: the challenger beside the champion on the endpoint, at weight 0",
-        (P.read_endpoint, P.deploy_challenger),
+        (P.read_endpoint, P.read_endpoint_configs, P.deploy_challenger),
     ),
     StepFunctionSpec(
         "check_endpoint",
@@ -139,7 +138,7 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     StepFunctionSpec(
         "promote_challenger",
         "PromoteChallenger: the challenger becomes the endpoint's only variant",
-        (P.read_endpoint, P.deploy_challenger),
+        (P.promote_challenger,),
     ),
     StepFunctionSpec(
         "retire_champion",
@@ -163,7 +162,6 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
             P.write_reports,
             P.put_events,
             P.notify,
-            P.put_metrics,
         ),
     ),
     StepFunctionSpec(
@@ -174,7 +172,7 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     StepFunctionSpec(
         "rollback_request",
         "Rollback requests from the product bus: put the model's previous release back",
-        (*RESTORE_PRODUCTION, P.describe_executions),
+        (P.promotion_table, *RESTORE_PRODUCTION, P.describe_executions),
         timeout_seconds=120,
     ),
 )
@@ -182,7 +180,6 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
 _UNRESTRICTABLE_ACTIONS = {
     "xray:PutTraceSegments": "X-Ray tracing",
     "xray:PutTelemetryRecords": "X-Ray tracing",
-    "cloudwatch:PutMetricData": "custom metrics (conditioned on the product's metric namespace)",
     "cloudwatch:GetMetricData": "reading the endpoints' per-variant metrics",
 }
 

@@ -275,11 +275,13 @@ class StepPermissions:
         ]
 
     def read_endpoint(self) -> list[Grant]:
-        """Read the models' production endpoints and endpoint configs (what the backup records)."""
+        """Read the models' production endpoints (what the backup records, what an update reached)."""
         endpoints = self._endpoints()  # none when no catalog has rollout settings: no statement without resources
-        describe = [Grant(self._statement("ReadEndpoints", ["sagemaker:DescribeEndpoint"], endpoints))]
+        return [Grant(self._statement("ReadEndpoints", ["sagemaker:DescribeEndpoint"], endpoints))] if endpoints else []
+
+    def read_endpoint_configs(self) -> list[Grant]:
+        """Read the champion's endpoint config, whose variant the rollout config copies."""
         return [
-            *(describe if endpoints else []),
             Grant(
                 self._statement(
                     "ReadEndpointConfigs",
@@ -287,7 +289,7 @@ class StepPermissions:
                     [self._sagemaker_arn("endpoint-config/*")],
                 ),
                 _ENDPOINT_CONFIGS_REASON,
-            ),
+            )
         ]
 
     def deploy_challenger(self) -> list[Grant]:
@@ -308,6 +310,20 @@ class StepPermissions:
                     [self._training_role.role_arn],
                     conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
                 )
+            ),
+            *self.update_endpoint(),
+        ]
+
+    def promote_challenger(self) -> list[Grant]:
+        """Create the final endpoint config (the challenger alone, untagged) and point the endpoint at it."""
+        return [
+            Grant(
+                self._statement(
+                    "CreateFinalEndpointConfig",
+                    ["sagemaker:CreateEndpointConfig"],
+                    [self._sagemaker_arn("endpoint-config/*")],
+                ),
+                _ENDPOINT_CONFIGS_REASON,
             ),
             *self.update_endpoint(),
         ]
@@ -361,19 +377,6 @@ class StepPermissions:
                     "EncryptNotifications", ["kms:GenerateDataKey", "kms:Decrypt"], [self._topic_key.key_arn]
                 )
             ),
-        ]
-
-    def put_metrics(self) -> list[Grant]:
-        """Publish custom metrics, only into the product's namespace."""
-        return [
-            Grant(
-                self._statement(
-                    "PutPromotionMetrics",
-                    ["cloudwatch:PutMetricData"],
-                    ["*"],
-                    conditions={"StringEquals": {"cloudwatch:namespace": self._metrics_namespace}},
-                )
-            )
         ]
 
     def answer_approvals(self) -> list[Grant]:

@@ -16,6 +16,7 @@ from stacks.events import PromotionBus, PromotionRules
 from stacks.functions import CATALOG_DIR, METRICS_NAMESPACE, SERVICE_NAME, FunctionsProps, PromotionFunctions
 from stacks.nag import acknowledge_wildcard_resources
 from stacks.observability import Monitoring, Notifications
+from stacks.people import PeoplePolicies
 from stacks.permissions import StepPermissions
 from stacks.state_machine import PromotionStateMachine
 from stacks.storage import PromotionStorage
@@ -134,6 +135,7 @@ class PromotionStack(cdk.Stack):
             approval_decision=functions.functions["approval_decision"],
             rollback_request=functions.functions["rollback_request"],
         )
+        people = PeoplePolicies(self, "People", bus=bus.bus, table=storage.table)
         Monitoring(
             self,
             "Monitoring",
@@ -151,5 +153,7 @@ class PromotionStack(cdk.Stack):
             ("EventBusName", bus.bus.event_bus_name, "Put approval decisions and rollback requests here"),
             ("NotificationTopicArn", notifications.topic.topic_arn, "Subscribe to approval requests and results"),
             ("TrainingRoleArn", training.role.role_arn, "Execution role of the pipeline's training jobs"),
+            ("ApproversPolicyArn", people.approvers.managed_policy_arn, "Attach to the approvers' roles"),
+            ("OperatorsPolicyArn", people.operators.managed_policy_arn, "Attach to the operators' roles"),
         ):
             cdk.CfnOutput(self, name, value=value, description=description)

@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from local.errors import SetupError
 from local.iam.actions import Need
 from local.iam.enforcer import AccessDenied, IamEnforcer
 from local.iam.model import Role, build_model
@@ -23,16 +24,31 @@ from local.iam.policy import Principal
 from local.world import FunctionSpec, World
 
 EVENTS_SERVICE = "events.amazonaws.com"
+LOG_DELIVERY_ACTIONS = (
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+)
 
 
 class RoleNotAssumable(Exception):
     """A service cannot assume the role a resource names (its trust policy does not let it)."""
 
 
+class StackWouldNotDeploy(SetupError):
+    """AWS would refuse to create a resource of the template for lack of a permission it checks at creation."""
+
+
 def _denied(error: AccessDenied, operation: str, status: int = 400) -> ClientError:
     """The ClientError the calling service answers with (Lambda: 403, JSON services: 400)."""
     response = {"Error": {"Code": "AccessDeniedException", "Message": str(error)}}
-    return ClientError({**response, "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+    metadata = {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())}
+    return ClientError({**response, "ResponseMetadata": metadata}, operation)
 
 
 class Identities:
@@ -51,9 +67,15 @@ class Identities:
         )
         machines = world.stack.of_type("AWS::StepFunctions::StateMachine")
         self._machine_roles: dict[str, str] = {}
+        self._traced_machines: set[str] = set()
         for logical_id in machines:
             props = world.resolver.resolve(machines[logical_id].get("Properties", {}))
-            self._machine_roles[world.physical[logical_id].ref] = str(props.get("RoleArn", ""))
+            arn = world.physical[logical_id].ref
+            self._machine_roles[arn] = str(props.get("RoleArn", ""))
+            if (props.get("TracingConfiguration") or {}).get("Enabled"):
+                self._traced_machines.add(arn)
+            if props.get("LoggingConfiguration", {}).get("Destinations"):
+                self._check_log_delivery(arn)
 
     def attach(self) -> None:
         self.enforcer.attach()
@@ -81,37 +103,52 @@ class Identities:
             yield
 
     # -- Step Functions ----------------------------------------------------------------------------------------
+    def _check_log_delivery(self, machine_arn: str) -> None:
+        """CreateStateMachine with a CloudWatch Logs destination checks that the role may set up log delivery
+        (Step Functions developer guide, "IAM policies for logging to CloudWatch Logs"); without it the stack does
+        not deploy, so the local world does not start."""
+        principal = Principal(arn=self._machine_roles[machine_arn], session="CreateStateMachine")
+        needs = [Need(action) for action in LOG_DELIVERY_ACTIONS]
+        try:
+            self.enforcer.require(principal, needs, "states:CreateStateMachine")
+        except AccessDenied as error:
+            raise RoleNotAssumable(
+                f"The state machine IAM Role is not authorized to access the Log Destination: {error}"
+            ) from None
+
+    def execution_started(self, machine_arn: str) -> None:
+        """An execution of a traced machine: Step Functions sends its trace segments with the machine's role (a
+        denial loses the traces silently, as on AWS)."""
+        if machine_arn in self._traced_machines:
+            principal = Principal(arn=self._machine_roles[machine_arn], session="xray")
+            traces = [Need("xray:PutTraceSegments"), Need("xray:PutTelemetryRecords")]
+            self.enforcer.check(principal, traces, "states:SendTraces", fatal=False)
+
     def _token_state_machine(self, token: str) -> str | None:
         return next(iter(self._machine_roles)) if len(self._machine_roles) == 1 else None
 
     def machine_principal(self, machine_arn: str) -> Principal:
-        role = self._machine_roles.get(machine_arn, "")
+        role = self._machine_roles.get(machine_arn) or _machine_role(self.account, self.region, machine_arn)
         if not self.enforcer.assumable(role, "states.amazonaws.com", source_arn=machine_arn):
             raise RoleNotAssumable(f"Neither the state machine nor the role {role} may be assumed by Step Functions")
         return Principal(arn=role, session=f"{uuid.uuid4().hex[:32]}")
 
-    def authorize_invoke(self, function_arn: str) -> None:
-        """A Lambda task: the state machine's role invokes the function (one state machine per local world)."""
-        machine = next(iter(self._machine_roles))
+    def authorize_invoke(self, machine: str, function_arn: str) -> None:
+        """A Lambda task: the executing state machine's role invokes the function."""
         try:
-            self.enforcer.require(
-                self.machine_principal(machine), [Need("lambda:InvokeFunction", resource=function_arn)], "lambda:Invoke"
-            )
+            principal = self.machine_principal(machine)
+            self.enforcer.require(principal, [Need("lambda:InvokeFunction", resource=function_arn)], "lambda:Invoke")
         except AccessDenied as error:
             raise _denied(error, "Invoke", 403) from None
+        except RoleNotAssumable as error:
+            raise _denied(AccessDenied(str(error), None), "Invoke", 403) from None
 
     # -- EventBridge -------------------------------------------------------------------------------------------
     def authorize_start(self, rule_arn: str, target: dict[str, Any]) -> None:
         """A state machine target: EventBridge assumes the target's role, which must allow StartExecution."""
         role = target.get("RoleArn")
         if not role or not self.enforcer.assumable(str(role), EVENTS_SERVICE, source_arn=rule_arn):
-            raise ClientError(
-                {
-                    "Error": {"Code": "AccessDeniedException", "Message": f"EventBridge cannot assume the role {role}"},
-                    "ResponseMetadata": {"HTTPStatusCode": 400},
-                },
-                "StartExecution",
-            )
+            raise _denied(AccessDenied(f"EventBridge cannot assume the role {role}", None), "StartExecution")
         principal = Principal(arn=str(role), session=f"events-{uuid.uuid4().hex[:12]}")
         try:
             need = Need("states:StartExecution", resource=str(target["Arn"]))
@@ -150,21 +187,48 @@ class Identities:
             )
         self.enforcer.require(Principal(arn=role_arn, session="SageMaker"), needs, operation)
 
+    def job_side_effects(self, role_arn: str, kind: str, job_name: str, metrics: bool) -> None:
+        """What SageMaker does with the job's role besides staging data: the job's CloudWatch Logs stream and, for
+        training, its metrics (namespace /aws/sagemaker/TrainingJobs). A denial loses them silently on AWS."""
+        group = f"/aws/sagemaker/{kind}"
+        stream = f"arn:aws:logs:{self.region}:{self.account}:log-group:{group}:log-stream:{job_name}/algo-1"
+        needs = [
+            Need("logs:CreateLogGroup", resource=f"arn:aws:logs:{self.region}:{self.account}:log-group:{group}"),
+            Need("logs:CreateLogStream", resource=stream),
+            Need("logs:PutLogEvents", resource=stream),
+        ]
+        if metrics:
+            needs.append(Need("cloudwatch:PutMetricData", context={"cloudwatch:namespace": group}))
+        self.enforcer.check(Principal(arn=role_arn, session="SageMaker"), needs, "sagemaker:JobLogs", fatal=False)
+
     # -- people ------------------------------------------------------------------------------------------------
-    def add_person_role(self, name: str, managed_policy_ids: list[str]) -> str:
-        """A role the runtime plays for people (approvers, operators) with the stack's shipped managed policies."""
-        arn = f"arn:aws:iam::{self.account}:role/{name}"
-        missing = [lid for lid in managed_policy_ids if lid not in self.model.managed_policies]
-        if missing:
-            raise KeyError(f"the template has no managed policy {', '.join(missing)}")
-        policies = tuple(self.model.managed_policies[lid] for lid in managed_policy_ids)
-        self.model.roles[arn] = Role(name, arn, policies)
-        return arn
+    def person_role(self, kind: str) -> str | None:
+        """The role the runtime plays for `kind` ("approver", "operator"): the stack's shipped managed policy for
+        them (`stacks.people`) attached to a role of their own; None when the template ships no such policy."""
+        arn = f"arn:aws:iam::{self.account}:role/promotion-{kind}"
+        if arn in self.model.roles:
+            return arn
+        suffix = f"/{kind.capitalize()}sPolicy/Resource"
+        for logical_id, resource in self.world.stack.of_type("AWS::IAM::ManagedPolicy").items():
+            if str(resource.get("Metadata", {}).get("aws:cdk:path", "")).endswith(suffix):
+                self.model.roles[arn] = Role(f"promotion-{kind}", arn, (self.model.managed_policies[logical_id],))
+                return arn
+        return None
 
     @contextmanager
     def person(self, role_arn: str, session: str) -> Iterator[None]:
         with self.enforcer.acting_as(Principal(arn=role_arn, session=session)):
             yield
+
+
+def _machine_role(account: str, region: str, machine_arn: str) -> str:
+    """The role of a state machine created outside the template (tests do), as Step Functions recorded it."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    try:
+        return str(stepfunctions_parser_backends[account][region].describe_state_machine(machine_arn).roleArn)
+    except Exception:  # no such machine: no role to act with
+        return ""
 
 
 def _object_exists(account: str) -> Any:

@@ -53,6 +53,22 @@ class IamModel:
         return [statement.source for policy in role.policies for statement in policy.statements]
 
 
+# AWS managed policies a template may attach, with the documents AWS publishes for them (IAM console, "AWS managed
+# policy" reference). The product's own stack attaches none; other stacks run locally (the runtime's test app) do.
+AWS_MANAGED_POLICIES: dict[str, dict[str, Any]] = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole": {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": "*",
+            }
+        ],
+    },
+}
+
+
 def _ref_id(value: Any) -> str | None:
     if isinstance(value, Mapping):
         if "Ref" in value:
@@ -101,10 +117,13 @@ def build_model(world: World) -> IamModel:
         for inline in props.get("Policies", []) or []:
             policies.append(Policy.parse(f"{logical_id}/{inline['PolicyName']}", inline["PolicyDocument"]))
         for arn in props.get("ManagedPolicyArns", []) or []:
+            if arn in AWS_MANAGED_POLICIES:
+                policies.append(Policy.parse(arn, AWS_MANAGED_POLICIES[arn]))
+                continue
             if arn not in managed_by_arn:
                 raise UnsupportedPolicy(
-                    f"{logical_id}: managed policy {arn} is not in the template (AWS managed policies are not "
-                    "modelled; the stack uses its own)"
+                    f"{logical_id}: managed policy {arn} is not in the template (of AWS managed policies only "
+                    f"{', '.join(AWS_MANAGED_POLICIES)} are modelled)"
                 )
             policies.append(managed_by_arn[arn])
         if props.get("PermissionsBoundary"):

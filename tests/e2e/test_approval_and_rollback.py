@@ -152,7 +152,8 @@ def operator_rollback_after_two_promotions(runtime: LocalRuntime) -> None:
 
 def request_rollback(runtime: LocalRuntime) -> LocalRuntime:
     request = load_event("rollback-requested.json")
-    runtime.send_event(request, bus=runtime.product_bus)
+    operator = ("operator", request["detail"]["requested_by"])
+    runtime.send_event(request, bus=runtime.product_bus, as_person=operator)
     runtime._drain()
     return runtime
 

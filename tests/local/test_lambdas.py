@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from local.errors import UsageError
+from local.iam.model import Role
+from local.iam.policy import Policy
 from local.lambdas import InProcessLambdas
 from local.runtime import LocalRuntime
 from local.world import FunctionSpec
@@ -132,10 +134,22 @@ def test_a_lambda_invoke_of_a_missing_function_fails_as_on_aws(runtime: LocalRun
         },
     }
     sfn = runtime.clients.stepfunctions
-    arn = sfn.create_state_machine(
-        name="missing", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r"
-    )["stateMachineArn"]
-    described = runtime.wait(sfn.start_execution(stateMachineArn=arn)["executionArn"])
+    role = "arn:aws:iam::123456789012:role/r"
+    arn = sfn.create_state_machine(name="missing", definition=json.dumps(definition), roleArn=role)["stateMachineArn"]
+    # AWS authorizes the invocation before it looks for the function: a role that may not invoke it is refused.
+    refused = runtime.wait(sfn.start_execution(stateMachineArn=arn, name="refused")["executionArn"])
+    assert (refused["status"], refused["error"]) == ("FAILED", "Lambda.AccessDeniedException")
+    assert "role/r may be assumed by Step Functions" in refused["cause"]  # r is no role of the template
+    assert runtime.iam is not None
+    trust = {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    invoke_any = {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}
+    runtime.iam.model.roles[role] = Role(
+        "r",
+        role,
+        (Policy.parse("invoke-any", {"Statement": [invoke_any]}),),
+        Policy.parse("trust", {"Statement": [trust]}, resource_policy=True),
+    )
+    described = runtime.wait(sfn.start_execution(stateMachineArn=arn, name="granted")["executionArn"])
     assert described["status"] == "FAILED"
     assert described["error"] == "Lambda.ResourceNotFoundException"
 

@@ -102,7 +102,7 @@ def _result(**overrides: Any) -> RunResult:
 def test_the_json_contract_of_a_run() -> None:
     promoted = _result()
     assert list(promoted.contract()) == [
-        "status", "execution_name", "states", "output", "production_before", "production_after", "report"
+        "status", "execution_name", "states", "output", "production_before", "production_after", "report", "iam"
     ]  # fmt: skip
     assert promoted.contract()["states"] == [{"name": "ClaimPromotion", "status": "SUCCEEDED"}]
     assert promoted.contract()["production_after"] == {

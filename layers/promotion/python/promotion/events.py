@@ -13,6 +13,7 @@ MODEL_TAG = "promotion:model"
 TUNING_JOB_DETAIL_TYPE = "SageMaker HyperParameter Tuning Job State Change"
 APPROVAL_DETAIL_TYPE = "Promotion Approval Decision"
 ROLLBACK_DETAIL_TYPE = "Promotion Rollback Requested"
+OPERATIONS_SOURCE = "promotion.operations"  # the source of operators' rollback requests
 TUNING_JOB_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$"
 TUNING_JOB_ARN_PATTERN = (
     r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:[0-9]{12}:hyper-parameter-tuning-job/[a-zA-Z0-9\-]{1,32}$"

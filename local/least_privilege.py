@@ -1,0 +1,198 @@
+"""The least-privilege survey: the product's scenarios run on the local runtime with IAM enforced, then every
+statement of every role is removed in turn and the recorded requests are evaluated again.
+
+A statement is *needed* when some scenario's request is denied without it (the survey names the first such
+request, so the statement's reason to exist is a concrete call), *redundant* when it granted requests that other
+statements grant too, and *unexercised* when no scenario made a request it grants. Replaying the recorded requests
+instead of re-running the scenarios per statement keeps the survey to one run of each scenario.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.iam.enforcer import Record
+from local.iam.model import IamModel
+from local.runtime import Decision, LocalRuntime, RunResult
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One way the product is used: the runtime's options and what to do with it."""
+
+    name: str
+    expected: str  # the promotion outcome the scenario must reach (a survey of a broken run proves nothing)
+    options: dict[str, Any] = field(default_factory=dict)
+    drive: Callable[[LocalRuntime, dict[str, Any]], RunResult] | None = None
+
+
+def _promote(runtime: LocalRuntime, event: dict[str, Any]) -> RunResult:
+    return runtime.run(event, seed=True)
+
+
+def _reject(runtime: LocalRuntime, event: dict[str, Any]) -> RunResult:
+    return runtime.run(event, seed=True, decision=Decision.reject(runtime.demo_approver("fraud-detection")))
+
+
+def _promote_then_roll_back(runtime: LocalRuntime, event: dict[str, Any]) -> RunResult:
+    result = runtime.run(event, seed=True)
+    runtime.request_rollback("fraud-detection", "oncall@example.com", "least-privilege survey")
+    # The promote CLI's reads, as the people who run them (the shipped approver and operator policies).
+    promote(runtime, "operator", "oncall@example.com", "status")
+    promote(runtime, "operator", "oncall@example.com", "history", "fraud-detection")
+    promote(runtime, "approver", "alice", "status", "fraud-detection")
+    return result
+
+
+def promote(runtime: LocalRuntime, kind: str, person: str, *arguments: str) -> str:
+    """Run a `promote` command in process against the runtime's world, as `person` with `kind`'s managed policy."""
+    from typer.testing import CliRunner
+
+    from promote.cli import app
+
+    assert runtime.iam is not None
+    role = runtime.iam.person_role(kind)
+    assert role is not None, f"the template ships no {kind}s policy"
+    environment = {"PROMOTION_EVENT_BUS": runtime.product_bus, "PROMOTION_TABLE": runtime.table_name}
+    with runtime.iam.person(role, person):
+        result = CliRunner().invoke(app, list(arguments), env=environment, catch_exceptions=False)
+    if result.exit_code != 0:
+        raise RuntimeError(f"promote {' '.join(arguments)} as {kind} {person} failed: {result.output}")
+    return result.output
+
+
+def _first_release_fails(runtime: LocalRuntime, event: dict[str, Any]) -> RunResult:
+    # No champion: rollback must delete the parameters and config the failed release created.
+    return runtime.run(event, seed=False)
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("promotion", "PROMOTED", drive=_promote),
+    Scenario("rejection", "REJECTED", drive=_reject),
+    Scenario("failed rollout stage", "ROLLED_BACK", {"scenario": "worse-errors"}, _promote),
+    Scenario("challenger loses the comparison", "ROLLED_BACK", {"champion": "strong"}, _promote),
+    Scenario("first release fails", "ROLLED_BACK", {"fail_at": ("DeployChallenger",)}, _first_release_fails),
+    Scenario("operator rollback after a promotion", "PROMOTED", drive=_promote_then_roll_back),
+)
+
+
+@dataclass
+class StatementFinding:
+    role: str  # the role's logical id
+    statement: str  # policy name and Sid (or position)
+    actions: list[str]
+    granted: int  # recorded requests this statement allowed
+    lost_without_it: int  # recorded requests denied once it is removed
+    example: str | None  # the first of those, as "action on resource (scenario)"
+    unused_actions: list[str]  # actions of the statement no recorded request used
+
+    @property
+    def verdict(self) -> str:
+        if self.lost_without_it:
+            return "needed"
+        return "redundant" if self.granted else "unexercised"
+
+
+@dataclass
+class Survey:
+    scenarios: dict[str, str]  # name -> outcome reached
+    requests: int
+    requests_per_scenario: dict[str, int]
+    findings: list[StatementFinding]
+
+    def by_verdict(self, verdict: str) -> list[StatementFinding]:
+        return [f for f in self.findings if f.verdict == verdict]
+
+    def summary(self) -> dict[str, Any]:
+        roles: dict[str, dict[str, int]] = {}
+        for finding in self.findings:
+            counts = roles.setdefault(finding.role, {"statements": 0, "needed": 0, "redundant": 0, "unexercised": 0})
+            counts["statements"] += 1
+            counts[finding.verdict] += 1
+        return {
+            "scenarios": self.scenarios,
+            "requests_authorized": self.requests,
+            "requests_per_scenario": self.requests_per_scenario,
+            "statements": len(self.findings),
+            "needed": len(self.by_verdict("needed")),
+            "redundant": len(self.by_verdict("redundant")),
+            "unexercised": len(self.by_verdict("unexercised")),
+            "roles": roles,
+            "findings": [
+                {
+                    "role": f.role,
+                    "statement": f.statement,
+                    "verdict": f.verdict,
+                    "actions": f.actions,
+                    "granted": f.granted,
+                    "lost_without_it": f.lost_without_it,
+                    "example": f.example,
+                    "unused_actions": f.unused_actions,
+                }
+                for f in self.findings
+            ],
+        }
+
+
+def run_scenarios(
+    root: Path, event: dict[str, Any], world: dict[str, Any], scenarios: tuple[Scenario, ...] = SCENARIOS
+) -> tuple[IamModel, list[tuple[str, Record]], dict[str, str]]:
+    """Run each scenario in a runtime of its own; the IAM model and every recorded request, by scenario."""
+    recorded: list[tuple[str, Record]] = []
+    outcomes: dict[str, str] = {}
+    model: IamModel | None = None
+    for scenario in scenarios:
+        with tempfile.TemporaryDirectory(prefix="least-privilege-") as folder:
+            runtime = LocalRuntime(
+                root, synth=False, world=world, reports_dir=Path(folder) / "reports", **scenario.options
+            )
+            with runtime:
+                assert runtime.iam is not None and scenario.drive is not None
+                result = scenario.drive(runtime, event)
+                outcomes[scenario.name] = str(result.outcome or result.status)
+                recorded.extend((scenario.name, record) for record in runtime.iam.enforcer.records)
+                model = runtime.iam.model
+    assert model is not None
+    return model, recorded, outcomes
+
+
+def survey(model: IamModel, recorded: list[tuple[str, Record]], outcomes: dict[str, str]) -> Survey:
+    """Remove each statement of each role in turn and replay the recorded requests without it."""
+    from local.iam.enforcer import IamEnforcer
+
+    judge = IamEnforcer(model, account="123456789012", region="us-east-1")
+    allowed = [(name, r) for name, r in recorded if r.decision.allowed]
+    findings: list[StatementFinding] = []
+    per_scenario: dict[str, int] = {}
+    for name, _ in recorded:
+        per_scenario[name] = per_scenario.get(name, 0) + 1
+    for role in model.roles.values():
+        for policy in role.policies:
+            for statement in policy.statements:
+                mine = [(n, r) for n, r in allowed if r.request.principal.arn == role.arn]
+                granted = [(n, r) for n, r in mine if statement in r.decision.statements]
+                lost = [
+                    (n, r) for n, r in granted if not judge.decide(r.request, frozenset({statement.source})).allowed
+                ]
+                used = {r.request.action.lower() for _, r in granted}
+                unused = [action for action in statement.actions if "*" not in action and action.lower() not in used]
+                example = None
+                if lost:
+                    scenario, record = lost[0]
+                    example = f"{record.request.action} on {record.request.resource} ({scenario})"
+                findings.append(
+                    StatementFinding(
+                        role=role.logical_id,
+                        statement=statement.source,
+                        actions=list(statement.actions or statement.not_actions),
+                        granted=len(granted),
+                        lost_without_it=len(lost),
+                        example=example,
+                        unused_actions=unused,
+                    )
+                )
+    return Survey(outcomes, len(recorded), per_scenario, findings)

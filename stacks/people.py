@@ -1,0 +1,77 @@
+"""Least-privilege managed policies for the people who use the `promote` command line: approvers (approve and
+reject pending promotions, see their status) and operators (ask for a rollback, see status and history). An
+administrator attaches them to the approvers' and operators' roles (or SSO permission sets); the local runtime plays
+those roles with exactly these policies when it answers approvals and sends rollback requests."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from promotion.approval import APPROVAL_SOURCE
+from promotion.events import APPROVAL_DETAIL_TYPE, OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE
+from stacks.nag import acknowledge_wildcard_resources
+
+APPROVERS_POLICY_ID = "ApproversPolicy"
+OPERATORS_POLICY_ID = "OperatorsPolicy"
+
+
+def _put_events(sid: str, bus: events.IEventBus, source: str, detail_type: str) -> iam.PolicyStatement:
+    """PutEvents on the product bus, only with this source and detail type (EventBridge's condition keys)."""
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=["events:PutEvents"],
+        resources=[bus.event_bus_arn],
+        conditions={"StringEquals": {"events:source": source, "events:detail-type": detail_type}},
+    )
+
+
+class PeoplePolicies(Construct):
+    """`approvers` and `operators`: the managed policies the `promote` CLI needs, nothing more."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, bus: events.IEventBus, table: dynamodb.ITable) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        # `promote ... --stack NAME` reads the stack's outputs to find the bus and the table.
+        stack_arn = stack.format_arn(
+            service="cloudformation",
+            resource="stack",
+            resource_name=f"{stack.stack_name}/*",
+            arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        describe_stack = iam.PolicyStatement(
+            sid="FindPromotionStack", actions=["cloudformation:DescribeStacks"], resources=[stack_arn]
+        )
+        # approve/reject look up the pending approval of a model (a Query on the model's partition).
+        read_model = iam.PolicyStatement(sid="ReadPromotions", actions=["dynamodb:Query"], resources=[table.table_arn])
+        self.approvers = iam.ManagedPolicy(
+            self,
+            APPROVERS_POLICY_ID,
+            description="Approve or reject pending model promotions with the promote CLI",
+            statements=[
+                _put_events("SendApprovalDecisions", bus, APPROVAL_SOURCE, APPROVAL_DETAIL_TYPE),
+                read_model,
+                describe_stack,
+            ],
+        )
+        # `promote status` without a model lists the models that have records (a Scan of the keys).
+        list_models = iam.PolicyStatement(sid="ListModels", actions=["dynamodb:Scan"], resources=[table.table_arn])
+        self.operators = iam.ManagedPolicy(
+            self,
+            OPERATORS_POLICY_ID,
+            description="Ask for model rollbacks and read promotion status and history with the promote CLI",
+            statements=[
+                _put_events("RequestRollbacks", bus, OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE),
+                iam.PolicyStatement(sid="ReadPromotions", actions=["dynamodb:Query"], resources=[table.table_arn]),
+                list_models,
+                iam.PolicyStatement(
+                    sid="FindPromotionStack", actions=["cloudformation:DescribeStacks"], resources=[stack_arn]
+                ),
+            ],
+        )
+        reason = "The stack's own id ends its ARN (stack/<name>/<id>) and is known only after deployment."
+        for policy in (self.approvers, self.operators):
+            acknowledge_wildcard_resources(policy, [stack_arn], reason)

@@ -1,0 +1,152 @@
+"""The local runtime is as strict as AWS about permissions: every call is authorized against the synthesized
+template's policies of the principal making it, and a missing permission fails as it would on a real account."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from local.errors import UsageError
+from local.iam.model import Role
+from local.iam.policy import Policy, Principal
+from local.runtime import LocalRuntime
+from local.template import load_stack
+from tests.conftest import EVENTS, load_event
+from tests.e2e.conftest import event, runtime_with, world
+
+pytestmark = pytest.mark.xdist_group("iam")
+
+
+def _template_without(root: Path, role_fragment: str, sid: str, destination: Path) -> Path:
+    """A copy of the synthesized template with one statement (by Sid) removed from one role's policy."""
+    stack = load_stack(root, synth=False)
+    body = copy.deepcopy(stack.body)
+    removed = 0
+    for logical_id, resource in body["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Policy" and logical_id.startswith(role_fragment):
+            statements = resource["Properties"]["PolicyDocument"]["Statement"]
+            kept = [s for s in statements if s.get("Sid") != sid]
+            removed += len(statements) - len(kept)
+            resource["Properties"]["PolicyDocument"]["Statement"] = kept
+    assert removed == 1, f"expected one {sid} statement in {role_fragment}*, removed {removed}"
+    destination.write_text(json.dumps(body))
+    return destination
+
+
+def test_a_template_without_backups_write_grant_fails_closed_naming_the_denial(
+    synthesized: Path, tmp_path: Path
+) -> None:
+    """Issue 13's acceptance: `local run --template` on a copy without BackupProduction's archive PutObject."""
+    template = _template_without(
+        synthesized, "FunctionsBackupProductionRoleDefaultPolicy", "WriteArchive", tmp_path / "tampered.json"
+    )
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    completed = subprocess.run(
+        [
+            sys.executable, "-m", "local", "run",
+            "--event", str(EVENTS / "tuning-job-completed.json"),
+            "--world", str(EVENTS / "world.json"),
+            "--template", str(template),
+            "--json",
+        ],
+        cwd=synthesized, capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 1, completed.stderr[-2000:]
+    document = json.loads(completed.stdout)
+    assert document["production_after"] == document["production_before"]
+    assert document["states"][-1]["status"] == "FAILED"
+    failed = [s["name"] for s in document["states"] if s["status"] == "FAILED"]
+    assert "BackupProduction" in failed
+    denial = document["iam"]["denied"][0]
+    assert "s3:PutObject" in denial
+    assert "functionsbackupproductionrole" in denial
+    assert '"arn:aws:s3:::storageconfigbucket/archive/fraud-detection/' in denial
+    assert "AccessDenied" in document["cause"] and "s3:PutObject" in document["cause"]
+    # The decision report says the same: which role lacked which action on which resource.
+    report = Path(document["report"]["json"]).read_text()
+    assert (
+        "functionsbackupproductionrole" in report and "s3:PutObject" in report and "archive/fraud-detection/" in report
+    )
+
+
+def test_the_untampered_template_promotes_with_every_call_authorized(runtime: LocalRuntime) -> None:
+    result = runtime.run(event(), seed=True)
+    assert result.outcome == "PROMOTED", result.cause
+    assert result.iam is not None and result.iam.enforced
+    assert result.iam.denied == [] and result.iam.silent_denials == []
+    assert result.iam.authorized > 100
+    assert result.report is not None
+    principals = {
+        r.request.principal.name.split("/")[1] for r in runtime.iam.enforcer.records if r.request.principal.arn
+    }  # type: ignore[union-attr]
+    # The functions' roles, the state machine's role, the rule target's role, the jobs' role and the approver.
+    assert {
+        "promotionstatemachinerole",
+        "promotionstatemachineeventsrole",
+        "trainingrole",
+        "promotion-approver",
+    } <= principals
+    assert sum(p.startswith("functions") for p in principals) >= 15
+
+
+def test_a_missing_key_is_403_without_list_bucket_and_404_with_it(runtime: LocalRuntime) -> None:
+    """S3 API reference, GetObject: without s3:ListBucket the caller cannot tell a missing key from a forbidden one."""
+    assert runtime.iam is not None
+    bucket = runtime.config_bucket
+    get_only = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}
+    listing = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"}
+    for name, statements in (("get-only", [get_only]), ("get-and-list", [get_only, listing])):
+        arn = f"arn:aws:iam::123456789012:role/{name}"
+        runtime.iam.model.roles[arn] = Role(name, arn, (Policy.parse(name, {"Statement": statements}),))
+    s3 = boto3.client("s3", region_name="us-east-1")  # made after the enforcement hooked botocore
+    with runtime.iam.enforcer.acting_as(Principal(arn="arn:aws:iam::123456789012:role/get-only")):
+        with pytest.raises(ClientError) as forbidden:
+            s3.get_object(Bucket=bucket, Key="archive/nothing-here.json")
+        with pytest.raises(ClientError) as head:
+            s3.head_object(Bucket=bucket, Key="archive/nothing-here.json")
+    assert forbidden.value.response["Error"]["Code"] == "AccessDenied"
+    assert forbidden.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert head.value.response["Error"]["Code"] == "403"
+    with runtime.iam.enforcer.acting_as(Principal(arn="arn:aws:iam::123456789012:role/get-and-list")):
+        with pytest.raises(ClientError) as missing:
+            s3.get_object(Bucket=bucket, Key="archive/nothing-here.json")
+        with pytest.raises(ClientError) as denied_put:
+            s3.put_object(Bucket=bucket, Key="archive/x.json", Body=b"{}")
+    assert missing.value.response["Error"]["Code"] == "NoSuchKey"
+    assert denied_put.value.response["Error"]["Code"] == "AccessDenied"
+    message = denied_put.value.response["Error"]["Message"]
+    assert message == (
+        "User: arn:aws:sts::123456789012:assumed-role/get-and-list/local is not authorized to perform: s3:PutObject "
+        f'on resource: "arn:aws:s3:::{bucket}/archive/x.json" because no identity-based policy allows the '
+        "s3:PutObject action"
+    )
+
+
+def test_only_the_approvers_policy_may_put_decisions_and_only_the_operators_policy_rollbacks(
+    runtime: LocalRuntime,
+) -> None:
+    decision = load_event("approval-approved.json")
+    with pytest.raises(UsageError, match="promotion-operator/mallory is not authorized to perform: events:PutEvents"):
+        runtime.send_event(decision, bus=runtime.product_bus, as_person=("operator", "mallory"))
+    rollback = load_event("rollback-requested.json")
+    with pytest.raises(UsageError, match="promotion-approver/alice is not authorized to perform: events:PutEvents"):
+        runtime.send_event(rollback, bus=runtime.product_bus, as_person=("approver", "alice"))
+    # The approvers' policy allows its own source and detail type on the product bus, nothing else.
+    runtime.send_event(decision, bus=runtime.product_bus, as_person=("approver", "alice"))
+
+
+def test_without_enforcement_the_output_says_so(synthesized: Path, tmp_path: Path) -> None:
+    from local.render import timeline
+
+    with runtime_with(synthesized, tmp_path, world(), enforce_iam=False) as runtime:
+        result = runtime.run(event(), seed=True)
+    assert result.iam is not None and not result.iam.enforced
+    assert "IAM: NOT enforced (--no-iam)" in timeline(result)

@@ -1,0 +1,129 @@
+"""Least privilege, both ways: the product's scenarios run with IAM enforced (so nothing it needs is missing), and
+every statement of every role is needed by some recorded request, or kept here with the reason no local scenario
+reaches it (so nothing it does not need is granted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from local.least_privilege import Survey, run_scenarios, survey
+from tests.e2e.conftest import event, world
+
+pytestmark = pytest.mark.xdist_group("least-privilege")
+
+TELLS_ABSENT_FROM_FORBIDDEN = (
+    "S3 answers 403 instead of 404 for a missing key without s3:ListBucket; a step that reads the archive, the "
+    "reports or the config must tell 'absent' (a named error: no backup, no report) from 'forbidden', and the "
+    "scenarios only make it read keys that exist."
+)
+# Statements no local scenario exercises, by (role logical id prefix, statement Sid or, for a statement CDK wrote
+# without one, its first action), and why they stay.
+KEPT_WITHOUT_A_SCENARIO: dict[tuple[str, str], str] = {
+    **{
+        (role, "ListConfigBucket"): TELLS_ABSENT_FROM_FORBIDDEN
+        for role in (
+            "FunctionsWriteParametersRole",
+            "FunctionsWriteConfigRole",
+            "FunctionsCompareWithChampionRole",
+            "FunctionsCheckComparisonRole",
+            "FunctionsPublishResultRole",
+            "FunctionsRollbackRequestRole",
+        )
+    },
+    ("FunctionsWriteParametersRole", "DeleteProductionParameters"): (
+        "WriteParameters deletes the parameters a release no longer has; the catalog's hyperparameter set is "
+        "fixed, so no scenario drops one."
+    ),
+    ("FunctionsRollbackRequestRole", "DeleteProductionParameters"): (
+        "An operator rollback to a release that had fewer parameters deletes the extra ones; the scenarios' "
+        "releases all have the same set."
+    ),
+    ("FunctionsRollbackRequestRole", "DeleteProductionConfig"): (
+        "An operator rollback to a first release (no config before it) deletes the config; the runtime refuses "
+        "that rollback before it writes (no previous release), so only a restore of absence would reach it."
+    ),
+    ("FunctionsCheckPipelineRole", "StopPipeline"): (
+        "CheckPipeline stops a training job that overran its polling budget; local training jobs end at once."
+    ),
+    ("FunctionsPublishResultRole", "DescribePromotionExecutions"): (
+        "PublishResult asks whether a lock holder still runs only when another execution holds the model's lock."
+    ),
+    ("FunctionsRollbackRequestRole", "DescribePromotionExecutions"): (
+        "The operator rollback asks whether the lock holder still runs only while a promotion holds the lock."
+    ),
+    ("FunctionsClaimPromotionRole", "DescribePromotionExecutions"): (
+        "ClaimPromotion asks whether a claim's or lock's owner still runs only when another execution holds it."
+    ),
+    ("FunctionsApprovalDecisionRole", "sqs:SendMessage"): (
+        "Lambda's on-failure destination (EventInvokeConfig): the Lambda service sends a failed asynchronous "
+        "invocation's record to the queue with the function's role; the local runtime does not model destinations."
+    ),
+    ("FunctionsRollbackRequestRole", "sqs:SendMessage"): (
+        "Lambda's on-failure destination, as for the approval function; not modelled by the local runtime."
+    ),
+    ("TrainingRole", "PullTrainingImage"): (
+        "SageMaker pulls the job's image from ECR with the execution role; the local runtime runs no image."
+    ),
+    ("TrainingRole", "EcrLogin"): "The ECR login before that pull; no image runs locally.",
+    ("promotion-", "FindPromotionStack"): (  # the approver's and the operator's managed policies
+        "`promote --stack NAME` reads the stack's outputs from CloudFormation, which the local world does not have."
+    ),
+}
+
+
+def kept_reason(role: str, statement: str, actions: list[str]) -> str | None:
+    label = statement.rsplit(" ", 1)[-1]
+    if label.startswith("#") and actions:
+        label = actions[0]
+    return next(
+        (why for (prefix, kept), why in KEPT_WITHOUT_A_SCENARIO.items() if role.startswith(prefix) and label == kept),
+        None,
+    )
+
+
+@pytest.fixture(scope="module")
+def surveyed(synthesized: Path) -> Survey:
+    return survey(*run_scenarios(synthesized, event(), world()))
+
+
+def test_every_scenario_reaches_its_outcome_with_every_call_authorized(surveyed: Survey) -> None:
+    assert surveyed.scenarios == {
+        "promotion": "PROMOTED",
+        "rejection": "REJECTED",
+        "failed rollout stage": "ROLLED_BACK",
+        "challenger loses the comparison": "ROLLED_BACK",
+        "first release fails": "ROLLED_BACK",
+        "operator rollback after a promotion": "PROMOTED",
+    }
+    assert surveyed.requests > 1000
+
+
+def test_every_statement_is_needed_by_a_scenario_or_kept_with_a_reason(surveyed: Survey) -> None:
+    unexplained = [
+        f"{f.role} {f.statement} {f.actions} ({f.verdict})"
+        for f in surveyed.findings
+        if f.verdict != "needed" and kept_reason(f.role, f.statement, f.actions) is None
+    ]
+    assert unexplained == []
+    # A kept statement that a scenario now needs is no longer an exception: the list must not go stale.
+    stale = [
+        f"{f.role} {f.statement}"
+        for f in surveyed.findings
+        if f.verdict == "needed" and kept_reason(f.role, f.statement, f.actions) is not None
+    ]
+    assert stale == []
+
+
+def test_a_needed_statement_names_the_request_that_fails_without_it(surveyed: Survey) -> None:
+    backup_archive = next(
+        f
+        for f in surveyed.findings
+        if f.role.startswith("FunctionsBackupProductionRole") and f.statement.endswith("WriteArchive")
+    )
+    assert backup_archive.verdict == "needed"
+    assert backup_archive.example is not None
+    assert backup_archive.example.startswith(
+        "s3:PutObject on arn:aws:s3:::storageconfigbucket/archive/fraud-detection/"
+    )

@@ -1,0 +1,224 @@
+"""AWS's policy evaluation logic as local.iam models it, against the cases the IAM User Guide spells out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from local.iam.actions import RULES, action_exists, arn_for, needs_for
+from local.iam.policy import Policy, Principal, Request, UnsupportedPolicy, evaluate, wildcard_match
+
+ACCOUNT = "123456789012"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/step"
+ME = Principal(arn=ROLE, session="fn")
+OBJECT = "arn:aws:s3:::bucket/archive/m/r1/backup.json"
+
+
+def policy(*statements: dict[str, Any], resource_policy: bool = False) -> Policy:
+    return Policy.parse("test", {"Statement": list(statements)}, resource_policy=resource_policy)
+
+
+def request(action: str = "s3:GetObject", resource: str = OBJECT, **context: Any) -> Request:
+    return Request(ME, action, resource, {"aws:SecureTransport": "true", **context})
+
+
+def allow(
+    action: Any = "s3:GetObject", resource: Any = "arn:aws:s3:::bucket/archive/m/*", **extra: Any
+) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def test_an_identity_allow_grants_and_nothing_else_does() -> None:
+    assert evaluate(request(), [policy(allow())]).allowed
+    assert evaluate(request(), []).reason == "no-identity-allow"
+    # PutObject on the prefix does not grant GetObject on it: the BackupProduction bug of issue 13.
+    assert not evaluate(request(), [policy(allow("s3:PutObject"))]).allowed
+
+
+def test_an_explicit_deny_wins_over_any_allow() -> None:
+    deny = {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}
+    assert evaluate(request(), [policy(allow(), deny)]).reason == "explicit-identity-deny"
+    bucket_policy = policy(
+        {
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "s3:*",
+            "Resource": "*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+        resource_policy=True,
+    )
+    assert evaluate(request(), [policy(allow())], bucket_policy).allowed
+    plain_http = request(**{"aws:SecureTransport": "false"})
+    assert evaluate(plain_http, [policy(allow())], bucket_policy).reason == "explicit-resource-deny"
+
+
+def test_actions_are_case_insensitive_resources_are_not() -> None:
+    assert evaluate(request(), [policy(allow("S3:getobject"))]).allowed
+    assert not evaluate(request(), [policy(allow(resource="arn:aws:s3:::BUCKET/*"))]).allowed
+    assert wildcard_match("arn:aws:states:*:1:execution:m:*", "arn:aws:states:us-east-1:1:execution:m:a:b")
+    assert not wildcard_match("arn:aws:s3:::b/a?c", "arn:aws:s3:::b/abbc")
+
+
+def test_not_action_and_not_resource() -> None:
+    everything_but_delete = {"Effect": "Allow", "NotAction": "s3:Delete*", "Resource": "*"}
+    assert evaluate(request(), [policy(everything_but_delete)]).allowed
+    assert not evaluate(request("s3:DeleteObject"), [policy(everything_but_delete)]).allowed
+    not_archive = {"Effect": "Allow", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::bucket/archive/*"}
+    assert not evaluate(request(), [policy(not_archive)]).allowed
+
+
+@pytest.mark.parametrize(
+    ("condition", "context", "expected"),
+    [
+        (
+            {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            {"iam:PassedToService": "sagemaker.amazonaws.com"},
+            True,
+        ),
+        (
+            {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            {"iam:PassedToService": "ec2.amazonaws.com"},
+            False,
+        ),
+        # A key absent from the request: false, except for negated operators and ...IfExists.
+        ({"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}, {}, False),
+        ({"StringNotEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}, {}, True),
+        ({"StringEqualsIfExists": {"iam:PassedToService": "sagemaker.amazonaws.com"}}, {}, True),
+        ({"StringLike": {"s3:prefix": ["data/train/*"]}}, {"s3:prefix": "data/train/part-1"}, True),
+        ({"StringLike": {"s3:prefix": ["data/train/*"]}}, {"s3:prefix": "data/holdout/"}, False),
+        (
+            {"ArnLike": {"aws:SourceArn": "arn:aws:events:*:1:rule/r"}},
+            {"aws:SourceArn": "arn:aws:events:us-east-1:1:rule/r"},
+            True,
+        ),
+        ({"Null": {"aws:SourceArn": "true"}}, {}, True),
+        ({"Null": {"aws:SourceArn": "false"}}, {}, False),
+        ({"NumericLessThan": {"s3:max-keys": "10"}}, {"s3:max-keys": "5"}, True),
+        ({"ForAllValues:StringEquals": {"aws:TagKeys": ["a", "b"]}}, {"aws:TagKeys": ["a"]}, True),
+        ({"ForAllValues:StringEquals": {"aws:TagKeys": ["a"]}}, {"aws:TagKeys": ["a", "c"]}, False),
+        ({"ForAnyValue:StringEquals": {"aws:TagKeys": ["c"]}}, {"aws:TagKeys": ["a", "c"]}, True),
+        # Keys are case-insensitive.
+        (
+            {"StringEquals": {"CloudWatch:Namespace": "ModelPromotion"}},
+            {"cloudwatch:namespace": "ModelPromotion"},
+            True,
+        ),
+    ],
+)
+def test_conditions(condition: dict[str, Any], context: dict[str, Any], expected: bool) -> None:
+    statement = allow("*", "*", Condition=condition)
+    assert evaluate(request(**context), [policy(statement)]).allowed is expected
+
+
+def test_unmodelled_policy_elements_fail_loudly() -> None:
+    with pytest.raises(UnsupportedPolicy, match="DateGreaterThan"):
+        policy(allow(Condition={"DateGreaterThan": {"aws:CurrentTime": "2026-01-01T00:00:00Z"}}))
+    with pytest.raises(UnsupportedPolicy, match="Federated"):
+        policy({"Effect": "Allow", "Principal": {"Federated": "x"}, "Action": "*"}, resource_policy=True)
+
+
+def test_a_grant_to_the_account_delegates_a_grant_to_the_role_grants() -> None:
+    to_account = policy(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "events:PutEvents"},
+        resource_policy=True,
+    )
+    put = request("events:PutEvents", f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/b")
+    assert not evaluate(put, [], to_account).allowed
+    assert evaluate(put, [policy(allow("events:PutEvents", "*"))], to_account).allowed
+    to_role = policy(
+        {"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "events:PutEvents"}, resource_policy=True
+    )
+    assert evaluate(put, [], to_role).allowed
+
+
+def test_a_kms_key_policy_must_allow_even_when_iam_does() -> None:
+    key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k"
+    decrypt = request("kms:Decrypt", key)
+    iam_allows = [policy(allow("kms:Decrypt", key))]
+    services_only = policy(
+        {"Effect": "Allow", "Principal": {"Service": "logs.amazonaws.com"}, "Action": "kms:*"}, resource_policy=True
+    )
+    enables_iam = policy(
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*"},
+        resource_policy=True,
+    )
+    assert not evaluate(decrypt, iam_allows, services_only, resource_policy_required=True).allowed
+    assert evaluate(decrypt, iam_allows, enables_iam, resource_policy_required=True).allowed
+    assert not evaluate(decrypt, [], enables_iam, resource_policy_required=True).allowed
+
+
+def test_a_service_principal_is_granted_only_by_the_resource_policy_with_its_source() -> None:
+    function = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:f"
+    permission = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "lambda:InvokeFunction",
+            "Resource": function,
+            "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:events:us-east-1:1:rule/r"}},
+        },
+        resource_policy=True,
+    )
+    events = Principal(service="events.amazonaws.com")
+    right = Request(events, "lambda:InvokeFunction", function, {"aws:SourceArn": "arn:aws:events:us-east-1:1:rule/r"})
+    wrong = Request(events, "lambda:InvokeFunction", function, {"aws:SourceArn": "arn:aws:events:us-east-1:1:rule/x"})
+    assert evaluate(right, [], permission).allowed
+    assert not evaluate(wrong, [], permission).allowed
+
+
+def test_skipping_a_statement_is_how_least_privilege_is_measured() -> None:
+    grants = policy(allow(Sid="ReadArchive"), allow("s3:*", "*", Sid="Everything"))
+    assert evaluate(request(), [grants], skip=frozenset({"test ReadArchive"})).allowed
+    assert not evaluate(request(), [grants], skip=frozenset({"test ReadArchive", "test Everything"})).allowed
+
+
+def test_every_mapped_action_is_in_the_service_authorization_reference() -> None:
+    probe = {
+        "Bucket": "b",
+        "Key": "k",
+        "Name": "/p/x",
+        "Names": ["/p/x"],
+        "Path": "/p",
+        "TableName": "t",
+        "HyperParameterTuningJobName": "j",
+        "TrainingJobName": "j",
+        "ProcessingJobName": "j",
+        "ModelName": "m",
+        "EndpointConfigName": "c",
+        "EndpointName": "e",
+        "Entries": [{"Source": "s", "DetailType": "d"}],
+        "TopicArn": "arn:aws:sns:us-east-1:1:t",
+        "executionArn": "arn:aws:states:us-east-1:1:execution:m:e",
+        "stateMachineArn": "arn:aws:states:us-east-1:1:stateMachine:m",
+        "Namespace": "N",
+        "QueueUrl": "https://sqs.us-east-1.amazonaws.com/1/q",
+        "FunctionName": "f",
+    }
+    for service, operation in RULES:
+        for need in needs_for(service, operation, probe):
+            assert action_exists(need.action), f"{service}:{operation} -> {need.action}"
+
+
+def test_arns_follow_the_reference_formats() -> None:
+    assert arn_for("s3:GetObject", {"BucketName": "b", "ObjectName": "a/k"}, region="r", account="1") == [
+        "arn:aws:s3:::b/a/k"
+    ]
+    assert arn_for(
+        "sagemaker:UpdateEndpoint", {"EndpointName": "e", "EndpointConfigName": "c"}, region="r", account="1"
+    ) == ["arn:aws:sagemaker:r:1:endpoint/e", "arn:aws:sagemaker:r:1:endpoint-config/c"]
+    assert arn_for("cloudwatch:GetMetricData", {}, region="r", account="1") == ["*"]
+    head = needs_for("s3", "HeadObject", {"Bucket": "b", "Key": "k", "VersionId": "v1"})
+    assert [n.action for n in head] == ["s3:GetObjectVersion"]
+    # SageMaker names are lower case in ARNs; a role in the request is passed.
+    create = needs_for(
+        "sagemaker",
+        "CreateTrainingJob",
+        {"TrainingJobName": "Fraud-X", "RoleArn": ROLE, "Tags": [{"Key": "promotion:model", "Value": "m"}]},
+    )
+    assert [(n.action, n.fields.get("TrainingJobName"), n.resource) for n in create] == [
+        ("sagemaker:CreateTrainingJob", "fraud-x", None),
+        ("sagemaker:AddTags", "fraud-x", None),
+        ("iam:PassRole", None, ROLE),
+    ]
