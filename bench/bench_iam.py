@@ -9,6 +9,8 @@ the request that needs it.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import platform
 import sys
@@ -32,7 +34,8 @@ def main() -> None:
     event = json.loads((EVENTS / "tuning-job-completed.json").read_text())
     world = json.loads((EVENTS / "world.json").read_text())
     started = time.perf_counter()
-    model, recorded, outcomes = run_scenarios(ROOT, event, world)
+    with contextlib.redirect_stdout(io.StringIO()):  # the handlers' own logs: not the bench's output
+        model, recorded, outcomes = run_scenarios(ROOT, event, world)
     ran = time.perf_counter() - started
     started = time.perf_counter()
     result = survey(model, recorded, outcomes)
