@@ -13,9 +13,12 @@ import contextlib
 import io
 import json
 import platform
+import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 for path in (ROOT, ROOT / "layers" / "promotion" / "python", ROOT / "jobs"):
@@ -23,10 +26,35 @@ for path in (ROOT, ROOT / "layers" / "promotion" / "python", ROOT / "jobs"):
         sys.path.insert(0, str(path))
 
 from local.least_privilege import run_scenarios, survey  # noqa: E402
+from local.runtime import LocalRuntime  # noqa: E402
 from local.template import load_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 EVENTS = ROOT / "tests" / "data" / "events"
+
+
+def overhead(event: dict[str, Any], world: dict[str, Any], repeats: int = 3) -> dict[str, float]:
+    """Median wall time of one promotion (seeded champion, approval, jobs from the cache, four-stage rollout) with
+    the IAM enforcement on and off, runs interleaved so both see the same machine load."""
+    timings: dict[bool, list[float]] = {True: [], False: []}
+    with contextlib.redirect_stdout(io.StringIO()), tempfile.TemporaryDirectory() as folder:
+        for _ in range(repeats):
+            for enforce in (True, False):
+                runtime = LocalRuntime(
+                    ROOT, synth=False, world=world, reports_dir=Path(folder) / "reports", enforce_iam=enforce
+                )
+                with runtime:
+                    started = time.perf_counter()
+                    result = runtime.run(event, seed=True)
+                    timings[enforce].append(time.perf_counter() - started)
+                assert result.outcome == "PROMOTED", result.cause
+    on, off = statistics.median(timings[True]), statistics.median(timings[False])
+    return {
+        "promotion_seconds_enforced": round(on, 2),
+        "promotion_seconds_not_enforced": round(off, 2),
+        "overhead_percent": round(100 * (on - off) / off, 1),
+        "repeats": repeats,
+    }
 
 
 def main() -> None:
@@ -44,6 +72,7 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "scenarios_seconds": round(ran, 1),
         "survey_seconds": round(replayed, 2),
+        "enforcement_overhead": overhead(event, world),
         **result.summary(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import boto3
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from promotion.approval import APPROVAL_SOURCE, pending_approvals
@@ -73,7 +74,8 @@ def _put(event_bus: str, source: str, detail_type: str, detail: dict[str, Any]) 
     )
     entry = response["Entries"][0]
     if response.get("FailedEntryCount"):
-        console.print(f"[red]EventBridge refused the event: {entry.get('ErrorCode')} {entry.get('ErrorMessage')}[/red]")
+        refusal = escape(f"{entry.get('ErrorCode')} {entry.get('ErrorMessage')}")
+        console.print(f"[red]EventBridge refused the event: {refusal}[/red]")
         raise typer.Exit(2)
     return str(entry.get("EventId", ""))
 
@@ -84,7 +86,7 @@ def _pending_job(targets: Targets, model: str, tuning_job: str | None) -> str:
     pending = pending_approvals(boto3.client("dynamodb"), targets.table, model)
     if len(pending) != 1:
         console.print(
-            f"[red]{len(pending)} promotions of {model} wait for a decision; name one with --tuning-job[/red]"
+            f"[red]{len(pending)} promotions of {escape(model)} wait for a decision; name one with --tuning-job[/red]"
         )
         raise typer.Exit(2)
     return pending[0].tuning_job_name
@@ -96,7 +98,8 @@ def _decide(decision: str, model: str, by: str, comment: str, tuning_job: str | 
     detail = {"model": model, "tuning_job_name": job, "decision": decision, "decided_by": by, "comment": comment}
     event_id = _put(targets.event_bus, APPROVAL_SOURCE, APPROVAL_DETAIL_TYPE, detail)
     console.print(
-        f"{decision} of {model} from {job} sent as {by} (event {event_id}); the result shows in `promote status`"
+        f"{decision} of {model} from {job} sent as {by} (event {event_id}); the result shows in `promote status`",
+        markup=False,
     )
 
 
@@ -140,7 +143,8 @@ def rollback(
         {"model": model, "requested_by": by, "reason": reason},
     )
     console.print(
-        f"rollback of {model} requested as {by} (event {event_id}); the outcome shows in `promote history {model}`"
+        f"rollback of {model} requested as {by} (event {event_id}); the outcome shows in `promote history {model}`",
+        markup=False,
     )
 
 
@@ -155,13 +159,19 @@ def _history_table(model: str, targets: Targets, limit: int | None) -> Table:
             if record.report_key and targets.config_bucket
             else (record.report_key or "")
         )
+        # Stored strings are data, not Rich markup: a reason must not hide text or add links.
         table.add_row(
-            record.release_id,
-            record.outcome,
-            record.approved_by or "",
-            record.tuning_job_name or "",
-            record.reason,
-            report,
+            *(
+                escape(value)
+                for value in (
+                    record.release_id,
+                    record.outcome,
+                    record.approved_by or "",
+                    record.tuning_job_name or "",
+                    record.reason,
+                    report,
+                )
+            )
         )
     return table
 
@@ -181,7 +191,8 @@ def status(
         waiting.add_column(column)
     for name in models:
         for item in pending_approvals(dynamodb, targets.table, name, now):
-            waiting.add_row(item.model, item.tuning_job_name, item.release_id, item.decision_deadline.isoformat())
+            cells = (item.model, item.tuning_job_name, item.release_id, item.decision_deadline.isoformat())
+            waiting.add_row(*(escape(cell) for cell in cells))
     console.print(waiting)
     for name in models:
         console.print(_history_table(name, targets, limit=5))

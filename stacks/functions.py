@@ -81,9 +81,9 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     ),
     StepFunctionSpec(
         "backup_production",
-        "BackupProduction: archive the current parameters and config under the release id",
+        "BackupProduction: check the recorded approval, archive the current parameters and config",
         # read_archive: a re-run finds its own backup (GetObject; 403, not 404, without it)
-        (P.read_parameters, P.read_config, P.read_archive, P.write_archive, P.read_endpoint),
+        (P.read_approvals, P.read_parameters, P.read_config, P.read_archive, P.write_archive, P.read_endpoint),
     ),
     StepFunctionSpec(
         "write_parameters",

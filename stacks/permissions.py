@@ -101,6 +101,10 @@ class StepPermissions:
         ]
         return [Grant(self._statement("PromotionTable", actions, [self._table.table_arn]))]
 
+    def read_approvals(self) -> list[Grant]:
+        """Re-read the approval the approval path recorded (BackupProduction checks it before any write)."""
+        return [Grant(self._statement("ReadRecordedApprovals", ["dynamodb:GetItem"], [self._table.table_arn]))]
+
     def read_parameters(self) -> list[Grant]:
         """Read each model's production hyperparameters (one parameter per name, and the path listing)."""
         paths = [c.parameter_store.prefix for c in self._catalogs.values()]

@@ -178,7 +178,33 @@ class PromotionStateMachine(Construct):
         )
         validate.add_catch(publish, errors=["States.ALL"], result_path="$.error")
 
-        await_approval.next(backup)
+        # Only an approval goes on: anything else AwaitApproval was completed with (a forged SendTaskSuccess with a
+        # rejection, an output without a decision) writes nothing. BackupProduction then checks the approval
+        # against the one the approval path recorded before it writes.
+        not_granted = sfn.Pass(
+            self,
+            "ApprovalNotGranted",
+            result=sfn.Result.from_object(
+                {
+                    "decision": "reject",
+                    "decided_by": None,
+                    "comment": "AwaitApproval was completed with an output that is not an approval; nothing written",
+                }
+            ),
+            result_path="$.approval",
+        )
+        await_approval.next(
+            sfn.Choice(self, "ApprovalGate")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present("$.approval.decision"),
+                    sfn.Condition.string_equals("$.approval.decision", "approve"),
+                ),
+                backup,
+            )
+            .otherwise(not_granted)
+        )
+        not_granted.next(publish)
         # A Catch's ResultPath must keep the document; ApprovalExpired then overwrites $.approval with the verdict.
         await_approval.add_catch(approval_expired, errors=["States.Timeout"], result_path="$.approval")
         await_approval.add_catch(publish, errors=["PromotionRejected"], result_path="$.error")

@@ -1,7 +1,9 @@
-"""BackupProduction: snapshot parameters and config under the release id before anything is written."""
+"""BackupProduction: check the recorded approval, then snapshot parameters and config under the release id before
+anything is written."""
 
 from typing import Any
 
+from promotion.approval import verify_recorded_approval
 from promotion.backup import backup_production
 from promotion.clients import client
 from promotion.handler_support import catalog_of, step_boundary
@@ -17,6 +19,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = PromotionState.model_validate(event)
     catalog = catalog_of(state)
     assert state.claim.release_id is not None
+    verify_recorded_approval(client("dynamodb"), settings().table_name, state, catalog)
     result = backup_production(
         client("ssm"),
         client("s3"),

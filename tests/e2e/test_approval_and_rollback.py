@@ -7,8 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from local.faults import FaultInjector
 from local.runtime import Decision, LocalRuntime
 from local.sfn_bridge import TimeCompression
+from promotion.approval import approval_key
 from promotion.config import parse_config
 from tests.conftest import load_event
 from tests.e2e.conftest import event, runtime_with, world
@@ -200,3 +204,38 @@ def test_reports_answer_what_who_which_gate_and_what_was_restored(synthesized: P
         "threshold": 0.9,
         "detail": "",
     }
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        {"decision": "reject", "decided_by": "mallory"},  # a rejection sent as a success: it used to promote
+        {"decision": "approve", "decided_by": "alice@example.com", "comment": "no one asked alice"},
+        {"hello": "world"},
+    ],
+    ids=["rejection-as-success", "approval-not-recorded", "not-a-decision"],
+)
+def test_a_task_output_that_is_not_the_recorded_approval_writes_nothing(
+    synthesized: Path, tmp_path: Path, output: dict[str, Any]
+) -> None:
+    """Anyone who may call SendTaskSuccess with the token (it is in the table and the execution history) completes
+    AwaitApproval; only the approval the approval path recorded for this execution lets anything be written."""
+    injector = FaultInjector()  # records every production write the handlers attempt
+    with runtime_with(synthesized, tmp_path, world(), faults=injector) as runtime:
+        runtime.seed_champion("fraud-detection")
+        before = runtime.production_snapshot("fraud-detection")
+        (arn,) = runtime.send_event(event())
+        wait_for_approval(runtime, arn)
+        key = approval_key("fraud-detection", JOB)
+        token = runtime.clients.dynamodb.get_item(TableName=runtime.table_name, Key=key)["Item"]["task_token"]["S"]
+        runtime.clients.stepfunctions.send_task_success(taskToken=token, output=json.dumps(output))
+        result = runtime.result(arn, runtime.wait(arn), model="fraud-detection", before=before, started=0.0)
+    assert result.outcome in ("REJECTED", "ROLLED_BACK"), result.cause
+    assert result.production_after == before
+    assert injector.production_writes(succeeded_only=False) == []
+    states = [state.name for state in result.states]
+    if output.get("decision") == "approve":
+        assert "ApprovalNotRecorded" in str(result.cause)
+        assert "its recorded status is PENDING, not APPROVED" in str(result.cause)
+    else:
+        assert "ApprovalNotGranted" in states and "BackupProduction" not in states

@@ -182,7 +182,20 @@ def test_choices_and_waits(definition: dict[str, Any]) -> None:
 def test_the_happy_path_order(definition: dict[str, Any]) -> None:
     states = definition["States"]
     nexts = {name: state.get("Next") for name, state in states.items()}
-    assert nexts["AwaitApproval"] == "BackupProduction"
+    assert nexts["AwaitApproval"] == "ApprovalGate"
+    # Only an approval reaches BackupProduction; any other task output goes to PublishResult, writing nothing.
+    gate = states["ApprovalGate"]
+    assert gate["Choices"] == [
+        {
+            "And": [
+                {"Variable": "$.approval.decision", "IsPresent": True},
+                {"Variable": "$.approval.decision", "StringEquals": "approve"},
+            ],
+            "Next": "BackupProduction",
+        }
+    ]
+    assert gate["Default"] == "ApprovalNotGranted"
+    assert nexts["ApprovalNotGranted"] == "PublishResult"
     assert nexts["BackupProduction"] == "WriteParameters"
     assert nexts["WriteParameters"] == "WriteConfig"
     assert nexts["WriteConfig"] == "TriggerPipeline"

@@ -17,10 +17,12 @@ from botocore.exceptions import ClientError
 
 from promotion.catalog import ModelCatalog
 from promotion.claims import condition_held
+from promotion.errors import ApprovalNotRecorded
 from promotion.events import ApprovalDecision
 from promotion.models import Approval, PromotionState
 
 PENDING = "PENDING"
+APPROVED = "APPROVED"
 REJECTION_ERROR = "PromotionRejected"
 APPROVAL_SOURCE = "promotion.approvals"
 REQUEST_DETAIL_TYPE = "Promotion Approval Requested"
@@ -151,7 +153,7 @@ def decide(
         return refuse(f"the promotion of {model} from {job} was already decided ({status} by {by}); decision ignored")
     if int(item["decision_deadline"]["N"]) < int(moment.timestamp()):
         return refuse(f"the approval window of {model} from {job} has expired; decision ignored")
-    new_status = "APPROVED" if detail.decision == "approve" else "REJECTED"
+    new_status = APPROVED if detail.decision == "approve" else "REJECTED"
     if not condition_held(
         dynamodb.update_item,
         TableName=table,
@@ -197,6 +199,37 @@ def decide(
         raise
     verb = "approved" if detail.decision == "approve" else "rejected"
     return DecisionOutcome(True, f"promotion of {model} from {job} {verb} by {detail.decided_by}", model, job)
+
+
+def verify_recorded_approval(dynamodb: Any, table: str, state: PromotionState, catalog: ModelCatalog) -> None:
+    """Before anything is written: the approval this execution received must be the one the approval path recorded
+    for this very execution and release, by a catalog approver. Anyone who can call SendTaskSuccess with the token
+    could otherwise complete AwaitApproval with an approval of their own making."""
+    claim, approval = state.claim, state.approval
+    model, job = claim.model or "?", claim.tuning_job_name or "?"
+    if approval is None or approval.decision != "approve":
+        decision = approval.decision if approval is not None else "none"
+        raise ApprovalNotRecorded(f"the execution reached BackupProduction with decision {decision!r}, not an approval")
+    item = dynamodb.get_item(TableName=table, Key=approval_key(model, job), ConsistentRead=True).get("Item")
+    if item is None:
+        raise ApprovalNotRecorded(f"no approval of {model} from tuning job {job} is recorded; nothing is written")
+    recorded_by = item.get("decided_by", {}).get("S")
+    problems = []
+    if item["status"]["S"] != APPROVED:
+        problems.append(f"its recorded status is {item['status']['S']}, not {APPROVED}")
+    if item["execution_arn"]["S"] != claim.execution_arn:
+        problems.append(f"it was recorded for execution {item['execution_arn']['S']}")
+    if item["release_id"]["S"] != (claim.release_id or ""):
+        problems.append(f"it was recorded for release {item['release_id']['S']}, not {claim.release_id}")
+    if recorded_by != approval.decided_by:
+        problems.append(f"the task output says {approval.decided_by!r} approved, the record says {recorded_by!r}")
+    if recorded_by is not None and recorded_by not in catalog.approval.approvers:
+        problems.append(f"{recorded_by!r} is not an approver of {model}")
+    if problems:
+        raise ApprovalNotRecorded(
+            f"the approval of {model} release {claim.release_id} from {job} does not match what the approval path "
+            f"recorded: {'; '.join(problems)}; production is not written"
+        )
 
 
 @dataclass(frozen=True)

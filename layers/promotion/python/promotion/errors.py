@@ -32,6 +32,11 @@ class ConfigSchemaError(PromotionError):
     """A production config document failed schema validation; nothing was written."""
 
 
+class ApprovalNotRecorded(PromotionError):
+    """The execution was told it is approved, but the approval path recorded no such approval of this release by a
+    catalog approver (a forged or replayed task output): production is not written."""
+
+
 class BackupMissing(PromotionError):
     """No backup exists for the release, so production must not be written (or cannot be restored)."""
 

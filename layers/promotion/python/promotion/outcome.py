@@ -64,6 +64,8 @@ def decide_outcome(state: PromotionState) -> tuple[Outcome, str]:
         hours = (state.validation.approval_timeout_seconds / 3600) if state.validation else 0
         return Outcome.REJECTED, f"approval expired: no decision within {hours:g} h; production untouched"
     if state.approval is not None and state.approval.decision == "reject":
+        if state.approval.decided_by is None:
+            return Outcome.REJECTED, f"not approved: {state.approval.comment}"
         return Outcome.REJECTED, f"rejected by {state.approval.decided_by}: {state.approval.comment}"
     if state.pipeline is not None and state.pipeline.status == "Completed":
         comparison = state.comparison
