@@ -93,7 +93,7 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     StepFunctionSpec(
         "write_config",
         "WriteConfig: validate and write the production config",
-        (P.read_archive, P.write_config, P.write_archive),
+        (P.read_archive, P.write_config, P.archive_promoted_config),
     ),
     StepFunctionSpec(
         "trigger_pipeline",

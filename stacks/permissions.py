@@ -20,6 +20,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 
 from promotion.catalog import ModelCatalog
+from promotion.layout import promoted_config_key
 from stacks.storage import ARCHIVE_PREFIX, REPORTS_PREFIX
 
 
@@ -160,6 +161,12 @@ class StepPermissions:
                 self._statement("WriteArchive", ["s3:PutObject"], self._objects_under(ARCHIVE_PREFIX)), _ARCHIVE_REASON
             )
         ]
+
+    def archive_promoted_config(self) -> list[Grant]:
+        """Archive the config a release wrote (archive/<model>/<release-id>/promoted-config.yaml), and nothing else
+        under archive/: only BackupProduction writes the backups that restores trust."""
+        resources = [self._bucket.arn_for_objects(promoted_config_key(m, "*")) for m in self._catalogs]
+        return [Grant(self._statement("ArchivePromotedConfig", ["s3:PutObject"], resources), _ARCHIVE_REASON)]
 
     def write_reports(self) -> list[Grant]:
         """Write decision reports under reports/<model>/<release-id>/."""

@@ -346,7 +346,9 @@ class PromotionStateMachine(Construct):
             state_machine_name=state_machine_name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(claim),
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            # Every event, without its data: AwaitApproval's input carries the task token, and whoever may read this
+            # log group must not be able to complete the approval with it. The data stays in the execution history.
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             tracing_enabled=True,
             comment="Model promotion: validate, approve, back up, write production, train; roll back on failure",
         )

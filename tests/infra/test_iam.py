@@ -128,10 +128,18 @@ def test_config_objects_and_prefixes_are_scoped_per_model(synth: Synth, function
         [
             f"{bucket}/production-model-config.yaml",
             f"{bucket}/{SECOND_MODEL}-model-config.yaml",
-            f"{bucket}/archive/fraud-detection/*",
-            f"{bucket}/archive/{SECOND_MODEL}/*",
+            f"{bucket}/archive/fraud-detection/*/promoted-config.yaml",
+            f"{bucket}/archive/{SECOND_MODEL}/*/promoted-config.yaml",
         ]
     )
+    # Restores trust the backup records: only BackupProduction writes under archive/ beyond promoted configs.
+    for step in functions_by_step:
+        archive_writes = [
+            r
+            for r in granted(step_statements(synth, functions_by_step, step), "s3:PutObject")
+            if "/archive/" in r and not r.endswith("/promoted-config.yaml")
+        ]
+        assert bool(archive_writes) == (step == "backup_production"), (step, archive_writes)
     reports = granted(step_statements(synth, functions_by_step, "publish_result"), "s3:PutObject")
     assert sorted(reports) == sorted(f"{bucket}/reports/{model}/*" for model in MODELS)
 

@@ -251,7 +251,8 @@ def test_standard_machine_logs_everything_encrypted_and_traces(synth: Synth) -> 
     assert props["StateMachineName"] == "ModelPromotion-promotion"
     assert props["TracingConfiguration"] == {"Enabled": True}
     assert props["LoggingConfiguration"]["Level"] == "ALL"
-    assert props["LoggingConfiguration"]["IncludeExecutionData"] is True
+    # No execution data in the log: AwaitApproval's input carries the task token.
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
     (destination,) = props["LoggingConfiguration"]["Destinations"]
     log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
     log_group = synth.template["Resources"][log_group_id]["Properties"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from promotion.backup import backup_production, load_backup
 from promotion.candidate import validate_candidate
 from promotion.catalog import ModelCatalog
 from promotion.config import parse_config, write_config
-from promotion.errors import BackupMissing
+from promotion.errors import BackupMissing, BackupTampered
 from promotion.layout import backup_key
 from promotion.models import ClaimStatus
 from promotion.parameters import write_hyperparameters
@@ -242,3 +243,36 @@ def test_malformed_and_unpromotable_events_are_rejected_before_any_claim(
         assert state.claim.status == ClaimStatus.REJECTED
         assert fragment in state.claim.reason
     assert aws["dynamodb"].scan(TableName="promotion-test")["Count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("tamper", "named"),
+    [
+        (
+            lambda r: r["parameters"].update({"/churn/hyperparameters/eta": {"value": "9", "type": "String"}}),
+            "parameters outside /fraud-detection/hyperparameters/: /churn/hyperparameters/eta",
+        ),
+        (lambda r: r["config"].update(key="someone-elses-config.yaml"), "config key someone-elses-config.yaml"),
+        (lambda r: r.update(prefix="/churn/hyperparameters"), "prefix /churn/hyperparameters"),
+        (lambda r: r.update(model="churn"), "is of model churn"),
+        (lambda r: r.update(release_id="20200101-000000-000000"), "release 20200101-000000-000000"),
+    ],
+    ids=["foreign-parameter", "foreign-config-key", "foreign-prefix", "other-model", "other-release"],
+)
+def test_a_tampered_backup_record_is_refused_before_anything_is_restored(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, tamper: Any, named: str
+) -> None:
+    """Restores write what the record names: a record edited to name another model's production is refused."""
+    seed_champion(aws, catalog)
+    state = promote_until_config(aws, catalog, validated_state(aws, catalog, catalog_dir))
+    release = state.claim.release_id
+    assert release is not None
+    key = backup_key(catalog.id, release)
+    record = json.loads(aws["s3"].get_object(Bucket=CONFIG_BUCKET, Key=key)["Body"].read())
+    tamper(record)
+    aws["s3"].put_object(Bucket=CONFIG_BUCKET, Key=key, Body=json.dumps(record).encode())
+    promoted = snapshot(aws, catalog)
+    with pytest.raises(BackupTampered, match=named):
+        rollback_release(aws["ssm"], aws["s3"], CONFIG_BUCKET, catalog, release)
+    assert snapshot(aws, catalog) == promoted  # nothing restored, nothing deleted
+    assert aws["ssm"].get_parameters_by_path(Path="/churn", Recursive=True)["Parameters"] == []

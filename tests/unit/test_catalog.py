@@ -75,3 +75,25 @@ def test_models_may_not_share_a_prefix(tmp_path: Path) -> None:
     _write(tmp_path, "copycat", document)
     with pytest.raises(CatalogError, match="share the Parameter Store prefix"):
         load_catalogs(tmp_path)
+
+
+@pytest.mark.parametrize("inner", ["/fraud-detection/hyperparameters/lite", "/fraud-detection/hyperparameters/a/b"])
+def test_a_prefix_inside_another_models_is_refused(tmp_path: Path, inner: str) -> None:
+    """Reads are recursive and stale parameters are deleted: a nested prefix lost its parameters to the outer
+    model's write (issue 19)."""
+    document = yaml.safe_load((ROOT / "models" / "fraud-detection.yaml").read_text())
+    _write(tmp_path, "fraud-detection", document)
+    document.update(id="lite", parameter_store={"prefix": inner}, config={"key": "lite/config.yaml"})
+    _write(tmp_path, "lite", document)
+    with pytest.raises(CatalogError, match=f"prefix {inner} of model lite lies under /fraud-detection/hyperparameters"):
+        load_catalogs(tmp_path)
+
+
+def test_a_prefix_that_only_starts_with_the_same_letters_is_not_nested(tmp_path: Path) -> None:
+    document = yaml.safe_load((ROOT / "models" / "fraud-detection.yaml").read_text())
+    _write(tmp_path, "fraud-detection", document)
+    document.update(
+        id="lite", parameter_store={"prefix": "/fraud-detection/hyperparameters-lite"}, config={"key": "l.yaml"}
+    )
+    _write(tmp_path, "lite", document)
+    assert sorted(load_catalogs(tmp_path)) == ["fraud-detection", "lite"]

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from promotion.catalog import ModelCatalog
 from promotion.config import parse_config
-from promotion.errors import BackupMissing, ConfigSchemaError, PromotionError
+from promotion.errors import BackupMissing, BackupTampered, ConfigSchemaError, PromotionError
 from promotion.layout import backup_key, previous_config_key
 from promotion.models import Backup
 from promotion.production import read_config, read_endpoint, read_parameters
@@ -82,7 +82,41 @@ def load_backup(s3: Any, bucket: str, model: str, release_id: str) -> BackupReco
                 f"no backup at s3://{bucket}/{key} for release {release_id} of model {model}"
             ) from error
         raise
-    return BackupRecord.model_validate_json(body)
+    record = BackupRecord.model_validate_json(body)
+    if (record.model, record.release_id) != (model, release_id):
+        raise BackupTampered(
+            f"the backup at s3://{bucket}/{key} is of model {record.model} release {record.release_id}, "
+            f"not {model} release {release_id}; nothing restored"
+        )
+    return record
+
+
+def check_against_catalog(record: BackupRecord, catalog: ModelCatalog) -> None:
+    """A restore writes what the record names: each name must be the model's own production (its Parameter Store
+    prefix, its config key and archive, its endpoint), or the restore would write someone else's."""
+    problems = []
+    prefix = catalog.parameter_store.prefix
+    if record.model != catalog.id:
+        problems.append(f"it is a backup of {record.model}")
+    if record.prefix != prefix:
+        problems.append(f"its prefix {record.prefix} is not {prefix}")
+    outside = sorted(path for path in record.parameters if not path.startswith(prefix + "/"))
+    if outside:
+        problems.append(f"parameters outside {prefix}/: {', '.join(outside)}")
+    if record.config.key != catalog.config.key:
+        problems.append(f"its config key {record.config.key} is not {catalog.config.key}")
+    archived = previous_config_key(catalog.id, record.release_id)
+    if record.config.archived_key is not None and record.config.archived_key != archived:
+        problems.append(f"its archived config {record.config.archived_key} is not {archived}")
+    if record.endpoint is not None:
+        expected = catalog.rollout.endpoint_name if catalog.rollout is not None else None
+        if record.endpoint.name != expected:
+            problems.append(f"its endpoint {record.endpoint.name} is not the catalog's ({expected or 'none'})")
+    if problems:
+        raise BackupTampered(
+            f"the backup of {catalog.id} release {record.release_id} does not match the catalog: "
+            f"{'; '.join(problems)}; nothing restored"
+        )
 
 
 def summarize(record: BackupRecord, key: str) -> Backup:

@@ -239,6 +239,16 @@ def load_catalogs(directory: Path) -> dict[str, ModelCatalog]:
             owner = owners.setdefault((what, value), catalog.id)
             if owner != catalog.id:
                 raise CatalogError(f"models {owner} and {catalog.id} share the {what} {value}")
+    # Parameters are read by path, recursively, and stale ones are deleted: a prefix inside another model's would
+    # let one model's write delete the other's parameters.
+    for outer in catalogs:
+        for inner in catalogs:
+            if inner.parameter_store.prefix.startswith(outer.parameter_store.prefix + "/"):
+                raise CatalogError(
+                    f"the Parameter Store prefix {inner.parameter_store.prefix} of model {inner.id} lies under "
+                    f"{outer.parameter_store.prefix} of model {outer.id}: a model's parameters would be read and "
+                    "deleted as the other's"
+                )
     return {catalog.id: catalog for catalog in catalogs}
 
 

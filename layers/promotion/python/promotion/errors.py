@@ -41,6 +41,11 @@ class BackupMissing(PromotionError):
     """No backup exists for the release, so production must not be written (or cannot be restored)."""
 
 
+class BackupTampered(PromotionError):
+    """A backup record names parameters, a config key or an endpoint that are not its model's in the catalog (or
+    another model or release): restoring it would write outside the model's production, so nothing is restored."""
+
+
 class ParameterVerificationError(PromotionError):
     """A parameter read back from Parameter Store differs from what was written."""
 

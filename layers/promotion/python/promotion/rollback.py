@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from promotion.backup import BackupRecord, load_backup
+from promotion.backup import BackupRecord, check_against_catalog, load_backup
 from promotion.catalog import ModelCatalog
 from promotion.errors import BackupMissing, PromotionError
 from promotion.models import Restored
@@ -56,7 +56,9 @@ def restore_endpoint(sagemaker: Any, record: BackupRecord) -> str:
 def restore_backup(
     ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, record: BackupRecord, sagemaker: Any = None
 ) -> Restored:
-    """Endpoint first, then parameters and config, back to the backup record; then verify."""
+    """Endpoint first, then parameters and config, back to the backup record; then verify. A record that names
+    anything but the catalog's own production is refused before anything is written."""
+    check_against_catalog(record, catalog)
     endpoint_action = restore_endpoint(sagemaker, record)
     current = read_parameters(ssm, catalog)
     restored: list[str] = []
