@@ -132,16 +132,18 @@ def rollback(
     model: str,
     by: ByOption,
     reason: Annotated[str, typer.Option(help="why production must go back")],
+    expected_release: Annotated[
+        str | None,
+        typer.Option(help="the live release you mean to roll back (see `promote history`); refused if it moved on"),
+    ] = None,
     stack: StackOption = None,
 ) -> None:
-    """Ask for MODEL to go back to its previous release."""
+    """Ask for MODEL to go back to its previous release. Each request is carried out at most once."""
     targets = resolve_targets(stack)
-    event_id = _put(
-        targets.event_bus,
-        OPERATIONS_SOURCE,
-        ROLLBACK_DETAIL_TYPE,
-        {"model": model, "requested_by": by, "reason": reason},
-    )
+    detail = {"model": model, "requested_by": by, "reason": reason}
+    if expected_release:
+        detail["expected_release_id"] = expected_release
+    event_id = _put(targets.event_bus, OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE, detail)
     console.print(
         f"rollback of {model} requested as {by} (event {event_id}); the outcome shows in `promote history {model}`",
         markup=False,

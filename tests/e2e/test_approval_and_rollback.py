@@ -152,6 +152,15 @@ def operator_rollback_after_two_promotions(runtime: LocalRuntime) -> None:
     done = rollback_outcomes(runtime, request_rollback(runtime))[-1]
     assert done["accepted"] is True, done["reason"]
     assert runtime.production_snapshot("fraud-detection") == after_first
+    # EventBridge (or Lambda's async retry) delivers the same request again: it is carried out once.
+    assert runtime.lambdas is not None
+    delivered = next(
+        call for call in reversed(runtime.lambdas.invocations) if "rollbackrequest" in call.function.lower()
+    )
+    again, error = runtime.lambdas.invoke(delivered.function, delivered.event)
+    assert error is None and again["accepted"] is False
+    assert "already handled" in again["reason"]
+    assert runtime.production_snapshot("fraud-detection") == after_first
 
 
 def request_rollback(runtime: LocalRuntime) -> LocalRuntime:

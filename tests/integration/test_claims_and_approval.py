@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -229,7 +230,10 @@ def test_a_rejection_carries_who_and_why(aws: dict[str, Any], catalog: ModelCata
 
 
 def _rollback_request() -> RollbackRequested:
-    return RollbackRequested.model_validate(load_event("rollback-requested.json"))
+    """A new operator request each time (its own event id: a request is carried out at most once)."""
+    document = load_event("rollback-requested.json")
+    document["id"] = str(uuid.uuid4())
+    return RollbackRequested.model_validate(document)
 
 
 def operator_rollback(aws: dict[str, Any], catalog: ModelCatalog, store: ClaimStore) -> OperatorRollback:

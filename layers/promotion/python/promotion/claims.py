@@ -46,6 +46,12 @@ def condition_held(write: Callable[..., Any], **request: Any) -> bool:
     return True
 
 
+# An operator's rollback holds the model's lock as `operator-rollback:<request event id>`; no execution backs it, so
+# it counts as alive until its lease ends (well past the rollback function's 120 s timeout).
+OPERATOR_HOLDER_PREFIX = "operator-rollback:"
+OPERATOR_LOCK_LEASE_SECONDS = 900
+
+
 class ClaimStore:
     """Claims and locks over an injected DynamoDB client."""
 
@@ -219,7 +225,7 @@ class ClaimStore:
         values: dict[str, Any] = {":me": {"S": execution_arn}}
         if current is not None and current["holder"]["S"] != execution_arn:
             holder = current["holder"]["S"]
-            if self._is_running(holder):
+            if self._holder_alive(current):
                 return self._locked_by(model, current)
             # The holder ended without releasing (crash, manual stop): take over exactly that stale lock.
             condition = "holder = :stale"
@@ -241,6 +247,28 @@ class ClaimStore:
             return None
         current = self._dynamodb.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item", {})
         return self._locked_by(model, current)
+
+    def _holder_alive(self, lock: dict[str, Any]) -> bool:
+        """A promotion holds the lock while its execution runs; an operator's rollback until its lease ends."""
+        holder = lock["holder"]["S"]
+        if holder.startswith(OPERATOR_HOLDER_PREFIX):
+            return int(lock.get("lease_expires_at", {}).get("N", "0")) >= int(self._clock())
+        return self._is_running(holder)
+
+    def lock_for_operator(self, model: str, request_id: str) -> str | None:
+        """Take the model's lock for an operator's rollback (held for the whole restore, so no promotion can claim
+        and back up a half-restored production); the reason to refuse when a promotion holds it."""
+        holder = OPERATOR_HOLDER_PREFIX + request_id
+        return self._take_lock(model, "operator-rollback", holder, int(self._clock()), OPERATOR_LOCK_LEASE_SECONDS)
+
+    def release_operator_lock(self, model: str, request_id: str) -> None:
+        condition_held(
+            self._dynamodb.delete_item,
+            TableName=self._table,
+            Key={"pk": {"S": f"MODEL#{model}"}, "sk": {"S": "LOCK"}},
+            ConditionExpression="holder = :me",
+            ExpressionAttributeValues={":me": {"S": OPERATOR_HOLDER_PREFIX + request_id}},
+        )
 
     @staticmethod
     def _locked_by(model: str, lock: dict[str, Any]) -> str:
@@ -300,7 +328,7 @@ class ClaimStore:
         item = self._dynamodb.get_item(
             TableName=self._table, Key={"pk": {"S": f"MODEL#{model}"}, "sk": {"S": "LOCK"}}, ConsistentRead=True
         ).get("Item")
-        if item is None or not self._is_running(item["holder"]["S"]):  # ended without releasing it
+        if item is None or not self._holder_alive(item):  # ended without releasing it
             return None
         return {"holder": item["holder"]["S"], "release_id": item["release_id"]["S"]}
 

@@ -79,6 +79,8 @@ class RollbackRequestDetail(BaseModel):
     model: Annotated[str, Field(pattern=MODEL_ID_PATTERN)]
     requested_by: Annotated[str, Field(min_length=3, max_length=254)]
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    # The release the operator saw live: a request for another one (production moved on since) is refused.
+    expected_release_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
 
 class RollbackRequested(EventBridgeModel):

@@ -1,7 +1,10 @@
 """An operator's rollback request: put the model's previous release back, through the same restore as Rollback.
 
-The release in production is the one its config names; its backup is exactly the previous release's state. The
-request is refused when a promotion of the model is in flight or when there is no previous release.
+The release in production is the one its config names; its backup is exactly the previous release's state. A
+request is carried out once, whatever its outcome (a redelivered or re-sent event changes nothing: operators send a
+new request), holds the model's lock for the whole restore (no promotion can claim in between), and is refused
+when a promotion of the model is in flight, when there is no previous release, or when the release it expected is no
+longer the live one.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ from typing import Any
 from promotion.audit import AuditRecord, write_audit_record
 from promotion.backup import load_backup
 from promotion.catalog import ModelCatalog
-from promotion.claims import ClaimStore
+from promotion.claims import ClaimStore, condition_held
 from promotion.config import parse_config
 from promotion.errors import BackupMissing, ConfigSchemaError
 from promotion.events import RollbackRequested
 from promotion.production import read_config
 from promotion.rollback import restore_backup
+
+RECEIVED, RESTORING, DONE = "RECEIVED", "RESTORING", "DONE"
+REQUEST_RETENTION_SECONDS = 90 * 86400
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,60 @@ class OperatorRollback:
     model: str
     rolled_back_release: str | None = None
     restored_release: str | None = None
+
+
+def _request_key(model: str, request_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"MODEL#{model}"}, "sk": {"S": f"ROLLBACK#{request_id}"}}
+
+
+class _Requests:
+    """The record of each rollback request (by its event id): received, restoring which release, done how."""
+
+    def __init__(self, dynamodb: Any, table: str, model: str, request_id: str) -> None:
+        self._dynamodb, self._table, self._key = dynamodb, table, _request_key(model, request_id)
+
+    def begin(self, requested_by: str, moment: datetime) -> dict[str, Any] | None:
+        """Record the request; the earlier record when this request was seen before (None: it is new)."""
+        if condition_held(
+            self._dynamodb.put_item,
+            TableName=self._table,
+            Item={
+                **self._key,
+                "status": {"S": RECEIVED},
+                "requested_by": {"S": requested_by},
+                "received_at": {"S": moment.isoformat()},
+                "expires_at": {"N": str(int(moment.timestamp()) + REQUEST_RETENTION_SECONDS)},
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        ):
+            return None
+        item: dict[str, Any] = self._dynamodb.get_item(TableName=self._table, Key=self._key, ConsistentRead=True)[
+            "Item"
+        ]
+        return item
+
+    def restoring(self, release_id: str) -> None:
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key=self._key,
+            UpdateExpression="SET #status = :restoring, release_id = :release",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":restoring": {"S": RESTORING}, ":release": {"S": release_id}},
+        )
+
+    def done(self, outcome: OperatorRollback) -> OperatorRollback:
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key=self._key,
+            UpdateExpression="SET #status = :done, accepted = :accepted, outcome = :outcome",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":done": {"S": DONE},
+                ":accepted": {"BOOL": outcome.accepted},
+                ":outcome": {"S": outcome.reason},
+            },
+        )
+        return outcome
 
 
 def rollback_on_request(
@@ -43,28 +103,71 @@ def rollback_on_request(
     sagemaker: Any = None,
     now: datetime | None = None,
 ) -> OperatorRollback:
-    """Restore the release before the current one, or refuse with the reason."""
+    """Restore the release before the current one, or refuse with the reason; each request at most once."""
     detail = request.detail
     model = detail.model
     catalog = catalogs.get(model)
     if catalog is None:
         return OperatorRollback(False, f"rollback requested for unknown model {model!r}", model)
-    holder = store.lock_holder(model)
-    if holder is not None:
+    moment = now or datetime.now(UTC)
+    requests = _Requests(dynamodb, table, model, request.id)
+    seen = requests.begin(detail.requested_by, moment)
+    if seen is not None and seen["status"]["S"] == DONE:
         return OperatorRollback(
             False,
-            f"a promotion of {model} is in flight (execution {holder['holder']}, release {holder['release_id']}); "
-            "roll back after it ends",
+            f"rollback request {request.id} was already handled ({seen.get('outcome', {}).get('S', 'done')}); "
+            "a redelivered request changes nothing: send a new one",
             model,
         )
+    interrupted = seen["release_id"]["S"] if seen is not None and "release_id" in seen else None
+    refusal = store.lock_for_operator(model, request.id)
+    if refusal is not None:
+        return requests.done(
+            OperatorRollback(False, f"a promotion of {model} is in flight ({refusal}); roll back after it ends", model)
+        )
+    try:
+        return requests.done(
+            _restore_previous(
+                request, catalog, requests, interrupted, ssm, s3, dynamodb, bucket, table, sagemaker, moment
+            )
+        )
+    finally:
+        store.release_operator_lock(model, request.id)
+
+
+def _restore_previous(
+    request: RollbackRequested,
+    catalog: ModelCatalog,
+    requests: _Requests,
+    interrupted: str | None,
+    ssm: Any,
+    s3: Any,
+    dynamodb: Any,
+    bucket: str,
+    table: str,
+    sagemaker: Any,
+    moment: datetime,
+) -> OperatorRollback:
+    """Under the model's lock: find the live release and restore its backup (the previous release)."""
+    detail, model = request.detail, catalog.id
     current = read_config(s3, bucket, catalog.config.key)
     if current.body is None:
         return OperatorRollback(False, f"{model} has no production config: there is no release to roll back", model)
     try:
-        release_id = parse_config(current.body).release_id
+        live = parse_config(current.body).release_id
     except ConfigSchemaError as error:
         return OperatorRollback(
             False, f"the production config of {model} is unreadable ({error}); cannot tell the release", model
+        )
+    # A retry of this same request after its restore completed (its audit write failed): production already left
+    # that release, so finish the record instead of stepping back a second time.
+    release_id = interrupted if interrupted is not None and interrupted != live else live
+    if detail.expected_release_id is not None and detail.expected_release_id != release_id:
+        return OperatorRollback(
+            False,
+            f"the request expected release {detail.expected_release_id} of {model} to be live, but {live} is: "
+            "production changed since; nothing restored",
+            model,
         )
     try:
         record = load_backup(s3, bucket, model, release_id)
@@ -77,8 +180,11 @@ def rollback_on_request(
             model,
             release_id,
         )
-    restored = restore_backup(ssm, s3, bucket, catalog, record, sagemaker)
-    moment = now or datetime.now(UTC)
+    if release_id == live:
+        requests.restoring(release_id)
+        restored_reason = restore_backup(ssm, s3, bucket, catalog, record, sagemaker).reason
+    else:
+        restored_reason = f"release {release_id} was already restored by an earlier attempt of this request"
     write_audit_record(
         dynamodb,
         table,
@@ -86,7 +192,7 @@ def rollback_on_request(
             model=model,
             release_id=f"{release_id}-rollback-{moment.strftime('%Y%m%dT%H%M%S')}",
             outcome="OPERATOR_ROLLBACK",
-            reason=f"{detail.requested_by}: {detail.reason}; {restored.reason}",
+            reason=f"{detail.requested_by}: {detail.reason}; {restored_reason}",
             recorded_at=moment,
             execution_arn=f"event:{request.id}",
             approved_by=detail.requested_by,

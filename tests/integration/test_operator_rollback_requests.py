@@ -1,0 +1,154 @@
+"""Operator rollback requests are carried out at most once, under the model's lock, and only for the release the
+operator saw live (issue 19: the same request delivered four times walked production back R4 -> R1)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from promotion.catalog import ModelCatalog
+from promotion.claims import ClaimStore
+from promotion.events import RollbackRequested
+from promotion.models import ClaimStatus
+from promotion.operations import OperatorRollback, rollback_on_request
+from tests.conftest import CONFIG_BUCKET, TABLE, load_event
+from tests.integration.helpers import claimed_state, promote_until_config, snapshot, validated_state
+
+EXEC_1 = "arn:aws:states:us-east-1:123456789012:execution:promotion:exec-1"
+
+
+def request(request_id: str | None = None, **detail: Any) -> RollbackRequested:
+    document = load_event("rollback-requested.json")
+    document["id"] = request_id or str(uuid.uuid4())
+    document["detail"].update(detail)
+    return RollbackRequested.model_validate(document)
+
+
+def roll_back(
+    aws: dict[str, Any], catalog: ModelCatalog, store: ClaimStore, asked: RollbackRequested
+) -> OperatorRollback:
+    return rollback_on_request(
+        asked,
+        {catalog.id: catalog},
+        ssm=aws["ssm"],
+        s3=aws["s3"],
+        dynamodb=aws["dynamodb"],
+        bucket=CONFIG_BUCKET,
+        table=TABLE,
+        store=store,
+    )
+
+
+def three_releases(aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, store: ClaimStore) -> list[Any]:
+    """Releases R1, R2, R3 promoted one after the other; the snapshots after each."""
+    after: list[Any] = []
+    state = None
+    for index in range(3):
+        event = load_event("tuning-job-completed.json")
+        event["time"] = f"2026-11-2{index + 1}T10:00:00Z"
+        event["detail"]["HyperParameterTuningJobArn"] += f"r{index}"
+        event["detail"]["HyperParameterTuningJobName"] += f"r{index}"
+        if state is None:
+            state = validated_state(aws, catalog, catalog_dir)
+            current = state
+        else:
+            current = claimed_state(aws, catalog_dir, event, execution=f"exec-{index + 1}")
+            assert current.claim.status == ClaimStatus.CLAIMED, current.claim.reason
+            current = current.model_copy(update={"validation": state.validation, "approval": state.approval})
+        current = promote_until_config(aws, catalog, current)
+        store.finish(
+            model=catalog.id,
+            tuning_job_arn=current.claim.tuning_job_arn,
+            execution_arn=current.claim.execution_arn,
+            outcome="PROMOTED",
+        )
+        after.append(snapshot(aws, catalog))
+    return after
+
+
+def test_the_same_request_delivered_twice_restores_once(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path
+) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    r1, r2, _ = three_releases(aws, catalog, catalog_dir, store)
+    asked = request()
+    first = roll_back(aws, catalog, store, asked)
+    assert first.accepted, first.reason
+    assert snapshot(aws, catalog) == r2
+    for _ in range(3):  # EventBridge redelivery, Lambda's async retries, an operator re-sending a dead letter
+        again = roll_back(aws, catalog, store, asked)
+        assert not again.accepted
+        assert "already handled" in again.reason
+    assert snapshot(aws, catalog) == r2  # not walked back to R1
+    assert store.lock_holder(catalog.id) is None
+    assert snapshot(aws, catalog) != r1
+
+
+def test_a_request_for_a_release_that_is_no_longer_live_is_refused(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path
+) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    _, _, r3 = three_releases(aws, catalog, catalog_dir, store)
+    stale = roll_back(aws, catalog, store, request(expected_release_id="20261101-000000-000000"))
+    assert not stale.accepted
+    assert "expected release 20261101-000000-000000" in stale.reason
+    assert snapshot(aws, catalog) == r3
+
+
+def test_a_promotion_cannot_claim_while_an_operator_rollback_holds_the_lock(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path
+) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    three_releases(aws, catalog, catalog_dir, store)
+    asked = request()
+    assert store.lock_for_operator(catalog.id, asked.id) is None
+    event = load_event("tuning-job-completed.json")
+    event["detail"]["HyperParameterTuningJobArn"] += "late"
+    event["detail"]["HyperParameterTuningJobName"] += "late"
+    waiting = claimed_state(aws, catalog_dir, event, execution="exec-late")
+    assert waiting.claim.status == ClaimStatus.WAIT
+    assert "operator-rollback:" in waiting.claim.reason
+    store.release_operator_lock(catalog.id, asked.id)
+    assert store.lock_holder(catalog.id) is None
+
+
+def test_an_operator_rollback_is_refused_while_a_promotion_holds_the_lock_and_counts_as_handled(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path
+) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    validated_state(aws, catalog, catalog_dir)  # exec-1 holds the model's lock and runs
+    asked = request()
+    refused = roll_back(aws, catalog, store, asked)
+    assert not refused.accepted and "in flight" in refused.reason
+    # Replayed after the promotion ended, it must not roll back the release that promotion put live.
+    store.finish(model=catalog.id, tuning_job_arn=None, execution_arn=EXEC_1, outcome="PROMOTED")
+    assert "already handled" in roll_back(aws, catalog, store, asked).reason
+
+
+def test_a_retry_after_the_restore_finishes_the_request_without_stepping_back_again(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lambda retries an asynchronous invocation whose audit write failed: the restore already happened."""
+    from promotion import operations
+
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    _, r2, _ = three_releases(aws, catalog, catalog_dir, store)
+    asked = request()
+    real_audit = operations.write_audit_record
+
+    def failing_audit(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("audit write failed")
+
+    monkeypatch.setattr(operations, "write_audit_record", failing_audit)
+    with pytest.raises(RuntimeError, match="audit write failed"):
+        roll_back(aws, catalog, store, asked)
+    assert snapshot(aws, catalog) == r2
+    assert store.lock_holder(catalog.id) is None  # released even though the request failed
+    monkeypatch.setattr(operations, "write_audit_record", real_audit)
+    retried = roll_back(aws, catalog, store, asked)
+    assert retried.accepted, retried.reason
+    assert "already restored by an earlier attempt" in retried.reason or retried.restored_release is not None
+    assert snapshot(aws, catalog) == r2  # still R2: the retry did not restore R1
