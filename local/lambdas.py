@@ -272,7 +272,6 @@ class InProcessLambdas:
         """Run the handler (cold-starting it if needed) and return its JSON-serializable result."""
         if spec.logical_id in self.faults:
             raise InjectedFault(f"fault injected into {spec.name} by the local runtime (--fail-at)")
-        handler = self._handler(spec)
         context = LambdaContext(
             function_name=spec.name,
             invoked_function_arn=spec.arn,
@@ -282,7 +281,9 @@ class InProcessLambdas:
             log_stream_name=f"local/[$LATEST]{request_id}",
             deadline=deadline,
         )
+        # The cold start (module import) runs as the function's role too, as on Lambda.
         with self.identity(spec) if self.identity is not None else _nothing():
+            handler = self._handler(spec)
             if self.around_handler is None:
                 raw = handler(event, context)
             else:

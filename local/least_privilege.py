@@ -52,14 +52,20 @@ def promote(runtime: LocalRuntime, kind: str, person: str, *arguments: str) -> s
     """Run a `promote` command in process against the runtime's world, as `person` with `kind`'s managed policy."""
     from typer.testing import CliRunner
 
+    from promote import cli
     from promote.cli import app
 
     assert runtime.iam is not None
     role = runtime.iam.person_role(kind)
     assert role is not None, f"the template ships no {kind}s policy"
     environment = {"PROMOTION_EVENT_BUS": runtime.product_bus, "PROMOTION_TABLE": runtime.table_name}
-    with runtime.iam.person(role, person):
-        result = CliRunner().invoke(app, list(arguments), env=environment, catch_exceptions=False)
+    width = cli.console.width
+    cli.console.width = 250  # whole names in the tables, not ellipses
+    try:
+        with runtime.iam.person(role, person):
+            result = CliRunner().invoke(app, list(arguments), env=environment, catch_exceptions=False)
+    finally:
+        cli.console.width = width
     if result.exit_code != 0:
         raise RuntimeError(f"promote {' '.join(arguments)} as {kind} {person} failed: {result.output}")
     return result.output

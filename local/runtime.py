@@ -558,10 +558,12 @@ class LocalRuntime:
     def _put_events(
         self, entry: dict[str, Any], as_person: tuple[Literal["approver", "operator"], str] | None
     ) -> dict[str, Any]:
-        role = self.iam.person_role(as_person[0]) if self.iam is not None and as_person is not None else None
-        if self.iam is None or as_person is None or role is None:
+        if self.iam is None or as_person is None:
             response: dict[str, Any] = self.clients.events.put_events(Entries=[entry])
             return response
+        role = self.iam.person_role(as_person[0])
+        if role is None:  # never put it as the unchecked account instead: that would hide a missing policy
+            raise UsageError(f"the template ships no {as_person[0]}s' managed policy to put this event with")
         # A client made now, after the enforcement hooked botocore, so the person's policy is what decides.
         client = boto3.client("events", region_name=REGION)
         with self.iam.person(role, as_person[1]):

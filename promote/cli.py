@@ -202,7 +202,10 @@ def status(
 
 def _models(dynamodb: Any, table: str) -> list[str]:
     names: set[str] = set()
-    for page in dynamodb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk"):
+    pages = dynamodb.get_paginator("scan").paginate(
+        TableName=table, ProjectionExpression="pk", Select="SPECIFIC_ATTRIBUTES"
+    )
+    for page in pages:
         names.update(item["pk"]["S"].removeprefix("MODEL#") for item in page.get("Items", []))
     return sorted(names)
 

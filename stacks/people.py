@@ -11,10 +11,17 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from promotion.approval import APPROVAL_SOURCE
+from promotion.approval import APPROVAL_SOURCE, PENDING_ATTRIBUTES
+from promotion.audit import AUDIT_ATTRIBUTES
 from promotion.events import APPROVAL_DETAIL_TYPE, OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE
 from stacks.nag import acknowledge_wildcard_resources
 
+# Fine-grained access: people read only these attributes (never an approval's task token), and only by naming them.
+READABLE_ATTRIBUTES = sorted({*PENDING_ATTRIBUTES, *AUDIT_ATTRIBUTES})
+ATTRIBUTES_ONLY = {
+    "ForAllValues:StringEquals": {"dynamodb:Attributes": READABLE_ATTRIBUTES},
+    "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+}
 APPROVERS_POLICY_ID = "ApproversPolicy"
 OPERATORS_POLICY_ID = "OperatorsPolicy"
 
@@ -46,7 +53,9 @@ class PeoplePolicies(Construct):
             sid="FindPromotionStack", actions=["cloudformation:DescribeStacks"], resources=[stack_arn]
         )
         # approve/reject look up the pending approval of a model (a Query on the model's partition).
-        read_model = iam.PolicyStatement(sid="ReadPromotions", actions=["dynamodb:Query"], resources=[table.table_arn])
+        read_model = iam.PolicyStatement(
+            sid="ReadPromotions", actions=["dynamodb:Query"], resources=[table.table_arn], conditions=ATTRIBUTES_ONLY
+        )
         self.approvers = iam.ManagedPolicy(
             self,
             APPROVERS_POLICY_ID,
@@ -58,14 +67,21 @@ class PeoplePolicies(Construct):
             ],
         )
         # `promote status` without a model lists the models that have records (a Scan of the keys).
-        list_models = iam.PolicyStatement(sid="ListModels", actions=["dynamodb:Scan"], resources=[table.table_arn])
+        list_models = iam.PolicyStatement(
+            sid="ListModels", actions=["dynamodb:Scan"], resources=[table.table_arn], conditions=ATTRIBUTES_ONLY
+        )
         self.operators = iam.ManagedPolicy(
             self,
             OPERATORS_POLICY_ID,
             description="Ask for model rollbacks and read promotion status and history with the promote CLI",
             statements=[
                 _put_events("RequestRollbacks", bus, OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE),
-                iam.PolicyStatement(sid="ReadPromotions", actions=["dynamodb:Query"], resources=[table.table_arn]),
+                iam.PolicyStatement(
+                    sid="ReadPromotions",
+                    actions=["dynamodb:Query"],
+                    resources=[table.table_arn],
+                    conditions=ATTRIBUTES_ONLY,
+                ),
                 list_models,
                 iam.PolicyStatement(
                     sid="FindPromotionStack", actions=["cloudformation:DescribeStacks"], resources=[stack_arn]

@@ -74,13 +74,20 @@ def arn_for(action: str, fields: Mapping[str, str], *, region: str, account: str
     """The resource ARNs the reference gives `action` whose placeholders `fields` fill: every such resource type is
     authorized; an action with no resource type (or none that fits) is authorized on `*`."""
     known = {"Partition": "aws", "Region": region, "Account": account, **fields}
-    arns = []
+    fitting: list[tuple[frozenset[str], str]] = []
     for template in _formats(action):
         if template == "*":
             continue
-        names = _PLACEHOLDER.findall(template)
+        names = frozenset(_PLACEHOLDER.findall(template))
         if all(name in known for name in names) and any(name in fields for name in names):
-            arns.append(_PLACEHOLDER.sub(lambda match: known[match.group(1)], template))
+            fitting.append((names, template))
+    # The most specific format wins over one whose placeholders it includes: a Query on an index is authorized on
+    # the index (table/T/index/I), not on the table as well.
+    arns = [
+        _PLACEHOLDER.sub(lambda match: known[match.group(1)], template)
+        for names, template in fitting
+        if not any(names < other for other, _ in fitting)
+    ]
     return arns or ["*"]
 
 
@@ -144,14 +151,40 @@ def _ssm_by_path(p: Mapping[str, Any]) -> list[Need]:
     return [Need("ssm:GetParametersByPath", fields, context={"ssm:Recursive": str(bool(p.get("Recursive"))).lower()})]
 
 
+def _projected(p: Mapping[str, Any]) -> list[str]:
+    """The top-level attribute names a ProjectionExpression asks for (`#n` resolved through the names map)."""
+    names = p.get("ExpressionAttributeNames") or {}
+    found = []
+    for part in str(p.get("ProjectionExpression") or "").split(","):
+        token = part.strip().split(".", 1)[0].split("[", 1)[0]
+        if token:
+            found.append(str(names.get(token, token)))
+    return found
+
+
 def _table(action: str) -> Callable[[Mapping[str, Any]], list[Need]]:
+    """A table (or index) action, with DynamoDB's fine-grained access keys: dynamodb:Select (the request's Select,
+    else SPECIFIC_ATTRIBUTES with a projection and ALL_ATTRIBUTES without) and dynamodb:Attributes (the projected
+    attribute names; absent without a projection, so a ForAllValues condition needs the Select condition too)."""
+
     def needs(p: Mapping[str, Any]) -> list[Need]:
         fields = {"TableName": str(p["TableName"])}
         if p.get("IndexName"):
             fields["IndexName"] = str(p["IndexName"])
-        return [Need(action, fields)]
+        context: dict[str, ContextValue] = {}
+        if action in _READS:
+            projected = _projected(p)
+            context["dynamodb:Select"] = str(
+                p.get("Select") or ("SPECIFIC_ATTRIBUTES" if projected else "ALL_ATTRIBUTES")
+            )
+            if projected:
+                context["dynamodb:Attributes"] = projected
+        return [Need(action, fields, context=context)]
 
     return needs
+
+
+_READS = {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem"}
 
 
 def _sagemaker(action: str, *names: tuple[str, str], tags: bool = False, role: str | None = None):  # type: ignore[no-untyped-def]
@@ -160,8 +193,9 @@ def _sagemaker(action: str, *names: tuple[str, str], tags: bool = False, role: s
     def needs(p: Mapping[str, Any]) -> list[Need]:
         fields = {placeholder: str(p[param]).lower() for param, placeholder in names if p.get(param)}
         found = [Need(action, fields, context=_tags(p) if tags else {})]
-        if tags and p.get("Tags"):
-            found.append(Need("sagemaker:AddTags", fields, context=_tags(p)))
+        if tags and p.get("Tags"):  # the tags go on the resource created (the first one named)
+            created = {names[0][1]: fields[names[0][1]]}
+            found.append(Need("sagemaker:AddTags", created, context=_tags(p)))
         if role is not None and p.get(role):
             found.append(Need("iam:PassRole", resource=str(p[role]), context=PASSED_TO_SAGEMAKER))
         return found
@@ -266,7 +300,7 @@ RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[Need]]] = {
         Need("cloudwatch:PutMetricData", context={"cloudwatch:namespace": str(p["Namespace"])})
     ],
     ("sqs", "SendMessage"): lambda p: [Need("sqs:SendMessage", resource=_queue_arn(str(p["QueueUrl"])))],
-    ("lambda", "Invoke"): lambda p: [Need("lambda:InvokeFunction", {"FunctionName": str(p["FunctionName"])})],
+    ("lambda", "Invoke"): lambda p: [_invoke(p)],
 }
 # Task tokens: authorized against the issuing state machine, which only the runtime can tell (see module docstring).
 TASK_TOKEN_OPERATIONS = {
@@ -274,6 +308,15 @@ TASK_TOKEN_OPERATIONS = {
     "SendTaskFailure": "states:SendTaskFailure",
     "SendTaskHeartbeat": "states:SendTaskHeartbeat",
 }
+
+
+def _invoke(p: Mapping[str, Any]) -> Need:
+    """Invoke names a function by name or ARN, optionally qualified: the qualified ARN is what is authorized."""
+    name = str(p["FunctionName"])
+    qualifier = f":{p['Qualifier']}" if p.get("Qualifier") else ""
+    if name.startswith("arn:"):
+        return Need("lambda:InvokeFunction", resource=name + qualifier)
+    return Need("lambda:InvokeFunction", {"FunctionName": name + qualifier})
 
 
 def _queue_arn(url: str) -> str:

@@ -112,6 +112,46 @@ _NEGATED = {
 }
 
 
+# Condition keys the local runtime puts in a request when AWS would (local.iam.enforcer and local.iam.actions); a
+# condition on any other key cannot be judged, so it fails loudly instead of counting as absent.
+MODELLED_KEYS = frozenset(
+    key.lower()
+    for key in (
+        "aws:SecureTransport",
+        "aws:RequestedRegion",
+        "aws:PrincipalArn",
+        "aws:PrincipalAccount",
+        "aws:PrincipalType",
+        "aws:SourceArn",
+        "aws:SourceAccount",
+        "aws:TagKeys",
+        "iam:PassedToService",
+        "cloudwatch:namespace",
+        "s3:prefix",
+        "s3:delimiter",
+        "events:source",
+        "events:detail-type",
+        "kms:ViaService",
+        "ssm:Recursive",
+        "dynamodb:Select",
+        "dynamodb:Attributes",
+    )
+)
+
+
+def _modelled(key: str) -> bool:
+    return key.lower() in MODELLED_KEYS or key.lower().startswith("aws:requesttag/")
+
+
+def _arn_matches(pattern: str, value: str) -> bool:
+    """Arn* operators match each of an ARN's six colon-separated parts on its own (`*` does not cross a colon
+    before the resource part)."""
+    pattern_parts, value_parts = pattern.split(":", 5), value.split(":", 5)
+    if len(pattern_parts) != len(value_parts):
+        return False
+    return all(wildcard_match(p, v) for p, v in zip(pattern_parts, value_parts, strict=True))
+
+
 def _value_matches(operator: str, policy_value: str, value: str) -> bool:
     base = operator.removeprefix("String").removeprefix("Arn").removeprefix("Numeric")
     if operator.startswith("Numeric"):
@@ -131,7 +171,9 @@ def _value_matches(operator: str, policy_value: str, value: str) -> bool:
         return value.lower() == policy_value.lower()
     if "IgnoreCase" in operator:
         return value.lower() == policy_value.lower()
-    if operator.startswith("Arn") or "Like" in operator:
+    if operator.startswith("Arn"):
+        return _arn_matches(policy_value, value)
+    if "Like" in operator:
         return wildcard_match(policy_value, value)
     return value == policy_value
 
@@ -161,6 +203,12 @@ class Condition:
         if base == "Null":
             return (present is None) == (self.values[0].lower() == "true")
         if present is None:
+            if not _modelled(self.key):
+                raise UnsupportedPolicy(
+                    f"condition key {self.key} is not modelled: the local runtime cannot tell whether AWS sends it"
+                )
+            if qualifier == "ForAnyValue":  # an absent or empty set has no value that matches, IfExists or not
+                return False
             return if_exists or base in _NEGATED or qualifier == "ForAllValues"
         values = [present] if isinstance(present, str) else list(present)
         negated = base in _NEGATED
@@ -231,7 +279,7 @@ class Statement:
             resources=tuple(str(r) for r in _as_list(document.get("Resource", "*" if resource_policy else None))),
             not_resources=tuple(str(r) for r in _as_list(document.get("NotResource"))),
             principals=_principal_block(document.get("Principal")) if "Principal" in document else None,
-            not_principals=_principal_block(document.get("NotPrincipal")) if "NotPrincipal" in document else None,
+            not_principals=_not_principal(document, source),
             conditions=conditions,
             sid=document.get("Sid"),
         )
@@ -261,6 +309,12 @@ class Statement:
             and self.matches_resource(request.resource)
             and all(condition.holds(request.context) for condition in self.conditions)
         )
+
+
+def _not_principal(document: Mapping[str, Any], source: str) -> None:
+    """NotPrincipal's rules (session ARNs, Allow unsupported) are not modelled; no stack of ours uses it."""
+    if "NotPrincipal" in document:
+        raise UnsupportedPolicy(f"{source}: NotPrincipal is not modelled by the local runtime")
 
 
 def _principal_block(value: Any) -> dict[str, tuple[str, ...]]:
@@ -325,12 +379,13 @@ def evaluate(
     policy, a role trust policy, a Lambda function policy for a service); a grant to the account there delegates to
     the identity-based policies. `skip`: statement sources left out (the least-privilege analysis)."""
     identity_statements = [s for p in identity for s in p.statements if s.source not in skip and s.applies(request)]
-    resource_statements = [
+    # Principal first: a statement for another principal (a service we never play) is never evaluated further.
+    named = [
         (s, s.principal_match(request.principal))
         for s in (resource_policy.statements if resource_policy else ())
-        if s.source not in skip and s.applies(request)
+        if s.source not in skip
     ]
-    resource_statements = [(s, how) for s, how in resource_statements if how != "none"]
+    resource_statements = [(s, how) for s, how in named if how != "none" and s.applies(request)]
     denies = [s for s in identity_statements if s.effect == "Deny"]
     if denies:
         return Decision(False, "explicit-identity-deny", tuple(denies))

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import boto3
@@ -23,6 +24,7 @@ from tests.conftest import EVENTS, load_event
 from tests.e2e.conftest import event, runtime_with, world
 
 pytestmark = pytest.mark.xdist_group("iam")
+JOB = "fraud-xgb-tuning-0042"
 
 
 def _template_without(root: Path, role_fragment: str, sid: str, destination: Path) -> Path:
@@ -150,3 +152,35 @@ def test_without_enforcement_the_output_says_so(synthesized: Path, tmp_path: Pat
         result = runtime.run(event(), seed=True)
     assert result.iam is not None and not result.iam.enforced
     assert "IAM: NOT enforced (--no-iam)" in timeline(result)
+
+
+def test_people_cannot_read_the_approval_token_from_the_table(runtime: LocalRuntime) -> None:
+    """The approval item holds the task token; `promote` reads only named attributes, and people's policies allow
+    nothing else (DynamoDB fine-grained access: dynamodb:Attributes and dynamodb:Select)."""
+    from local.least_privilege import promote
+    from promotion.approval import approval_key
+
+    assert runtime.iam is not None
+    (arn,) = runtime.send_event(event())
+    deadline = time.monotonic() + 30
+    while not runtime._approval_pending(arn):
+        assert time.monotonic() < deadline, "the execution never reached AwaitApproval"
+        time.sleep(0.01)
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    for kind in ("approver", "operator"):
+        role = runtime.iam.person_role(kind)
+        assert role is not None
+        with runtime.iam.person(role, "someone"):
+            with pytest.raises(ClientError) as everything:
+                dynamodb.query(
+                    TableName=runtime.table_name,
+                    KeyConditionExpression="pk = :pk",
+                    ExpressionAttributeValues={":pk": {"S": "MODEL#fraud-detection"}},
+                )
+            with pytest.raises(ClientError) as token:
+                dynamodb.get_item(TableName=runtime.table_name, Key=approval_key("fraud-detection", JOB))
+        assert everything.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert token.value.response["Error"]["Code"] == "AccessDeniedException"
+    # What promote reads is allowed: the pending approval shows, without its token.
+    shown = promote(runtime, "approver", "alice@example.com", "status", "fraud-detection")
+    assert JOB in shown

@@ -150,5 +150,32 @@ def test_a_retry_after_the_restore_finishes_the_request_without_stepping_back_ag
     monkeypatch.setattr(operations, "write_audit_record", real_audit)
     retried = roll_back(aws, catalog, store, asked)
     assert retried.accepted, retried.reason
-    assert "already restored by an earlier attempt" in retried.reason or retried.restored_release is not None
+    assert retried.restored_release == r2_release(aws, catalog)
     assert snapshot(aws, catalog) == r2  # still R2: the retry did not restore R1
+
+
+def test_a_second_delivery_while_the_first_restores_backs_off(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path
+) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    _, _, r3 = three_releases(aws, catalog, catalog_dir, store)
+    asked = request()
+    # The first delivery recorded the request and holds the lock (it is restoring).
+    assert store.lock_for_operator(catalog.id, f"{asked.id}/first") is None
+    aws["dynamodb"].put_item(
+        TableName=TABLE,
+        Item={"pk": {"S": f"MODEL#{catalog.id}"}, "sk": {"S": f"ROLLBACK#{asked.id}"}, "status": {"S": "RECEIVED"}},
+    )
+    second = roll_back(aws, catalog, store, asked)
+    assert not second.accepted and "being handled by another delivery" in second.reason
+    assert snapshot(aws, catalog) == r3
+    record = aws["dynamodb"].get_item(
+        TableName=TABLE, Key={"pk": {"S": f"MODEL#{catalog.id}"}, "sk": {"S": f"ROLLBACK#{asked.id}"}}
+    )["Item"]
+    assert record["status"]["S"] == "RECEIVED"  # not marked done by the delivery that backed off
+
+
+def r2_release(aws: dict[str, Any], catalog: ModelCatalog) -> str:
+    import yaml
+
+    return str(yaml.safe_load(snapshot(aws, catalog)["config"])["release_id"])

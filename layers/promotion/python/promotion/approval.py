@@ -23,6 +23,9 @@ from promotion.models import Approval, PromotionState
 
 PENDING = "PENDING"
 APPROVED = "APPROVED"
+# What people's tools (`promote`) read from the promotion table, and all their policies let them read: never the
+# approval's task token, with which anyone could complete AwaitApproval (stacks/people.py grants these only).
+PENDING_ATTRIBUTES = ("pk", "sk", "status", "decision_deadline", "release_id", "execution_arn", "requested_at")
 REJECTION_ERROR = "PromotionRejected"
 APPROVAL_SOURCE = "promotion.approvals"
 REQUEST_DETAIL_TYPE = "Promotion Approval Requested"
@@ -247,10 +250,14 @@ def pending_approvals(dynamodb: Any, table: str, model: str, now: datetime | Non
     moment = now or datetime.now(UTC)
     pending: list[PendingApproval] = []
     paginator = dynamodb.get_paginator("query")
+    names = {f"#a{index}": name for index, name in enumerate(PENDING_ATTRIBUTES)}
     for page in paginator.paginate(
         TableName=table,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :approval)",
+        KeyConditionExpression="#a0 = :pk AND begins_with(#a1, :approval)",
         ExpressionAttributeValues={":pk": {"S": f"MODEL#{model}"}, ":approval": {"S": "APPROVAL#"}},
+        ExpressionAttributeNames=names,
+        ProjectionExpression=", ".join(names),
+        Select="SPECIFIC_ATTRIBUTES",
         ConsistentRead=True,
     ):
         for item in page.get("Items", []):

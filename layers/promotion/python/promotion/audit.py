@@ -60,14 +60,20 @@ def read_audit_record(dynamodb: Any, table: str, model: str, release_id: str) ->
     return AuditRecord.model_validate(json.loads(item["record"]["S"])) if item else None
 
 
+AUDIT_ATTRIBUTES = ("pk", "sk", "record")  # what `promote history` reads (and people's policies allow)
+
+
 def list_audit_records(dynamodb: Any, table: str, model: str) -> list[AuditRecord]:
     """Every audit record of a model, oldest release first (release ids sort by time)."""
     records: list[AuditRecord] = []
     paginator = dynamodb.get_paginator("query")
     for page in paginator.paginate(
         TableName=table,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :release)",
+        KeyConditionExpression="#pk = :pk AND begins_with(#sk, :release)",
         ExpressionAttributeValues={":pk": {"S": f"MODEL#{model}"}, ":release": {"S": "RELEASE#"}},
+        ExpressionAttributeNames={"#pk": "pk", "#sk": "sk", "#record": "record"},
+        ProjectionExpression="#pk, #sk, #record",
+        Select="SPECIFIC_ATTRIBUTES",
     ):
         records.extend(AuditRecord.model_validate(json.loads(item["record"]["S"])) for item in page.get("Items", []))
     return records

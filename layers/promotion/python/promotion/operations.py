@@ -9,6 +9,7 @@ longer the live one.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from promotion.audit import AuditRecord, write_audit_record
 from promotion.backup import load_backup
 from promotion.catalog import ModelCatalog
-from promotion.claims import ClaimStore, condition_held
+from promotion.claims import OPERATOR_HOLDER_PREFIX, ClaimStore, condition_held
 from promotion.config import parse_config
 from promotion.errors import BackupMissing, ConfigSchemaError
 from promotion.events import RollbackRequested
@@ -120,8 +121,14 @@ def rollback_on_request(
             model,
         )
     interrupted = seen["release_id"]["S"] if seen is not None and "release_id" in seen else None
-    refusal = store.lock_for_operator(model, request.id)
+    # Each attempt holds the lock under its own name: a second delivery of the same request arriving while the first
+    # restores finds the lock taken and backs off, instead of re-entering it.
+    attempt = f"{request.id}/{uuid.uuid4().hex[:12]}"
+    refusal = store.lock_for_operator(model, attempt)
     if refusal is not None:
+        holder = (store.lock_holder(model) or {}).get("holder", "")
+        if holder.startswith(f"{OPERATOR_HOLDER_PREFIX}{request.id}/"):
+            return OperatorRollback(False, f"rollback request {request.id} is being handled by another delivery", model)
         return requests.done(
             OperatorRollback(False, f"a promotion of {model} is in flight ({refusal}); roll back after it ends", model)
         )
@@ -132,7 +139,7 @@ def rollback_on_request(
             )
         )
     finally:
-        store.release_operator_lock(model, request.id)
+        store.release_operator_lock(model, attempt)
 
 
 def _restore_previous(
@@ -159,20 +166,28 @@ def _restore_previous(
         return OperatorRollback(
             False, f"the production config of {model} is unreadable ({error}); cannot tell the release", model
         )
-    # A retry of this same request after its restore completed (its audit write failed): production already left
-    # that release, so finish the record instead of stepping back a second time.
-    release_id = interrupted if interrupted is not None and interrupted != live else live
+    # A retry of this same request after an attempt began restoring (it failed or its audit write did): restore that
+    # release's backup again (idempotent, and verified), never the one before it.
+    release_id = interrupted if interrupted is not None else live
     if detail.expected_release_id is not None and detail.expected_release_id != release_id:
         return OperatorRollback(
             False,
-            f"the request expected release {detail.expected_release_id} of {model} to be live, but {live} is: "
-            "production changed since; nothing restored",
+            f"the request expected release {detail.expected_release_id} of {model} to be rolled back, but the live "
+            f"release is {release_id}: production changed since; nothing restored",
             model,
         )
     try:
         record = load_backup(s3, bucket, model, release_id)
     except BackupMissing as error:
         return OperatorRollback(False, f"no backup of release {release_id}: {error}", model, release_id)
+    if interrupted is not None and live not in (interrupted, record.previous_release_id):
+        return OperatorRollback(
+            False,
+            f"production moved on to release {live} since an earlier attempt of this request began restoring "
+            f"release {interrupted}; nothing restored",
+            model,
+            interrupted,
+        )
     if not record.config.existed:
         return OperatorRollback(
             False,
@@ -180,11 +195,10 @@ def _restore_previous(
             model,
             release_id,
         )
-    if release_id == live:
-        requests.restoring(release_id)
-        restored_reason = restore_backup(ssm, s3, bucket, catalog, record, sagemaker).reason
-    else:
-        restored_reason = f"release {release_id} was already restored by an earlier attempt of this request"
+    requests.restoring(release_id)
+    restored_reason = restore_backup(ssm, s3, bucket, catalog, record, sagemaker).reason
+    if interrupted is not None:
+        restored_reason += f" (an earlier attempt of this request had begun restoring release {interrupted})"
     write_audit_record(
         dynamodb,
         table,
