@@ -311,10 +311,11 @@ class Statement:
         )
 
 
-def _not_principal(document: Mapping[str, Any], source: str) -> None:
+def _not_principal(document: Mapping[str, Any], source: str) -> Mapping[str, tuple[str, ...]] | None:
     """NotPrincipal's rules (session ARNs, Allow unsupported) are not modelled; no stack of ours uses it."""
     if "NotPrincipal" in document:
         raise UnsupportedPolicy(f"{source}: NotPrincipal is not modelled by the local runtime")
+    return None
 
 
 def _principal_block(value: Any) -> dict[str, tuple[str, ...]]:
