@@ -49,26 +49,27 @@ class PeoplePolicies(Construct):
             resource_name=f"{stack.stack_name}/*",
             arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
         )
-        describe_stack = iam.PolicyStatement(
-            sid="FindPromotionStack", actions=["cloudformation:DescribeStacks"], resources=[stack_arn]
-        )
-        # approve/reject look up the pending approval of a model (a Query on the model's partition).
-        read_model = iam.PolicyStatement(
-            sid="ReadPromotions", actions=["dynamodb:Query"], resources=[table.table_arn], conditions=ATTRIBUTES_ONLY
-        )
+
+        def describe_stack() -> iam.PolicyStatement:
+            return iam.PolicyStatement(
+                sid="FindPromotionStack", actions=["cloudformation:DescribeStacks"], resources=[stack_arn]
+            )
+
+        def read_table(sid: str, action: str) -> iam.PolicyStatement:
+            return iam.PolicyStatement(
+                sid=sid, actions=[action], resources=[table.table_arn], conditions=ATTRIBUTES_ONLY
+            )
+
         self.approvers = iam.ManagedPolicy(
             self,
             APPROVERS_POLICY_ID,
             description="Approve or reject pending model promotions with the promote CLI",
             statements=[
                 _put_events("SendApprovalDecisions", bus, APPROVAL_SOURCE, APPROVAL_DETAIL_TYPE),
-                read_model,
-                describe_stack,
+                # approve/reject look up the pending approval of a model (a Query on the model's partition)
+                read_table("ReadPromotions", "dynamodb:Query"),
+                describe_stack(),
             ],
-        )
-        # `promote status` without a model lists the models that have records (a Scan of the keys).
-        list_models = iam.PolicyStatement(
-            sid="ListModels", actions=["dynamodb:Scan"], resources=[table.table_arn], conditions=ATTRIBUTES_ONLY
         )
         self.operators = iam.ManagedPolicy(
             self,
@@ -76,16 +77,10 @@ class PeoplePolicies(Construct):
             description="Ask for model rollbacks and read promotion status and history with the promote CLI",
             statements=[
                 _put_events("RequestRollbacks", bus, OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE),
-                iam.PolicyStatement(
-                    sid="ReadPromotions",
-                    actions=["dynamodb:Query"],
-                    resources=[table.table_arn],
-                    conditions=ATTRIBUTES_ONLY,
-                ),
-                list_models,
-                iam.PolicyStatement(
-                    sid="FindPromotionStack", actions=["cloudformation:DescribeStacks"], resources=[stack_arn]
-                ),
+                read_table("ReadPromotions", "dynamodb:Query"),
+                # `promote status` without a model lists the models that have records (a Scan of the keys)
+                read_table("ListModels", "dynamodb:Scan"),
+                describe_stack(),
             ],
         )
         reason = "The stack's own id ends its ARN (stack/<name>/<id>) and is known only after deployment."

@@ -4,6 +4,7 @@ section is added to the execution document exactly as the definition's ResultPat
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ from promotion.catalog import ModelCatalog
 from promotion.claiming import claim
 from promotion.claims import ClaimStore
 from promotion.config import write_config
+from promotion.events import RollbackRequested
 from promotion.models import Approval, ClaimInput, ClaimStatus, PromotionState
+from promotion.operations import OperatorRollback, rollback_on_request
 from promotion.parameters import write_hyperparameters
 from promotion.production import read_config, read_parameters
 from tests.conftest import CONFIG_BUCKET, EVENTS, TABLE, load_event
@@ -83,3 +86,27 @@ def promote_until_config(aws: dict[str, Any], catalog: ModelCatalog, state: Prom
     state = state.model_copy(update={"parameters": written})
     config = write_config(aws["s3"], CONFIG_BUCKET, catalog, state)
     return state.model_copy(update={"config": config})
+
+
+def rollback_request(request_id: str | None = None, **detail: Any) -> RollbackRequested:
+    """An operator's rollback request; a new one (its own event id) unless `request_id` names a delivery again."""
+    document = load_event("rollback-requested.json")
+    document["id"] = request_id or str(uuid.uuid4())
+    document["detail"].update(detail)
+    return RollbackRequested.model_validate(document)
+
+
+def operator_rollback(
+    aws: dict[str, Any], catalog: ModelCatalog, store: ClaimStore, request: RollbackRequested | None = None
+) -> OperatorRollback:
+    """The operator's rollback request (a new one by default) for `catalog`'s model, over moto."""
+    return rollback_on_request(
+        request or rollback_request(),
+        {catalog.id: catalog},
+        ssm=aws["ssm"],
+        s3=aws["s3"],
+        dynamodb=aws["dynamodb"],
+        bucket=CONFIG_BUCKET,
+        table=TABLE,
+        store=store,
+    )

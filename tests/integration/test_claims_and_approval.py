@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,12 +12,11 @@ import pytest
 from promotion.approval import decide, request_approval
 from promotion.catalog import ModelCatalog
 from promotion.claims import ClaimStore
-from promotion.events import ApprovalDecision, RollbackRequested
+from promotion.events import ApprovalDecision
 from promotion.models import ClaimStatus
-from promotion.operations import OperatorRollback, rollback_on_request
-from tests.conftest import CONFIG_BUCKET, TABLE, load_event
+from tests.conftest import TABLE, load_event
 from tests.fakes import RecordingStepFunctions
-from tests.integration.helpers import promote_until_config, snapshot, validated_state
+from tests.integration.helpers import operator_rollback, promote_until_config, snapshot, validated_state
 
 T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 
@@ -227,27 +225,6 @@ def test_a_rejection_carries_who_and_why(aws: dict[str, Any], catalog: ModelCata
     assert kind == "failure"
     assert call["error"] == "PromotionRejected"
     assert json.loads(call["cause"])["decided_by"] == "alice@example.com"
-
-
-def _rollback_request() -> RollbackRequested:
-    """A new operator request each time (its own event id: a request is carried out at most once)."""
-    document = load_event("rollback-requested.json")
-    document["id"] = str(uuid.uuid4())
-    return RollbackRequested.model_validate(document)
-
-
-def operator_rollback(aws: dict[str, Any], catalog: ModelCatalog, store: ClaimStore) -> OperatorRollback:
-    """The operator's rollback request for `catalog`'s model, over moto."""
-    return rollback_on_request(
-        _rollback_request(),
-        {catalog.id: catalog},
-        ssm=aws["ssm"],
-        s3=aws["s3"],
-        dynamodb=aws["dynamodb"],
-        bucket=CONFIG_BUCKET,
-        table=TABLE,
-        store=store,
-    )
 
 
 def test_operator_rollback_restores_the_previous_release(

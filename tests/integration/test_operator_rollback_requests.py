@@ -3,7 +3,6 @@ operator saw live (issue 19: the same request delivered four times walked produc
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,35 +10,18 @@ import pytest
 
 from promotion.catalog import ModelCatalog
 from promotion.claims import ClaimStore
-from promotion.events import RollbackRequested
 from promotion.models import ClaimStatus
-from promotion.operations import OperatorRollback, rollback_on_request
-from tests.conftest import CONFIG_BUCKET, TABLE, load_event
-from tests.integration.helpers import claimed_state, promote_until_config, snapshot, validated_state
+from tests.conftest import TABLE, load_event
+from tests.integration.helpers import (
+    claimed_state,
+    operator_rollback,
+    promote_until_config,
+    rollback_request,
+    snapshot,
+    validated_state,
+)
 
 EXEC_1 = "arn:aws:states:us-east-1:123456789012:execution:promotion:exec-1"
-
-
-def request(request_id: str | None = None, **detail: Any) -> RollbackRequested:
-    document = load_event("rollback-requested.json")
-    document["id"] = request_id or str(uuid.uuid4())
-    document["detail"].update(detail)
-    return RollbackRequested.model_validate(document)
-
-
-def roll_back(
-    aws: dict[str, Any], catalog: ModelCatalog, store: ClaimStore, asked: RollbackRequested
-) -> OperatorRollback:
-    return rollback_on_request(
-        asked,
-        {catalog.id: catalog},
-        ssm=aws["ssm"],
-        s3=aws["s3"],
-        dynamodb=aws["dynamodb"],
-        bucket=CONFIG_BUCKET,
-        table=TABLE,
-        store=store,
-    )
 
 
 def three_releases(aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, store: ClaimStore) -> list[Any]:
@@ -74,12 +56,12 @@ def test_the_same_request_delivered_twice_restores_once(
 ) -> None:
     store = ClaimStore(aws["dynamodb"], TABLE)
     r1, r2, _ = three_releases(aws, catalog, catalog_dir, store)
-    asked = request()
-    first = roll_back(aws, catalog, store, asked)
+    asked = rollback_request()
+    first = operator_rollback(aws, catalog, store, asked)
     assert first.accepted, first.reason
     assert snapshot(aws, catalog) == r2
     for _ in range(3):  # EventBridge redelivery, Lambda's async retries, an operator re-sending a dead letter
-        again = roll_back(aws, catalog, store, asked)
+        again = operator_rollback(aws, catalog, store, asked)
         assert not again.accepted
         assert "already handled" in again.reason
     assert snapshot(aws, catalog) == r2  # not walked back to R1
@@ -92,7 +74,7 @@ def test_a_request_for_a_release_that_is_no_longer_live_is_refused(
 ) -> None:
     store = ClaimStore(aws["dynamodb"], TABLE)
     _, _, r3 = three_releases(aws, catalog, catalog_dir, store)
-    stale = roll_back(aws, catalog, store, request(expected_release_id="20261101-000000-000000"))
+    stale = operator_rollback(aws, catalog, store, rollback_request(expected_release_id="20261101-000000-000000"))
     assert not stale.accepted
     assert "expected release 20261101-000000-000000" in stale.reason
     assert snapshot(aws, catalog) == r3
@@ -103,7 +85,7 @@ def test_a_promotion_cannot_claim_while_an_operator_rollback_holds_the_lock(
 ) -> None:
     store = ClaimStore(aws["dynamodb"], TABLE)
     three_releases(aws, catalog, catalog_dir, store)
-    asked = request()
+    asked = rollback_request()
     assert store.lock_for_operator(catalog.id, asked.id) is None
     event = load_event("tuning-job-completed.json")
     event["detail"]["HyperParameterTuningJobArn"] += "late"
@@ -120,12 +102,12 @@ def test_an_operator_rollback_is_refused_while_a_promotion_holds_the_lock_and_co
 ) -> None:
     store = ClaimStore(aws["dynamodb"], TABLE)
     validated_state(aws, catalog, catalog_dir)  # exec-1 holds the model's lock and runs
-    asked = request()
-    refused = roll_back(aws, catalog, store, asked)
+    asked = rollback_request()
+    refused = operator_rollback(aws, catalog, store, asked)
     assert not refused.accepted and "in flight" in refused.reason
     # Replayed after the promotion ended, it must not roll back the release that promotion put live.
     store.finish(model=catalog.id, tuning_job_arn=None, execution_arn=EXEC_1, outcome="PROMOTED")
-    assert "already handled" in roll_back(aws, catalog, store, asked).reason
+    assert "already handled" in operator_rollback(aws, catalog, store, asked).reason
 
 
 def test_a_retry_after_the_restore_finishes_the_request_without_stepping_back_again(
@@ -136,7 +118,7 @@ def test_a_retry_after_the_restore_finishes_the_request_without_stepping_back_ag
 
     store = ClaimStore(aws["dynamodb"], TABLE)
     _, r2, _ = three_releases(aws, catalog, catalog_dir, store)
-    asked = request()
+    asked = rollback_request()
     real_audit = operations.write_audit_record
 
     def failing_audit(*args: Any, **kwargs: Any) -> None:
@@ -144,11 +126,11 @@ def test_a_retry_after_the_restore_finishes_the_request_without_stepping_back_ag
 
     monkeypatch.setattr(operations, "write_audit_record", failing_audit)
     with pytest.raises(RuntimeError, match="audit write failed"):
-        roll_back(aws, catalog, store, asked)
+        operator_rollback(aws, catalog, store, asked)
     assert snapshot(aws, catalog) == r2
     assert store.lock_holder(catalog.id) is None  # released even though the request failed
     monkeypatch.setattr(operations, "write_audit_record", real_audit)
-    retried = roll_back(aws, catalog, store, asked)
+    retried = operator_rollback(aws, catalog, store, asked)
     assert retried.accepted, retried.reason
     assert retried.restored_release == r2_release(aws, catalog)
     assert snapshot(aws, catalog) == r2  # still R2: the retry did not restore R1
@@ -159,14 +141,14 @@ def test_a_second_delivery_while_the_first_restores_backs_off(
 ) -> None:
     store = ClaimStore(aws["dynamodb"], TABLE)
     _, _, r3 = three_releases(aws, catalog, catalog_dir, store)
-    asked = request()
+    asked = rollback_request()
     # The first delivery recorded the request and holds the lock (it is restoring).
     assert store.lock_for_operator(catalog.id, f"{asked.id}/first") is None
     aws["dynamodb"].put_item(
         TableName=TABLE,
         Item={"pk": {"S": f"MODEL#{catalog.id}"}, "sk": {"S": f"ROLLBACK#{asked.id}"}, "status": {"S": "RECEIVED"}},
     )
-    second = roll_back(aws, catalog, store, asked)
+    second = operator_rollback(aws, catalog, store, asked)
     assert not second.accepted and "being handled by another delivery" in second.reason
     assert snapshot(aws, catalog) == r3
     record = aws["dynamodb"].get_item(
