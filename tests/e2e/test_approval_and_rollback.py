@@ -115,9 +115,9 @@ def two_tuning_jobs() -> dict[str, Any]:
     modest = {"max_depth": "3", "num_round": "50", "eta": "0.01", "subsample": "0.5", "min_child_weight": "10"}
     first.update(modest)
     the_world["DescribeHyperParameterTuningJob"][JOB]["BestTrainingJob"]["TunedHyperParameters"].update(modest)
-    training["HyperParameters"].update(
-        max_depth="3", num_round="120", eta="0.1", subsample="0.85", min_child_weight="3"
-    )
+    tuned = {"max_depth": "3", "num_round": "120", "eta": "0.1", "subsample": "0.85", "min_child_weight": "3"}
+    training["HyperParameters"].update(tuned)
+    tuning["BestTrainingJob"]["TunedHyperParameters"].update(tuned)  # the tuning job reports what its job ran with
     training["FinalMetricDataList"] = [
         {"MetricName": "validation:auc", "Value": 0.9801},
         {"MetricName": "validation:accuracy", "Value": 0.9502},

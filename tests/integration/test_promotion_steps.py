@@ -72,6 +72,7 @@ def _world_with(
     metrics: dict[str, float] | None = None,
     hyperparameters: dict[str, str] | None = None,
     objective_type: str | None = None,
+    tuned: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     the_world = world()
     training = the_world["DescribeTrainingJob"]["fraud-xgb-tuning-0042-017-5a1c9e2f"]
@@ -79,9 +80,11 @@ def _world_with(
         training["FinalMetricDataList"] = [{"MetricName": k, "Value": v} for k, v in metrics.items()]
     if hyperparameters is not None:
         training["HyperParameters"].update(hyperparameters)
+    tuning = the_world["DescribeHyperParameterTuningJob"]["fraud-xgb-tuning-0042"]
     if objective_type is not None:
-        tuning = the_world["DescribeHyperParameterTuningJob"]["fraud-xgb-tuning-0042"]
         tuning["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["Type"] = objective_type
+    if tuned is not None:
+        tuning["BestTrainingJob"]["TunedHyperParameters"].update(tuned)
     return the_world
 
 
@@ -95,6 +98,12 @@ def _world_with(
         (_world_with(metrics={"validation:auc": 0.97}), "accuracy metric validation:accuracy is missing"),
         (_world_with(hyperparameters={"max_depth": "40"}), "max_depth: 40 is above the maximum 10"),
         (_world_with(objective_type="Minimize"), "differs from the catalog's Maximize validation:auc"),
+        # The tuning job and its best training job disagree on a value: neither is trusted (it used to be the
+        # training job's, silently).
+        (
+            _world_with(tuned={"max_depth": "7"}),
+            "ran with max_depth='6', but tuning job fraud-xgb-tuning-0042 reports max_depth='7' as the tuned value",
+        ),
     ],
 )
 def test_bad_candidates_are_rejected_with_the_reason(

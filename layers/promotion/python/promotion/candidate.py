@@ -75,6 +75,29 @@ def read_champion(s3: Any, bucket: str, catalog: ModelCatalog) -> tuple[Champion
     )
 
 
+def _same_value(left: str, right: str) -> bool:
+    """SageMaker passes hyperparameters as strings; "3" and "3.0" are the same number."""
+    if left == right:
+        return True
+    try:
+        return math.isclose(float(left), float(right), rel_tol=0.0, abs_tol=0.0)
+    except ValueError:
+        return False
+
+
+def _tuned_disagreements(
+    tuned: dict[str, Any], trained: dict[str, Any], training_name: str, tuning_job_name: str
+) -> list[str]:
+    """The tuning job says which values it chose for its best training job; the training job says what it ran
+    with. Production gets one of them, so they must agree: otherwise neither is trusted."""
+    return [
+        f"best training job {training_name} ran with {name}={trained.get(name)!r}, but tuning job {tuning_job_name} "
+        f"reports {name}={value!r} as the tuned value (TunedHyperParameters)"
+        for name, value in sorted(tuned.items())
+        if trained.get(name) is None or not _same_value(str(trained[name]), str(value))
+    ]
+
+
 def validate_candidate(sagemaker: Any, s3: Any, bucket: str, catalog: ModelCatalog, tuning_job_name: str) -> Validation:
     """Judge the tuning job's best candidate: schema, accuracy thresholds, objective, and gain over the champion."""
     reasons: list[str] = []
@@ -118,6 +141,7 @@ def validate_candidate(sagemaker: Any, s3: Any, bucket: str, catalog: ModelCatal
 
     hyperparameters: dict[str, HyperparameterValue] = {}
     raw = training.get("HyperParameters") or {}
+    reasons.extend(_tuned_disagreements(best.get("TunedHyperParameters") or {}, raw, training_name, tuning_job_name))
     try:
         hyperparameters = validate_hyperparameters(raw, catalog.hyperparameters)
         checks.append(Check(name="hyperparameter_schema", passed=True, detail=f"{len(hyperparameters)} valid"))
