@@ -19,12 +19,14 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from promotion.catalog import load_catalogs  # noqa: E402
 from promotion.errors import CatalogError  # noqa: E402
+from stacks.history import check_history_budget  # noqa: E402
 
 
 def main() -> int:
     models_dir = Path(os.environ.get("PROMOTION_MODELS_DIR") or ROOT / "models")
     try:
         catalogs = load_catalogs(models_dir)
+        check_history_budget(catalogs)
     except CatalogError as error:
         print(f"synth failed: {error}", file=sys.stderr)
         return 1

@@ -1,0 +1,94 @@
+"""Step Functions keeps at most 25,000 events in a Standard execution's history; an execution that would need more
+fails with `States.Runtime` wherever it is, possibly in the middle of a rollout. So the catalogs are checked at synth:
+the worst case of one execution (every lock wait, every poll of the longest jobs and endpoint updates, every look of
+every stage with all its bake extensions) must fit, or synth fails naming the catalog field that drives it.
+
+Events per state visit, as Step Functions records them: a Lambda task with the function as Resource 5 (Entered,
+LambdaFunctionScheduled, Started, Succeeded, Exited); a `.waitForTaskToken` task 6 (adds TaskSubmitted); a Choice,
+Wait or Pass 2. Retries add 3 per attempt and are covered by the margin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from promotion.catalog import ModelCatalog
+from promotion.claiming import MAX_LOCK_WAITS
+from promotion.errors import CatalogError
+from promotion.pipeline import POLL_SECONDS
+from promotion.rollout import MAX_ENDPOINT_POLLS
+
+HISTORY_LIMIT = 25_000
+MARGIN = 1_000  # retries of transient errors, and the states the phases below do not count one by one
+TASK, CALLBACK_TASK, FLOW = 5, 6, 2
+JOB_POLL_SLACK = 30  # CheckPipeline gives up after max_runtime // 60 + 30 polls; SageMaker stops a job at its max
+
+
+@dataclass(frozen=True)
+class HistoryBudget:
+    """The worst case of one execution, by phase; `field` names the catalog setting behind each phase."""
+
+    phases: dict[str, tuple[int, str]]
+
+    @property
+    def total(self) -> int:
+        return sum(events for events, _ in self.phases.values()) + MARGIN
+
+
+def worst_case(catalog: ModelCatalog) -> HistoryBudget:
+    poll_loop = FLOW + TASK + FLOW  # Wait, Check*, its Choice
+    phases: dict[str, tuple[int, str]] = {
+        "lock waits": (
+            (MAX_LOCK_WAITS + 1) * (TASK + FLOW) + MAX_LOCK_WAITS * FLOW,
+            "MAX_LOCK_WAITS (not a catalog field)",
+        ),
+        "validation, approval, production writes": (
+            TASK + FLOW + CALLBACK_TASK + FLOW + 4 * TASK,
+            "(fixed)",
+        ),
+        "training polls": (
+            (catalog.training.max_runtime_seconds // POLL_SECONDS + JOB_POLL_SLACK) * poll_loop,
+            "training.max_runtime_seconds",
+        ),
+        "comparison polls": (
+            TASK
+            + FLOW
+            + (
+                (catalog.comparison.max_runtime_seconds // POLL_SECONDS + JOB_POLL_SLACK) * poll_loop
+                if catalog.comparison is not None
+                else 0
+            ),
+            "comparison.max_runtime_seconds",
+        ),
+        "end": (TASK + TASK + FLOW + 2, "(fixed)"),  # Rollback or RetireChampion, PublishResult, Outcome, start/end
+    }
+    rollout = catalog.rollout
+    if rollout is not None:
+        looks = math.ceil(rollout.bake_minutes / rollout.look_minutes) * (1 + rollout.max_bake_extensions)
+        look = FLOW + FLOW + TASK + FLOW  # BakeCheck, Bake, EvaluateStage, StageVerdict
+        phases["rollout looks"] = (
+            len(rollout.stages) * (TASK + looks * look),
+            "rollout.bake_minutes / rollout.look_minutes, rollout.max_bake_extensions, rollout.stages",
+        )
+        # DeployChallenger and PromoteChallenger each wait for their endpoint update.
+        phases["endpoint updates"] = (2 * (TASK + FLOW + (MAX_ENDPOINT_POLLS + 1) * poll_loop), "(fixed)")
+    return HistoryBudget(phases)
+
+
+def check_history_budget(catalogs: Mapping[str, ModelCatalog]) -> dict[str, int]:
+    """Each model's worst-case history size; a CatalogError naming the field when one would exceed the limit."""
+    totals = {}
+    for model, catalog in sorted(catalogs.items()):
+        budget = worst_case(catalog)
+        if budget.total > HISTORY_LIMIT:
+            tunable = {name: value for name, value in budget.phases.items() if "." in value[1]}
+            phase, (events, field) = max(tunable.items(), key=lambda item: item[1][0])
+            raise CatalogError(
+                f"model {model}: a promotion could need {budget.total:,} execution history events, over Step "
+                f"Functions' limit of {HISTORY_LIMIT:,}; the largest part is {phase} ({events:,} events), set by "
+                f"{field}: lower it"
+            )
+        totals[model] = budget.total
+    return totals
