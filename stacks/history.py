@@ -5,7 +5,7 @@ every stage with all its bake extensions) must fit, or synth fails naming the ca
 
 Events per state visit, as Step Functions records them: a Lambda task with the function as Resource 5 (Entered,
 LambdaFunctionScheduled, Started, Succeeded, Exited); a `.waitForTaskToken` task 6 (adds TaskSubmitted); a Choice,
-Wait or Pass 2. Retries add 3 per attempt and are covered by the margin.
+Wait or Pass 2. A retry adds 3 per attempt; occasional retries fit in the margin, a retry storm on every poll would not.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from promotion.pipeline import POLL_SECONDS
 from promotion.rollout import MAX_ENDPOINT_POLLS
 
 HISTORY_LIMIT = 25_000
-MARGIN = 1_000  # retries of transient errors, and the states the phases below do not count one by one
+MARGIN = 1_000  # occasional retries of transient errors, and states the phases below do not count one by one
 TASK, CALLBACK_TASK, FLOW = 5, 6, 2
 JOB_POLL_SLACK = 30  # CheckPipeline gives up after max_runtime // 60 + 30 polls; SageMaker stops a job at its max
 
