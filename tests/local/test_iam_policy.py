@@ -222,3 +222,43 @@ def test_arns_follow_the_reference_formats() -> None:
         ("sagemaker:AddTags", "fraud-x", None),
         ("iam:PassRole", None, ROLE),
     ]
+
+
+def test_for_any_value_with_a_missing_key_is_false_even_if_exists() -> None:
+    """AWS: ForAnyValue over an absent (or empty) set matches nothing, IfExists or not."""
+    for operator in ("ForAnyValue:StringEquals", "ForAnyValue:StringEqualsIfExists", "ForAnyValue:StringNotEquals"):
+        statement = allow("*", "*", Condition={operator: {"aws:TagKeys": ["a"]}})
+        assert not evaluate(request(), [policy(statement)]).allowed, operator
+
+
+def test_a_condition_key_the_runtime_never_supplies_fails_loudly() -> None:
+    statement = allow("*", "*", Condition={"StringEquals": {"aws:PrincipalTag/team": "ml"}})
+    with pytest.raises(UnsupportedPolicy, match="aws:PrincipalTag/team is not modelled"):
+        evaluate(request(), [policy(statement)])
+
+
+def test_arn_operators_match_each_arn_part_on_its_own() -> None:
+    statement = allow("*", "*", Condition={"ArnLike": {"aws:SourceArn": "arn:aws:events:*:123456789012:rule/r"}})
+    same_account = request(**{"aws:SourceArn": "arn:aws:events:us-east-1:123456789012:rule/r"})
+    # `*` in the region part must not swallow the account part as well.
+    other_account = request(**{"aws:SourceArn": "arn:aws:events:us-east-1:999999999999:rule/r"})
+    assert evaluate(same_account, [policy(statement)]).allowed
+    assert not evaluate(other_account, [policy(statement)]).allowed
+
+
+def test_not_principal_is_refused_rather_than_approximated() -> None:
+    with pytest.raises(UnsupportedPolicy, match="NotPrincipal"):
+        policy({"Effect": "Deny", "NotPrincipal": {"AWS": ROLE}, "Action": "*"}, resource_policy=True)
+
+
+def test_index_queries_and_qualified_invokes_are_authorized_on_what_aws_checks() -> None:
+    (index,) = needs_for("dynamodb", "Query", {"TableName": "t", "IndexName": "i"})
+    assert arn_for(index.action, index.fields, region="r", account="1") == ["arn:aws:dynamodb:r:1:table/t/index/i"]
+    (by_arn,) = needs_for("lambda", "Invoke", {"FunctionName": "arn:aws:lambda:r:1:function:f", "Qualifier": "live"})
+    assert by_arn.resource == "arn:aws:lambda:r:1:function:f:live"
+    (projected,) = needs_for(
+        "dynamodb",
+        "Query",
+        {"TableName": "t", "ProjectionExpression": "#s, pk", "ExpressionAttributeNames": {"#s": "status"}},
+    )
+    assert projected.context == {"dynamodb:Select": "SPECIFIC_ATTRIBUTES", "dynamodb:Attributes": ["status", "pk"]}
