@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -128,19 +128,7 @@ class Survey:
             "redundant": len(self.by_verdict("redundant")),
             "unexercised": len(self.by_verdict("unexercised")),
             "roles": roles,
-            "findings": [
-                {
-                    "role": f.role,
-                    "statement": f.statement,
-                    "verdict": f.verdict,
-                    "actions": f.actions,
-                    "granted": f.granted,
-                    "lost_without_it": f.lost_without_it,
-                    "example": f.example,
-                    "unused_actions": f.unused_actions,
-                }
-                for f in self.findings
-            ],
+            "findings": [{**asdict(f), "verdict": f.verdict} for f in self.findings],
         }
 
 
@@ -177,9 +165,9 @@ def survey(model: IamModel, recorded: list[tuple[str, Record]], outcomes: dict[s
     for name, _ in recorded:
         per_scenario[name] = per_scenario.get(name, 0) + 1
     for role in model.roles.values():
+        mine = [(n, r) for n, r in allowed if r.request.principal.arn == role.arn]
         for policy in role.policies:
             for statement in policy.statements:
-                mine = [(n, r) for n, r in allowed if r.request.principal.arn == role.arn]
                 granted = [(n, r) for n, r in mine if statement in r.decision.statements]
                 lost = [
                     (n, r) for n, r in granted if not judge.decide(r.request, frozenset({statement.source})).allowed

@@ -839,17 +839,11 @@ class LocalRuntime:
         """The IAM enforcement's record since the current run started."""
         if self.iam is None:
             return IamSummary(enforced=False)
-        from local.iam.enforcer import denial_message
-
         records = self.iam.enforcer.records[self._iam_mark :]
         denials = [r for r in records if not r.decision.allowed]
-
-        def words(record: Any) -> str:
-            return denial_message(record.request, record.decision, record.operation.split(":", maxsplit=1)[0])
-
         return IamSummary(
             enforced=True,
             authorized=len(records),
-            denied=[words(r) for r in denials if r.fatal],
-            silent_denials=[words(r) for r in denials if not r.fatal],
+            denied=[r.message for r in denials if r.fatal],
+            silent_denials=[r.message for r in denials if not r.fatal],
         )

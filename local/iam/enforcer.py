@@ -51,6 +51,11 @@ class Record:
     def role(self) -> str | None:
         return self.request.principal.arn
 
+    @property
+    def message(self) -> str:
+        """AWS's words for this request's denial."""
+        return denial_message(self.request, self.decision, self.operation.split(":", maxsplit=1)[0])
+
 
 class AccessDenied(Exception):
     """A denial outside botocore (a service acting for a principal): what failed, in AWS's words."""
@@ -162,17 +167,14 @@ class IamEnforcer:
             if not record.decision.allowed and denied is None:
                 denied = record
         if denied is not None:
-            level = logging.WARNING if fatal else logging.INFO
-            service = operation.split(":", maxsplit=1)[0]
-            LOG.log(level, "denied: %s", denial_message(denied.request, denied.decision, service))
+            LOG.log(logging.WARNING if fatal else logging.INFO, "denied: %s", denied.message)
         return denied
 
     def require(self, principal: Principal, needs: list[Need], operation: str) -> None:
         """Like `check`, raising `AccessDenied` with AWS's message (a service acting for the principal)."""
         denied = self.check(principal, needs, operation)
         if denied is not None:
-            service = operation.split(":", maxsplit=1)[0]
-            raise AccessDenied(denial_message(denied.request, denied.decision, service), denied.request)
+            raise AccessDenied(denied.message, denied.request)
 
     def assumable(self, role_arn: str, service: str, source_arn: str | None = None) -> bool:
         """Whether `service` may assume the role (its trust policy), as it does before acting with it."""
@@ -184,14 +186,6 @@ class IamEnforcer:
             context["aws:SourceArn"] = source_arn
         request = Request(Principal(service=service), "sts:AssumeRole", role_arn, context)
         return evaluate(request, (), role.trust, resource_policy_required=True).allowed
-
-    def replay(self, skip: frozenset[str]) -> list[Record]:
-        """The recorded requests that were allowed and would be denied without the statements in `skip`."""
-        lost = []
-        for record in self.records:
-            if record.decision.allowed and not self.decide(record.request, skip).allowed:
-                lost.append(record)
-        return lost
 
     # -- botocore ----------------------------------------------------------------------------------------------
     def attach(self) -> None:
@@ -251,11 +245,7 @@ class IamEnforcer:
         denied = self.check(principal, needs, f"{service}:{operation}")
         if denied is not None:
             code, status = service_error(service, ACCESS_DENIED, operation)
-            message = (
-                http.client.responses[status]
-                if code.isdigit()
-                else denial_message(denied.request, denied.decision, service)
-            )
+            message = http.client.responses[status] if code.isdigit() else denied.message
             return error_response(model, context, code, status, message)
         if service == "s3" and operation in ("GetObject", "HeadObject") and self._object_exists is not None:
             return self._missing_object(principal, model, context, params)

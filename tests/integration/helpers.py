@@ -110,3 +110,39 @@ def operator_rollback(
         table=TABLE,
         store=store,
     )
+
+
+def finish_promotion(store: ClaimStore, catalog: ModelCatalog, state: PromotionState) -> None:
+    """The promotion's PublishResult: its claim done and the model's lock released."""
+    store.finish(
+        model=catalog.id,
+        tuning_job_arn=state.claim.tuning_job_arn,
+        execution_arn=state.claim.execution_arn,
+        outcome="PROMOTED",
+    )
+
+
+def promote_another_release(
+    aws: dict[str, Any],
+    catalog: ModelCatalog,
+    catalog_dir: Path,
+    store: ClaimStore,
+    first: PromotionState,
+    *,
+    suffix: str,
+    time: str,
+    execution: str,
+) -> PromotionState:
+    """Another tuning job (`suffix` on the seed's name, completed at `time`) promoted on top of production, with
+    `first`'s validation and approval, and finished."""
+    event = load_event("tuning-job-completed.json")
+    event["time"] = time
+    event["detail"]["HyperParameterTuningJobArn"] += suffix
+    event["detail"]["HyperParameterTuningJobName"] += suffix
+    state = claimed_state(aws, catalog_dir, event, execution=execution)
+    assert state.claim.status == ClaimStatus.CLAIMED, state.claim.reason
+    state = promote_until_config(
+        aws, catalog, state.model_copy(update={"validation": first.validation, "approval": first.approval})
+    )
+    finish_promotion(store, catalog, state)
+    return state

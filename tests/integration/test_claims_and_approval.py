@@ -16,7 +16,14 @@ from promotion.events import ApprovalDecision
 from promotion.models import ClaimStatus
 from tests.conftest import TABLE, load_event
 from tests.fakes import RecordingStepFunctions
-from tests.integration.helpers import operator_rollback, promote_until_config, snapshot, validated_state
+from tests.integration.helpers import (
+    finish_promotion,
+    operator_rollback,
+    promote_another_release,
+    promote_until_config,
+    snapshot,
+    validated_state,
+)
 
 T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 
@@ -232,31 +239,14 @@ def test_operator_rollback_restores_the_previous_release(
 ) -> None:
     store = ClaimStore(aws["dynamodb"], TABLE)
     first = promote_until_config(aws, catalog, validated_state(aws, catalog, catalog_dir))
-    store.finish(
-        model=catalog.id,
-        tuning_job_arn=first.claim.tuning_job_arn,
-        execution_arn=first.claim.execution_arn,
-        outcome="PROMOTED",
-    )
+    finish_promotion(store, catalog, first)
     refused = operator_rollback(aws, catalog, store)
     assert not refused.accepted
     assert "first release" in refused.reason
     after_first = snapshot(aws, catalog)
     # A second promotion (another tuning job) on top of the first.
-    event = load_event("tuning-job-completed.json")
-    event["time"] = "2026-11-21T10:00:00Z"
-    event["detail"]["HyperParameterTuningJobArn"] = event["detail"]["HyperParameterTuningJobArn"] + "b"
-    event["detail"]["HyperParameterTuningJobName"] = event["detail"]["HyperParameterTuningJobName"] + "b"
-    from tests.integration.helpers import claimed_state
-
-    second = claimed_state(aws, catalog_dir, event, execution="exec-2")
-    second = second.model_copy(update={"validation": first.validation, "approval": first.approval})
-    second = promote_until_config(aws, catalog, second)
-    store.finish(
-        model=catalog.id,
-        tuning_job_arn=second.claim.tuning_job_arn,
-        execution_arn=second.claim.execution_arn,
-        outcome="PROMOTED",
+    promote_another_release(
+        aws, catalog, catalog_dir, store, first, suffix="b", time="2026-11-21T10:00:00Z", execution="exec-2"
     )
     assert snapshot(aws, catalog)["config"] != after_first["config"]
     done = operator_rollback(aws, catalog, store)

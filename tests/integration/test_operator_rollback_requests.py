@@ -14,7 +14,9 @@ from promotion.models import ClaimStatus
 from tests.conftest import TABLE, load_event
 from tests.integration.helpers import (
     claimed_state,
+    finish_promotion,
     operator_rollback,
+    promote_another_release,
     promote_until_config,
     rollback_request,
     snapshot,
@@ -26,26 +28,19 @@ EXEC_1 = "arn:aws:states:us-east-1:123456789012:execution:promotion:exec-1"
 
 def three_releases(aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, store: ClaimStore) -> list[Any]:
     """Releases R1, R2, R3 promoted one after the other; the snapshots after each."""
-    after: list[Any] = []
-    state = None
-    for index in range(3):
-        event = load_event("tuning-job-completed.json")
-        event["time"] = f"2026-11-2{index + 1}T10:00:00Z"
-        event["detail"]["HyperParameterTuningJobArn"] += f"r{index}"
-        event["detail"]["HyperParameterTuningJobName"] += f"r{index}"
-        if state is None:
-            state = validated_state(aws, catalog, catalog_dir)
-            current = state
-        else:
-            current = claimed_state(aws, catalog_dir, event, execution=f"exec-{index + 1}")
-            assert current.claim.status == ClaimStatus.CLAIMED, current.claim.reason
-            current = current.model_copy(update={"validation": state.validation, "approval": state.approval})
-        current = promote_until_config(aws, catalog, current)
-        store.finish(
-            model=catalog.id,
-            tuning_job_arn=current.claim.tuning_job_arn,
-            execution_arn=current.claim.execution_arn,
-            outcome="PROMOTED",
+    first = promote_until_config(aws, catalog, validated_state(aws, catalog, catalog_dir))
+    finish_promotion(store, catalog, first)
+    after = [snapshot(aws, catalog)]
+    for index in (1, 2):
+        promote_another_release(
+            aws,
+            catalog,
+            catalog_dir,
+            store,
+            first,
+            suffix=f"r{index}",
+            time=f"2026-11-2{index + 1}T10:00:00Z",
+            execution=f"exec-{index + 1}",
         )
         after.append(snapshot(aws, catalog))
     return after
