@@ -1,9 +1,18 @@
-"""The production endpoint locally: the two moto gaps a rollout needs, the champion's endpoint seed, and a traffic
-simulator that writes per-variant CloudWatch metrics while the state machine waits.
+"""The production endpoint locally: SageMaker's endpoint lifecycle (moto changes endpoints at once), the champion's
+endpoint seed, and a traffic simulator that writes per-variant CloudWatch metrics while the state machine waits.
 
 Bridges (each active only while a local runtime runs):
-* `UpdateEndpoint` is not implemented by moto 5.2.5: the endpoint takes the new endpoint config's variants and
-  weights at once (InService), as SageMaker does after its update completes.
+* Endpoint lifecycle (`EndpointLifecycle`), as SageMaker documents it: CreateEndpoint leaves the endpoint
+  `Creating`, UpdateEndpoint and UpdateEndpointWeightsAndCapacities leave it `Updating` for a simulated duration
+  (simulated time passes only in the state machine's Wait states and retry intervals, as `promotion.clock`); the
+  new config, or the new `CurrentWeight`s, show only once it is `InService` again (`DesiredWeight` shows the
+  request meanwhile). An update, a weight change or a delete sent while the endpoint is not `InService` is refused
+  with SageMaker's ValidationException 'Cannot update in-progress endpoint "<arn>".' (the text AWS's own Kubernetes
+  operator matches); weights for a variant the endpoint does not have are refused (moto's check, kept).
+  `fail_next_update` makes a change fail: the endpoint goes back to `InService` on its previous config and
+  weights, with a FailureReason, as SageMaker does when an update fails. `interfere` starts someone else's change
+  just before the product's next call (the race between a DescribeEndpoint and an update). moto 5.2.5 implements
+  no UpdateEndpoint at all; this is it.
 * CloudWatch percentiles (`p50`, `p99`) are not computed by moto's GetMetricData: they are, from the raw values
   put with PutMetricData.
 
@@ -17,8 +26,9 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
-from datetime import timedelta
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from local.hooks import Hooks
@@ -28,6 +38,108 @@ SCENARIOS: tuple[str, ...] = ("good", "worse-errors", "worse-latency", "no-traff
 PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
 REQUESTS_PER_SECOND = 100.0
 LATENCY_SAMPLES = 120  # per variant and wait: enough for a stable p99 in moto without storing every request
+# Simulated seconds an endpoint change takes. SageMaker takes minutes to create or update an endpoint (new
+# instances) and seconds to a minute to apply new weights; the values only need to outlast a poll or two.
+CHANGE_SECONDS = {"create": 360.0, "update": 300.0, "weights": 30.0}
+IN_PROGRESS_MESSAGE = 'Cannot update in-progress endpoint "{arn}".'
+# DeleteEndpoint answers with the same text (aws/amazon-sagemaker-operator-for-k8s matches it for deletes).
+DELETE_IN_PROGRESS_MESSAGE = IN_PROGRESS_MESSAGE
+
+
+@dataclass
+class PendingChange:
+    """An endpoint change SageMaker is still applying: what the endpoint becomes at `ready_at` (or, with `failure`,
+    what it stays on)."""
+
+    kind: Literal["create", "update", "weights", "other"]  # other: someone else's change, nothing of ours
+    ready_at: datetime
+    config_name: str | None = None
+    variants: list[dict[str, Any]] = field(default_factory=list)
+    weights: dict[str, float] = field(default_factory=dict)
+    failure: str | None = None
+
+
+class EndpointLifecycle:
+    """Creating/Updating/InService/Failed over simulated time, per endpoint; refusals are kept for tests."""
+
+    def __init__(self, seconds: dict[str, float] | None = None) -> None:
+        self.seconds = {**CHANGE_SECONDS, **(seconds or {})}
+        self.pending: dict[str, PendingChange] = {}
+        self.failures: dict[str, list[str]] = {}
+        self.refused: list[str] = []
+        self.interference: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def interfere(self, endpoint: str, seconds: float = 240.0) -> None:
+        """Just before the next change the product sends to `endpoint`, someone else's update starts and takes
+        `seconds`: the product's call is refused as in-progress, as on AWS when a change races a DescribeEndpoint."""
+        with self._lock:
+            self.interference[endpoint] = seconds
+
+    def fail_next_update(self, endpoint: str, reason: str) -> None:
+        """The next change of `endpoint` (UpdateEndpoint or new weights) fails with `reason` once its time is up."""
+        with self._lock:
+            self.failures.setdefault(endpoint, []).append(reason)
+
+    @staticmethod
+    def _now() -> datetime:
+        from promotion import clock
+
+        return clock.now()
+
+    def begin(self, endpoint: Any, change: PendingChange) -> None:
+        with self._lock:
+            queued = self.failures.get(endpoint.endpoint_name) or []
+            if change.kind in ("update", "weights") and queued:
+                change.failure = queued.pop(0)
+            self.pending[endpoint.endpoint_name] = change
+        endpoint.endpoint_status = "Creating" if change.kind == "create" else "Updating"
+
+    def settle(self, endpoint: Any, force: bool = False) -> None:
+        """Finish the endpoint's pending change if its time has come (or `force`)."""
+        with self._lock:
+            change = self.pending.get(endpoint.endpoint_name)
+            if change is None or (not force and self._now() < change.ready_at):
+                return
+            del self.pending[endpoint.endpoint_name]
+        if change.failure is not None:
+            for variant in endpoint.production_variants:  # desired weights fall back to what is served
+                if "CurrentWeight" in variant:
+                    variant["DesiredWeight"] = variant["CurrentWeight"]
+            endpoint.failure_reason = change.failure
+        elif change.kind == "weights":
+            for variant in endpoint.production_variants:
+                if variant["VariantName"] in change.weights:
+                    variant["CurrentWeight"] = variant["DesiredWeight"] = change.weights[variant["VariantName"]]
+            endpoint.failure_reason = None
+        elif change.kind == "update":
+            assert change.config_name is not None
+            endpoint.endpoint_config_name = change.config_name
+            endpoint.production_variants = endpoint._process_production_variants(change.variants)
+            for variant, declared in zip(endpoint.production_variants, change.variants, strict=True):
+                weight = float(declared.get("InitialVariantWeight", 1.0))
+                variant["CurrentWeight"] = variant["DesiredWeight"] = weight
+            endpoint.failure_reason = None
+        endpoint.endpoint_status = "InService"
+
+    def complete_now(self, endpoint_name: str) -> None:
+        """The endpoint's pending change is done at its next DescribeEndpoint (a seeded champion starts InService)."""
+        with self._lock:
+            if endpoint_name in self.pending:
+                self.pending[endpoint_name].ready_at = datetime.min.replace(tzinfo=self._now().tzinfo)
+
+    def refuse_unless_in_service(self, endpoint: Any, message: str = IN_PROGRESS_MESSAGE) -> None:
+        from moto.sagemaker.exceptions import ValidationError
+
+        self.settle(endpoint)
+        with self._lock:
+            seconds = self.interference.pop(endpoint.endpoint_name, None)
+        if seconds is not None and endpoint.endpoint_status == "InService":
+            self.begin(endpoint, PendingChange(kind="other", ready_at=self._now() + timedelta(seconds=seconds)))
+        if endpoint.endpoint_status != "InService":
+            text = message.format(arn=endpoint.arn)
+            self.refused.append(text)
+            raise ValidationError(message=text)
 
 
 @dataclass(frozen=True)
@@ -60,6 +172,7 @@ class TrafficSimulator:
         self.endpoints = endpoints
         self.scenario = scenario
         self.random = random.Random(seed)
+        self.lifecycle = EndpointLifecycle()
 
     def on_wait(self, seconds: float) -> None:
         """`seconds` of simulated time pass: advance the domain's clock, then serve that much traffic."""
@@ -146,6 +259,16 @@ def seed_endpoint(
     sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
 
 
+def endpoint_state(sagemaker: Any, endpoint: str) -> tuple[str, dict[str, float]] | None:
+    """(endpoint config, variant -> served weight) of an endpoint, or None when it does not exist."""
+    try:
+        described = sagemaker.describe_endpoint(EndpointName=endpoint)
+    except sagemaker.exceptions.ClientError:
+        return None
+    weights = {v["VariantName"]: float(v.get("CurrentWeight") or 0.0) for v in described.get("ProductionVariants", [])}
+    return str(described["EndpointConfigName"]), weights
+
+
 def endpoint_weights(sagemaker: Any, endpoint: str) -> dict[str, float]:
     """Variant -> current weight of an endpoint ({} when it does not exist)."""
     try:
@@ -157,7 +280,8 @@ def endpoint_weights(sagemaker: Any, endpoint: str) -> dict[str, float]:
 
 def _patch(originals: dict[str, Any]) -> None:
     from moto.cloudwatch.models import Statistics
-    from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
 
     originals["statistic"] = Statistics.get_statistics_for_type
@@ -174,15 +298,77 @@ def _patch(originals: dict[str, Any]) -> None:
         high = min(low + 1, len(values) - 1)
         return values[low] + (values[high] - values[low]) * (rank - low)
 
+    originals["create_endpoint"] = SageMakerModelBackend.create_endpoint
+    originals["describe_endpoint"] = SageMakerModelBackend.describe_endpoint
+    originals["delete_endpoint"] = SageMakerModelBackend.delete_endpoint
+    originals["weights"] = SageMakerModelBackend.update_endpoint_weights_and_capacities
+
+    def lifecycle() -> EndpointLifecycle | None:
+        return HOOKS.current.lifecycle if HOOKS.current is not None else None
+
+    def find(self: Any, endpoint_name: str) -> Any:
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None:
+            arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
+            raise ValidationError(message=f"Could not find endpoint '{arn}'.")
+        return endpoint
+
+    def create_endpoint(self: Any, *args: Any, **kwargs: Any) -> Any:
+        endpoint = originals["create_endpoint"](self, *args, **kwargs)
+        if (tracker := lifecycle()) is not None:
+            ready = tracker._now() + timedelta(seconds=tracker.seconds["create"])
+            tracker.begin(endpoint, PendingChange(kind="create", ready_at=ready))
+        return endpoint
+
+    def describe_endpoint(self: Any, endpoint_name: str) -> Any:
+        if (tracker := lifecycle()) is not None and endpoint_name in self.endpoints:
+            tracker.settle(self.endpoints[endpoint_name])
+        return originals["describe_endpoint"](self, endpoint_name)
+
+    def delete_endpoint(self: Any, endpoint_name: str) -> None:
+        if (tracker := lifecycle()) is not None:
+            tracker.refuse_unless_in_service(find(self, endpoint_name), DELETE_IN_PROGRESS_MESSAGE)
+        originals["delete_endpoint"](self, endpoint_name)
+
     def update_endpoint_backend(self: Any, endpoint_name: str, endpoint_config_name: str) -> str:
-        endpoint = self.endpoints[endpoint_name]
-        config = self.endpoint_configs[endpoint_config_name]
-        endpoint.endpoint_config_name = endpoint_config_name
-        endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
-        for variant, declared in zip(endpoint.production_variants, config.production_variants, strict=True):
-            weight = float(declared.get("InitialVariantWeight", 1.0))
-            variant["CurrentWeight"] = variant["DesiredWeight"] = weight
-        endpoint.endpoint_status = "InService"
+        endpoint = find(self, endpoint_name)
+        config = self.endpoint_configs.get(endpoint_config_name)
+        if config is None:
+            arn = FakeEndpointConfig.arn_formatter(endpoint_config_name, self.account_id, self.region_name)
+            raise ValidationError(message=f'Could not find endpoint configuration "{arn}".')
+        tracker = lifecycle()
+        if tracker is None:  # no runtime: at once, as before
+            endpoint.endpoint_config_name = endpoint_config_name
+            endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
+            return str(endpoint.arn)
+        tracker.refuse_unless_in_service(endpoint)
+        ready = tracker._now() + timedelta(seconds=tracker.seconds["update"])
+        change = PendingChange(
+            kind="update", ready_at=ready, config_name=endpoint_config_name, variants=list(config.production_variants)
+        )
+        tracker.begin(endpoint, change)
+        return str(endpoint.arn)
+
+    def update_weights(self: Any, endpoint_name: str, desired_weights_and_capacities: list[dict[str, Any]]) -> str:
+        tracker = lifecycle()
+        if tracker is None:
+            return str(originals["weights"](self, endpoint_name, desired_weights_and_capacities))
+        endpoint = find(self, endpoint_name)
+        tracker.refuse_unless_in_service(endpoint)
+        served = {v["VariantName"]: dict(v) for v in endpoint.production_variants}
+        names = [v["VariantName"] for v in endpoint.production_variants]
+        originals["weights"](self, endpoint_name, desired_weights_and_capacities)  # moto's checks of the variants
+        desired: dict[str, float] = {}
+        for variant in endpoint.production_variants:  # back to what is served; Desired* shows the request
+            asked = variant.get("DesiredWeight")
+            variant.clear()
+            variant.update(served[names[endpoint.production_variants.index(variant)]])
+            if asked is not None and any(
+                item.get("VariantName") == variant["VariantName"] for item in desired_weights_and_capacities
+            ):
+                variant["DesiredWeight"] = desired[variant["VariantName"]] = float(asked)
+        ready = tracker._now() + timedelta(seconds=tracker.seconds["weights"])
+        tracker.begin(endpoint, PendingChange(kind="weights", ready_at=ready, weights=desired))
         return str(endpoint.arn)
 
     def update_endpoint_response(self: Any) -> Any:
@@ -195,6 +381,10 @@ def _patch(originals: dict[str, Any]) -> None:
         return ActionResult({"EndpointArn": arn})
 
     Statistics.get_statistics_for_type = get_statistics_for_type  # type: ignore[method-assign]
+    SageMakerModelBackend.create_endpoint = create_endpoint  # type: ignore[method-assign]
+    SageMakerModelBackend.describe_endpoint = describe_endpoint  # type: ignore[method-assign]
+    SageMakerModelBackend.delete_endpoint = delete_endpoint  # type: ignore[method-assign]
+    SageMakerModelBackend.update_endpoint_weights_and_capacities = update_weights  # type: ignore[method-assign]
     SageMakerModelBackend.update_endpoint = update_endpoint_backend  # type: ignore[attr-defined]
     SageMakerResponse.update_endpoint = update_endpoint_response  # type: ignore[attr-defined]
 

@@ -23,12 +23,14 @@ MODEL_TAG = "promotion:model"
 
 
 class ProductionSnapshot(BaseModel):
-    """What production holds for one model: parameters {path: value}, config text (None: absent), endpoint weights."""
+    """What production holds for one model: parameters {path: value}, config text (None: absent), and the endpoint's
+    config and served weights (None / {}: no endpoint)."""
 
     model_config = ConfigDict(frozen=True)
 
     parameters: dict[str, str]
     config: str | None
+    endpoint_config: str | None = None
     endpoint_weights: dict[str, float] = {}
 
 

@@ -35,6 +35,8 @@ def _production(before: ProductionSnapshot | None, after: ProductionSnapshot | N
         lines.append("   (no parameters)")
     config_mark = "   " if before.config == after.config else " * "
     lines.append(f" {config_mark}config: {_release(before.config)} -> {_release(after.config)}")
+    if before.endpoint_config != after.endpoint_config:
+        lines.append(f"    endpoint config: {before.endpoint_config} -> {after.endpoint_config}")
     if before.endpoint_weights or after.endpoint_weights:
         lines.append(f"    endpoint weights: {before.endpoint_weights} -> {after.endpoint_weights}")
     return lines

@@ -639,6 +639,8 @@ class LocalRuntime:
                 role_arn=self._function_env("TRAINING_ROLE_ARN"),
                 instance_type=catalog.rollout.instance_type,
             )
+            if self.traffic is not None:  # the champion has served for a month: its endpoint is InService
+                self.traffic.lifecycle.complete_now(catalog.rollout.endpoint_name)
         return champion
 
     def prepare_jobs(self, model_id: str) -> None:
@@ -650,13 +652,15 @@ class LocalRuntime:
         self.jobs.seed_data(catalog.training.train_data, catalog.training.validation_data, holdout)
 
     def production_snapshot(self, model_id: str) -> ProductionSnapshot:
-        """Parameters under the model's prefix, the config object's text, endpoint weights."""
+        """Parameters under the model's prefix, the config object's text, the endpoint's config and served weights."""
         catalog = load_model_catalog(self.models_dir, model_id)
         current = snapshot(self.clients.ssm, self.clients.s3, self.config_bucket, catalog)
         if catalog.rollout is None:
             return current
-        weights = endpoints.endpoint_weights(self.clients.sagemaker, catalog.rollout.endpoint_name)
-        return current.model_copy(update={"endpoint_weights": weights})
+        served = endpoints.endpoint_state(self.clients.sagemaker, catalog.rollout.endpoint_name)
+        if served is None:
+            return current
+        return current.model_copy(update={"endpoint_config": served[0], "endpoint_weights": served[1]})
 
     def _endpoint_names(self) -> list[str]:
         """The production endpoints of every catalog (the simulator serves their callers)."""

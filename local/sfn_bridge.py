@@ -17,7 +17,7 @@ Bridges (each tested in tests/local/test_sfn_bridge.py):
   execution history are unchanged (WaitStateEntered/Exited as on AWS).
 * Retry intervals: `RetrierDecl._eval_body` sleeps through its module's `time.sleep`; that module reference is
   replaced by a clock whose `sleep` is scaled by `retry_factor` (backoff, MaxDelaySeconds and jitter still apply,
-  before the scaling).
+  before the scaling); like a Wait, the interval's unscaled seconds pass as simulated time (`on_wait`).
 * Callback timeouts: the `Timeout` component of a `.waitForTaskToken` task (TimeoutSeconds or TimeoutSecondsPath)
   is wrapped when the state is first evaluated, so its value becomes `ceil(seconds * callback_timeout_factor)`,
   capped at `callback_timeout_max_s`, at least 1 s; an approval expiry scenario then times out in seconds. Other
@@ -205,6 +205,8 @@ class _RetryClock:
     @staticmethod
     def sleep(seconds: float) -> None:
         bridge = HOOKS.current
+        if bridge is not None and bridge.on_wait is not None:
+            bridge.on_wait(float(seconds))  # a retry interval is simulated time too (an endpoint change goes on)
         time.sleep(seconds if bridge is None else bridge.time.retry(seconds))
 
 

@@ -18,7 +18,8 @@ from promotion.catalog import ModelCatalog
 from promotion.claiming import MAX_LOCK_WAITS
 from promotion.errors import CatalogError
 from promotion.pipeline import POLL_SECONDS
-from promotion.rollout import MAX_ENDPOINT_POLLS
+from promotion.rollback import RESTORE_STEPS
+from promotion.rollout import MAX_ENDPOINT_POLLS, MAX_WEIGHT_POLLS
 
 HISTORY_LIMIT = 25_000
 MARGIN = 1_000  # occasional retries of transient errors, and states the phases below do not count one by one
@@ -72,8 +73,11 @@ def worst_case(catalog: ModelCatalog) -> HistoryBudget:
             len(rollout.stages) * (TASK + looks * look),
             "rollout.bake_minutes / rollout.look_minutes, rollout.max_bake_extensions, rollout.stages",
         )
-        # DeployChallenger and PromoteChallenger each wait for their endpoint update.
+        # DeployChallenger and PromoteChallenger each wait for their endpoint update, every ShiftTraffic for its
+        # weights, and Rollback for each of its endpoint calls (Wait, Rollback, its Choice).
         phases["endpoint updates"] = (2 * (TASK + FLOW + (MAX_ENDPOINT_POLLS + 1) * poll_loop), "(fixed)")
+        phases["stage weight changes"] = (len(rollout.stages) * (MAX_WEIGHT_POLLS + 1) * poll_loop, "rollout.stages")
+        phases["rollback endpoint waits"] = (RESTORE_STEPS * (MAX_ENDPOINT_POLLS + 1) * poll_loop, "(fixed)")
     return HistoryBudget(phases)
 
 

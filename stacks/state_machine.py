@@ -53,6 +53,10 @@ POLL_INTERVAL = cdk.Duration.seconds(60)
 # A waiting promotion looks at the model lock every 5 minutes: 1,500 looks (promotion.claiming.MAX_LOCK_WAITS) span
 # 5 days and stay well inside Step Functions' 25,000-event execution history.
 LOCK_POLL_INTERVAL = cdk.Duration.seconds(300)
+ENDPOINT_BUSY_ERROR = "EndpointBusy"  # promotion.errors.EndpointBusy
+# The tasks that send SageMaker an endpoint change (Rollback waits in its own loop instead of retrying).
+ENDPOINT_CHANGING_STATES = frozenset({"DeployChallenger", "ShiftTraffic", "PromoteChallenger"})
+ENDPOINT_BUSY_RETRY_INTERVAL = cdk.Duration.seconds(60)
 APPROVAL_TIMEOUT_PATH = "$.validation.approval_timeout_seconds"
 
 
@@ -87,6 +91,12 @@ class PromotionStateMachine(Construct):
                 max_attempts=4,
                 jitter_strategy=sfn.JitterType.FULL,
             )
+            if state in ENDPOINT_CHANGING_STATES:
+                # Something else changed the endpoint between our look and our call (SageMaker maintenance, a
+                # person): SageMaker refuses until that change is done, which takes minutes.
+                invoke.add_retry(
+                    errors=[ENDPOINT_BUSY_ERROR], interval=ENDPOINT_BUSY_RETRY_INTERVAL, backoff_rate=2, max_attempts=5
+                )
             return invoke
 
         def step(state: str, result_path: str) -> tasks.LambdaInvoke:
@@ -242,19 +252,13 @@ class PromotionStateMachine(Construct):
             state.add_catch(rollback, errors=["States.ALL"], result_path="$.error")
         wait_for_comparison.next(check_comparison)
 
-        # Rollout: DeployChallenger -> (WaitForEndpoint, CheckEndpoint)* -> [ShiftTraffic -> (Bake, EvaluateStage)*]*
-        # -> PromoteChallenger -> (WaitForEndpoint, CheckEndpoint)* -> RetireChampion. `$.rollout.action` steers.
+        # Rollout: DeployChallenger -> (WaitForEndpoint, CheckEndpoint)* -> [ShiftTraffic -> (WaitForEndpoint,
+        # CheckEndpoint)* -> (Bake, EvaluateStage)*]* -> PromoteChallenger -> (WaitForEndpoint, CheckEndpoint)*
+        # -> RetireChampion. `$.rollout.action` steers.
         def action(name: str) -> sfn.Condition:
             return sfn.Condition.string_equals("$.rollout.action", name)
 
         deploy.next(sfn.Choice(self, "RolloutStart").when(action("SKIPPED"), publish).otherwise(wait_for_endpoint))
-        wait_for_endpoint.next(check_endpoint)
-        check_endpoint.next(
-            sfn.Choice(self, "EndpointStatus")
-            .when(action("SHIFT"), shift)
-            .when(action("DONE"), retire)
-            .otherwise(wait_for_endpoint)
-        )
         # The bake reads its length from the document; a Wait cannot catch, so a Choice proves the value first.
         look = "$.rollout.look_seconds"
         bake_check = (
@@ -269,7 +273,17 @@ class PromotionStateMachine(Construct):
             )
             .otherwise(rollback)
         )
-        shift.next(bake_check)
+        wait_for_endpoint.next(check_endpoint)
+        # Every endpoint change (DeployChallenger, each ShiftTraffic, PromoteChallenger) is waited for here and
+        # confirmed by CheckEndpoint (the config and weights asked for are the ones served) before anything follows.
+        check_endpoint.next(
+            sfn.Choice(self, "EndpointStatus")
+            .when(action("SHIFT"), shift)
+            .when(action("BAKE"), bake_check)
+            .when(action("DONE"), retire)
+            .otherwise(wait_for_endpoint)
+        )
+        shift.next(wait_for_endpoint)
         bake.next(evaluate)
         evaluate.next(
             sfn.Choice(self, "StageVerdict")
@@ -284,7 +298,21 @@ class PromotionStateMachine(Construct):
         for state in (deploy, check_endpoint, shift, evaluate, promote_challenger, retire):
             state.add_catch(rollback, errors=["States.ALL"], result_path="$.error")
 
-        rollback.next(publish)
+        # Rollback restores parameters and config at once, then the endpoint one SageMaker call at a time: while
+        # an endpoint change is in progress it waits here and runs again (idempotent: it only writes what differs).
+        wait_for_rollback = sfn.Wait(self, "WaitForRollbackEndpoint", time=sfn.WaitTime.duration(POLL_INTERVAL))
+        rollback.next(
+            sfn.Choice(self, "RollbackEndpoint")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present("$.rollback.endpoint_pending"),
+                    sfn.Condition.boolean_equals("$.rollback.endpoint_pending", True),
+                ),
+                wait_for_rollback,
+            )
+            .otherwise(publish)
+        )
+        wait_for_rollback.next(rollback)
         rollback.add_catch(publish, errors=["States.ALL"], result_path="$.rollback_error")
 
         publish.next(

@@ -1,4 +1,4 @@
-"""Rollback: put Parameter Store and the config back exactly as the release's backup recorded them."""
+"""Rollback: put Parameter Store, the config and the endpoint back exactly as the release's backup recorded them."""
 
 from typing import Any
 
@@ -20,5 +20,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         client("ssm"), client("s3"), settings().config_bucket, catalog, state, sagemaker=client("sagemaker")
     )
     logger.warning("rollback", extra=result.model_dump(mode="json"))
-    metrics.add_metric(name="RolledBack", unit="Count", value=1)
+    if not result.endpoint_pending:  # counted once, when the whole of production is back
+        metrics.add_metric(name="RolledBack", unit="Count", value=1)
     return result.model_dump(mode="json")

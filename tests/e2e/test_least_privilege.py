@@ -44,6 +44,10 @@ KEPT_WITHOUT_A_SCENARIO: dict[tuple[str, str], str] = {
         "An operator rollback to a first release (no config before it) deletes the config; the runtime refuses "
         "that rollback before it writes (no previous release), so only a restore of absence would reach it."
     ),
+    ("FunctionsRollbackRequestRole", "ShiftTraffic"): (
+        "An operator rollback sets weights only when the endpoint already serves the previous release's config with "
+        "other weights; after a promotion it serves the new config, so the scenario's restore is an UpdateEndpoint."
+    ),
     ("FunctionsCheckPipelineRole", "StopPipeline"): (
         "CheckPipeline stops a training job that overran its polling budget; local training jobs end at once."
     ),

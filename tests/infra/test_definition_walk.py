@@ -41,6 +41,10 @@ LAMBDA_TRANSIENT = frozenset(
         "TransientAwsError",
     }
 )
+# SageMaker refused an endpoint change because another is in progress: the tasks that change the endpoint retry it
+# after a wait (it is over in minutes); nothing else may.
+ENDPOINT_BUSY = "EndpointBusy"
+ENDPOINT_CHANGING_STATES = frozenset({"DeployChallenger", "ShiftTraffic", "PromoteChallenger"})
 # What an aws-sdk:* or other service integration may retry: throttling and brief unavailability only.
 SERVICE_TRANSIENT = re.compile(
     r"^[A-Za-z0-9]+\.(ThrottlingException|TooManyRequestsException|RequestLimitExceeded|ServiceUnavailable"
@@ -191,7 +195,7 @@ def retry_problems(definition: Definition, resources: dict[str, Any]) -> list[st
         for error in catcher["ErrorEquals"]
         if not error.startswith("States.")
     }
-    never = NEVER_RETRIED | domain_errors() | (caught - LAMBDA_TRANSIENT)
+    never = NEVER_RETRIED | (domain_errors() - {ENDPOINT_BUSY}) | (caught - LAMBDA_TRANSIENT)
     problems = []
     for where, machine in machines(definition):
         for name, state in machine["States"].items():
@@ -204,9 +208,10 @@ def retry_problems(definition: Definition, resources: dict[str, Any]) -> list[st
             if state["Type"] != "Task":
                 continue
             if integration(state, resources) == "lambda":
-                if missing := LAMBDA_TRANSIENT - set(retried):
+                expected = LAMBDA_TRANSIENT | ({ENDPOINT_BUSY} if name in ENDPOINT_CHANGING_STATES else set())
+                if missing := expected - set(retried):
                     problems.append(f"{where}: Lambda task {name} does not retry {sorted(missing)}")
-                extra = set(retried) - LAMBDA_TRANSIENT
+                extra = set(retried) - expected
             else:
                 if not any(SERVICE_TRANSIENT.match(error) for error in retried):
                     problems.append(f"{where}: task {name} ({state.get('Resource')}) retries no transient error")
@@ -316,6 +321,20 @@ def _exits(state: State, marker: str | None) -> list[tuple[str, str, str | None]
     return out
 
 
+def _is_endpoint_wait_loop(states: dict[str, State], path: list[str], marker: str | None) -> bool:
+    """Rollback -> a Choice rule that requires Rollback's own `endpoint_pending` to be true -> a Wait -> Rollback:
+    the endpoint restore's wait loop (promotion.rollback), re-entered only while Rollback says the endpoint is still
+    changing, and bounded by Rollback itself (it fails after MAX_ENDPOINT_POLLS per call)."""
+    if marker is None or len(path) != 4 or not path[1].endswith("Choices[0]"):
+        return False
+    choice, wait = path[1].split(" ")[0], path[2].split(" ")[0]
+    rule = states[choice]["Choices"][0]
+    conditions = rule.get("And", [rule])
+    pending = f"{marker}.endpoint_pending"
+    checks_pending = any(c.get("Variable") == pending and c.get("BooleanEquals") is True for c in conditions)
+    return checks_pending and states[wait]["Type"] == "Wait" and states[wait].get("Next") == ROLLBACK
+
+
 def rollback_reentries(definition: Definition) -> list[str]:
     """Every way back into Rollback, from its success and from its own Catch, passes a Choice that leaves the loop
     when what that exit wrote (the ResultPath of Rollback or of its Catch) is present. Otherwise a Rollback and a
@@ -335,6 +354,8 @@ def rollback_reentries(definition: Definition) -> list[str]:
         seen: set[tuple[str, str | None]] = set()
         while stack:
             name, mark, path = stack.pop()
+            if name == ROLLBACK and _is_endpoint_wait_loop(states, path, marker):
+                continue  # bounded: Rollback itself fails after its polls, and its Catch leaves the loop
             if name == ROLLBACK:
                 problems.append(
                     f"{ROLLBACK} is entered again after its {how} ({marker or 'nothing'} written) with no Choice "

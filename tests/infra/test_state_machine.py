@@ -175,8 +175,30 @@ def test_choices_and_waits(definition: dict[str, Any]) -> None:
     assert states["BakeCheck"]["Default"] == "Rollback"
     assert {c["StringEquals"]: c["Next"] for c in states["EndpointStatus"]["Choices"]} == {
         "SHIFT": "ShiftTraffic",
+        "BAKE": "BakeCheck",
         "DONE": "RetireChampion",
     }
+    assert states["EndpointStatus"]["Default"] == "WaitForEndpoint"
+    # Every endpoint change is waited for and confirmed by CheckEndpoint before anything follows it.
+    for change in ("DeployChallenger", "ShiftTraffic", "PromoteChallenger"):
+        following = states[change]["Next"]
+        assert following == "WaitForEndpoint" or states[following]["Default"] == "WaitForEndpoint", change
+    assert (states["WaitForEndpoint"]["Seconds"], states["WaitForEndpoint"]["Next"]) == (60, "CheckEndpoint")
+    # Rollback restores the endpoint in a wait loop while it reports the endpoint still changing.
+    assert states["RollbackEndpoint"]["Choices"] == [
+        {
+            "And": [
+                {"Variable": "$.rollback.endpoint_pending", "IsPresent": True},
+                {"Variable": "$.rollback.endpoint_pending", "BooleanEquals": True},
+            ],
+            "Next": "WaitForRollbackEndpoint",
+        }
+    ]
+    assert states["RollbackEndpoint"]["Default"] == "PublishResult"
+    assert (states["WaitForRollbackEndpoint"]["Seconds"], states["WaitForRollbackEndpoint"]["Next"]) == (
+        60,
+        "Rollback",
+    )
 
 
 def test_the_happy_path_order(definition: dict[str, Any]) -> None:
@@ -201,7 +223,7 @@ def test_the_happy_path_order(definition: dict[str, Any]) -> None:
     assert nexts["WriteConfig"] == "TriggerPipeline"
     assert nexts["TriggerPipeline"] == "WaitForPipeline"
     assert nexts["CheckPipeline"] == "PipelineStatus"
-    assert nexts["Rollback"] == "PublishResult"
+    assert nexts["Rollback"] == "RollbackEndpoint"
     assert nexts["PublishResult"] == "Outcome"
 
 
@@ -221,6 +243,7 @@ def test_every_task_retries_transient_errors_only(definition: dict[str, Any]) ->
     tasks = {name: state for name, state in definition["States"].items() if state["Type"] == "Task"}
     assert set(tasks) == set(RESULT_PATHS)
     for name, state in tasks.items():
+        endpoint_busy = [{"ErrorEquals": ["EndpointBusy"], "IntervalSeconds": 60, "MaxAttempts": 5, "BackoffRate": 2}]
         assert state["Retry"] == [
             {
                 "ErrorEquals": RETRYABLE,
@@ -228,7 +251,8 @@ def test_every_task_retries_transient_errors_only(definition: dict[str, Any]) ->
                 "BackoffRate": 2,
                 "MaxAttempts": 4,
                 "JitterStrategy": "FULL",
-            }
+            },
+            *(endpoint_busy if name in ("DeployChallenger", "ShiftTraffic", "PromoteChallenger") else []),
         ], name
         errors = [error for retry in state["Retry"] for error in retry["ErrorEquals"]]
         assert "States.ALL" not in errors and not any("AccessDenied" in error for error in errors), name

@@ -108,6 +108,7 @@ def test_the_json_contract_of_a_run() -> None:
     assert promoted.contract()["production_after"] == {
         "parameters": {"/m/hyperparameters/eta": "0.2"},
         "config": "release_id: r2\n",
+        "endpoint_config": None,
         "endpoint_weights": {},
     }
     assert promoted.exit_code == 0

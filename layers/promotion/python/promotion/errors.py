@@ -60,3 +60,15 @@ class TransientAwsError(PromotionError):
 
 class LockLost(PromotionError):
     """The promotion no longer holds its model's lock (lease expired and taken over)."""
+
+
+class EndpointBusy(PromotionError):
+    """SageMaker refused an endpoint change because another one is in progress (ValidationException 'Cannot update
+    in-progress endpoint'); the state machine retries the step after a wait."""
+
+
+def is_endpoint_busy(error: Exception) -> bool:
+    """SageMaker's refusal of a change (UpdateEndpoint, weights, delete) while the endpoint is not InService."""
+    response = getattr(error, "response", None) or {}
+    detail = response.get("Error", {}) if isinstance(response, dict) else {}
+    return detail.get("Code") == "ValidationException" and "in-progress endpoint" in str(detail.get("Message", ""))

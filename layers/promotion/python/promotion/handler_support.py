@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from promotion.catalog import ModelCatalog, catalog_for
-from promotion.errors import TransientAwsError
+from promotion.errors import EndpointBusy, TransientAwsError, is_endpoint_busy
 from promotion.models import Claim, PromotionState
 from promotion.observability import logger, metrics
 from promotion.retry import is_transient
@@ -38,8 +38,9 @@ def catalog_of(state: PromotionState) -> ModelCatalog:
 
 def step_boundary(step: str) -> Callable[[F], F]:
     """Around every step handler: the step's duration as a metric (dimension model, set by the handler), and
-    throttling or brief unavailability (after botocore's own retries) re-raised as TransientAwsError, the one
-    error name the state machine retries."""
+    throttling or brief unavailability (after botocore's own retries) re-raised as TransientAwsError, and
+    SageMaker's refusal of an endpoint change while another is in progress as EndpointBusy: the two error names
+    the state machine retries (EndpointBusy after a longer wait)."""
 
     def decorate(handler: F) -> F:
         @functools.wraps(handler)
@@ -53,6 +54,8 @@ def step_boundary(step: str) -> Callable[[F], F]:
             except ClientError as error:
                 if is_transient(error):
                     raise TransientAwsError(str(error)) from error
+                if is_endpoint_busy(error):
+                    raise EndpointBusy(str(error)) from error
                 raise
             finally:
                 elapsed_ms = (time.perf_counter() - started) * 1000

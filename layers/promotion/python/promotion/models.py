@@ -200,10 +200,13 @@ class StageReport(Section):
 class Rollout(Section):
     """The A/B rollout on the endpoint: where it stands and what the state machine does next (`action`)."""
 
-    action: Literal["WAIT_ENDPOINT", "SHIFT", "BAKE", "NEXT_STAGE", "PROMOTE", "RETIRE", "DONE", "ROLLBACK", "SKIPPED"]
+    action: Literal["WAIT_ENDPOINT", "SHIFT", "BAKE", "NEXT_STAGE", "PROMOTE", "DONE", "ROLLBACK", "SKIPPED"]
     reason: str = ""
     endpoint_name: str | None = None
     endpoint_status: str | None = None
+    # While WAIT_ENDPOINT: the config and weights the last change asked for, and the action once they are live.
+    expected_config: str | None = None
+    then: Literal["SHIFT", "BAKE", "DONE"] | None = None
     original_config: str | None = None
     rollout_config: str | None = None
     final_config: str | None = None
@@ -236,6 +239,11 @@ class Restored(Section):
     parameters_deleted: list[str] = Field(default_factory=list)
     config_action: Literal["restored", "deleted", "unchanged", "none"] = "none"
     endpoint_action: str = "none"
+    # The endpoint is restored one SageMaker call at a time, each waited for (Wait -> Rollback again) until it
+    # serves the backed-up config and weights; `endpoint_requested` is the last call made, to tell a failed one.
+    endpoint_pending: bool = False
+    endpoint_requested: str | None = None
+    endpoint_polls: int = 0
     failed_state: str | None = None
     error: str | None = None
 

@@ -196,7 +196,14 @@ def _restore_previous(
             release_id,
         )
     requests.restoring(release_id)
-    restored_reason = restore_backup(ssm, s3, bucket, catalog, record, sagemaker).reason
+    restored = restore_backup(ssm, s3, bucket, catalog, record, sagemaker)
+    restored_reason = restored.reason
+    if restored.endpoint_pending:
+        # Not yet waited for here (a Lambda must not sleep): the endpoint takes the backed-up config in minutes.
+        restored_reason += (
+            f"; endpoint restore started ({restored.endpoint_action}), not yet confirmed: check the endpoint serves "
+            "the previous release before relying on it"
+        )
     if interrupted is not None:
         restored_reason += f" (an earlier attempt of this request had begun restoring release {interrupted})"
     write_audit_record(

@@ -4,19 +4,32 @@ One code path serves the state machine's Rollback state and an operator's rollba
 before are deleted, parameters the release added are deleted, values and types come back, and the config object
 gets its previous bytes (or is deleted if there was none). Running it twice is harmless: it only writes what
 differs, then reads everything back to prove production equals the backup.
+
+Parameters and config come back first: they take effect at once. The endpoint comes back after, one SageMaker call
+per run, because SageMaker refuses any change while the endpoint is Updating: each run either waits (the endpoint is
+still changing), makes the next call (traffic off the challenger, the backed-up config, the backed-up weights), or
+confirms that the endpoint serves exactly the backed-up config and weights. The caller runs it again after a wait
+while `endpoint_pending` is true (the state machine's WaitForRollbackEndpoint loop).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from promotion.backup import BackupRecord, check_against_catalog, load_backup
 from promotion.catalog import ModelCatalog
-from promotion.errors import BackupMissing, PromotionError
+from promotion.errors import BackupMissing, PromotionError, is_endpoint_busy
 from promotion.models import Restored
 from promotion.parameters import delete_parameter_if_present
-from promotion.production import read_config, read_parameters
+from promotion.production import describe_endpoint, read_config, read_parameters
 from promotion.retry import with_backoff
+from promotion.rollout import IN_PROGRESS, MAX_ENDPOINT_POLLS, same_weights, served_weights
+
+DRAIN, WEIGHTS = "UpdateEndpointWeightsAndCapacities:drain", "UpdateEndpointWeightsAndCapacities:restore"
+RESTORE_STEPS = 3  # at most: traffic off the challenger, the backed-up config, the backed-up weights
 
 
 class RollbackVerificationError(PromotionError):
@@ -31,35 +44,103 @@ def _previous_config_bytes(s3: Any, bucket: str, record: BackupRecord) -> bytes 
     return bytes(s3.get_object(Bucket=bucket, Key=record.config.archived_key)["Body"].read())
 
 
-def restore_endpoint(sagemaker: Any, record: BackupRecord) -> str:
-    """The endpoint back on the champion alone, first (traffic off the challenger at once), then its original config
-    (which removes the challenger's variant)."""
+@dataclass(frozen=True)
+class EndpointStep:
+    """One run's progress on the endpoint: still `pending` (after `requested`, or waiting on SageMaker), or done."""
+
+    pending: bool
+    action: str
+    requested: str | None = None
+    polls: int = 0
+
+
+def restore_endpoint_step(sagemaker: Any, record: BackupRecord, previous: Restored | None = None) -> EndpointStep:
+    """The next step toward the backed-up endpoint (see the module docstring); raises RollbackVerificationError
+    when SageMaker did not do what the previous step asked, or the endpoint can no longer be restored. A call
+    SageMaker refuses because another change began in between is waited for and made again."""
+    try:
+        return _endpoint_step(sagemaker, record, previous)
+    except ClientError as error:
+        if not is_endpoint_busy(error):
+            raise
+        assert record.endpoint is not None
+        waiting = previous is not None and previous.endpoint_pending
+        last = previous.endpoint_requested if waiting and previous is not None else None
+        polls = previous.endpoint_polls + 1 if waiting and previous is not None else 0
+        if polls > MAX_ENDPOINT_POLLS:
+            name = record.endpoint.name
+            raise RollbackVerificationError(f"endpoint {name} still refuses changes: {error}") from error
+        return EndpointStep(True, f"SageMaker refused the change ({error}); trying again after the wait", last, polls)
+
+
+def _endpoint_step(sagemaker: Any, record: BackupRecord, previous: Restored | None) -> EndpointStep:
     saved = record.endpoint
     if saved is None or sagemaker is None:
-        return "none"
-    endpoint = sagemaker.describe_endpoint(EndpointName=saved.name)
-    weights = {v["VariantName"]: float(v.get("CurrentWeight", 0.0)) for v in endpoint.get("ProductionVariants", [])}
-    if endpoint["EndpointConfigName"] != saved.config_name:
-        # Traffic off the challenger at once (the saved weights on the champion, 0 elsewhere), then the original
-        # config, which removes the challenger's variant.
-        desired = [{"VariantName": name, "DesiredWeight": saved.weights.get(name, 0.0)} for name in weights]
-        sagemaker.update_endpoint_weights_and_capacities(EndpointName=saved.name, DesiredWeightsAndCapacities=desired)
+        return EndpointStep(pending=False, action="none")
+    waiting = previous is not None and previous.endpoint_pending
+    polls = previous.endpoint_polls + 1 if waiting and previous is not None else 0
+    last = previous.endpoint_requested if waiting and previous is not None else None
+    endpoint = describe_endpoint(sagemaker, saved.name)
+    if endpoint is None:
+        raise RollbackVerificationError(
+            f"endpoint {saved.name} no longer exists; the backup says it served {saved.config_name}"
+        )
+    status = endpoint["EndpointStatus"]
+    if status in IN_PROGRESS:
+        if polls > MAX_ENDPOINT_POLLS:
+            raise RollbackVerificationError(f"endpoint {saved.name} still {status} after {polls} polls")
+        return EndpointStep(True, f"endpoint {saved.name} is {status}; waiting to restore it", last, polls)
+    failure = endpoint.get("FailureReason") or "no FailureReason given"
+    if status != "InService":
+        raise RollbackVerificationError(f"endpoint {saved.name} is {status} ({failure}); restore it by hand")
+    config, weights = endpoint["EndpointConfigName"], served_weights(endpoint)
+    if config != saved.config_name:
+        if last == f"UpdateEndpoint:{saved.config_name}":
+            raise RollbackVerificationError(
+                f"UpdateEndpoint of {saved.name} back to {saved.config_name} failed: it still serves {config} "
+                f"({failure})"
+            )
+        champions = {name: weight for name, weight in saved.weights.items() if name in weights}
+        challengers_live = any(weight > 0 for name, weight in weights.items() if name not in saved.weights)
+        if last != DRAIN and challengers_live and sum(champions.values()) > 0:
+            # Traffic off the challenger first: new weights apply in seconds, a config change takes minutes.
+            desired = [{"VariantName": name, "DesiredWeight": saved.weights.get(name, 0.0)} for name in weights]
+            sagemaker.update_endpoint_weights_and_capacities(
+                EndpointName=saved.name, DesiredWeightsAndCapacities=desired
+            )
+            return EndpointStep(True, f"endpoint {saved.name}: traffic back on {', '.join(champions)}", DRAIN, 0)
         sagemaker.update_endpoint(EndpointName=saved.name, EndpointConfigName=saved.config_name)
-    elif weights != saved.weights:
+        requested = f"UpdateEndpoint:{saved.config_name}"
+        return EndpointStep(True, f"endpoint {saved.name}: back to config {saved.config_name}", requested, 0)
+    if not same_weights(weights, saved.weights):
+        if set(weights) != set(saved.weights) or last == WEIGHTS:
+            raise RollbackVerificationError(
+                f"endpoint {saved.name} serves {config} with weights {weights}, not the backed-up {saved.weights} "
+                f"({failure})"
+            )
         desired = [{"VariantName": name, "DesiredWeight": weight} for name, weight in saved.weights.items()]
         sagemaker.update_endpoint_weights_and_capacities(EndpointName=saved.name, DesiredWeightsAndCapacities=desired)
-    else:
-        return "unchanged"
-    return f"endpoint {saved.name} back on {saved.config_name} ({', '.join(sorted(saved.weights))})"
+        return EndpointStep(True, f"endpoint {saved.name}: weights back to {saved.weights}", WEIGHTS, 0)
+    if last is None and previous is None:
+        return EndpointStep(pending=False, action="unchanged")
+    return EndpointStep(
+        pending=False, action=f"endpoint {saved.name} back on {saved.config_name} ({', '.join(sorted(saved.weights))})"
+    )
 
 
 def restore_backup(
-    ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, record: BackupRecord, sagemaker: Any = None
+    ssm: Any,
+    s3: Any,
+    bucket: str,
+    catalog: ModelCatalog,
+    record: BackupRecord,
+    sagemaker: Any = None,
+    previous: Restored | None = None,
 ) -> Restored:
-    """Endpoint first, then parameters and config, back to the backup record; then verify. A record that names
-    anything but the catalog's own production is refused before anything is written."""
+    """Parameters and config back to the backup record and verified, then the endpoint's next step (`previous`:
+    this rollback's last run, while its endpoint is pending). A record that names anything but the catalog's own
+    production is refused before anything is written."""
     check_against_catalog(record, catalog)
-    endpoint_action = restore_endpoint(sagemaker, record)
     current = read_parameters(ssm, catalog)
     restored: list[str] = []
     deleted: list[str] = []
@@ -79,17 +160,22 @@ def restore_backup(
         with_backoff(lambda path=path: delete_parameter_if_present(ssm, path))  # type: ignore[misc]
         deleted.append(path)
 
-    previous = _previous_config_bytes(s3, bucket, record)
+    previous_config = _previous_config_bytes(s3, bucket, record)
     now = read_config(s3, bucket, record.config.key)
     action = "unchanged"
-    if previous is None and now.body is not None:
+    if previous_config is None and now.body is not None:
         s3.delete_object(Bucket=bucket, Key=record.config.key)
         action = "deleted"
-    elif previous is not None and now.body != previous:
-        s3.put_object(Bucket=bucket, Key=record.config.key, Body=previous, ContentType="application/yaml")
+    elif previous_config is not None and now.body != previous_config:
+        s3.put_object(Bucket=bucket, Key=record.config.key, Body=previous_config, ContentType="application/yaml")
         action = "restored"
+    if previous is not None and previous.endpoint_pending:  # a later run of the same rollback: keep what it did
+        restored = sorted(set(restored) | set(previous.parameters_restored))
+        deleted = sorted(set(deleted) | set(previous.parameters_deleted))
+        action = previous.config_action if action == "unchanged" else action
 
-    verify_restored(ssm, s3, bucket, catalog, record, previous)
+    verify_restored(ssm, s3, bucket, catalog, record, previous_config)
+    endpoint = restore_endpoint_step(sagemaker, record, previous)
     return Restored(
         restored=True,
         reason=f"production restored to the state before release {record.release_id}"
@@ -98,7 +184,10 @@ def restore_backup(
         parameters_restored=sorted(restored),
         parameters_deleted=sorted(deleted),
         config_action=action,
-        endpoint_action=endpoint_action,
+        endpoint_action=endpoint.action,
+        endpoint_pending=endpoint.pending,
+        endpoint_requested=endpoint.requested,
+        endpoint_polls=endpoint.polls,
     )
 
 
@@ -120,7 +209,13 @@ def verify_restored(
 
 
 def rollback_release(
-    ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, release_id: str, sagemaker: Any = None
+    ssm: Any,
+    s3: Any,
+    bucket: str,
+    catalog: ModelCatalog,
+    release_id: str,
+    sagemaker: Any = None,
+    previous: Restored | None = None,
 ) -> Restored:
     """Restore the state before `release_id`; when there is no backup, the release never wrote production."""
     try:
@@ -131,14 +226,16 @@ def rollback_release(
             reason=f"{error}; nothing to restore: production writes require that backup, so none happened",
             release_id=release_id,
         )
-    return restore_backup(ssm, s3, bucket, catalog, record, sagemaker)
+    return restore_backup(ssm, s3, bucket, catalog, record, sagemaker, previous)
 
 
 def rollback_execution(
     ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, state: Any, sagemaker: Any = None
 ) -> Restored:
-    """The Rollback state: restore the execution's release and say which failure caused it."""
+    """The Rollback state (each run of its wait loop): restore the execution's release and say which failure
+    caused it."""
     from promotion.outcome import rollback_cause
 
-    result = rollback_release(ssm, s3, bucket, catalog, state.claim.release_id, sagemaker)
+    previous = state.rollback if state.rollback is not None and state.rollback.endpoint_pending else None
+    result = rollback_release(ssm, s3, bucket, catalog, state.claim.release_id, sagemaker, previous)
     return result.model_copy(update={"error": rollback_cause(state)})

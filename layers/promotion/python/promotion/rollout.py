@@ -23,7 +23,11 @@ from promotion.production import describe_endpoint
 from promotion.traffic import challenger_variant_name, endpoint_config_name, model_name, stage_weights
 
 ENDPOINT_POLL_SECONDS = 60
-MAX_ENDPOINT_POLLS = 90
+MAX_ENDPOINT_POLLS = 90  # a config change (new instances): SageMaker takes minutes
+MAX_WEIGHT_POLLS = 15  # a weight change: SageMaker takes seconds to a minute
+# SageMaker's transitional statuses: the endpoint takes no other change until it is InService again.
+IN_PROGRESS = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
+WEIGHT_TOLERANCE = 1e-6
 
 
 class EndpointUpdateFailed(PromotionError):
@@ -106,6 +110,8 @@ def deploy_challenger(sagemaker: Any, catalog: ModelCatalog, state: PromotionSta
         looks_per_stage=looks,
         look_seconds=int(settings.look_minutes * 60),
         weights={champion["VariantName"]: 1.0, challenger_variant: 0.0},
+        expected_config=rollout_config,
+        then="SHIFT",
     )
 
 
@@ -117,26 +123,50 @@ def _create_if_absent(create: Any, **request: Any) -> None:
             raise
 
 
-def check_endpoint(sagemaker: Any, rollout: Rollout) -> Rollout:
-    """Wait for an endpoint update: InService moves on (to the first stage, or to retiring the champion)."""
+def served_weights(endpoint: dict[str, Any]) -> dict[str, float]:
+    """Variant -> the weight it serves with now (`CurrentWeight`; `DesiredWeight` is only what was asked)."""
+    return {v["VariantName"]: float(v.get("CurrentWeight", 0.0)) for v in endpoint.get("ProductionVariants", [])}
+
+
+def same_weights(left: dict[str, float], right: dict[str, float]) -> bool:
+    return set(left) == set(right) and all(abs(left[name] - right[name]) <= WEIGHT_TOLERANCE for name in left)
+
+
+def check_endpoint(sagemaker: Any, rollout: Rollout, now: datetime | None = None) -> Rollout:
+    """Wait for the last endpoint change; once InService, confirm the endpoint serves the config and the weights it
+    asked for (an update that failed leaves the endpoint InService on the old ones, with a FailureReason), then
+    go on with `then` (the first stage, the stage's bake, or retiring the champion)."""
     assert rollout.endpoint_name is not None
     endpoint = describe_endpoint(sagemaker, rollout.endpoint_name) or {}
     status = endpoint.get("EndpointStatus", "Missing")
     polls = rollout.polls + 1
-    if status in ("Failed", "Missing", "OutOfService"):
+    if status in IN_PROGRESS:
+        if polls > (MAX_WEIGHT_POLLS if rollout.then == "BAKE" else MAX_ENDPOINT_POLLS):
+            raise EndpointUpdateFailed(f"endpoint {rollout.endpoint_name} still {status} after {polls} polls")
+        return rollout.model_copy(update={"endpoint_status": status, "polls": polls})
+    if status != "InService":
         raise EndpointUpdateFailed(
             f"endpoint {rollout.endpoint_name} is {status}: {endpoint.get('FailureReason', 'no reason given')}"
         )
-    if status != "InService":
-        if polls > MAX_ENDPOINT_POLLS:
-            raise EndpointUpdateFailed(f"endpoint {rollout.endpoint_name} still {status} after {polls} polls")
-        return rollout.model_copy(update={"endpoint_status": status, "polls": polls})
-    next_action = "DONE" if rollout.action == "RETIRE" else "SHIFT"
-    return rollout.model_copy(update={"endpoint_status": status, "polls": 0, "action": next_action})
+    config, weights = endpoint.get("EndpointConfigName"), served_weights(endpoint)
+    if config != rollout.expected_config or not same_weights(weights, rollout.weights):
+        raise EndpointUpdateFailed(
+            f"endpoint {rollout.endpoint_name} is InService on {config} with weights {weights}, not the requested "
+            f"{rollout.expected_config} with {rollout.weights}: the update failed "
+            f"({endpoint.get('FailureReason') or 'no FailureReason given'})"
+        )
+    if rollout.then is None:
+        raise EndpointUpdateFailed(f"endpoint {rollout.endpoint_name}: nothing to do after the update (no `then`)")
+    update: dict[str, Any] = {"endpoint_status": status, "polls": 0, "action": rollout.then, "then": None}
+    if rollout.then == "BAKE":
+        # The stage counts from when its weights are served, not from when they were asked for.
+        update["stage_started_at"] = now or clock.now()
+    return rollout.model_copy(update=update)
 
 
-def shift_traffic(sagemaker: Any, rollout: Rollout, now: datetime | None = None) -> Rollout:
-    """Set the current stage's weights (they sum to 1; the challenger's share only grows) and start its bake."""
+def shift_traffic(sagemaker: Any, rollout: Rollout) -> Rollout:
+    """Ask for the current stage's weights (they sum to 1; the challenger's share only grows); CheckEndpoint starts
+    the stage's bake once SageMaker serves them."""
     assert rollout.endpoint_name and rollout.champion_variant and rollout.challenger_variant
     champion_weight, challenger_weight = stage_weights(rollout.stages)[rollout.stage_index]
     sagemaker.update_endpoint_weights_and_capacities(
@@ -149,10 +179,12 @@ def shift_traffic(sagemaker: Any, rollout: Rollout, now: datetime | None = None)
     percent = rollout.stages[rollout.stage_index]
     return rollout.model_copy(
         update={
-            "action": "BAKE",
+            "action": "WAIT_ENDPOINT",
+            "then": "BAKE",
+            "polls": 0,
             "reason": f"stage {rollout.stage_index + 1}/{len(rollout.stages)}: challenger at {percent:g} %",
             "weights": {rollout.champion_variant: champion_weight, rollout.challenger_variant: challenger_weight},
-            "stage_started_at": (now or clock.now()),
+            "stage_started_at": None,
             "looks": 0,
             "extensions": 0,
             "gate_state": None,
@@ -322,7 +354,9 @@ def promote_challenger(sagemaker: Any, catalog: ModelCatalog, state: PromotionSt
     sagemaker.update_endpoint(EndpointName=rollout.endpoint_name, EndpointConfigName=final_config)
     return rollout.model_copy(
         update={
-            "action": "RETIRE",
+            "action": "WAIT_ENDPOINT",
+            "then": "DONE",
+            "expected_config": final_config,
             "final_config": final_config,
             "reason": f"challenger {rollout.challenger_variant} is the endpoint's only variant",
             "weights": {rollout.challenger_variant: 1.0},
