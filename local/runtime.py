@@ -307,6 +307,7 @@ class LocalRuntime:
                 cache_dir=self.root / ".local-runs" / "job-cache",
                 authorize=self.iam.authorize_job if self.iam is not None else None,
                 side_effects=self.iam.job_side_effects if self.iam is not None else None,
+                project_image=self._optional_function_env("JOB_IMAGE_URI"),
             )
             sagemaker_jobs.HOOKS.activate(self.jobs)
             endpoints.HOOKS.activate(self.traffic)
@@ -392,6 +393,13 @@ class LocalRuntime:
     @property
     def state_machine_arn(self) -> str:
         return self._world().state_machine_arn()
+
+    def _optional_function_env(self, name: str) -> str | None:
+        """The functions' one value of `name`, or None when the stack sets none (a stack without a job image)."""
+        try:
+            return self._function_env(name)
+        except UsageError:
+            return None
 
     def _function_env(self, name: str) -> str:
         values = {spec.environment[name] for spec in self._world().functions.values() if name in spec.environment}

@@ -1,10 +1,22 @@
-"""Local SageMaker jobs: the training and comparison entry points (jobs/) run for real, in a subprocess, with
-SageMaker's directory layout, their S3 inputs and outputs mapped to moto S3.
+"""Local SageMaker jobs, run by SageMaker's container contract with the project's job image (jobs/Dockerfile).
 
 moto records a CreateTrainingJob / CreateProcessingJob and marks it Completed at once without running anything. The
-bridge wraps moto's backend calls: after moto records the job, the job's entry point runs against a temporary
-`/opt/ml` tree (SAGEMAKER_BASE_DIR), its channels / processing inputs downloaded from moto S3, its model or outputs
-uploaded back, and the job's status, failure reason, final metrics and artifacts set from what really happened.
+bridge wraps moto's backend calls: after moto records the job, it runs what the job's image would run, the way
+SageMaker runs it, against a temporary `/opt/ml` tree (SAGEMAKER_BASE_DIR):
+
+* Only the stack's job image runs (the URI the template gives JOB_IMAGE_URI): its programs are jobs/, run with this
+  interpreter, whose Python minor version and libraries are the image's (tests/jobs/test_image_contract.py). Any
+  other image fails the job with a ClientError saying so: the local runtime cannot run an image it does not have.
+  Pulling it needs the job role's ECR permissions, checked like SageMaker's own pull.
+* Training: `train` (jobs/bin/train) with the hyperparameters as strings in input/config/hyperparameters.json and
+  each channel under input/data/<channel>; model/ becomes <S3OutputPath>/<job>/output/model.tar.gz; the first
+  1024 characters of output/failure become FailureReason; the final metrics are what the job definition's
+  MetricDefinitions regexes read from the job's log (the last match of each): a metric exists locally exactly
+  when it would on AWS.
+* Processing: the ContainerEntrypoint and ContainerArguments (`python3 /opt/program/...`), each input at its
+  LocalPath, each output uploaded from its LocalPath; a non-zero exit fails the job with FailureReason
+  "AlgorithmError: See job logs for more information" and the first 1 KB of output/message as ExitMessage.
+
 The job's log is kept beside it (the local stand-in for its CloudWatch log stream).
 
 It also seeds what the jobs read: a generated fraud-like data set (train / validation / holdout) at the catalog's
@@ -34,10 +46,13 @@ from local.iam.actions import Need
 from local.iam.enforcer import AccessDenied
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAIN_ENTRY_POINT = ROOT / "jobs" / "training" / "train.py"
-COMPARE_ENTRY_POINT = ROOT / "jobs" / "comparison" / "compare.py"
+PROGRAM_DIR = ROOT / "jobs"  # the image's /opt/program (jobs/Dockerfile)
+IMAGE_PROGRAM_DIR = "/opt/program"
+TRAIN_PROGRAM = PROGRAM_DIR / "bin" / "train"  # `docker run <image> train`
 OPT_ML = "/opt/ml"
-FINAL_METRIC = re.compile(r"^validation-([a-z_0-9]+):([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$", re.MULTILINE)
+REASON_LIMIT = 1024  # SageMaker keeps the first 1024 characters of output/failure and output/message
+PROCESSING_FAILURE = "AlgorithmError: See job logs for more information"
+ECR_URI = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/(?P<repository>[^:@]+)")
 # Small enough for a laptop run, large enough that a real difference between two models shows in the statistics.
 DATA_ROWS = {"train": 8000, "validation": 2000, "holdout": 12000}
 DATA_SEED = 20261120
@@ -85,8 +100,10 @@ class LocalJobs:
         cache_dir: Path | None = None,
         authorize: Callable[[str, list[Need], str], None] | None = None,
         side_effects: Callable[[str, str, str, bool], None] | None = None,
+        project_image: str | None = None,
     ) -> None:
         self.s3 = s3
+        self.project_image = project_image  # the stack's job image URI: the only image this runtime can run
         # local.iam: SageMaker stages a job's inputs and uploads its outputs with the job's role (raises AccessDenied)
         self.authorize = authorize
         self.side_effects = side_effects  # (role, TrainingJobs | ProcessingJobs, job name, metrics?) -> None
@@ -128,15 +145,25 @@ class LocalJobs:
                 count += 1
         return count
 
-    def authorize_code(self, uri: str, role: str | None) -> None:
-        """The code input (the CDK asset zip): SageMaker lists and gets it with the job's role. The local run uses
-        the repository's jobs/ instead, and the CDK assets bucket is not in the local world, so only the
-        authorization is made."""
-        bucket, key = split_uri(uri)
-        self._check(
-            role, [Need("s3:ListBucket", {"BucketName": bucket}, context={"s3:prefix": key})], "s3:ListObjectsV2"
-        )
-        self._check(role, [Need("s3:GetObject", {"BucketName": bucket, "ObjectName": key})], "s3:GetObject")
+    def pull(self, image: str, role: str | None) -> str | None:
+        """SageMaker pulls the job's image with the job's role; the reason the job fails, or None."""
+        if image != self.project_image:
+            return (
+                f"ClientError: the local runtime runs only the stack's job image ({self.project_image}); {image} "
+                "would run on SageMaker but is not available here"
+            )
+        match = ECR_URI.match(image)
+        if match is not None and role is not None:
+            repository = f"arn:aws:ecr:{match['region']}:{match['account']}:repository/{match['repository']}"
+            needs = [Need("ecr:GetAuthorizationToken")] + [
+                Need(action, resource=repository)
+                for action in ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage")
+            ]
+            try:
+                self._check(role, needs, "ecr:BatchGetImage")
+            except AccessDenied as denied:
+                return f"ClientError: Cannot pull the image {image} with the job's role: {denied}"
+        return None
 
     def upload(self, source: Path, uri: str, role: str | None = None) -> None:
         bucket, prefix = split_uri(uri)
@@ -232,8 +259,10 @@ class LocalJobs:
             path = Path(part)
             if path.is_file():
                 digest.update(path.read_bytes())
-        for source in sorted((ROOT / "jobs" / "promotion_ml").glob("*.py")):
-            digest.update(source.read_bytes())
+        # Every program of the image (a training job runs jobs/bin/train, which runs training/train.py).
+        for source in sorted([*PROGRAM_DIR.rglob("*.py"), *(PROGRAM_DIR / "bin").iterdir()]):
+            if "__pycache__" not in source.parts:
+                digest.update(source.read_bytes())
         for path in sorted(p for p in base.rglob("*") if p.is_file()):
             digest.update(path.relative_to(base).as_posix().encode())
             digest.update(path.read_bytes())
@@ -249,21 +278,28 @@ class LocalJobs:
     ) -> subprocess.CompletedProcess[str]:
         config = base / "input" / "config"
         config.mkdir(parents=True, exist_ok=True)
-        (config / "hyperparameters.json").write_text(json.dumps(dict(hyperparameters)))
+        # SageMaker writes every hyperparameter as a string.
+        (config / "hyperparameters.json").write_text(json.dumps({k: str(v) for k, v in hyperparameters.items()}))
         for channel, uri in channels.items():
             self.download(uri, base / "input" / "data" / channel, role)
-        return self._run(name, [self.python, str(TRAIN_ENTRY_POINT)], base)
+        return self._run(name, [self.python, str(TRAIN_PROGRAM), "train"], base)
 
     @staticmethod
     def _failure(path: Path) -> str:
-        return path.read_text(encoding="utf-8").strip() if path.is_file() else "no failure file written"
+        text = path.read_text(encoding="utf-8", errors="replace").strip() if path.is_file() else ""
+        return text[:REASON_LIMIT] or "no failure file written"
 
     def run_training(self, job: Any) -> None:
-        """Run a recorded training job for real and make moto's job say what happened."""
+        """Run a recorded training job by the container contract and make moto's job say what happened."""
         name = job.training_job_name
         base = self._job_dir(name)
         channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job.input_data_config}
         role = job.role_arn
+        specification = job.algorithm_specification or {}
+        refused = self.pull(str(specification.get("TrainingImage")), role)
+        if refused is not None:
+            _fail_training(job, refused)
+            return
         if self.side_effects is not None:
             self.side_effects(role, "TrainingJobs", name, True)
         try:
@@ -272,10 +308,11 @@ class LocalJobs:
             _fail_training(job, f"ClientError: Data download failed: {denied}")
             return
         log = f"local log {self.logs[name]}"
+        metrics = metrics_from_log(result.stdout + result.stderr, specification.get("MetricDefinitions") or [])
         if result.returncode != 0:
             job.training_job_status = job.secondary_status = "Failed"
             job.failure_reason = f"AlgorithmError: {self._failure(base / 'output' / 'failure')} ({log})"
-            job.final_metric_data_list = []
+            job.final_metric_data_list = _metric_data(metrics, job.training_end_time)
             return
         bucket, key = split_uri(job.model_artifacts["S3ModelArtifacts"])
         try:
@@ -285,32 +322,35 @@ class LocalJobs:
             return
         self._ensure_bucket(bucket)
         self.s3.put_object(Bucket=bucket, Key=key, Body=_tar_gz(base / "model"))
-        job.final_metric_data_list = [
-            {"MetricName": f"validation:{metric}", "Value": float(value), "Timestamp": job.training_end_time}
-            for metric, value in FINAL_METRIC.findall(result.stdout)
-        ]
+        job.final_metric_data_list = _metric_data(metrics, job.training_end_time)
 
     def run_processing(self, job: Any) -> None:
-        """Run a recorded comparison processing job for real (the repo's jobs/ code is the job's code asset)."""
+        """Run a recorded processing job by the container contract (its entrypoint, inputs and outputs)."""
         name = job.processing_job_name
         base = self._job_dir(name)
         role = job.role_arn
+        specification = job.app_specification or {}
+        refused = self.pull(str(specification.get("ImageUri")), role)
+        if refused is not None:
+            _fail_processing(job, refused)
+            return
         if self.side_effects is not None:
             self.side_effects(role, "ProcessingJobs", name, False)
         try:
             for item in job.processing_inputs:
-                if item["InputName"] == "code":
-                    self.authorize_code(item["S3Input"]["S3Uri"], role)
-                    continue
                 local = item["S3Input"]["LocalPath"].replace(OPT_ML, str(base), 1)
                 self.download(item["S3Input"]["S3Uri"], Path(local), role)
         except AccessDenied as denied:
             _fail_processing(job, f"ClientError: Failed to download data. {denied}")
             return
-        arguments = list(job.app_specification.get("ContainerArguments") or [])
-        result = self._run(name, [self.python, str(COMPARE_ENTRY_POINT), *arguments], base)
+        command = [
+            *(specification.get("ContainerEntrypoint") or []),
+            *(specification.get("ContainerArguments") or []),
+        ]
+        result = self._run(name, self.local_command(command), base)
         if result.returncode != 0:
             job.processing_job_status = "Failed"
+            job.failure_reason = PROCESSING_FAILURE
             job.exit_message = f"{self._failure(base / 'output' / 'message')} (local log {self.logs[name]})"
             return
         try:
@@ -319,6 +359,39 @@ class LocalJobs:
                 self.upload(local, output["S3Output"]["S3Uri"], role)
         except AccessDenied as denied:
             _fail_processing(job, f"ClientError: Failed to upload outputs. {denied}")
+
+    def local_command(self, command: list[str]) -> list[str]:
+        """The image's command as it runs here: its python3 is this interpreter (same minor version and libraries),
+        its /opt/program is jobs/. Anything else in the image is not here: refused."""
+        if not command or command[0] not in ("python3", "python"):
+            raise RuntimeError(f"the local runtime runs the job image's python3 programs only, not {command[:1]}")
+        return [
+            self.python,
+            *(
+                part.replace(IMAGE_PROGRAM_DIR, str(PROGRAM_DIR), 1) if part.startswith(IMAGE_PROGRAM_DIR) else part
+                for part in command[1:]
+            ),
+        ]
+
+
+def metrics_from_log(log: str, definitions: list[dict[str, str]]) -> dict[str, float]:
+    """What SageMaker reads from a job's log with its MetricDefinitions: each regex against each line, the first
+    group as the value; the last match of each metric is its final value."""
+    found: dict[str, float] = {}
+    compiled = [(d["Name"], re.compile(d["Regex"])) for d in definitions]
+    for line in log.splitlines():
+        for metric, regex in compiled:
+            match = regex.search(line)
+            if match is not None and match.groups():
+                try:
+                    found[metric] = float(match.group(1))
+                except ValueError:
+                    continue
+    return found
+
+
+def _metric_data(metrics: Mapping[str, float], timestamp: Any) -> list[dict[str, Any]]:
+    return [{"MetricName": name, "Value": value, "Timestamp": timestamp} for name, value in metrics.items()]
 
 
 def _fail_training(job: Any, reason: str) -> None:
@@ -329,7 +402,7 @@ def _fail_training(job: Any, reason: str) -> None:
 
 def _fail_processing(job: Any, reason: str) -> None:
     job.processing_job_status = "Failed"
-    job.failure_reason = job.exit_message = reason
+    job.failure_reason = reason
 
 
 def _tar_gz(folder: Path) -> bytes:
@@ -354,8 +427,14 @@ def _patch(originals: dict[str, Any]) -> None:
     originals["create_processing_job"] = SageMakerModelBackend.create_processing_job
 
     def create_training_job(self: Any, *args: Any, **kwargs: Any) -> Any:
+        specification = kwargs.get("algorithm_specification") or {}
+        requested = [dict(d) for d in specification.get("MetricDefinitions") or []]
         job = originals["create_training_job"](self, *args, **kwargs)
         if HOOKS.current is not None:
+            # moto replaces the request's MetricDefinitions with a sample of its own: the job keeps what was asked.
+            job.algorithm_specification["MetricDefinitions"] = requested
+            if not requested:
+                del job.algorithm_specification["MetricDefinitions"]
             HOOKS.current.run_training(job)
         return job
 

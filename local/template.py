@@ -1,7 +1,7 @@
 """Finding the synthesized stack: the local runtime runs the template `python app.py` wrote, never a copy of the flow.
 
 `cdk.out` is re-synthesized when it is missing or older than any source it is built from (app.py, stacks/,
-functions/, layers/, models/), so a local run can never use a stale definition without saying so.
+functions/, layers/, models/, jobs/), so a local run can never use a stale definition without saying so.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from local.errors import SetupError
 
 # Everything the synthesized template is built from; a change under any of them makes cdk.out stale.
-SYNTH_SOURCES = ("app.py", "stacks", "functions", "layers", "models")
+SYNTH_SOURCES = ("app.py", "stacks", "functions", "layers", "models", "jobs")  # jobs/: the job image's content
 _IGNORED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 
 

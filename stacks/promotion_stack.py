@@ -8,12 +8,12 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from promotion.catalog import ModelCatalog
 from stacks.events import PromotionBus, PromotionRules
 from stacks.functions import CATALOG_DIR, METRICS_NAMESPACE, SERVICE_NAME, FunctionsProps, PromotionFunctions
+from stacks.job_image import JobImage
 from stacks.nag import acknowledge_wildcard_resources
 from stacks.observability import Monitoring, Notifications
 from stacks.people import PeoplePolicies
@@ -59,24 +59,9 @@ class PromotionStack(cdk.Stack):
         notifications = Notifications(self, "Notifications")
         bus = PromotionBus(self, "ProductBus", bus_name=bus_name, approval_principals=approval_principals)
         training = TrainingRole(self, "Training", catalogs=catalogs)
-        # The SageMaker jobs' code (jobs/: comparison entry point + promotion_ml), uploaded by `cdk deploy` as a zip.
-        jobs_code = s3_assets.Asset(self, "JobsCode", path=str(REPO_ROOT / "jobs"), exclude=["**/__pycache__", "*.pyc"])
-        training.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadJobsCode",
-                actions=["s3:GetObject"],
-                resources=[f"arn:{cdk.Aws.PARTITION}:s3:::{jobs_code.s3_bucket_name}/{jobs_code.s3_object_key}"],
-            )
-        )
-        # The comparison job's code input is an S3Prefix: SageMaker lists the prefix before it downloads.
-        training.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ListJobsCode",
-                actions=["s3:ListBucket"],
-                resources=[f"arn:{cdk.Aws.PARTITION}:s3:::{jobs_code.s3_bucket_name}"],
-                conditions={"StringEquals": {"s3:prefix": jobs_code.s3_object_key}},
-            )
-        )
+        # The SageMaker jobs' image (jobs/Dockerfile: training, comparison, serving), built and pushed by `cdk deploy`.
+        job_image = JobImage(self, "JobImage", directory=REPO_ROOT / "jobs")
+        job_image.grant_pull(training.role)
         training.role.add_to_policy(
             iam.PolicyStatement(
                 sid="WriteComparisonReports",
@@ -117,7 +102,7 @@ class PromotionStack(cdk.Stack):
                     "EVENT_BUS_NAME": bus.bus.event_bus_name,
                     "NOTIFICATION_TOPIC_ARN": notifications.topic.topic_arn,
                     "TRAINING_ROLE_ARN": training.role.role_arn,
-                    "JOBS_CODE_URI": jobs_code.s3_object_url,
+                    "JOB_IMAGE_URI": job_image.image_uri,
                     "LOCK_LEASE_SECONDS": str(lock_lease_seconds(catalogs)),
                     "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                     "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
@@ -153,6 +138,7 @@ class PromotionStack(cdk.Stack):
             ("EventBusName", bus.bus.event_bus_name, "Put approval decisions and rollback requests here"),
             ("NotificationTopicArn", notifications.topic.topic_arn, "Subscribe to approval requests and results"),
             ("TrainingRoleArn", training.role.role_arn, "Execution role of the pipeline's training jobs"),
+            ("JobImageUri", job_image.image_uri, "The SageMaker job image (launch tuning jobs with it)"),
             ("ApproversPolicyArn", people.approvers.managed_policy_arn, "Attach to the approvers' roles"),
             ("OperatorsPolicyArn", people.operators.managed_policy_arn, "Attach to the operators' roles"),
         ):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Mapping
 
@@ -11,13 +10,11 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from promotion.catalog import ModelCatalog
+from promotion.job_image import ECR_IMAGE, PROJECT_IMAGE
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
 
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
-ECR_IMAGE = re.compile(
-    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)"
-)
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -120,28 +117,31 @@ class TrainingRole(Construct):
             )
         )
 
+        # Images other than the project's (whose pull is granted by stacks.job_image): ECR URIs with {region}.
         repositories = sorted(
             {
-                f"arn:{partition}:ecr:{m['region']}:{m['account']}:repository/{m['repo']}"
+                f"arn:{partition}:ecr:{region}:{m['account']}:repository/{m['repository']}"
                 for catalog in catalogs.values()
-                for image in (catalog.training.image, catalog.comparison.image if catalog.comparison else "")
-                if (m := ECR_IMAGE.match(image))
+                for image in (
+                    catalog.training.image,
+                    catalog.comparison.image if catalog.comparison else PROJECT_IMAGE,
+                    catalog.rollout.serving_image if catalog.rollout else PROJECT_IMAGE,
+                )
+                if image != PROJECT_IMAGE and (m := ECR_IMAGE.match(image))
             }
         )
         if repositories:
             self.role.add_to_policy(
                 iam.PolicyStatement(
-                    sid="PullTrainingImage",
+                    sid="PullCatalogImages",
                     actions=["ecr:BatchGetImage", "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer"],
                     resources=repositories,
                 )
             )
-            self.role.add_to_policy(
-                iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"])
-            )
         acknowledge(
             self.role,
             "AwsSolutions-IAM5[Resource::*]",
-            "Only ecr:GetAuthorizationToken and cloudwatch:PutMetricData (conditioned on the SageMaker training "
-            "namespace) use Resource '*': neither action supports resource-level permissions.",
+            "Only ecr:GetAuthorizationToken (granted with the job image's pull) and cloudwatch:PutMetricData "
+            "(conditioned on the SageMaker training namespace) use Resource '*': neither action supports "
+            "resource-level permissions.",
         )

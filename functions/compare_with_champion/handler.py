@@ -27,7 +27,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         role_arn=config.training_role_arn,
         bucket=config.config_bucket,
         table=config.table_name,
-        code_uri=config.jobs_code_uri,
+        images=config.images(),
     )
     logger.info("comparison started", extra=result.model_dump(mode="json"))
     return result.model_dump(mode="json")

@@ -16,8 +16,8 @@ from promotion.settings import settings
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = PromotionState.model_validate(event)
     catalog = catalog_of(state)
-    role_arn = settings().training_role_arn
-    assert role_arn is not None
-    result = deploy_challenger(client("sagemaker"), catalog, state, role_arn)
+    config = settings()
+    assert config.training_role_arn is not None
+    result = deploy_challenger(client("sagemaker"), catalog, state, config.training_role_arn, config.images())
     logger.info("challenger deployed", extra={"action": result.action, "reason": result.reason})
     return result.model_dump(mode="json")

@@ -16,7 +16,8 @@ from promotion.settings import settings
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = PromotionState.model_validate(event)
     catalog = catalog_of(state)
-    claim, role_arn = state.claim, settings().training_role_arn
+    config = settings()
+    claim, role_arn = state.claim, config.training_role_arn
     assert claim.release_id and claim.tuning_job_name and state.validation and state.validation.candidate and role_arn
     result = trigger_pipeline(
         client("sagemaker"),
@@ -25,6 +26,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         state.validation.candidate.hyperparameters,
         role_arn,
         claim.tuning_job_name,
+        config.images(),
     )
     logger.info("pipeline started", extra={"training_job": result.training_job_name, "status": result.status})
     return result.model_dump(mode="json")

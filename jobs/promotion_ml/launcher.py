@@ -6,7 +6,10 @@ catalog, its metric definitions read what ``jobs/training/train.py`` prints, and
 
     python -m promotion_ml.launcher fraud-detection --role-arn ARN [--strategy Bayesian|Random|Grid|Hyperband]
         [--max-jobs 20] [--max-parallel-jobs 2] [--include eta --include max_depth] [--static num_round=200]
-        [--scaling eta=Logarithmic] [--dry-run]
+        [--scaling eta=Logarithmic] [--image-uri URI] [--dry-run]
+
+The training jobs run the production pipeline's image with its metric definitions (promotion.job_image): for a
+catalog with ``image: project`` that is the stack's job image, whose URI is the stack output ``JobImageUri``.
 
 ``--dry-run`` (and :func:`plan_tuning_job`) runs the same SDK code against a boto3 session whose calls are answered
 in process, and prints the CreateHyperParameterTuningJob request the SDK would send: no AWS account is needed.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import dataclasses
 import importlib.util
 import json
 import os
@@ -45,10 +49,10 @@ STRATEGIES: tuple[str, ...] = ("Bayesian", "Random", "Grid", "Hyperband")
 MODEL_TAG = "promotion:model"
 TUNING_PREFIX = "tuning/"
 MAX_JOB_NAME = 32  # SageMaker's limit for tuning job names
-# train.py prints the XGBoost evaluation metrics once per round ("[17]#011train-auc:0.98#011validation-auc:0.97")
-# and the product's metrics once at the end ("validation-accuracy:0.984700"); "#011" is the tab as CloudWatch shows it.
-PER_ROUND_METRICS = frozenset({"auc", "aucpr", "logloss", "error", "rmse", "mae", "map", "ndcg"})
-_NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+# A dry run's stand-in for the stack output JobImageUri (nothing is deployed).
+DRY_RUN_IMAGE = (
+    "000000000000.dkr.ecr.{region}.amazonaws.com/cdk-hnb659fds-container-assets-000000000000-{region}:dry-run"
+)
 _REPO = Path(__file__).resolve().parents[2]
 
 
@@ -56,21 +60,39 @@ class LaunchError(ValueError):
     """The tuning job cannot be built from these settings."""
 
 
-def metric_regex(metric_name: str) -> str:
-    """The regex that reads ``channel:metric`` (e.g. ``validation:auc``) from train.py's log lines."""
-    channel, separator, metric = metric_name.partition(":")
-    if not separator or not re.fullmatch(r"[a-z_]+", channel) or not re.fullmatch(r"[a-z_@0-9]+", metric):
-        raise LaunchError(f"metric {metric_name!r} is not of the form channel:metric")
-    token = f"{channel}-{metric}"  # both parts checked above: nothing to escape
-    if metric in PER_ROUND_METRICS:
-        return rf".*\[[0-9]+\].*#011{token}:{_NUMBER}.*"
-    return rf".*{token}:{_NUMBER}.*"
+def _promotion_package() -> None:
+    """The catalog and job-image contract live in the promotion package (layers/promotion/python)."""
+    if importlib.util.find_spec("promotion") is None:
+        sys.path.insert(0, str(_REPO / "layers" / "promotion" / "python"))
 
 
 def metric_definitions(catalog: ModelCatalog, extra: Sequence[str] = ()) -> list[dict[str, str]]:
-    """Metric definitions for the catalog's objective, its threshold metric and ``extra`` metric names."""
-    names = dict.fromkeys([catalog.objective.metric, catalog.thresholds.metric, *extra])
-    return [{"Name": name, "Regex": metric_regex(name)} for name in names]
+    """The tuning job's metric definitions: the production training job's (promotion.job_image), objective and
+    threshold metrics first, within the tuning job's limit of 20."""
+    _promotion_package()
+    from promotion.job_image import MAX_TUNING_METRIC_DEFINITIONS, ImageError
+    from promotion.job_image import metric_definitions as definitions
+
+    try:
+        return definitions(catalog, tuple(extra), limit=MAX_TUNING_METRIC_DEFINITIONS)
+    except ImageError as error:
+        raise LaunchError(str(error)) from None
+
+
+def training_image(catalog: ModelCatalog, image_uri: str | None, region: str) -> str:
+    """The image the tuning job's training jobs run: the production pipeline's (`project` is the stack's job image,
+    whose URI is the stack output JobImageUri)."""
+    _promotion_package()
+    from promotion.job_image import PROJECT_IMAGE, ImageError, resolve_image
+
+    if catalog.training.image == PROJECT_IMAGE and not image_uri:
+        raise LaunchError(
+            "the catalog trains with the project's job image: pass --image-uri (the stack output JobImageUri)"
+        )
+    try:
+        return resolve_image(catalog.training.image, project_image_uri=image_uri, region=region)
+    except ImageError as error:
+        raise LaunchError(str(error)) from None
 
 
 def default_output_path(catalog: ModelCatalog) -> str:
@@ -139,6 +161,7 @@ class TuningJobSettings:
     hyperband_max_resource: int | None = None
     extra_metrics: tuple[str, ...] = ()
     tags: Mapping[str, str] | None = None
+    image_uri: str | None = None  # the stack output JobImageUri, for a catalog with `image: project`
 
     def check(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -176,7 +199,7 @@ def build_tuner(catalog: ModelCatalog, settings: TuningJobSettings, boto_session
     )
     training = catalog.training
     trainer = ModelTrainer(
-        training_image=training.image,
+        training_image=training_image(catalog, settings.image_uri, str(boto_session.region_name)),
         role=settings.role_arn,
         sagemaker_session=Session(boto_session=boto_session),
         base_job_name=catalog.id,
@@ -319,6 +342,8 @@ def offline_session(region: str = "us-east-1") -> tuple[boto3.Session, list[dict
 def plan_tuning_job(catalog: ModelCatalog, settings: TuningJobSettings, region: str = "us-east-1") -> dict[str, Any]:
     """The CreateHyperParameterTuningJob request a launch would send, built by the SDK without reaching AWS."""
     session, requests = offline_session(region)
+    if settings.image_uri is None:  # nothing is deployed for a dry run: a stand-in of the stack's image URI
+        settings = dataclasses.replace(settings, image_uri=DRY_RUN_IMAGE.format(region=region))
     with _role_validation_off():
         launch_tuning_job(catalog, settings, session)
     if len(requests) != 1:
@@ -349,8 +374,7 @@ def _typed_static(catalog: ModelCatalog, raw: Mapping[str, str]) -> dict[str, Va
 
 
 def _load_catalog(model_id: str, models_dir: Path) -> ModelCatalog:
-    if importlib.util.find_spec("promotion") is None:
-        sys.path.insert(0, str(_REPO / "layers" / "promotion" / "python"))
+    _promotion_package()
     from promotion.catalog import load_catalog
 
     return load_catalog(models_dir / f"{model_id}.yaml")
@@ -360,6 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m promotion_ml.launcher", description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="model id: models/<id>.yaml")
     parser.add_argument("--role-arn", required=True, help="execution role of the training jobs")
+    parser.add_argument("--image-uri", help="the job image: stack output JobImageUri (catalogs with image: project)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="Bayesian")
     parser.add_argument("--max-jobs", type=int, default=20)
     parser.add_argument("--max-parallel-jobs", type=int, default=2)
@@ -391,6 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             output_path=args.output_path,
             job_name=args.job_name,
             random_seed=args.random_seed,
+            image_uri=args.image_uri,
         )
         if args.dry_run:
             print(json.dumps(plan_tuning_job(catalog, settings), indent=2, default=str))

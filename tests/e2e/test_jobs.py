@@ -32,6 +32,15 @@ def test_a_better_challenger_passes_the_comparison_and_is_promoted(synthesized: 
     report = json.loads(Path(result.report["json"]).read_text())
     assert report["comparison"]["decision"] == "PASS"
     assert "data:image/png;base64," in Path(result.report["html"]).read_text()  # the comparison plots, embedded
+    # Both jobs ran the stack's job image (the template's JOB_IMAGE_URI, built from jobs/Dockerfile)...
+    assert runtime.jobs.project_image is not None
+    assert ".dkr.ecr.us-east-1.amazonaws.com/cdk-hnb659fds-container-assets-" in runtime.jobs.project_image
+    assert report["pipeline"]["image"] == report["comparison"]["image"] == runtime.jobs.project_image
+    # ...and the training job's metrics are what its metric definitions read from its log, the catalog's among them.
+    metrics = report["pipeline"]["metrics"]
+    assert {"validation:auc", "validation:accuracy"} <= set(metrics)
+    final = [line for line in training_log.splitlines() if line.startswith("validation-accuracy:")]
+    assert metrics["validation:accuracy"] == float(final[-1].split(":")[1])
 
 
 def test_a_challenger_no_better_than_the_champion_rolls_back(synthesized: Path, tmp_path: Path) -> None:
@@ -54,8 +63,12 @@ def test_a_failed_training_job_rolls_back_and_names_its_log(synthesized: Path, t
         for item in listed.get("Contents", []):
             s3.delete_object(Bucket="fraud-detection-data", Key=item["Key"])  # the training channel is empty
         result = runtime.run(event())
+        assert runtime.jobs is not None
+        job = result.output["pipeline"]["training_job_name"]
+        failure = (runtime.jobs.logs[job].parent / "opt_ml" / "output" / "failure").read_text().strip()
     assert result.error == "ROLLED_BACK"
     assert result.cause is not None
+    assert f"AlgorithmError: {failure}" in result.cause  # the job's failure file is its FailureReason
     assert "PipelineFailed" in result.cause
     assert "/aws/sagemaker/TrainingJobs" in result.cause
     assert "local log" in result.cause

@@ -21,6 +21,7 @@ from promotion.catalog import ModelCatalog, load_catalog
 from promotion.config import ProductionConfig, parse_config, render_config
 from promotion.errors import HyperparameterValidationError
 from promotion.hyperparameters import from_parameter_value, to_parameter_value, validate_hyperparameters
+from promotion.job_image import Images
 from promotion.layout import previous_config_key, training_job_name
 from promotion.parameters import write_hyperparameters
 from promotion.pipeline import training_request, trigger_pipeline
@@ -33,6 +34,7 @@ CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "models" / "fraud-d
 WITH_AWS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 PURE = settings(max_examples=200, deadline=None)
 ROLE = "arn:aws:iam::123456789012:role/promotion-training"
+IMAGES = Images(project_image_uri="111122223333.dkr.ecr.us-east-1.amazonaws.com/jobs:abc", region="us-east-1")
 release_ids = st.builds(
     lambda moment, suffix: f"{moment:%Y%m%d-%H%M%S}-{suffix}",
     st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1)),
@@ -226,7 +228,7 @@ def test_property_8_config_backup_creation(aws: dict[str, Any], previous: bytes,
 )
 def test_property_9_pipeline_trigger_metadata(hyperparameters: dict[str, Any], release_id: str, tuning: str) -> None:
     """The training job carries the release id in its name, tags and environment, and exactly the hyperparameters."""
-    request = training_request(CATALOG, release_id, hyperparameters, ROLE, tuning)
+    request = training_request(CATALOG, release_id, hyperparameters, ROLE, tuning, IMAGES)
     assert release_id in request["TrainingJobName"]
     assert len(request["TrainingJobName"]) <= 63
     tags = {tag["Key"]: tag["Value"] for tag in request["Tags"]}
@@ -241,8 +243,8 @@ def test_property_10_pipeline_trigger_response(
     aws: dict[str, Any], hyperparameters: dict[str, Any], release_id: str
 ) -> None:
     """Triggering returns the created job's ARN and status, and a retried trigger returns the same job."""
-    first = trigger_pipeline(aws["sagemaker"], CATALOG, release_id, hyperparameters, ROLE, "tuning-1")
-    again = trigger_pipeline(aws["sagemaker"], CATALOG, release_id, hyperparameters, ROLE, "tuning-1")
+    first = trigger_pipeline(aws["sagemaker"], CATALOG, release_id, hyperparameters, ROLE, "tuning-1", IMAGES)
+    again = trigger_pipeline(aws["sagemaker"], CATALOG, release_id, hyperparameters, ROLE, "tuning-1", IMAGES)
     assert first.training_job_name == training_job_name(CATALOG.id, release_id)
     assert first.training_job_arn.endswith(f":training-job/{first.training_job_name}")
     assert first.status

@@ -23,7 +23,6 @@ from promotion_ml.launcher import (
     TuningJobSettings,
     launch_tuning_job,
     main,
-    metric_definitions,
     plan_tuning_job,
     tuning_job_name,
 )
@@ -35,6 +34,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:sagemaker.train.configs has been
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::111122223333:role/PromotionTraining"
 JOB = "fraud-detection-261120-130000"
+# The stack output JobImageUri of a deployment (the catalog trains with `image: project`).
+IMAGE = f"111122223333.dkr.ecr.{REGION}.amazonaws.com/cdk-hnb659fds-container-assets-111122223333-{REGION}:abc123"
 FIXED = {"num_round": 200, "subsample": 0.8, "min_child_weight": 1.0}
 
 
@@ -91,7 +92,9 @@ def _launch(
     catalog: ModelCatalog, captured: tuple[boto3.Session, list[dict[str, Any]]], **settings: Any
 ) -> dict[str, Any]:
     session, requests = captured
-    job = launch_tuning_job(catalog, TuningJobSettings(role_arn=ROLE, job_name=JOB, **settings), session)
+    job = launch_tuning_job(
+        catalog, TuningJobSettings(role_arn=ROLE, job_name=JOB, image_uri=IMAGE, **settings), session
+    )
     assert job.name == JOB and job.arn.endswith(f"hyper-parameter-tuning-job/{JOB}")
     (request,) = requests
     return request
@@ -121,11 +124,10 @@ def test_bayesian_job_from_the_catalog(catalog: ModelCatalog, captured: tuple[bo
 
     definition = request["TrainingJobDefinition"]
     assert definition["StaticHyperParameters"] == {"objective": "binary:logistic", "eval_metric": "auc"}
-    assert definition["AlgorithmSpecification"]["TrainingImage"] == catalog.training.image
-    assert [m["Name"] for m in definition["AlgorithmSpecification"]["MetricDefinitions"]] == [
-        "validation:auc",
-        "validation:accuracy",
-    ]
+    assert definition["AlgorithmSpecification"]["TrainingImage"] == IMAGE  # the production pipeline's image
+    names = [m["Name"] for m in definition["AlgorithmSpecification"]["MetricDefinitions"]]
+    assert names[:2] == ["validation:auc", "validation:accuracy"]  # objective, threshold: first, never cut
+    assert len(names) == len(set(names)) <= 20  # the tuning job's limit
     assert definition["RoleArn"] == ROLE
     assert definition["OutputDataConfig"]["S3OutputPath"] == "s3://fraud-detection-models/tuning/"
     assert definition["ResourceConfig"] == {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30}
@@ -186,7 +188,10 @@ def test_random_job_is_seeded(catalog: ModelCatalog, captured: tuple[boto3.Sessi
 def test_the_dry_run_plans_the_same_request(catalog: ModelCatalog, captured: tuple[boto3.Session, list[Any]]) -> None:
     settings = {"strategy": "Random", "random_seed": 3, "scaling": {"eta": "Logarithmic"}}
     sent = _launch(catalog, captured, **settings)
-    planned = plan_tuning_job(catalog, TuningJobSettings(role_arn=ROLE, job_name=JOB, **settings))  # type: ignore[arg-type]
+    planned = plan_tuning_job(
+        catalog,
+        TuningJobSettings(role_arn=ROLE, job_name=JOB, image_uri=IMAGE, **settings),  # type: ignore[arg-type]
+    )
     assert planned == sent
 
 
@@ -223,19 +228,36 @@ def test_job_names_fit_sagemaker() -> None:
     assert len(long) <= 32 and long.endswith("-261120-130509") and re.fullmatch(r"[a-z0-9-]+", long)
 
 
-def test_metric_definitions_read_what_the_training_job_prints(
+def test_every_metric_the_catalog_judges_on_is_read_from_the_real_training_log_by_both_jobs(
     catalog: ModelCatalog, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The real train.py's log, read with the metric definitions of the tuning job the launcher builds and of the
+    production training job the promotion starts: the catalog's objective and threshold metrics exist in both
+    (SageMaker reads a custom image's metrics only through these definitions), with the values the job computed."""
+    from promotion.job_image import FINAL_METRICS, Images
+    from promotion.pipeline import training_request
+    from promotion_ml.evaluation import METRIC_NAMES
+
+    assert FINAL_METRICS == METRIC_NAMES  # the layer's copy of what train.py prints at the end
     splits = write_splits(tmp_path / "data", n_train=600, n_validation=400, n_holdout=1, seed=8)
     hyperparameters = {"num_round": "7", "max_depth": "3", "eta": "0.3", "objective": "binary:logistic"}
     base = training_layout(tmp_path / "opt_ml", splits.train.parent, splits.validation.parent, hyperparameters)
     summary = load_script(TRAIN_SCRIPT).train(TrainingLayout.from_environ({"SAGEMAKER_BASE_DIR": str(base)}))
     lines = capsys.readouterr().out.splitlines()
 
-    values: dict[str, list[float]] = {}
-    for definition in metric_definitions(catalog):
-        pattern = re.compile(definition["Regex"])
-        values[definition["Name"]] = [float(m.group(1)) for line in lines if (m := pattern.fullmatch(line))]
-    assert len(values["validation:auc"]) == 7  # one per round; SageMaker keeps the last
-    assert values["validation:auc"][-1] == pytest.approx(summary["validation"]["roc_auc"], abs=1e-3)
-    assert values["validation:accuracy"] == [pytest.approx(summary["validation"]["accuracy"], abs=1e-6)]
+    tuning = plan_tuning_job(catalog, TuningJobSettings(role_arn=ROLE, job_name=JOB, image_uri=IMAGE))
+    production = training_request(
+        catalog, "r1", {"num_round": 7}, ROLE, JOB, Images(project_image_uri=IMAGE, region=REGION)
+    )
+    for job in (tuning["TrainingJobDefinition"], production):
+        assert job["AlgorithmSpecification"]["TrainingImage"] == IMAGE
+        values: dict[str, list[float]] = {}
+        for definition in job["AlgorithmSpecification"]["MetricDefinitions"]:
+            pattern = re.compile(definition["Regex"])
+            values[definition["Name"]] = [float(m.group(1)) for line in lines if (m := pattern.search(line))]
+        for judged in (catalog.objective.metric, catalog.thresholds.metric):
+            assert values.get(judged), f"{judged} is never read from the training log"
+        assert len(values["validation:auc"]) == 7  # one per round; SageMaker keeps the last
+        assert values["validation:auc"][-1] == pytest.approx(summary["validation"]["roc_auc"], abs=1e-3)
+        assert values["validation:accuracy"] == [pytest.approx(summary["validation"]["accuracy"], abs=1e-6)]
+        assert all(values.values()), [name for name, found in values.items() if not found]  # no dead definition

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,59 @@ def test_a_prefix_that_only_starts_with_the_same_letters_is_not_nested(tmp_path:
     )
     _write(tmp_path, "lite", document)
     assert sorted(load_catalogs(tmp_path)) == ["fraud-detection", "lite"]
+
+
+def _shipped() -> dict:
+    return yaml.safe_load((ROOT / "models" / "fraud-detection.yaml").read_text())
+
+
+OWN_IMAGE = "111122223333.dkr.ecr.{region}.amazonaws.com/fraud/trainer:1.4"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda d: d["training"].update(
+                {"image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"}
+            ),
+            "write {region} instead",
+        ),
+        (lambda d: d["rollout"].update({"serving_image": "docker.io/library/python:3.11"}), "rollout.serving_image"),
+        (lambda d: d["training"].update({"image": OWN_IMAGE}), "training.metric_definitions is required"),
+        (
+            lambda d: d["training"].update(
+                {"image": OWN_IMAGE, "metric_definitions": [{"name": "validation:auc", "regex": "auc=([0-9.]+)"}]}
+            ),
+            "thresholds.metric: validation:accuracy has no training.metric_definitions entry",
+        ),
+        (
+            lambda d: d["training"].update(
+                {"image": OWN_IMAGE, "metric_definitions": [{"name": "validation:auc", "regex": "auc=[0-9.]+"}]}
+            ),
+            "has no group",
+        ),
+        (lambda d: d["thresholds"].update({"metric": "validation:balanced_accuracy"}), "not a metric the project"),
+    ],
+)
+def test_images_resolve_in_any_region_and_the_judged_metrics_exist(tmp_path: Path, mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    document = _shipped()
+    mutate(document)
+    with pytest.raises(CatalogError, match=re.escape(message)):
+        load_catalog(_write(tmp_path, "fraud-detection", document))
+
+
+def test_an_own_image_with_its_metric_definitions_resolves_in_the_deployment_region(tmp_path: Path) -> None:
+    from promotion.job_image import Images, metric_definitions
+
+    document = _shipped()
+    definitions = [
+        {"name": "validation:auc", "regex": "val_auc=([0-9.]+)"},
+        {"name": "validation:accuracy", "regex": "val_acc=([0-9.]+)"},
+    ]
+    document["training"].update({"image": OWN_IMAGE, "metric_definitions": definitions})
+    catalog = load_catalog(_write(tmp_path, "fraud-detection", document))
+    images = Images(project_image_uri=None, region="eu-west-1")
+    assert images.resolve(catalog.training.image) == "111122223333.dkr.ecr.eu-west-1.amazonaws.com/fraud/trainer:1.4"
+    assert metric_definitions(catalog) == [{"Name": d["name"], "Regex": d["regex"]} for d in definitions]
+    assert Images(project_image_uri="p", region="eu-west-1").resolve("project") == "p"

@@ -16,6 +16,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from promotion.errors import CatalogError, UnknownModel
+from promotion.job_image import (
+    ALWAYS_EMITTED,
+    MAX_TRAINING_METRIC_DEFINITIONS,
+    PROJECT_IMAGE,
+    ImageError,
+    check_image,
+    project_image_reports,
+)
 
 MODEL_ID_PATTERN = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
 HYPERPARAMETER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
@@ -23,6 +31,24 @@ HYPERPARAMETER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricDefinition(_Strict):
+    """How SageMaker reads one metric from a training job's log (AlgorithmSpecification.MetricDefinitions)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    regex: Annotated[str, Field(min_length=1, max_length=500)]
+
+    @field_validator("regex")
+    @classmethod
+    def _one_group(cls, regex: str) -> str:
+        try:
+            compiled = re.compile(regex)
+        except re.error as error:
+            raise ValueError(f"regex {regex!r} does not compile: {error}") from None
+        if compiled.groups < 1:
+            raise ValueError(f"regex {regex!r} has no group: SageMaker takes the metric's value from the first group")
+        return regex
 
 
 class HyperparameterSpec(_Strict):
@@ -97,9 +123,15 @@ class Approval(_Strict):
 
 
 class Training(_Strict):
-    """Settings of the production pipeline's SageMaker training job."""
+    """Settings of the production pipeline's SageMaker training job (and of the data scientists' tuning job)."""
 
-    image: str
+    # `project` (the stack's job image, jobs/Dockerfile) or an ECR image URI with {region} (promotion.job_image).
+    image: str = PROJECT_IMAGE
+    # Only for an image other than the project's: how SageMaker reads its metrics from the log. The project image's
+    # are built in (promotion.job_image.metric_definitions).
+    metric_definitions: Annotated[
+        list[MetricDefinition] | None, Field(min_length=1, max_length=MAX_TRAINING_METRIC_DEFINITIONS)
+    ] = None
     instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
     instance_count: Annotated[int, Field(ge=1, le=100)] = 1
     volume_gb: Annotated[int, Field(ge=1, le=16384)] = 30
@@ -113,7 +145,8 @@ class Comparison(_Strict):
     """The offline comparison job: challenger vs champion on the same held-out rows."""
 
     holdout_data: Annotated[str, Field(pattern=r"^s3://[a-z0-9.-]{3,63}/.*$")]
-    image: str
+    # The comparison runs jobs/comparison/compare.py: the project image (or one built from it, with {region}).
+    image: str = PROJECT_IMAGE
     instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = "ml.m5.xlarge"
     primary_metric: Literal["roc_auc", "pr_auc", "accuracy", "f1"] = "roc_auc"
     min_gain: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
@@ -136,7 +169,8 @@ class Rollout(_Strict):
     """The A/B rollout on the production endpoint: stages (challenger %), bake time and gates."""
 
     endpoint_name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
-    serving_image: str
+    # The endpoint serves the model the training job wrote: the project image's `serve` reads that format.
+    serving_image: str = PROJECT_IMAGE
     instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = "ml.m5.large"
     initial_instance_count: Annotated[int, Field(ge=1, le=100)] = 1
     stages: Annotated[list[float], Field(min_length=1)] = [1, 10, 50, 100]
@@ -189,6 +223,38 @@ class ModelCatalog(_Strict):
             if not re.match(HYPERPARAMETER_NAME_PATTERN, name):
                 raise ValueError(f"hyperparameter name {name!r} must match {HYPERPARAMETER_NAME_PATTERN}")
         return specs
+
+    @model_validator(mode="after")
+    def _images_and_metrics(self) -> ModelCatalog:
+        """Every image resolves in any region, and the metrics the promotion judges on exist: SageMaker reads a
+        custom image's metrics only through the training job's metric definitions."""
+        images = [("training.image", self.training.image)]
+        if self.comparison is not None:
+            images.append(("comparison.image", self.comparison.image))
+        if self.rollout is not None:
+            images.append(("rollout.serving_image", self.rollout.serving_image))
+        for field, value in images:
+            try:
+                check_image(value)
+            except ImageError as error:
+                raise ValueError(f"{field}: {error}") from None
+        declared = self.training.metric_definitions
+        if self.training.image != PROJECT_IMAGE and declared is None:
+            raise ValueError(
+                "training.metric_definitions is required with an image other than the project's: SageMaker reads "
+                "a custom image's metrics only through them"
+            )
+        judged = (("objective.metric", self.objective.metric), ("thresholds.metric", self.thresholds.metric))
+        for field, metric in judged:
+            if declared is not None and metric not in [d.name for d in declared]:
+                names = ", ".join(d.name for d in declared)
+                raise ValueError(f"{field}: {metric} has no training.metric_definitions entry (it has {names})")
+            if declared is None and not project_image_reports(metric):
+                raise ValueError(
+                    f"{field}: {metric} is not a metric the project image's training reports (it reports "
+                    f"{', '.join(ALWAYS_EMITTED)}, and train:/validation:<XGBoost eval_metric> each round)"
+                )
+        return self
 
     def parameter_path(self, name: str) -> str:
         """Parameter Store path of one hyperparameter."""

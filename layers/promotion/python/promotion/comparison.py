@@ -14,17 +14,12 @@ from botocore.exceptions import ClientError
 
 from promotion.catalog import ModelCatalog
 from promotion.errors import PromotionError
+from promotion.job_image import Images
 from promotion.layout import report_prefix
 from promotion.models import Comparison, PromotionState
 
-CODE_DIR = "/opt/ml/processing/input/code"
-# The job code arrives as the zip archive CDK uploads (an S3 asset); the entry point unpacks it, then runs compare.py.
-ENTRYPOINT = [
-    "/bin/sh",
-    "-c",
-    f'cd {CODE_DIR} && python3 -m zipfile -e *.zip . && exec python3 comparison/compare.py "$@"',
-    "compare",
-]
+# The comparison's code is in the image (jobs/Dockerfile puts jobs/ at /opt/program): no code input to stage.
+ENTRYPOINT = ["python3", "/opt/program/comparison/compare.py"]
 
 
 class ComparisonFailed(PromotionError):
@@ -41,7 +36,7 @@ def comparison_request(
     *,
     role_arn: str,
     bucket: str,
-    code_uri: str,
+    images: Images,
     champion_model_url: str,
 ) -> dict[str, Any]:
     """The CreateProcessingJob request: champion, challenger and holdout in, report.json and plots out."""
@@ -64,7 +59,7 @@ def comparison_request(
         "ProcessingJobName": comparison_job_name(claim.model, claim.release_id),
         "RoleArn": role_arn,
         "AppSpecification": {
-            "ImageUri": settings.image,
+            "ImageUri": images.resolve(settings.image),
             "ContainerEntrypoint": ENTRYPOINT,
             "ContainerArguments": [
                 "--min-gain",
@@ -78,7 +73,6 @@ def comparison_request(
             ],
         },
         "ProcessingInputs": [
-            model_input("code", code_uri, CODE_DIR),
             model_input("champion", champion_model_url, "/opt/ml/processing/input/champion"),
             model_input("challenger", pipeline.model_data_url, "/opt/ml/processing/input/challenger"),
             model_input("holdout", settings.holdout_data, "/opt/ml/processing/input/holdout"),
@@ -117,7 +111,7 @@ def start_comparison(
     role_arn: str,
     bucket: str,
     table: str,
-    code_uri: str,
+    images: Images,
 ) -> Comparison:
     """Start the comparison job, or PASS at once when there is no champion model to compare with."""
     champion_url = _champion_model_url(s3, dynamodb, bucket, table, state)
@@ -125,14 +119,18 @@ def start_comparison(
         why = "the catalog has no comparison settings" if catalog.comparison is None else "there is no champion model"
         return Comparison(status="Skipped", decision="PASS", reason=f"comparison skipped: {why}")
     request = comparison_request(
-        catalog, state, role_arn=role_arn, bucket=bucket, code_uri=code_uri, champion_model_url=champion_url
+        catalog, state, role_arn=role_arn, bucket=bucket, images=images, champion_model_url=champion_url
     )
     try:
         sagemaker.create_processing_job(**request)
     except ClientError as error:
         if "already exists" not in str(error).lower() and "unique" not in str(error).lower():
             raise
-    return Comparison(processing_job_name=request["ProcessingJobName"], status="InProgress")
+    return Comparison(
+        processing_job_name=request["ProcessingJobName"],
+        image=request["AppSpecification"]["ImageUri"],
+        status="InProgress",
+    )
 
 
 def _champion_model_url(s3: Any, dynamodb: Any, bucket: str, table: str, state: PromotionState) -> str | None:
@@ -169,8 +167,9 @@ def check_comparison(sagemaker: Any, s3: Any, previous: Comparison) -> Compariso
             f"comparison job {name} {status}: {reason}; logs: CloudWatch Logs group /aws/sagemaker/ProcessingJobs, "
             f"streams {name}/*"
         )
+    image = (job.get("AppSpecification") or {}).get("ImageUri") or previous.image
     if status != "Completed":
-        return previous.model_copy(update={"status": status, "polls": polls})
+        return previous.model_copy(update={"status": status, "polls": polls, "image": image})
     output = job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"].rstrip("/")
     bucket, _, prefix = output.removeprefix("s3://").partition("/")
     report = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}/report.json")["Body"].read())
@@ -178,6 +177,7 @@ def check_comparison(sagemaker: Any, s3: Any, previous: Comparison) -> Compariso
     statistics = report.get("statistics", {})
     return Comparison(
         processing_job_name=name,
+        image=image,
         status=status,
         decision=decision["outcome"],
         reason=decision["reason"],

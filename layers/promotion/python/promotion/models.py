@@ -149,6 +149,9 @@ class Pipeline(Section):
     training_job_arn: str
     status: str
     failure_reason: str | None = None
+    image: str | None = None
+    # The job's final metrics (FinalMetricDataList): what its metric definitions read from its log.
+    metrics: dict[str, float] = Field(default_factory=dict)
     log_group: str = "/aws/sagemaker/TrainingJobs"
     log_stream_prefix: str | None = None
     model_data_url: str | None = None
@@ -159,6 +162,7 @@ class Comparison(Section):
     """The offline comparison's status and, once complete, its verdict with the deciding numbers."""
 
     processing_job_name: str | None = None
+    image: str | None = None
     status: str
     decision: Literal["PASS", "FAIL", "INCONCLUSIVE"] | None = None
     reason: str = ""

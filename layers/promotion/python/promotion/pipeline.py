@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from promotion.catalog import ModelCatalog
 from promotion.errors import PipelineFailed
 from promotion.hyperparameters import HyperparameterValue, to_parameter_value
+from promotion.job_image import Images, metric_definitions
 from promotion.layout import training_job_name
 from promotion.models import Pipeline
 
@@ -27,8 +28,10 @@ def training_request(
     hyperparameters: dict[str, HyperparameterValue],
     role_arn: str,
     tuning_job_name: str,
+    images: Images,
 ) -> dict[str, Any]:
-    """The CreateTrainingJob request of the release (seed property 9: metadata carries model and release)."""
+    """The CreateTrainingJob request of the release (seed property 9: metadata carries model and release): the
+    model's image with the metric definitions that make the catalog's metrics exist."""
     name = training_job_name(catalog.id, release_id)
     training = catalog.training
     metadata = {
@@ -48,7 +51,11 @@ def training_request(
 
     return {
         "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": training.image, "TrainingInputMode": "File"},
+        "AlgorithmSpecification": {
+            "TrainingImage": images.resolve(training.image),
+            "TrainingInputMode": "File",
+            "MetricDefinitions": metric_definitions(catalog),
+        },
         "RoleArn": role_arn,
         "HyperParameters": {key: to_parameter_value(value) for key, value in sorted(hyperparameters.items())},
         "InputDataConfig": [channel("train", training.train_data), channel("validation", training.validation_data)],
@@ -75,6 +82,8 @@ def _summary(job: dict[str, Any], polls: int) -> Pipeline:
         training_job_arn=job["TrainingJobArn"],
         status=job.get("TrainingJobStatus", "InProgress"),
         failure_reason=job.get("FailureReason"),
+        image=(job.get("AlgorithmSpecification") or {}).get("TrainingImage"),
+        metrics={m["MetricName"]: float(m["Value"]) for m in job.get("FinalMetricDataList") or []},
         log_stream_prefix=f"{name}/",
         model_data_url=(job.get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
         polls=polls,
@@ -88,9 +97,10 @@ def trigger_pipeline(
     hyperparameters: dict[str, HyperparameterValue],
     role_arn: str,
     tuning_job_name: str,
+    images: Images,
 ) -> Pipeline:
     """Start the release's training job (idempotent: a retry finds the job it already started)."""
-    request = training_request(catalog, release_id, hyperparameters, role_arn, tuning_job_name)
+    request = training_request(catalog, release_id, hyperparameters, role_arn, tuning_job_name, images)
     try:
         sagemaker.create_training_job(**request)
     except ClientError as error:

@@ -18,6 +18,7 @@ from promotion import clock
 from promotion.catalog import ModelCatalog
 from promotion.errors import PromotionError
 from promotion.gate import GateOutcome, GateSettings, SequentialState, StageObservation, VariantMetrics, evaluate_stage
+from promotion.job_image import Images
 from promotion.models import PromotionState, Rollout, StageReport
 from promotion.production import describe_endpoint
 from promotion.traffic import challenger_variant_name, endpoint_config_name, model_name, stage_weights
@@ -48,7 +49,9 @@ def gate_settings(catalog: ModelCatalog) -> GateSettings:
     )
 
 
-def deploy_challenger(sagemaker: Any, catalog: ModelCatalog, state: PromotionState, role_arn: str) -> Rollout:
+def deploy_challenger(
+    sagemaker: Any, catalog: ModelCatalog, state: PromotionState, role_arn: str, images: Images
+) -> Rollout:
     """Add the challenger beside the champion (weight 0) with UpdateEndpoint; SKIPPED when there is no endpoint."""
     settings, claim, pipeline = catalog.rollout, state.claim, state.pipeline
     if settings is None:
@@ -76,7 +79,7 @@ def deploy_challenger(sagemaker: Any, catalog: ModelCatalog, state: PromotionSta
     _create_if_absent(
         sagemaker.create_model,
         ModelName=challenger_model,
-        PrimaryContainer={"Image": settings.serving_image, "ModelDataUrl": pipeline.model_data_url},
+        PrimaryContainer={"Image": images.resolve(settings.serving_image), "ModelDataUrl": pipeline.model_data_url},
         ExecutionRoleArn=role_arn,
         Tags=[{"Key": "promotion:release-id", "Value": claim.release_id}],
     )

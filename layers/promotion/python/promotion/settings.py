@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from promotion.job_image import Images
+
 
 class Settings(BaseModel):
     """Environment of every promotion Lambda: set by the CDK stack, copied from the template by the local runtime."""
@@ -20,9 +22,17 @@ class Settings(BaseModel):
     notification_topic_arn: str | None = Field(alias="NOTIFICATION_TOPIC_ARN", default=None)
     training_role_arn: str | None = Field(alias="TRAINING_ROLE_ARN", default=None)
     lock_lease_seconds: int = Field(alias="LOCK_LEASE_SECONDS", default=6 * 3600)
-    jobs_code_uri: str = Field(alias="JOBS_CODE_URI", default="")
+    # The project's job image (jobs/Dockerfile) as `cdk deploy` pushed it, in this region's ECR.
+    job_image_uri: str | None = Field(alias="JOB_IMAGE_URI", default=None)
+    region: str = Field(alias="AWS_REGION", default="us-east-1")  # set by the Lambda runtime
+
+    def images(self) -> Images:
+        return Images(project_image_uri=self.job_image_uri, region=self.region)
 
 
 def settings() -> Settings:
     """Current settings; not cached, as the local runtime runs several functions (own environments) in one process."""
-    return Settings.model_validate(dict(os.environ))
+    environment = dict(os.environ)
+    if "AWS_REGION" not in environment and "AWS_DEFAULT_REGION" in environment:
+        environment["AWS_REGION"] = environment["AWS_DEFAULT_REGION"]
+    return Settings.model_validate(environment)
