@@ -597,8 +597,9 @@ class LocalRuntime:
         }
         self.send_event(event, bus=self.product_bus, as_person=("approver", decision.by))
 
-    def request_rollback(self, model: str, by: str, reason: str) -> None:
-        """An operator's rollback request, put on the product bus as `promote rollback` puts it."""
+    def request_rollback(self, model: str, by: str, reason: str, timeout_s: float = 120.0) -> list[dict[str, Any]]:
+        """An operator's rollback request, put on the product bus as `promote rollback` puts it; returns, once they
+        ended, the DescribeExecution answers of the operator rollback executions it started."""
         from promotion.events import OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE
 
         event = {
@@ -608,8 +609,9 @@ class LocalRuntime:
             "resources": [],
             "detail": {"model": model, "requested_by": by, "reason": reason},
         }
-        self.send_event(event, bus=self.product_bus, as_person=("operator", by))
+        started = self.send_event(event, bus=self.product_bus, as_person=("operator", by))
         self._drain()
+        return [self.wait(arn, timeout_s=timeout_s) for arn in started]
 
     # -- production ------------------------------------------------------------------------------------------
     def seed_champion(self, model_id: str, performance: dict[str, float] | None = None) -> Champion:

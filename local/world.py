@@ -80,9 +80,17 @@ class World:
     skipped: dict[str, str] = field(default_factory=dict)  # logical id -> type, for resources only named
 
     def state_machine_arn(self) -> str:
-        if len(self.state_machines) != 1:
-            raise WorldError(f"expected one state machine in the stack, found {len(self.state_machines)}")
-        return next(iter(self.state_machines.values()))
+        """The promotion state machine: the only one, or the one the stack output StateMachineArn names (the
+        product's other machine carries out operators' rollback requests)."""
+        if len(self.state_machines) == 1:
+            return next(iter(self.state_machines.values()))
+        output = self.stack.body.get("Outputs", {}).get("StateMachineArn", {}).get("Value")
+        logical_id = output.get("Ref") if isinstance(output, dict) else None
+        if logical_id not in self.state_machines:
+            raise WorldError(
+                f"the stack has {len(self.state_machines)} state machines and no output StateMachineArn naming one"
+            )
+        return self.state_machines[logical_id]
 
 
 def find_function(functions: dict[str, FunctionSpec], reference: str) -> FunctionSpec | None:

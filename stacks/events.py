@@ -78,7 +78,7 @@ class PromotionRules(Construct):
         bus: events.IEventBus,
         state_machine: sfn.IStateMachine,
         approval_decision: lambda_.IFunction,
-        rollback_request: lambda_.IFunction,
+        operator_rollback: sfn.IStateMachine,
     ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
@@ -105,8 +105,21 @@ class PromotionRules(Construct):
             approval_decision,
             "An approver's decision on a pending promotion",
         )
-        self.rollback_rule = self._function_rule(
-            "RollbackRequested", bus, ROLLBACK_PATTERN, rollback_request, "An operator asks to roll a model back"
+        rollback_dlq = self._dead_letter_queue("RollbackRequested")
+        self.rollback_rule = events.Rule(
+            self,
+            "RollbackRequested",
+            description="An operator asks to roll a model back: one operator rollback execution per request",
+            event_bus=bus,
+            event_pattern=ROLLBACK_PATTERN,
+            targets=[
+                targets.SfnStateMachine(
+                    operator_rollback,  # the whole event is the execution input
+                    dead_letter_queue=rollback_dlq,
+                    retry_attempts=TARGET_RETRY_ATTEMPTS,
+                    max_event_age=TARGET_MAX_EVENT_AGE,
+                )
+            ],
         )
 
     def _function_rule(

@@ -16,6 +16,7 @@ from stacks.functions import CATALOG_DIR, METRICS_NAMESPACE, SERVICE_NAME, Funct
 from stacks.job_image import JobImage
 from stacks.nag import acknowledge_wildcard_resources
 from stacks.observability import Monitoring, Notifications
+from stacks.operator_rollback import OperatorRollbackStateMachine
 from stacks.people import PeoplePolicies
 from stacks.permissions import StepPermissions
 from stacks.state_machine import PromotionStateMachine
@@ -112,13 +113,20 @@ class PromotionStack(cdk.Stack):
         promotion = PromotionStateMachine(
             self, "Promotion", steps=functions.functions, state_machine_name=state_machine_name
         )
+        operator_rollback = OperatorRollbackStateMachine(
+            self,
+            "OperatorRollback",
+            function=functions.functions["rollback_request"],
+            state_machine_name=f"{self.stack_name}-operator-rollback",
+            log_key=promotion.log_key,
+        )
         rules = PromotionRules(
             self,
             "Routing",
             bus=bus.bus,
             state_machine=promotion.state_machine,
             approval_decision=functions.functions["approval_decision"],
-            rollback_request=functions.functions["rollback_request"],
+            operator_rollback=operator_rollback.state_machine,
         )
         people = PeoplePolicies(self, "People", bus=bus.bus, table=storage.table)
         Monitoring(
@@ -133,6 +141,11 @@ class PromotionStack(cdk.Stack):
 
         for name, value, description in (
             ("StateMachineArn", promotion.state_machine.state_machine_arn, "The promotion state machine"),
+            (
+                "OperatorRollbackStateMachineArn",
+                operator_rollback.state_machine.state_machine_arn,
+                "Carries out operators' rollback requests",
+            ),
             ("ConfigBucketName", storage.config_bucket.bucket_name, "Production configs, archive/ and reports/"),
             ("PromotionTableName", storage.table.table_name, "Claims, locks, approval tokens, audit trail"),
             ("EventBusName", bus.bus.event_bus_name, "Put approval decisions and rollback requests here"),

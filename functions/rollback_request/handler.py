@@ -1,4 +1,5 @@
-"""Operator rollback requests from the product's bus: restore the previous release, or refuse with the reason."""
+"""Operator rollback state machine steps (BeginRollback, ContinueRollback): restore the previous release, or refuse
+with the reason; while the endpoint is being restored the machine waits and runs the next step."""
 
 from typing import Any
 
@@ -8,23 +9,29 @@ from promotion.catalog import load_catalogs
 from promotion.claims import ClaimStore, execution_liveness
 from promotion.clients import client
 from promotion.events import RollbackRequested
+from promotion.models import OperatorRollback, OperatorRollbackStep
 from promotion.observability import logger, metrics
-from promotion.operations import rollback_on_request
+from promotion.operations import rollback_step
 from promotion.settings import settings
 
 
 @logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    step = OperatorRollbackStep.model_validate(event)
     try:
-        request = RollbackRequested.model_validate(event)
+        request = RollbackRequested.model_validate(step.event)
     except ValidationError as error:
         logger.warning("rollback refused: malformed event", extra={"errors": error.errors(include_url=False)})
-        return {"accepted": False, "reason": f"malformed rollback request: {error.error_count()} problem(s)"}
+        detail = step.event.get("detail")
+        model = str(detail.get("model", "unknown")) if isinstance(detail, dict) else "unknown"
+        reason = f"malformed rollback request: {error.error_count()} problem(s)"
+        return OperatorRollback(accepted=False, reason=reason, model=model).model_dump(mode="json")
     logger.append_keys(model=request.detail.model, requested_by=request.detail.requested_by)
     config = settings()
-    outcome = rollback_on_request(
+    outcome = rollback_step(
         request,
+        step.progress,
         load_catalogs(config.catalog_dir),
         ssm=client("ssm"),
         s3=client("s3"),
@@ -35,7 +42,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         sagemaker=client("sagemaker"),
     )
     (logger.info if outcome.accepted else logger.warning)("operator rollback", extra={"reason": outcome.reason})
-    metrics.add_metric(
-        name="OperatorRollbackAccepted" if outcome.accepted else "OperatorRollbackRefused", unit="Count", value=1
-    )
-    return {"accepted": outcome.accepted, "reason": outcome.reason}
+    if not outcome.pending:  # counted once per request, when it is decided
+        name = "OperatorRollbackAccepted" if outcome.accepted else "OperatorRollbackRefused"
+        metrics.add_metric(name=name, unit="Count", value=1)
+    return outcome.model_dump(mode="json")

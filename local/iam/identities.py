@@ -8,6 +8,7 @@ Functions bridge (`authorize_invoke`), the EventBridge bridge (`authorize_start`
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -68,10 +69,13 @@ class Identities:
         machines = world.stack.of_type("AWS::StepFunctions::StateMachine")
         self._machine_roles: dict[str, str] = {}
         self._traced_machines: set[str] = set()
+        self._token_issuers: list[str] = []  # machines with a .waitForTaskToken task: only they issue task tokens
         for logical_id in machines:
             props = world.resolver.resolve(machines[logical_id].get("Properties", {}))
             arn = world.physical[logical_id].ref
             self._machine_roles[arn] = str(props.get("RoleArn", ""))
+            if ".waitForTaskToken" in json.dumps(world.definitions.get(arn) or props.get("DefinitionString") or ""):
+                self._token_issuers.append(arn)
             if (props.get("TracingConfiguration") or {}).get("Enabled"):
                 self._traced_machines.add(arn)
             if props.get("LoggingConfiguration", {}).get("Destinations"):
@@ -125,7 +129,8 @@ class Identities:
             self.enforcer.check(principal, traces, "states:SendTraces", fatal=False)
 
     def _token_state_machine(self, token: str) -> str | None:
-        return next(iter(self._machine_roles)) if len(self._machine_roles) == 1 else None
+        """The machine that issued a task token: the one machine of the stack that has a callback task."""
+        return self._token_issuers[0] if len(self._token_issuers) == 1 else None
 
     def machine_principal(self, machine_arn: str) -> Principal:
         role = self._machine_roles.get(machine_arn) or _machine_role(self.account, self.region, machine_arn)

@@ -164,10 +164,13 @@ def operator_rollback_after_two_promotions(runtime: LocalRuntime) -> None:
 
 
 def request_rollback(runtime: LocalRuntime) -> LocalRuntime:
+    """The shared rollback request, put on the bus by an operator; returns once its operator rollback execution (the
+    rule starts one per request) has ended."""
     request = load_event("rollback-requested.json")
     operator = ("operator", request["detail"]["requested_by"])
-    runtime.send_event(request, bus=runtime.product_bus, as_person=operator)
-    runtime._drain()
+    started = runtime.send_event(request, bus=runtime.product_bus, as_person=operator)
+    assert len(started) == 1, started
+    runtime.wait(started[0])
     return runtime
 
 

@@ -149,3 +149,21 @@ def test_a_failure_after_the_challenger_became_the_only_variant_rolls_back_exact
     assert result.error == "ROLLED_BACK", result.cause
     assert _entered(result, "WaitForRollbackEndpoint") >= 1
     assert result.production_after == result.production_before
+
+
+def test_an_operators_rollback_waits_for_the_endpoint_until_it_serves_the_previous_release(
+    synthesized: Path, tmp_path: Path
+) -> None:
+    """The operator rollback state machine: parameters and config at once, then UpdateEndpoint back to the previous
+    release's config, waited for (WaitForEndpointRestore) until it serves; only then RolledBack."""
+    with runtime_with(synthesized, tmp_path, world(), scenario="good") as runtime:
+        promoted = runtime.run(event(), seed=True)
+        assert promoted.outcome == "PROMOTED", promoted.cause
+        (ended,) = runtime.request_rollback("fraud-detection", "oncall@example.com", "FPR doubled")
+        history = runtime.history(ended["executionArn"])
+        after = runtime.production_snapshot("fraud-detection")
+    assert ended["status"] == "SUCCEEDED", ended
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
+    assert entered[0] == "BeginRollback" and entered[-1] == "RolledBack"
+    assert entered.count("WaitForEndpointRestore") >= 2  # UpdateEndpoint takes minutes: polled until InService
+    assert after == promoted.production_before  # parameters, config, endpoint config and served weights

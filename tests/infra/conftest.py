@@ -131,12 +131,28 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def machine_id(synth: Synth, output: str = "StateMachineArn") -> str:
+    """The logical id of a state machine the stack outputs: StateMachineArn (the promotion machine) or
+    OperatorRollbackStateMachineArn (the machine that carries out operators' rollback requests)."""
+    logical_id = str(synth.template["Outputs"][output]["Value"]["Ref"])
+    assert synth.template["Resources"][logical_id]["Type"] == "AWS::StepFunctions::StateMachine"
+    return logical_id
+
+
+def machine(synth: Synth, output: str = "StateMachineArn") -> dict[str, Any]:
+    return dict(synth.template["Resources"][machine_id(synth, output)])
+
+
+def machine_definition(synth: Synth, output: str = "StateMachineArn") -> dict[str, Any]:
+    """A state machine's ASL with every token replaced by its flattened reference (valid JSON, same structure)."""
+    parts = machine(synth, output)["Properties"]["DefinitionString"]["Fn::Join"][1]
+    return dict(json.loads("".join(part if isinstance(part, str) else flat(part) for part in parts)))
+
+
 @pytest.fixture(scope="session")
 def definition(synth: Synth) -> dict[str, Any]:
-    """The state machine's ASL with every token replaced by its flattened reference (valid JSON, same structure)."""
-    (machine,) = synth.resources("AWS::StepFunctions::StateMachine").values()
-    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
-    return dict(json.loads("".join(part if isinstance(part, str) else flat(part) for part in parts)))
+    """The promotion state machine's ASL with every token replaced by its flattened reference."""
+    return machine_definition(synth)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
-from tests.infra.conftest import APPROVER_PRINCIPAL, ROOT, Synth, as_list, flat
+from tests.infra.conftest import APPROVER_PRINCIPAL, ROOT, Synth, as_list, flat, machine_id
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -80,18 +80,26 @@ def test_tuning_job_rule_matches_the_real_event_only_when_tagged_and_completed(s
 
 def test_tuning_job_rule_starts_the_state_machine_with_the_event(synth: Synth) -> None:
     (target,) = rule_with_source(synth, "aws.sagemaker")["Targets"]
-    (machine_id,) = synth.resources("AWS::StepFunctions::StateMachine")
-    assert target["Arn"] == {"Ref": machine_id}
+    assert target["Arn"] == {"Ref": machine_id(synth)}
+    assert not {"Input", "InputPath", "InputTransformer"} & target.keys()  # the whole event is the input
+    assert_target_has_dlq_and_retries(synth, target)
+
+
+def test_rollback_requests_start_the_operator_rollback_machine_with_the_event(synth: Synth) -> None:
+    rule = rule_with_source(synth, "promotion.operations")
+    (bus_id,) = synth.resources("AWS::Events::EventBus")
+    assert rule["EventBusName"] == {"Ref": bus_id}
+    assert rule["EventPattern"] == {"source": ["promotion.operations"], "detail-type": ["Promotion Rollback Requested"]}
+    assert EventPattern.load(json.dumps(rule["EventPattern"])).matches_event(sample("rollback-requested.json"))
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Ref": machine_id(synth, "OperatorRollbackStateMachineArn")}
     assert not {"Input", "InputPath", "InputTransformer"} & target.keys()  # the whole event is the input
     assert_target_has_dlq_and_retries(synth, target)
 
 
 @pytest.mark.parametrize(
     ("source", "detail_type", "sample_event", "step"),
-    [
-        ("promotion.approvals", "Promotion Approval Decision", "approval-approved.json", "approval_decision"),
-        ("promotion.operations", "Promotion Rollback Requested", "rollback-requested.json", "rollback_request"),
-    ],
+    [("promotion.approvals", "Promotion Approval Decision", "approval-approved.json", "approval_decision")],
 )
 def test_product_bus_rules(
     synth: Synth, functions_by_step: dict[str, str], source: str, detail_type: str, sample_event: str, step: str

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import SECOND_MODEL, Synth, as_list, flat, function_role, role_statements
+from tests.infra.conftest import SECOND_MODEL, Synth, as_list, flat, function_role, machine, role_statements
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -159,8 +159,7 @@ def test_training_jobs_are_scoped_by_model_id(synth: Synth, functions_by_step: d
 
 def test_approval_decision_answers_only_the_promotion_machine(synth: Synth, functions_by_step: dict[str, str]) -> None:
     statements = step_statements(synth, functions_by_step, "approval_decision")
-    (machine,) = synth.resources("AWS::StepFunctions::StateMachine").values()
-    name = machine["Properties"]["StateMachineName"]
+    name = machine(synth)["Properties"]["StateMachineName"]
     for action in ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"):
         assert granted(statements, action) == [
             f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:{name}"

@@ -19,7 +19,7 @@ from stacks.observability import (
     outcome_metric,
     step_name,
 )
-from tests.infra.conftest import STACK_NAME, Synth, flat
+from tests.infra.conftest import STACK_NAME, Synth, flat, machine_id
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -71,13 +71,13 @@ def test_topic_is_kms_encrypted_and_tls_only(synth: Synth) -> None:
 @pytest.mark.parametrize("metric", ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"])
 def test_state_machine_alarms_notify_the_topic(synth: Synth, template: Template, metric: str) -> None:
     (topic_id,) = synth.resources("AWS::SNS::Topic")
-    (machine_id,) = synth.resources("AWS::StepFunctions::StateMachine")
+    promotion = machine_id(synth)
     template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
             "Namespace": "AWS/States",
             "MetricName": metric,
-            "Dimensions": [{"Name": "StateMachineArn", "Value": {"Ref": machine_id}}],
+            "Dimensions": [{"Name": "StateMachineArn", "Value": {"Ref": promotion}}],
             "Statistic": "Sum",
             "Period": 300,
             "Threshold": 1,

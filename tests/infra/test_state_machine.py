@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import ROOT, Synth, flat
+from tests.infra.conftest import ROOT, Synth, flat, machine, machine_definition
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -269,8 +269,7 @@ def test_fail_states(definition: dict[str, Any]) -> None:
 
 
 def test_standard_machine_logs_everything_encrypted_and_traces(synth: Synth) -> None:
-    (machine,) = synth.resources("AWS::StepFunctions::StateMachine").values()
-    props = machine["Properties"]
+    props = machine(synth)["Properties"]
     assert props["StateMachineType"] == "STANDARD"
     assert props["StateMachineName"] == "ModelPromotion-promotion"
     assert props["TracingConfiguration"] == {"Enabled": True}
@@ -285,3 +284,35 @@ def test_standard_machine_logs_everything_encrypted_and_traces(synth: Synth) -> 
     key_id = log_group["KmsKeyId"]["Fn::GetAtt"][0]
     assert synth.template["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
     assert flat(props["RoleArn"]).endswith(".Arn>")
+
+
+def test_the_operator_rollback_machine_waits_for_the_endpoint_in_a_loop(synth: Synth) -> None:
+    states = machine_definition(synth, "OperatorRollbackStateMachineArn")["States"]
+    assert {name: state["Type"] for name, state in states.items()} == {
+        "BeginRollback": "Task",
+        "RestoreProgress": "Choice",
+        "WaitForEndpointRestore": "Wait",
+        "ContinueRollback": "Task",
+        "RolledBack": "Succeed",
+        "RollbackRefused": "Fail",
+        "RollbackFailed": "Fail",
+    }
+    progress = states["RestoreProgress"]
+    assert [(c["Variable"], c["BooleanEquals"], c["Next"]) for c in progress["Choices"]] == [
+        ("$.rollback.pending", True, "WaitForEndpointRestore"),
+        ("$.rollback.accepted", True, "RolledBack"),
+    ]
+    assert progress["Default"] == "RollbackRefused"
+    assert (states["WaitForEndpointRestore"]["Seconds"], states["WaitForEndpointRestore"]["Next"]) == (
+        60,
+        "ContinueRollback",
+    )
+    for task in ("BeginRollback", "ContinueRollback"):
+        assert states[task]["Next"] == "RestoreProgress"
+        assert states[task]["ResultPath"] == "$.rollback"
+        assert [c["ErrorEquals"] for c in states[task]["Catch"]] == [["States.ALL"]]
+        assert states[task]["Retry"][0]["ErrorEquals"] == RETRYABLE
+    assert states["ContinueRollback"]["Parameters"]["progress.$"] == "$.rollback"
+    props = machine(synth, "OperatorRollbackStateMachineArn")["Properties"]
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False

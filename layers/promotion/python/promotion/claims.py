@@ -21,6 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from promotion.errors import LockLost
 from promotion.models import ClaimStatus
 
 WAITING = "WAITING"
@@ -260,6 +261,22 @@ class ClaimStore:
         and back up a half-restored production); the reason to refuse when a promotion holds it."""
         holder = OPERATOR_HOLDER_PREFIX + request_id
         return self._take_lock(model, "operator-rollback", holder, int(self._clock()), OPERATOR_LOCK_LEASE_SECONDS)
+
+    def renew_operator_lock(self, model: str, request_id: str) -> None:
+        """Extend an operator rollback's lease while it waits for the endpoint; LockLost when it is no longer held."""
+        now = int(self._clock())
+        if not condition_held(
+            self._dynamodb.update_item,
+            TableName=self._table,
+            Key={"pk": {"S": f"MODEL#{model}"}, "sk": {"S": "LOCK"}},
+            UpdateExpression="SET lease_expires_at = :until",
+            ConditionExpression="holder = :me",
+            ExpressionAttributeValues={
+                ":me": {"S": OPERATOR_HOLDER_PREFIX + request_id},
+                ":until": {"N": str(now + OPERATOR_LOCK_LEASE_SECONDS)},
+            },
+        ):
+            raise LockLost(f"the operator rollback {request_id} no longer holds the lock of {model}")
 
     def release_operator_lock(self, model: str, request_id: str) -> None:
         condition_held(

@@ -252,6 +252,30 @@ class Restored(Section):
     error: str | None = None
 
 
+class OperatorRollback(Section):
+    """An operator's rollback request as the operator rollback state machine carries it: refused or accepted,
+    and while `pending` the endpoint restore's progress and the model lock's holder (`attempt`)."""
+
+    accepted: bool
+    reason: str
+    model: str
+    pending: bool = False
+    rolled_back_release: str | None = None
+    restored_release: str | None = None
+    attempt: str | None = None
+    restored: Restored | None = None
+
+
+class OperatorRollbackStep(BaseModel):
+    """A step's input in the operator rollback state machine: the request (the execution's input, the EventBridge
+    event as is, validated by the step) and, from the second step on, the progress so far."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event: dict[str, Any]
+    progress: OperatorRollback | None = None
+
+
 class Result(Section):
     """PublishResult's output: the outcome and where the decision report is."""
 

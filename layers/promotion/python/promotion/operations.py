@@ -5,22 +5,27 @@ request is carried out once, whatever its outcome (a redelivered or re-sent even
 new request), holds the model's lock for the whole restore (no promotion can claim in between), and is refused
 when a promotion of the model is in flight, when there is no previous release, or when the release it expected is no
 longer the live one.
+
+The operator rollback state machine runs it: `rollback_on_request` restores parameters and config and makes the
+endpoint's first call; while the endpoint is changing (`pending`), the machine waits and `continue_rollback` makes
+the next call, renewing the lock, until the endpoint serves the previous release. Only then is the audit record
+written, the request marked done and the lock released; a failure on the way records it and releases the lock.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from promotion.audit import AuditRecord, write_audit_record
-from promotion.backup import load_backup
+from promotion.backup import BackupRecord, load_backup
 from promotion.catalog import ModelCatalog
 from promotion.claims import OPERATOR_HOLDER_PREFIX, ClaimStore, condition_held
 from promotion.config import parse_config
 from promotion.errors import BackupMissing, ConfigSchemaError
 from promotion.events import RollbackRequested
+from promotion.models import OperatorRollback, Restored
 from promotion.production import read_config
 from promotion.rollback import restore_backup
 
@@ -28,13 +33,8 @@ RECEIVED, RESTORING, DONE = "RECEIVED", "RESTORING", "DONE"
 REQUEST_RETENTION_SECONDS = 90 * 86400
 
 
-@dataclass(frozen=True)
-class OperatorRollback:
-    accepted: bool
-    reason: str
-    model: str
-    rolled_back_release: str | None = None
-    restored_release: str | None = None
+def _refused(reason: str, model: str, release: str | None = None) -> OperatorRollback:
+    return OperatorRollback(accepted=False, reason=reason, model=model, rolled_back_release=release)
 
 
 def _request_key(model: str, request_id: str) -> dict[str, dict[str, str]]:
@@ -109,13 +109,12 @@ def rollback_on_request(
     model = detail.model
     catalog = catalogs.get(model)
     if catalog is None:
-        return OperatorRollback(False, f"rollback requested for unknown model {model!r}", model)
+        return _refused(f"rollback requested for unknown model {model!r}", model)
     moment = now or datetime.now(UTC)
     requests = _Requests(dynamodb, table, model, request.id)
     seen = requests.begin(detail.requested_by, moment)
     if seen is not None and seen["status"]["S"] == DONE:
-        return OperatorRollback(
-            False,
+        return _refused(
             f"rollback request {request.id} was already handled ({seen.get('outcome', {}).get('S', 'done')}); "
             "a redelivered request changes nothing: send a new one",
             model,
@@ -128,18 +127,124 @@ def rollback_on_request(
     if refusal is not None:
         holder = (store.lock_holder(model) or {}).get("holder", "")
         if holder.startswith(f"{OPERATOR_HOLDER_PREFIX}{request.id}/"):
-            return OperatorRollback(False, f"rollback request {request.id} is being handled by another delivery", model)
+            return _refused(f"rollback request {request.id} is being handled by another delivery", model)
         return requests.done(
-            OperatorRollback(False, f"a promotion of {model} is in flight ({refusal}); roll back after it ends", model)
+            _refused(f"a promotion of {model} is in flight ({refusal}); roll back after it ends", model)
         )
     try:
-        return requests.done(
-            _restore_previous(
-                request, catalog, requests, interrupted, ssm, s3, dynamodb, bucket, table, sagemaker, moment
-            )
+        outcome = _restore_previous(
+            request, catalog, requests, interrupted, ssm, s3, dynamodb, bucket, table, sagemaker, moment
         )
+    except BaseException:
+        store.release_operator_lock(model, attempt)
+        raise
+    if outcome.pending:  # the lock stays held while the endpoint is restored (continue_rollback releases it)
+        return outcome.model_copy(update={"attempt": attempt})
+    try:
+        return requests.done(outcome)
     finally:
         store.release_operator_lock(model, attempt)
+
+
+def rollback_step(
+    request: RollbackRequested,
+    progress: OperatorRollback | None,
+    catalogs: dict[str, ModelCatalog],
+    **services: Any,
+) -> OperatorRollback:
+    """One step of the operator rollback state machine: the request's first (`progress` None) or the next."""
+    if progress is None:
+        return rollback_on_request(request, catalogs, **services)
+    return continue_rollback(request, catalogs, progress, **services)
+
+
+def continue_rollback(
+    request: RollbackRequested,
+    catalogs: dict[str, ModelCatalog],
+    progress: OperatorRollback,
+    *,
+    ssm: Any,
+    s3: Any,
+    dynamodb: Any,
+    bucket: str,
+    table: str,
+    store: ClaimStore,
+    sagemaker: Any = None,
+    now: datetime | None = None,
+) -> OperatorRollback:
+    """The endpoint's next step of an accepted rollback whose endpoint is still being restored (see the module
+    docstring); the final outcome once it serves the previous release."""
+    model, release_id, attempt = progress.model, progress.rolled_back_release, progress.attempt
+    if not progress.pending or release_id is None or attempt is None or model not in catalogs:
+        raise ValueError(f"rollback request {request.id}: nothing to continue ({progress.reason})")
+    catalog, requests = catalogs[model], _Requests(dynamodb, table, model, request.id)
+    try:
+        store.renew_operator_lock(model, attempt)
+        record = load_backup(s3, bucket, model, release_id)
+        restored = restore_backup(ssm, s3, bucket, catalog, record, sagemaker, previous=progress.restored)
+        if restored.endpoint_pending:
+            return progress.model_copy(update={"restored": restored, "reason": _pending_reason(model, restored)})
+        outcome = _finish(request, record, restored, progress.reason, dynamodb, table, now or datetime.now(UTC))
+    except Exception as error:
+        requests.done(
+            OperatorRollback(
+                accepted=False,
+                reason=f"the rollback of release {release_id} failed part way: {error}; production may differ from "
+                "the previous release, restore it by hand",
+                model=model,
+                rolled_back_release=release_id,
+            )
+        )
+        store.release_operator_lock(model, attempt)
+        raise
+    try:
+        return requests.done(outcome)
+    finally:
+        store.release_operator_lock(model, attempt)
+
+
+def _pending_reason(model: str, restored: Restored) -> str:
+    return (
+        f"restoring {model}: parameters and config are back to the state before release {restored.release_id}; "
+        f"the endpoint is being restored ({restored.endpoint_action})"
+    )
+
+
+def _finish(
+    request: RollbackRequested,
+    record: BackupRecord,
+    restored: Restored,
+    note: str,
+    dynamodb: Any,
+    table: str,
+    moment: datetime,
+) -> OperatorRollback:
+    """Everything is back: the audit record of the rollback, and its outcome."""
+    detail, model = request.detail, record.model
+    write_audit_record(
+        dynamodb,
+        table,
+        AuditRecord(
+            model=model,
+            release_id=f"{record.release_id}-rollback-{moment.strftime('%Y%m%dT%H%M%S')}",
+            outcome="OPERATOR_ROLLBACK",
+            reason=f"{detail.requested_by}: {detail.reason}; {restored.reason}"
+            + (f" ({note})" if note.startswith("an earlier attempt") else ""),
+            recorded_at=moment,
+            execution_arn=f"event:{request.id}",
+            approved_by=detail.requested_by,
+            previous_release_id=record.previous_release_id,
+        ),
+    )
+    return OperatorRollback(
+        accepted=True,
+        reason=f"rolled {model} back from release {record.release_id} to {record.previous_release_id} at the "
+        f"request of {detail.requested_by}: {detail.reason}",
+        model=model,
+        rolled_back_release=record.release_id,
+        restored_release=record.previous_release_id,
+        restored=restored,
+    )
 
 
 def _restore_previous(
@@ -159,19 +264,16 @@ def _restore_previous(
     detail, model = request.detail, catalog.id
     current = read_config(s3, bucket, catalog.config.key)
     if current.body is None:
-        return OperatorRollback(False, f"{model} has no production config: there is no release to roll back", model)
+        return _refused(f"{model} has no production config: there is no release to roll back", model)
     try:
         live = parse_config(current.body).release_id
     except ConfigSchemaError as error:
-        return OperatorRollback(
-            False, f"the production config of {model} is unreadable ({error}); cannot tell the release", model
-        )
+        return _refused(f"the production config of {model} is unreadable ({error}); cannot tell the release", model)
     # A retry of this same request after an attempt began restoring (it failed or its audit write did): restore that
     # release's backup again (idempotent, and verified), never the one before it.
     release_id = interrupted if interrupted is not None else live
     if detail.expected_release_id is not None and detail.expected_release_id != release_id:
-        return OperatorRollback(
-            False,
+        return _refused(
             f"the request expected release {detail.expected_release_id} of {model} to be rolled back, but the live "
             f"release is {release_id}: production changed since; nothing restored",
             model,
@@ -179,52 +281,31 @@ def _restore_previous(
     try:
         record = load_backup(s3, bucket, model, release_id)
     except BackupMissing as error:
-        return OperatorRollback(False, f"no backup of release {release_id}: {error}", model, release_id)
+        return _refused(f"no backup of release {release_id}: {error}", model, release_id)
     if interrupted is not None and live not in (interrupted, record.previous_release_id):
-        return OperatorRollback(
-            False,
+        return _refused(
             f"production moved on to release {live} since an earlier attempt of this request began restoring "
             f"release {interrupted}; nothing restored",
             model,
             interrupted,
         )
     if not record.config.existed:
-        return OperatorRollback(
-            False,
+        return _refused(
             f"release {release_id} is the first release of {model}: there is no previous release to restore",
             model,
             release_id,
         )
     requests.restoring(release_id)
     restored = restore_backup(ssm, s3, bucket, catalog, record, sagemaker)
-    restored_reason = restored.reason
+    note = f"an earlier attempt of this request had begun restoring release {interrupted}" if interrupted else ""
     if restored.endpoint_pending:
-        # Not yet waited for here (a Lambda must not sleep): the endpoint takes the backed-up config in minutes.
-        restored_reason += (
-            f"; endpoint restore started ({restored.endpoint_action}), not yet confirmed: check the endpoint serves "
-            "the previous release before relying on it"
-        )
-    if interrupted is not None:
-        restored_reason += f" (an earlier attempt of this request had begun restoring release {interrupted})"
-    write_audit_record(
-        dynamodb,
-        table,
-        AuditRecord(
+        return OperatorRollback(
+            accepted=True,
+            pending=True,
+            reason=_pending_reason(model, restored),
             model=model,
-            release_id=f"{release_id}-rollback-{moment.strftime('%Y%m%dT%H%M%S')}",
-            outcome="OPERATOR_ROLLBACK",
-            reason=f"{detail.requested_by}: {detail.reason}; {restored_reason}",
-            recorded_at=moment,
-            execution_arn=f"event:{request.id}",
-            approved_by=detail.requested_by,
-            previous_release_id=record.previous_release_id,
-        ),
-    )
-    return OperatorRollback(
-        True,
-        f"rolled {model} back from release {release_id} to {record.previous_release_id} at the request of "
-        f"{detail.requested_by}: {detail.reason}",
-        model,
-        release_id,
-        record.previous_release_id,
-    )
+            rolled_back_release=release_id,
+            restored_release=record.previous_release_id,
+            restored=restored,
+        )
+    return _finish(request, record, restored, note, dynamodb, table, moment)

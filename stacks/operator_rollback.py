@@ -1,0 +1,101 @@
+"""The operator rollback state machine: an operator's rollback request, carried out with the same restore as the
+promotion's Rollback, and the endpoint waited for in a Wait loop (a Lambda must not sleep through an update).
+
+    BeginRollback ─ refuse (RollbackRefused) or restore parameters and config, then the endpoint's first step
+      └─ RestoreProgress: pending ─> WaitForEndpointRestore (60 s) ─> ContinueRollback ─> RestoreProgress
+                          accepted ─> RolledBack;  otherwise ─> RollbackRefused
+    any task failure ─> RollbackFailed (the function has released the model's lock and recorded the outcome)
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.nag import acknowledge, wildcard_resource_finding
+from stacks.state_machine import POLL_INTERVAL, RETRYABLE_ERRORS
+
+
+class OperatorRollbackStateMachine(Construct):
+    """Standard state machine the RollbackRequested rule starts, one execution per request."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        function: lambda_.IFunction,
+        state_machine_name: str,
+        log_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        def step(name: str, payload: dict[str, object]) -> tasks.LambdaInvoke:
+            invoke = tasks.LambdaInvoke(
+                self,
+                name,
+                lambda_function=function,
+                payload=sfn.TaskInput.from_object(payload),
+                payload_response_only=True,
+                retry_on_service_exceptions=False,
+                result_path="$.rollback",
+            )
+            invoke.add_retry(
+                errors=RETRYABLE_ERRORS,
+                interval=cdk.Duration.seconds(2),
+                backoff_rate=2,
+                max_attempts=4,
+                jitter_strategy=sfn.JitterType.FULL,
+            )
+            invoke.add_catch(failed, errors=["States.ALL"], result_path="$.error")
+            return invoke
+
+        failed = sfn.Fail(self, "RollbackFailed", error_path="$.error.Error", cause_path="$.error.Cause")
+        request = sfn.JsonPath.object_at("$$.Execution.Input")
+        begin = step("BeginRollback", {"event": request})
+        again = step("ContinueRollback", {"event": request, "progress": sfn.JsonPath.object_at("$.rollback")})
+        wait = sfn.Wait(self, "WaitForEndpointRestore", time=sfn.WaitTime.duration(POLL_INTERVAL))
+        progress = (
+            sfn.Choice(self, "RestoreProgress")
+            .when(sfn.Condition.boolean_equals("$.rollback.pending", True), wait)
+            .when(sfn.Condition.boolean_equals("$.rollback.accepted", True), sfn.Succeed(self, "RolledBack"))
+            .otherwise(sfn.Fail(self, "RollbackRefused", error="RollbackRefused", cause_path="$.rollback.reason"))
+        )
+        begin.next(progress)
+        wait.next(again)
+        again.next(progress)
+
+        self.log_group = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=f"/aws/vendedlogs/states/{state_machine_name}",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            encryption_key=log_key,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=state_machine_name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(begin),
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+            tracing_enabled=True,
+            comment="Operator rollback: the previous release back, the endpoint waited for until it serves it",
+        )
+        role = self.state_machine.role
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Resource '*' only for X-Ray tracing and CloudWatch Logs log delivery (logs:*LogDelivery, "
+            "PutResourcePolicy, Describe*): Step Functions logging and tracing support no resource-level permissions.",
+        )
+        acknowledge(
+            role,
+            wildcard_resource_finding(role, f"{function.function_arn}:*"),
+            "CDK's Lambda task grant covers the versions and aliases (<arn>:*) of the rollback_request function only.",
+        )
