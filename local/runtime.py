@@ -423,7 +423,7 @@ class LocalRuntime:
         return self._function_env("EVENT_BUS_NAME")
 
     def lambda_states(self) -> dict[str, str]:
-        """State name -> logical id of the function behind it, for every Lambda task of the state machine."""
+        """State name -> logical id of the function behind it, for every Lambda task of the promotion state machine."""
         world = self._world()
         found: dict[str, str] = {}
 
@@ -444,8 +444,7 @@ class LocalRuntime:
                 if spec is not None:
                     found[name] = spec.logical_id
 
-        for definition in world.definitions.values():
-            visit(definition.get("States", {}))
+        visit(world.definitions[world.state_machine_arn()].get("States", {}))
         return found
 
     def _fault_functions(self, states: Iterable[str]) -> set[str]:

@@ -259,8 +259,11 @@ class LocalJobs:
             path = Path(part)
             if path.is_file():
                 digest.update(path.read_bytes())
-        # Every program of the image (a training job runs jobs/bin/train, which runs training/train.py).
-        for source in sorted([*PROGRAM_DIR.rglob("*.py"), *(PROGRAM_DIR / "bin").iterdir()]):
+        # Every program of the image (a training job runs jobs/bin/train, which runs training/train.py), the image's
+        # definition and library pins, and the interpreter that stands in for the image's.
+        digest.update(sys.version.encode())
+        extras = [PROGRAM_DIR / "Dockerfile", PROGRAM_DIR / "requirements.txt"]
+        for source in sorted([*PROGRAM_DIR.rglob("*.py"), *(PROGRAM_DIR / "bin").iterdir(), *extras]):
             if "__pycache__" not in source.parts:
                 digest.update(source.read_bytes())
         for path in sorted(p for p in base.rglob("*") if p.is_file()):
@@ -382,7 +385,7 @@ def metrics_from_log(log: str, definitions: list[dict[str, str]]) -> dict[str, f
     for line in log.splitlines():
         for metric, regex in compiled:
             match = regex.search(line)
-            if match is not None and match.groups():
+            if match is not None and match.groups() and match.group(1) is not None:
                 try:
                     found[metric] = float(match.group(1))
                 except ValueError:

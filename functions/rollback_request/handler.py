@@ -9,6 +9,7 @@ from promotion.catalog import load_catalogs
 from promotion.claims import ClaimStore, execution_liveness
 from promotion.clients import client
 from promotion.events import RollbackRequested
+from promotion.handler_support import step_boundary
 from promotion.models import OperatorRollback, OperatorRollbackStep
 from promotion.observability import logger, metrics
 from promotion.operations import rollback_step
@@ -17,6 +18,7 @@ from promotion.settings import settings
 
 @logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one
 @metrics.log_metrics
+@step_boundary("OperatorRollback")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     step = OperatorRollbackStep.model_validate(event)
     try:

@@ -5,6 +5,7 @@ failure strikes: production (parameters, config, endpoint config and served weig
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,33 @@ def test_an_operators_rollback_waits_for_the_endpoint_until_it_serves_the_previo
     assert entered[0] == "BeginRollback" and entered[-1] == "RolledBack"
     assert entered.count("WaitForEndpointRestore") >= 2  # UpdateEndpoint takes minutes: polled until InService
     assert after == promoted.production_before  # parameters, config, endpoint config and served weights
+
+
+def test_a_throttled_step_of_an_operators_rollback_is_retried_with_the_lock_still_held(
+    synthesized: Path, tmp_path: Path
+) -> None:
+    """A transient error while the endpoint is being restored is retried by the machine (TransientAwsError), not
+    recorded as a failed rollback: the lock is not given up half way, and the rollback completes."""
+    from local.faults import THROTTLING, Fault
+
+    # Counted over the rollback_request function's calls only: its 1st DescribeEndpoint is BeginRollback's, the
+    # 2nd the first ContinueRollback's.
+    template = json.loads((synthesized / "cdk.out" / "ModelPromotion.template.json").read_text())
+    (function,) = [
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function" and logical_id.startswith("FunctionsRollbackRequestFunction")
+    ]
+    throttle = Fault("sagemaker", "DescribeEndpoint", THROTTLING, function=function, nth=2)
+    injector = FaultInjector(faults=[throttle])
+    with runtime_with(synthesized, tmp_path, world(), scenario="good", faults=injector) as runtime:
+        promoted = runtime.run(event(), seed=True)
+        assert promoted.outcome == "PROMOTED", promoted.cause
+        (ended,) = runtime.request_rollback("fraud-detection", "oncall@example.com", "FPR doubled")
+        history = runtime.history(ended["executionArn"])
+        after = runtime.production_snapshot("fraud-detection")
+    assert injector.fired, "the throttle never fired"
+    assert ended["status"] == "SUCCEEDED", ended
+    failed = [e for e in history if e["type"] == "LambdaFunctionFailed"]
+    assert [e["lambdaFunctionFailedEventDetails"]["error"] for e in failed] == ["TransientAwsError"]
+    assert after == promoted.production_before

@@ -204,7 +204,8 @@ class StageReport(Section):
 class Rollout(Section):
     """The A/B rollout on the endpoint: where it stands and what the state machine does next (`action`)."""
 
-    action: Literal["WAIT_ENDPOINT", "SHIFT", "BAKE", "NEXT_STAGE", "PROMOTE", "DONE", "ROLLBACK", "SKIPPED"]
+    # RETIRE: only in executions started before `then` existed (PromoteChallenger's wait), see check_endpoint.
+    action: Literal["WAIT_ENDPOINT", "SHIFT", "BAKE", "NEXT_STAGE", "PROMOTE", "RETIRE", "DONE", "ROLLBACK", "SKIPPED"]
     reason: str = ""
     endpoint_name: str | None = None
     endpoint_status: str | None = None
@@ -241,7 +242,7 @@ class Restored(Section):
     release_id: str | None = None
     parameters_restored: list[str] = Field(default_factory=list)
     parameters_deleted: list[str] = Field(default_factory=list)
-    config_action: Literal["restored", "deleted", "unchanged", "none"] = "none"
+    config_action: Literal["restored", "deleted", "unchanged", "pending", "none"] = "none"
     endpoint_action: str = "none"
     # The endpoint is restored one SageMaker call at a time, each waited for (Wait -> Rollback again) until it
     # serves the backed-up config and weights; `endpoint_requested` is the last call made, to tell a failed one.
@@ -264,6 +265,7 @@ class OperatorRollback(Section):
     restored_release: str | None = None
     attempt: str | None = None
     restored: Restored | None = None
+    note: str = ""  # e.g. that an earlier attempt of the same request had begun restoring
 
 
 class OperatorRollbackStep(BaseModel):

@@ -9,7 +9,10 @@ longer the live one.
 The operator rollback state machine runs it: `rollback_on_request` restores parameters and config and makes the
 endpoint's first call; while the endpoint is changing (`pending`), the machine waits and `continue_rollback` makes
 the next call, renewing the lock, until the endpoint serves the previous release. Only then is the audit record
-written, the request marked done and the lock released; a failure on the way records it and releases the lock.
+written, the request marked done and the lock released. A transient AWS error is raised as is (the state machine
+retries the step, the lock still held); any other failure records the outcome on the request and releases the lock.
+A crashed step leaves the lock to its 15-minute lease, and the request RESTORING: a new request restores the same
+release again.
 """
 
 from __future__ import annotations
@@ -18,15 +21,18 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from promotion.audit import AuditRecord, write_audit_record
 from promotion.backup import BackupRecord, load_backup
 from promotion.catalog import ModelCatalog
 from promotion.claims import OPERATOR_HOLDER_PREFIX, ClaimStore, condition_held
 from promotion.config import parse_config
-from promotion.errors import BackupMissing, ConfigSchemaError
+from promotion.errors import BackupMissing, ConfigSchemaError, TransientAwsError
 from promotion.events import RollbackRequested
 from promotion.models import OperatorRollback, Restored
 from promotion.production import read_config
+from promotion.retry import is_transient
 from promotion.rollback import restore_backup
 
 RECEIVED, RESTORING, DONE = "RECEIVED", "RESTORING", "DONE"
@@ -175,17 +181,19 @@ def continue_rollback(
     """The endpoint's next step of an accepted rollback whose endpoint is still being restored (see the module
     docstring); the final outcome once it serves the previous release."""
     model, release_id, attempt = progress.model, progress.rolled_back_release, progress.attempt
-    if not progress.pending or release_id is None or attempt is None or model not in catalogs:
-        raise ValueError(f"rollback request {request.id}: nothing to continue ({progress.reason})")
-    catalog, requests = catalogs[model], _Requests(dynamodb, table, model, request.id)
+    requests = _Requests(dynamodb, table, model, request.id)
     try:
+        if not progress.pending or release_id is None or attempt is None or model not in catalogs:
+            raise ValueError(f"rollback request {request.id}: nothing to continue ({progress.reason})")
         store.renew_operator_lock(model, attempt)
         record = load_backup(s3, bucket, model, release_id)
-        restored = restore_backup(ssm, s3, bucket, catalog, record, sagemaker, previous=progress.restored)
+        restored = restore_backup(ssm, s3, bucket, catalogs[model], record, sagemaker, previous=progress.restored)
         if restored.endpoint_pending:
             return progress.model_copy(update={"restored": restored, "reason": _pending_reason(model, restored)})
-        outcome = _finish(request, record, restored, progress.reason, dynamodb, table, now or datetime.now(UTC))
+        outcome = _finish(request, record, restored, progress.note, dynamodb, table, now or datetime.now(UTC))
     except Exception as error:
+        if isinstance(error, TransientAwsError) or (isinstance(error, ClientError) and is_transient(error)):
+            raise  # the state machine retries this step; the lock stays held
         requests.done(
             OperatorRollback(
                 accepted=False,
@@ -195,11 +203,13 @@ def continue_rollback(
                 rolled_back_release=release_id,
             )
         )
-        store.release_operator_lock(model, attempt)
+        if attempt is not None:
+            store.release_operator_lock(model, attempt)
         raise
     try:
         return requests.done(outcome)
     finally:
+        assert attempt is not None
         store.release_operator_lock(model, attempt)
 
 
@@ -228,8 +238,7 @@ def _finish(
             model=model,
             release_id=f"{record.release_id}-rollback-{moment.strftime('%Y%m%dT%H%M%S')}",
             outcome="OPERATOR_ROLLBACK",
-            reason=f"{detail.requested_by}: {detail.reason}; {restored.reason}"
-            + (f" ({note})" if note.startswith("an earlier attempt") else ""),
+            reason=f"{detail.requested_by}: {detail.reason}; {restored.reason}" + (f" ({note})" if note else ""),
             recorded_at=moment,
             execution_arn=f"event:{request.id}",
             approved_by=detail.requested_by,
@@ -307,5 +316,6 @@ def _restore_previous(
             rolled_back_release=release_id,
             restored_release=record.previous_release_id,
             restored=restored,
+            note=note,
         )
     return _finish(request, record, restored, note, dynamodb, table, moment)

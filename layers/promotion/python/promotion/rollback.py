@@ -5,11 +5,14 @@ before are deleted, parameters the release added are deleted, values and types c
 gets its previous bytes (or is deleted if there was none). Running it twice is harmless: it only writes what
 differs, then reads everything back to prove production equals the backup.
 
-Parameters and config come back first: they take effect at once. The endpoint comes back after, one SageMaker call
-per run, because SageMaker refuses any change while the endpoint is Updating: each run either waits (the endpoint is
-still changing), makes the next call (traffic off the challenger, the backed-up config, the backed-up weights), or
+Parameters come back first: they take effect at once. The endpoint comes back next, one SageMaker call per run,
+because SageMaker refuses any change while the endpoint is Updating: each run either waits (the endpoint is still
+changing), makes the next call (traffic off the challenger, the backed-up config, the backed-up weights), or
 confirms that the endpoint serves exactly the backed-up config and weights. The caller runs it again after a wait
-while `endpoint_pending` is true (the state machine's WaitForRollbackEndpoint loop).
+while `endpoint_pending` is true (the state machine's WaitForRollbackEndpoint loop). The config object comes back
+last, once the endpoint is confirmed: it names the release in production, so a rollback cut short (the endpoint
+could not be restored) leaves it naming the release being rolled back, and the operator rollback that finishes the
+job targets that release's backup.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from promotion.retry import with_backoff
 from promotion.rollout import IN_PROGRESS, MAX_ENDPOINT_POLLS, same_weights, served_weights
 
 DRAIN, WEIGHTS = "UpdateEndpointWeightsAndCapacities:drain", "UpdateEndpointWeightsAndCapacities:restore"
-RESTORE_STEPS = 3  # at most: traffic off the challenger, the backed-up config, the backed-up weights
+# At most: a wait for a change already under way, traffic off the challenger, the backed-up config, its weights.
+RESTORE_STEPS = 4
 
 
 class RollbackVerificationError(PromotionError):
@@ -137,9 +141,9 @@ def restore_backup(
     sagemaker: Any = None,
     previous: Restored | None = None,
 ) -> Restored:
-    """Parameters and config back to the backup record and verified, then the endpoint's next step (`previous`:
-    this rollback's last run, while its endpoint is pending). A record that names anything but the catalog's own
-    production is refused before anything is written."""
+    """Parameters back to the backup record, then the endpoint's next step (`previous`: this rollback's last run,
+    while its endpoint is pending), then, once the endpoint is confirmed, the config; everything verified. A record
+    that names anything but the catalog's own production is refused before anything is written."""
     check_against_catalog(record, catalog)
     current = read_parameters(ssm, catalog)
     restored: list[str] = []
@@ -160,6 +164,24 @@ def restore_backup(
         with_backoff(lambda path=path: delete_parameter_if_present(ssm, path))  # type: ignore[misc]
         deleted.append(path)
 
+    verify_parameters(ssm, catalog, record)
+    endpoint = restore_endpoint_step(sagemaker, record, previous)
+    if endpoint.pending:  # the config waits for the endpoint (see the module docstring)
+        if previous is not None and previous.endpoint_pending:
+            restored = sorted(set(restored) | set(previous.parameters_restored))
+            deleted = sorted(set(deleted) | set(previous.parameters_deleted))
+        return Restored(
+            restored=False,
+            reason=f"parameters restored; the endpoint is being restored; the config follows ({endpoint.action})",
+            release_id=record.release_id,
+            parameters_restored=sorted(restored),
+            parameters_deleted=sorted(deleted),
+            config_action="pending",
+            endpoint_action=endpoint.action,
+            endpoint_pending=True,
+            endpoint_requested=endpoint.requested,
+            endpoint_polls=endpoint.polls,
+        )
     previous_config = _previous_config_bytes(s3, bucket, record)
     now = read_config(s3, bucket, record.config.key)
     action = "unchanged"
@@ -172,10 +194,8 @@ def restore_backup(
     if previous is not None and previous.endpoint_pending:  # a later run of the same rollback: keep what it did
         restored = sorted(set(restored) | set(previous.parameters_restored))
         deleted = sorted(set(deleted) | set(previous.parameters_deleted))
-        action = previous.config_action if action == "unchanged" else action
 
     verify_restored(ssm, s3, bucket, catalog, record, previous_config)
-    endpoint = restore_endpoint_step(sagemaker, record, previous)
     return Restored(
         restored=True,
         reason=f"production restored to the state before release {record.release_id}"
@@ -191,9 +211,14 @@ def restore_backup(
     )
 
 
-def verify_restored(
-    ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, record: BackupRecord, previous: bytes | None
-) -> None:
+def verify_parameters(ssm: Any, catalog: ModelCatalog, record: BackupRecord) -> None:
+    """The model's parameters equal the backup's (values, and nothing more)."""
+    problems = _parameter_problems(ssm, catalog, record)
+    if problems:
+        raise RollbackVerificationError("parameters differ from the backup after rollback: " + "; ".join(problems))
+
+
+def _parameter_problems(ssm: Any, catalog: ModelCatalog, record: BackupRecord) -> list[str]:
     current = read_parameters(ssm, catalog)
     expected = {path: saved for path, saved in record.parameters.items() if saved is not None}
     problems = [
@@ -202,6 +227,13 @@ def verify_restored(
         if path not in current or current[path].value != saved.value
     ]
     problems += [f"{path}: should be absent" for path in sorted(set(current) - set(expected))]
+    return problems
+
+
+def verify_restored(
+    ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog, record: BackupRecord, previous: bytes | None
+) -> None:
+    problems = _parameter_problems(ssm, catalog, record)
     if read_config(s3, bucket, record.config.key).body != previous:
         problems.append(f"config s3://{bucket}/{record.config.key} differs from the backup")
     if problems:

@@ -139,6 +139,13 @@ def check_endpoint(sagemaker: Any, rollout: Rollout, now: datetime | None = None
     """Wait for the last endpoint change; once InService, confirm the endpoint serves the config and the weights it
     asked for (an update that failed leaves the endpoint InService on the old ones, with a FailureReason), then
     go on with `then` (the first stage, the stage's bake, or retiring the champion)."""
+    if rollout.then is None:  # an execution started before `then`/`expected_config` existed (DeployChallenger or
+        # PromoteChallenger of the previous version): what they meant, so a deploy does not break a running rollout
+        final = rollout.action == "RETIRE"
+        then = "DONE" if final else "SHIFT"
+        rollout = rollout.model_copy(
+            update={"then": then, "expected_config": rollout.final_config if final else rollout.rollout_config}
+        )
     assert rollout.endpoint_name is not None
     endpoint = describe_endpoint(sagemaker, rollout.endpoint_name) or {}
     status = endpoint.get("EndpointStatus", "Missing")
