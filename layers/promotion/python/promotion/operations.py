@@ -197,8 +197,9 @@ def continue_rollback(
         requests.done(
             OperatorRollback(
                 accepted=False,
-                reason=f"the rollback of release {release_id} failed part way: {error}; production may differ from "
-                "the previous release, restore it by hand",
+                reason=f"the rollback of release {release_id} failed part way: {error}; the endpoint may still "
+                f"serve it, and the config names it until the endpoint is back: send a new rollback request to "
+                "finish",
                 model=model,
                 rolled_back_release=release_id,
             )
@@ -215,8 +216,8 @@ def continue_rollback(
 
 def _pending_reason(model: str, restored: Restored) -> str:
     return (
-        f"restoring {model}: parameters and config are back to the state before release {restored.release_id}; "
-        f"the endpoint is being restored ({restored.endpoint_action})"
+        f"restoring {model}: parameters are back to the state before release {restored.release_id}; the endpoint "
+        f"is being restored ({restored.endpoint_action}), the config follows it"
     )
 
 
