@@ -135,6 +135,7 @@ class Monitoring(Construct):
         dead_letter_queues: Mapping[str, sqs.IQueue],
         topic: sns.ITopic,
         catalogs: Mapping[str, ModelCatalog] | None = None,
+        operator_rollback: sfn.StateMachine | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         alarm_action = actions.SnsAction(topic)
@@ -184,6 +185,27 @@ class Monitoring(Construct):
                     f"{name}DeadLetters",
                     queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
                     f"Events of the {name} rule could not be delivered or processed (see its dead-letter queue)",
+                )
+            )
+        if operator_rollback is not None:
+            # An operator rollback that failed, was refused, timed out or was stopped: the operator who sent it waits
+            # for the endpoint, and production may be half restored (docs/operators-guide.md, 'OperatorRollbacks').
+            self.alarms.append(
+                self._alarm(
+                    "OperatorRollbacksNotDone",
+                    cloudwatch.MathExpression(
+                        expression="failed + timedout + aborted",
+                        using_metrics={
+                            "failed": operator_rollback.metric_failed(period=PERIOD),
+                            "timedout": operator_rollback.metric_timed_out(period=PERIOD),
+                            "aborted": operator_rollback.metric_aborted(period=PERIOD),
+                        },
+                        period=PERIOD,
+                        label="operator rollbacks not done",
+                    ),
+                    "An operator rollback ended RollbackRefused (the reason is its cause), RollbackFailed, timed out "
+                    "or was stopped: production may be half restored; read the execution in the Step Functions "
+                    "console (docs/operators-guide.md, 'OperatorRollbacksNotDone')",
                 )
             )
         for alarm in self.alarms:

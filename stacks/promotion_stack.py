@@ -137,6 +137,7 @@ class PromotionStack(cdk.Stack):
             dead_letter_queues=rules.dead_letter_queues,
             topic=notifications.topic,
             catalogs=catalogs,
+            operator_rollback=operator_rollback.state_machine,
         )
 
         for name, value, description in (

@@ -269,3 +269,18 @@ def test_outputs(template: Template) -> None:
     } <= set(outputs)
     template.has_output("StateMachineArn", {"Value": {"Ref": Match.string_like_regexp("^PromotionStateMachine")}})
     assert json.dumps(outputs)  # plain JSON
+
+
+def test_operator_rollbacks_that_did_not_end_rolled_back_alarm_the_topic(synth: Synth) -> None:
+    (topic_id,) = synth.resources("AWS::SNS::Topic")
+    alarm = alarm_named(synth, "OperatorRollbacksNotDone")
+    assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+    (expression,) = [query for query in alarm["Metrics"] if "Expression" in query]
+    assert expression["Expression"] == "failed + timedout + aborted" and expression.get("ReturnData", True)
+    machine = {"Ref": machine_id(synth, "OperatorRollbackStateMachineArn")}
+    watched = {
+        query["MetricStat"]["Metric"]["MetricName"]
+        for query in alarm["Metrics"]
+        if "MetricStat" in query and query["MetricStat"]["Metric"]["Dimensions"][0]["Value"] == machine
+    }
+    assert watched == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
