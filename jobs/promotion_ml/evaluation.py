@@ -160,7 +160,9 @@ def evaluate(y_true: ArrayLike, y_score: ArrayLike, threshold: float = DEFAULT_T
         recall=float(skm.recall_score(labels, predicted, zero_division=0)),
         f1=float(skm.f1_score(labels, predicted, zero_division=0)),
         roc_auc=float(skm.roc_auc_score(labels, scores)) if both_classes else None,
-        pr_auc=float(skm.average_precision_score(labels, scores)) if n_positive > 0 else None,
+        # Average precision sums precision x recall steps: float rounding can land it a hair above 1
+        # (1.0000000000000002 for a perfect ranking), which a range check downstream would refuse.
+        pr_auc=min(1.0, float(skm.average_precision_score(labels, scores))) if n_positive > 0 else None,
         confusion_matrix=ConfusionMatrix(tn=tn, fp=fp, fn=fn, tp=tp),
         threshold=float(threshold),
         n_samples=int(labels.shape[0]),

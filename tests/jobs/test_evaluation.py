@@ -76,6 +76,13 @@ labels_and_scores = st.integers(min_value=1, max_value=60).flatmap(
 )
 
 
+def test_average_precision_of_a_ranking_that_rounds_above_one_is_one() -> None:
+    """The case hypothesis found: sklearn's sum comes out at 1.0000000000000002."""
+    labels = [1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1]
+    scores = [0.5625, 0.0625, 0.625, 0.125, 0.1875, 0.15625, 0.0, 1.0, 0.5, 0.75, 0.25]
+    assert evaluate(labels, scores).pr_auc == pytest.approx(1.0) and evaluate(labels, scores).pr_auc <= 1.0
+
+
 @settings(max_examples=100, deadline=None)
 @given(labels_and_scores)
 def test_property_14_evaluation_metrics_completeness(case: tuple[list[int], list[float]]) -> None:
