@@ -83,20 +83,12 @@ class PromotionRules(Construct):
         super().__init__(scope, construct_id)
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
 
-        tuning_dlq = self._dead_letter_queue("TuningJobCompleted")
-        self.tuning_job_rule = events.Rule(
-            self,
+        self.tuning_job_rule = self._machine_rule(
             "TuningJobCompleted",
-            description="A tagged SageMaker tuning job completed: start its promotion",
-            event_pattern=TUNING_JOB_PATTERN,  # on the default bus, where SageMaker puts its events
-            targets=[
-                targets.SfnStateMachine(
-                    state_machine,  # the whole event is the execution input
-                    dead_letter_queue=tuning_dlq,
-                    retry_attempts=TARGET_RETRY_ATTEMPTS,
-                    max_event_age=TARGET_MAX_EVENT_AGE,
-                )
-            ],
+            None,  # the default bus, where SageMaker puts its events
+            TUNING_JOB_PATTERN,
+            state_machine,
+            "A tagged SageMaker tuning job completed: start its promotion",
         )
         self.approval_rule = self._function_rule(
             "ApprovalDecision",
@@ -105,17 +97,34 @@ class PromotionRules(Construct):
             approval_decision,
             "An approver's decision on a pending promotion",
         )
-        rollback_dlq = self._dead_letter_queue("RollbackRequested")
-        self.rollback_rule = events.Rule(
-            self,
+        self.rollback_rule = self._machine_rule(
             "RollbackRequested",
-            description="An operator asks to roll a model back: one operator rollback execution per request",
+            bus,
+            ROLLBACK_PATTERN,
+            operator_rollback,
+            "An operator asks to roll a model back: one operator rollback execution per request",
+        )
+
+    def _machine_rule(
+        self,
+        name: str,
+        bus: events.IEventBus | None,
+        pattern: events.EventPattern,
+        machine: sfn.IStateMachine,
+        description: str,
+    ) -> events.Rule:
+        """A rule that starts one execution of `machine` per event (the whole event is its input)."""
+        dlq = self._dead_letter_queue(name)
+        return events.Rule(
+            self,
+            name,
+            description=description,
             event_bus=bus,
-            event_pattern=ROLLBACK_PATTERN,
+            event_pattern=pattern,
             targets=[
                 targets.SfnStateMachine(
-                    operator_rollback,  # the whole event is the execution input
-                    dead_letter_queue=rollback_dlq,
+                    machine,
+                    dead_letter_queue=dlq,
                     retry_attempts=TARGET_RETRY_ATTEMPTS,
                     max_event_age=TARGET_MAX_EVENT_AGE,
                 )

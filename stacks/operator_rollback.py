@@ -9,16 +9,14 @@ promotion's Rollback, and the endpoint waited for in a Wait loop (a Lambda must 
 
 from __future__ import annotations
 
-import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.nag import acknowledge, wildcard_resource_finding
-from stacks.state_machine import POLL_INTERVAL, RETRYABLE_ERRORS
+from stacks.state_machine import POLL_INTERVAL, logged_state_machine, retry_transient_errors
 
 
 class OperatorRollbackStateMachine(Construct):
@@ -45,13 +43,7 @@ class OperatorRollbackStateMachine(Construct):
                 retry_on_service_exceptions=False,
                 result_path="$.rollback",
             )
-            invoke.add_retry(
-                errors=RETRYABLE_ERRORS,
-                interval=cdk.Duration.seconds(2),
-                backoff_rate=2,
-                max_attempts=4,
-                jitter_strategy=sfn.JitterType.FULL,
-            )
+            retry_transient_errors(invoke)
             invoke.add_catch(failed, errors=["States.ALL"], result_path="$.error")
             return invoke
 
@@ -70,30 +62,14 @@ class OperatorRollbackStateMachine(Construct):
         wait.next(again)
         again.next(progress)
 
-        self.log_group = logs.LogGroup(
+        self.log_group, self.state_machine = logged_state_machine(
             self,
-            "ExecutionLogs",
-            log_group_name=f"/aws/vendedlogs/states/{state_machine_name}",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            encryption_key=log_key,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
             state_machine_name=state_machine_name,
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_chainable(begin),
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
-            tracing_enabled=True,
+            start=begin,
+            log_key=log_key,
             comment="Operator rollback: the previous release back, the endpoint waited for until it serves it",
         )
         role = self.state_machine.role
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Resource '*' only for X-Ray tracing and CloudWatch Logs log delivery (logs:*LogDelivery, "
-            "PutResourcePolicy, Describe*): Step Functions logging and tracing support no resource-level permissions.",
-        )
         acknowledge(
             role,
             wildcard_resource_finding(role, f"{function.function_arn}:*"),

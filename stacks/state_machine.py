@@ -60,6 +60,51 @@ ENDPOINT_BUSY_RETRY_INTERVAL = cdk.Duration.seconds(60)
 APPROVAL_TIMEOUT_PATH = "$.validation.approval_timeout_seconds"
 
 
+def retry_transient_errors(invoke: tasks.LambdaInvoke) -> None:
+    """Every Lambda task's Retry: Lambda service hiccups and the domain's TransientAwsError, with full jitter."""
+    invoke.add_retry(
+        errors=RETRYABLE_ERRORS,
+        interval=cdk.Duration.seconds(2),
+        backoff_rate=2,
+        max_attempts=4,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+
+
+def logged_state_machine(
+    scope: Construct, *, state_machine_name: str, start: sfn.IChainable, log_key: kms.IKey, comment: str
+) -> tuple[logs.LogGroup, sfn.StateMachine]:
+    """A Standard machine with X-Ray tracing and every event logged, without its data, to a KMS-encrypted log group.
+
+    Without data: AwaitApproval's input carries the task token, and whoever may read the log group must not be able
+    to complete the approval with it; the data stays in the execution history."""
+    log_group = logs.LogGroup(
+        scope,
+        "ExecutionLogs",
+        # Vended-logs prefix keeps Step Functions' log delivery off the account's log resource policy limit.
+        log_group_name=f"/aws/vendedlogs/states/{state_machine_name}",
+        retention=logs.RetentionDays.THREE_MONTHS,
+        encryption_key=log_key,
+    )
+    machine = sfn.StateMachine(
+        scope,
+        "StateMachine",
+        state_machine_name=state_machine_name,
+        state_machine_type=sfn.StateMachineType.STANDARD,
+        definition_body=sfn.DefinitionBody.from_chainable(start),
+        logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+        tracing_enabled=True,
+        comment=comment,
+    )
+    acknowledge(
+        machine.role,
+        "AwsSolutions-IAM5[Resource::*]",
+        "Resource '*' only for X-Ray tracing and CloudWatch Logs log delivery (logs:*LogDelivery, "
+        "PutResourcePolicy, Describe*): Step Functions logging and tracing support no resource-level permissions.",
+    )
+    return log_group, machine
+
+
 class PromotionStateMachine(Construct):
     """Standard state machine: ClaimPromotion ... PublishResult, with Rollback on any failure after BackupProduction."""
 
@@ -84,13 +129,7 @@ class PromotionStateMachine(Construct):
                 retry_on_service_exceptions=False,  # our own Retry below, with jitter and the domain's errors
                 **kwargs,  # type: ignore[arg-type]
             )
-            invoke.add_retry(
-                errors=RETRYABLE_ERRORS,
-                interval=cdk.Duration.seconds(2),
-                backoff_rate=2,
-                max_attempts=4,
-                jitter_strategy=sfn.JitterType.FULL,
-            )
+            retry_transient_errors(invoke)
             if state in ENDPOINT_CHANGING_STATES:
                 # Something else changed the endpoint between our look and our call (SageMaker maintenance, a
                 # person): SageMaker refuses until that change is done, which takes minutes.
@@ -360,33 +399,14 @@ class PromotionStateMachine(Construct):
                 },
             )
         )
-        self.log_group = logs.LogGroup(
+        self.log_group, self.state_machine = logged_state_machine(
             self,
-            "ExecutionLogs",
-            # Vended-logs prefix keeps Step Functions' log delivery off the account's log resource policy limit.
-            log_group_name=f"/aws/vendedlogs/states/{state_machine_name}",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            encryption_key=self.log_key,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
             state_machine_name=state_machine_name,
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_chainable(claim),
-            # Every event, without its data: AwaitApproval's input carries the task token, and whoever may read this
-            # log group must not be able to complete the approval with it. The data stays in the execution history.
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
-            tracing_enabled=True,
+            start=claim,
+            log_key=self.log_key,
             comment="Model promotion: validate, approve, back up, write production, train; roll back on failure",
         )
         role = self.state_machine.role
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Resource '*' only for X-Ray tracing and CloudWatch Logs log delivery (logs:*LogDelivery, "
-            "PutResourcePolicy, Describe*): Step Functions logging and tracing support no resource-level permissions.",
-        )
         for name in sorted(set(TASK_FUNCTIONS.values())):
             acknowledge(
                 role,

@@ -146,10 +146,7 @@ def rollback_on_request(
         raise
     if outcome.pending:  # the lock stays held while the endpoint is restored (continue_rollback releases it)
         return outcome.model_copy(update={"attempt": attempt})
-    try:
-        return requests.done(outcome)
-    finally:
-        store.release_operator_lock(model, attempt)
+    return _conclude(requests, store, model, attempt, outcome)
 
 
 def rollback_step(
@@ -194,24 +191,28 @@ def continue_rollback(
     except Exception as error:
         if isinstance(error, TransientAwsError) or (isinstance(error, ClientError) and is_transient(error)):
             raise  # the state machine retries this step; the lock stays held
-        requests.done(
-            OperatorRollback(
-                accepted=False,
-                reason=f"the rollback of release {release_id} failed part way: {error}; the endpoint may still "
-                f"serve it, and the config names it until the endpoint is back: send a new rollback request to "
-                "finish",
-                model=model,
-                rolled_back_release=release_id,
-            )
+        failed = OperatorRollback(
+            accepted=False,
+            reason=f"the rollback of release {release_id} failed part way: {error}; the endpoint may still serve "
+            "it, and the config names it until the endpoint is back: send a new rollback request to finish",
+            model=model,
+            rolled_back_release=release_id,
         )
-        if attempt is not None:
-            store.release_operator_lock(model, attempt)
+        _conclude(requests, store, model, attempt, failed)
         raise
+    return _conclude(requests, store, model, attempt, outcome)
+
+
+def _conclude(
+    requests: _Requests, store: ClaimStore, model: str, attempt: str | None, outcome: OperatorRollback
+) -> OperatorRollback:
+    """The request's outcome recorded, and this attempt's hold on the model's lock released (whatever the record
+    write does)."""
     try:
         return requests.done(outcome)
     finally:
-        assert attempt is not None
-        store.release_operator_lock(model, attempt)
+        if attempt is not None:
+            store.release_operator_lock(model, attempt)
 
 
 def _pending_reason(model: str, restored: Restored) -> str:

@@ -68,22 +68,25 @@ def restore_endpoint_step(sagemaker: Any, record: BackupRecord, previous: Restor
         if not is_endpoint_busy(error):
             raise
         assert record.endpoint is not None
-        waiting = previous is not None and previous.endpoint_pending
-        last = previous.endpoint_requested if waiting and previous is not None else None
-        polls = previous.endpoint_polls + 1 if waiting and previous is not None else 0
+        last, polls = _carried_over(previous)
         if polls > MAX_ENDPOINT_POLLS:
             name = record.endpoint.name
             raise RollbackVerificationError(f"endpoint {name} still refuses changes: {error}") from error
         return EndpointStep(True, f"SageMaker refused the change ({error}); trying again after the wait", last, polls)
 
 
+def _carried_over(previous: Restored | None) -> tuple[str | None, int]:
+    """From this rollback's last run, while its endpoint is pending: the call it made, and this run's poll count."""
+    if previous is None or not previous.endpoint_pending:
+        return None, 0
+    return previous.endpoint_requested, previous.endpoint_polls + 1
+
+
 def _endpoint_step(sagemaker: Any, record: BackupRecord, previous: Restored | None) -> EndpointStep:
     saved = record.endpoint
     if saved is None or sagemaker is None:
         return EndpointStep(pending=False, action="none")
-    waiting = previous is not None and previous.endpoint_pending
-    polls = previous.endpoint_polls + 1 if waiting and previous is not None else 0
-    last = previous.endpoint_requested if waiting and previous is not None else None
+    last, polls = _carried_over(previous)
     endpoint = describe_endpoint(sagemaker, saved.name)
     if endpoint is None:
         raise RollbackVerificationError(
@@ -165,11 +168,11 @@ def restore_backup(
         deleted.append(path)
 
     verify_parameters(ssm, catalog, record)
+    if previous is not None and previous.endpoint_pending:  # a later run of the same rollback: keep what it did
+        restored = sorted(set(restored) | set(previous.parameters_restored))
+        deleted = sorted(set(deleted) | set(previous.parameters_deleted))
     endpoint = restore_endpoint_step(sagemaker, record, previous)
     if endpoint.pending:  # the config waits for the endpoint (see the module docstring)
-        if previous is not None and previous.endpoint_pending:
-            restored = sorted(set(restored) | set(previous.parameters_restored))
-            deleted = sorted(set(deleted) | set(previous.parameters_deleted))
         return Restored(
             restored=False,
             reason=f"parameters restored; the endpoint is being restored; the config follows ({endpoint.action})",
@@ -191,9 +194,6 @@ def restore_backup(
     elif previous_config is not None and now.body != previous_config:
         s3.put_object(Bucket=bucket, Key=record.config.key, Body=previous_config, ContentType="application/yaml")
         action = "restored"
-    if previous is not None and previous.endpoint_pending:  # a later run of the same rollback: keep what it did
-        restored = sorted(set(restored) | set(previous.parameters_restored))
-        deleted = sorted(set(deleted) | set(previous.parameters_deleted))
 
     verify_restored(ssm, s3, bucket, catalog, record, previous_config)
     return Restored(
