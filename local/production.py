@@ -110,7 +110,7 @@ def seed_champion(
         hyperparameters=hyperparameters,
         performance=performance or default_performance(catalog),
         tested_date=tested,
-        approved_by=catalog.approval.demo_approver or catalog.approval.approvers[0],
+        approved_by=catalog.approval.demo_approver or catalog.approval.approvers[0].name,
         approved_at=tested,
         source=ConfigSource(
             tuning_job_arn=tuning_job_arn,

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Self, TextIO
+from typing import Any, Literal, Self, TextIO, cast
 
 import boto3
 from botocore.config import Config
@@ -26,7 +29,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from pydantic import BaseModel, ConfigDict
 
-from local import endpoints, events_bridge, sagemaker_jobs, sfn_bridge
+from local import endpoints, events_bridge, registry, sagemaker_jobs, sfn_bridge
 from local.errors import UsageError
 from local.events_bridge import OVER_THE_LIMIT, PUT_EVENTS_LIMIT_BYTES, entry_size
 from local.faults import FaultInjector
@@ -52,19 +55,24 @@ REGION = "us-east-1"
 MAX_EXECUTION_INPUT_BYTES = 262144  # StartExecution's input, in UTF-8 bytes
 # State names are the operator contract (docs/state-machine.md); the runtime answers this one's callback.
 APPROVAL_STATE = "AwaitApproval"
-APPROVAL_SOURCE = "promotion.approvals"
-APPROVAL_DETAIL_TYPE = "Promotion Approval Decision"
 _POLL_S = 0.02
 
 
 class Decision(BaseModel):
-    """How the run answers AwaitApproval: approve or reject as someone, or not at all (let it expire)."""
+    """How the run answers AwaitApproval: approve or reject as someone, or not at all (let it expire).
+
+    `by` is a catalog approver's name: the runtime plays their IAM identity (their role, with their session name)
+    and changes the candidate's status in the Model Registry as they would. `role` / `session` play any other
+    identity instead (someone who is not an approver, with or without the approvers' policy)."""
 
     model_config = ConfigDict(frozen=True)
 
     decision: Literal["approve", "reject", "none"]
     by: str | None = None
     comment: str = ""
+    role: str | None = None  # an IAM role name to play instead of the approver's
+    session: str | None = None
+    grant: bool = True  # the played role holds the stack's approvers' policy (False: no policy at all)
 
     @classmethod
     def approve(cls, by: str, comment: str = "approved in the local runtime") -> Decision:
@@ -252,6 +260,8 @@ class LocalRuntime:
         self.dead_letters: list[dict[str, Any]] = []  # deliveries EventBridge gave up on (see _dead_letter)
         self._sfn: sfn_bridge.StepFunctionsBridge | None = None
         self._events: events_bridge.EventsBridge | None = None
+        self._registry: registry.RegistryBridge | None = None
+        self._persons = threading.local()  # the people this thread plays (role ARN, session), innermost last
         self.stack: StackTemplate | None = None
         self.world: World | None = None
         self.lambdas: InProcessLambdas | None = None
@@ -311,6 +321,8 @@ class LocalRuntime:
             )
             sagemaker_jobs.HOOKS.activate(self.jobs)
             endpoints.HOOKS.activate(self.traffic)
+            self._registry = registry.RegistryBridge(caller=self._caller)
+            registry.HOOKS.activate(self._registry)
             from promotion import clock
 
             clock.reset()
@@ -352,6 +364,8 @@ class LocalRuntime:
                 attempt(sagemaker_jobs.HOOKS.deactivate, self.jobs)
             if self.traffic is not None:
                 attempt(endpoints.HOOKS.deactivate, self.traffic)
+            if self._registry is not None:
+                attempt(registry.HOOKS.deactivate, self._registry)
         finally:
             try:
                 if self._mock is not None:
@@ -577,24 +591,90 @@ class LocalRuntime:
             response = client.put_events(Entries=[entry])
         return response
 
+    def pending_package(self, model: str, tuning_job_name: str) -> str:
+        """The candidate package AwaitApproval registered for this tuning job's promotion."""
+        from promotion.approval import approval_key
+
+        item = self.clients.dynamodb.get_item(
+            TableName=self.table_name, Key=approval_key(model, tuning_job_name), ConsistentRead=True
+        ).get("Item")
+        if item is None or "model_package_arn" not in item:
+            raise UsageError(f"no candidate of {model} from {tuning_job_name} is registered for approval")
+        return str(item["model_package_arn"]["S"])
+
+    def decision_identity(self, model: str, decision: Decision) -> tuple[str, str]:
+        """(role name, session name) the runtime plays for `decision`."""
+        if decision.role is not None:
+            return decision.role, decision.session or "local"
+        approver = load_model_catalog(self.models_dir, model).approval.approver_named(decision.by or "")
+        if approver is None or approver.role is None:
+            raise UsageError(
+                f"{decision.by!r} is not a role-based approver of {model}: name one of the catalog's approvers, or "
+                "give the role and session to play"
+            )
+        return approver.role, approver.session or re.sub(r"[^\w+=,.@-]", "-", approver.name)[:64]
+
     def send_decision(self, model: str, tuning_job_name: str, decision: Decision) -> None:
-        """A data scientist's approval decision, put on the product bus (the product's rule routes it)."""
-        if decision.decision == "none" or decision.by is None:
+        """A data scientist's decision, made as they make it: UpdateModelPackage on the candidate's package in the
+        Model Registry, as their IAM identity. SageMaker's state change event then reaches the product's rule."""
+        if decision.decision == "none" or (decision.by is None and decision.role is None):
             return
-        event = {
-            "source": APPROVAL_SOURCE,
-            "detail-type": APPROVAL_DETAIL_TYPE,
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "resources": [],
-            "detail": {
-                "model": model,
-                "tuning_job_name": tuning_job_name,
-                "decision": decision.decision,
-                "decided_by": decision.by,
-                "comment": decision.comment,
-            },
-        }
-        self.send_event(event, bus=self.product_bus, as_person=("approver", decision.by))
+        package_arn = self.pending_package(model, tuning_job_name)
+        role, session = self.decision_identity(model, decision)
+        status = "Approved" if decision.decision == "approve" else "Rejected"
+        kind: Literal["approver"] | None = "approver" if decision.grant else None
+        self.person_call(
+            kind,
+            role,
+            session,
+            "sagemaker",
+            "update_model_package",
+            ModelPackageArn=package_arn,
+            ModelApprovalStatus=status,
+            ApprovalDescription=decision.comment,
+        )
+        self._drain()
+
+    def person_call(
+        self,
+        kind: Literal["approver", "operator"] | None,
+        role: str,
+        session: str,
+        service: str,
+        operation: str,
+        **params: Any,
+    ) -> Any:
+        """One API call made as a person: role `role` (holding the stack's managed policy for `kind`, or nothing
+        when `kind` is None) in session `session`. With IAM enforced the role's policies decide; either way the
+        Model Registry records this identity as the caller, as SageMaker records the authenticated principal."""
+        role_arn = f"arn:aws:iam::{ACCOUNT}:role/{role}"
+        client = boto3.client(service, region_name=REGION)  # made now: the enforcement's hooks apply to it
+        with self._playing(role_arn, session):
+            if self.iam is None:
+                return getattr(client, operation)(**params)
+            if self.iam.person_role(kind, role) is None:
+                raise UsageError(f"the template ships no {kind}s' managed policy to act with")
+            with self.iam.person(role_arn, session):
+                return getattr(client, operation)(**params)
+
+    @contextmanager
+    def _playing(self, role_arn: str, session: str) -> Iterator[None]:
+        self._persons.__dict__.setdefault("stack", []).append((role_arn, session))
+        try:
+            yield
+        finally:
+            self._persons.stack.pop()
+
+    def _caller(self) -> tuple[str, str] | None:
+        """Who makes the current call, for the Model Registry's records: a person the runtime plays, else the
+        principal IAM enforcement says acts (a function's role), else the account owner (None)."""
+        stack = self._persons.__dict__.get("stack") or []
+        if stack:
+            return cast(tuple[str, str], stack[-1])
+        principal = self.iam.enforcer.current() if self.iam is not None else None
+        if principal is not None and principal.arn is not None:
+            return principal.arn, principal.session
+        return None
 
     def request_rollback(self, model: str, by: str, reason: str, timeout_s: float = 120.0) -> list[dict[str, Any]]:
         """An operator's rollback request, put on the product bus as `promote rollback` puts it; returns, once they
@@ -684,7 +764,7 @@ class LocalRuntime:
 
     def demo_approver(self, model_id: str) -> str:
         approval = load_model_catalog(self.models_dir, model_id).approval
-        return approval.demo_approver or approval.approvers[0]
+        return approval.demo_approver or approval.approvers[0].name
 
     # -- executions ------------------------------------------------------------------------------------------
     def history(self, execution_arn: str) -> list[dict[str, Any]]:

@@ -40,6 +40,7 @@ _NAME_PROPERTY: dict[str, tuple[str, int]] = {
     "AWS::IAM::Policy": ("PolicyName", 128),
     "AWS::Logs::LogGroup": ("LogGroupName", 512),
     "AWS::SSM::Parameter": ("Name", 1011),
+    "AWS::SageMaker::ModelPackageGroup": ("ModelPackageGroupName", 63),
 }
 
 
@@ -158,6 +159,11 @@ def _physical(resource_type: str, name: str, properties: dict[str, Any], account
         return Physical(
             name, {"Type": str(properties.get("Type", "String")), "Value": str(properties.get("Value", ""))}
         )
+    if resource_type == "AWS::SageMaker::ModelPackageGroup":
+        # SageMaker writes the name in lower case in the ARN.
+        return Physical(
+            name, {"ModelPackageGroupArn": f"{arn_prefix.format('sagemaker')}:model-package-group/{name.lower()}"}
+        )
     service = resource_type.split("::")[1].lower() if resource_type.count("::") == 2 else "local"
     return Physical(name, {"Arn": f"{arn_prefix.format(service)}:{name}"})
 
@@ -234,6 +240,7 @@ class WorldBuilder:
             "AWS::Events::EventBus": self._bus,
             "AWS::Logs::LogGroup": self._log_group,
             "AWS::SSM::Parameter": self._parameter,
+            "AWS::SageMaker::ModelPackageGroup": self._package_group,
             "AWS::Lambda::Function": self._function,
             "AWS::StepFunctions::StateMachine": self._state_machine,
             "AWS::Events::Rule": self._rule,
@@ -310,6 +317,13 @@ class WorldBuilder:
         props = self._properties(logical_id)
         self.clients.ssm.put_parameter(
             Name=self._name(logical_id), Value=str(props["Value"]), Type=props.get("Type", "String"), Overwrite=True
+        )
+
+    def _package_group(self, logical_id: str) -> None:
+        props = self._properties(logical_id)
+        self.clients.sagemaker.create_model_package_group(
+            ModelPackageGroupName=self._name(logical_id),
+            ModelPackageGroupDescription=str(props.get("ModelPackageGroupDescription", "")),
         )
 
     def _function(self, logical_id: str) -> None:

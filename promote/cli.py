@@ -1,5 +1,7 @@
-"""The `promote` command line. It only puts events on the product's bus and reads the promotion table and config
-bucket with boto3, so it works against a deployed stack and, in process, against the local runtime's moto world.
+"""The `promote` command line. Approving and rejecting change the candidate's status in the SageMaker Model
+Registry (UpdateModelPackage, made with your own AWS credentials: SageMaker records who you are); rolling back puts
+a request on the product's bus; the rest reads the promotion table and config bucket. All of it is boto3, so it
+works against a deployed stack and, in process, against the local runtime's moto world.
 
 Where things are: `--stack NAME` reads the stack's outputs, or the environment gives them directly
 (PROMOTION_EVENT_BUS, PROMOTION_TABLE, PROMOTION_CONFIG_BUCKET).
@@ -20,9 +22,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from promotion.approval import APPROVAL_SOURCE, pending_approvals
+from promotion.approval import pending_approvals
 from promotion.audit import list_audit_records
-from promotion.events import APPROVAL_DETAIL_TYPE, OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE
+from promotion.events import OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE
+from promotion.registry import APPROVED_STATUS, REJECTED_STATUS
 
 app = typer.Typer(help="Approve, reject and roll back model promotions; see what is running and what happened.")
 console = Console()
@@ -80,25 +83,35 @@ def _put(event_bus: str, source: str, detail_type: str, detail: dict[str, Any]) 
     return str(entry.get("EventId", ""))
 
 
-def _pending_job(targets: Targets, model: str, tuning_job: str | None) -> str:
-    if tuning_job:
-        return tuning_job
-    pending = pending_approvals(boto3.client("dynamodb"), targets.table, model)
+def _pending_package(targets: Targets, model: str, tuning_job: str | None) -> tuple[str, str]:
+    """(tuning job, model package ARN) of the promotion of `model` that waits for a decision."""
+    pending = [
+        one
+        for one in pending_approvals(boto3.client("dynamodb"), targets.table, model)
+        if tuning_job is None or one.tuning_job_name == tuning_job
+    ]
     if len(pending) != 1:
         console.print(
             f"[red]{len(pending)} promotions of {escape(model)} wait for a decision; name one with --tuning-job[/red]"
         )
         raise typer.Exit(2)
-    return pending[0].tuning_job_name
+    if not pending[0].model_package_arn:
+        console.print("[red]the pending promotion registered no model package; it cannot be decided[/red]")
+        raise typer.Exit(2)
+    return pending[0].tuning_job_name, pending[0].model_package_arn
 
 
-def _decide(decision: str, model: str, by: str, comment: str, tuning_job: str | None, stack: str | None) -> None:
+def _decide(decision: str, model: str, comment: str, tuning_job: str | None, stack: str | None) -> None:
     targets = resolve_targets(stack)
-    job = _pending_job(targets, model, tuning_job)
-    detail = {"model": model, "tuning_job_name": job, "decision": decision, "decided_by": by, "comment": comment}
-    event_id = _put(targets.event_bus, APPROVAL_SOURCE, APPROVAL_DETAIL_TYPE, detail)
+    job, package_arn = _pending_package(targets, model, tuning_job)
+    status = APPROVED_STATUS if decision == "approve" else REJECTED_STATUS
+    boto3.client("sagemaker").update_model_package(
+        ModelPackageArn=package_arn, ModelApprovalStatus=status, ApprovalDescription=comment
+    )
+    caller = boto3.client("sts").get_caller_identity()["Arn"]
     console.print(
-        f"{decision} of {model} from {job} sent as {by} (event {event_id}); the result shows in `promote status`",
+        f"{package_arn} set to {status} as {caller}; the promotion of {model} from {job} continues only if that "
+        "identity is one of the catalog's approvers (see `promote status`)",
         markup=False,
     )
 
@@ -106,25 +119,23 @@ def _decide(decision: str, model: str, by: str, comment: str, tuning_job: str | 
 @app.command()
 def approve(
     model: str,
-    by: ByOption,
     comment: Annotated[str, typer.Option(help="why the candidate may go to production")],
     tuning_job: Annotated[str | None, typer.Option(help="the tuning job, when several wait")] = None,
     stack: StackOption = None,
 ) -> None:
-    """Approve the promotion of MODEL that waits for a decision."""
-    _decide("approve", model, by, comment, tuning_job, stack)
+    """Approve the promotion of MODEL that waits for a decision (as your AWS identity)."""
+    _decide("approve", model, comment, tuning_job, stack)
 
 
 @app.command()
 def reject(
     model: str,
-    by: ByOption,
     comment: Annotated[str, typer.Option(help="why the candidate may not go to production")],
     tuning_job: Annotated[str | None, typer.Option(help="the tuning job, when several wait")] = None,
     stack: StackOption = None,
 ) -> None:
-    """Reject the promotion of MODEL that waits for a decision."""
-    _decide("reject", model, by, comment, tuning_job, stack)
+    """Reject the promotion of MODEL that waits for a decision (as your AWS identity)."""
+    _decide("reject", model, comment, tuning_job, stack)
 
 
 @app.command()

@@ -1,5 +1,6 @@
-"""Event routing: SageMaker's tuning-job completion starts a promotion; the product's own bus carries approval
-decisions and rollback requests to their functions. Every target has a retry policy and an encrypted DLQ."""
+"""Event routing: SageMaker's tuning-job completion starts a promotion; SageMaker's model package changes (an
+approver's decision in the Model Registry) reach the decision function; the product's own bus carries operators'
+rollback requests. Every target has a retry policy and an encrypted DLQ."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from promotion.approval import APPROVAL_SOURCE
-from promotion.events import APPROVAL_DETAIL_TYPE, OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE
+from promotion.events import MODEL_PACKAGE_DETAIL_TYPE, OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE
+from promotion.registry import DECIDED_STATUSES
 from stacks.nag import acknowledge
 
 MODEL_TAG = "promotion:model"
@@ -27,7 +28,18 @@ TUNING_JOB_PATTERN = events.EventPattern(
     # A key with a colon is an ordinary JSON key in a pattern; {"exists": true} requires the tag to be present.
     detail={"HyperParameterTuningJobStatus": ["Completed"], "Tags": {MODEL_TAG: events.Match.exists()}},
 )
-APPROVAL_PATTERN = events.EventPattern(source=[APPROVAL_SOURCE], detail_type=[APPROVAL_DETAIL_TYPE])
+
+
+def decision_pattern(package_groups: Sequence[str]) -> events.EventPattern:
+    """A decided candidate of one of the catalogs' package groups (creation and returns to pending are no
+    decision, so they are not delivered)."""
+    return events.EventPattern(
+        source=["aws.sagemaker"],
+        detail_type=[MODEL_PACKAGE_DETAIL_TYPE],
+        detail={"ModelPackageGroupName": sorted(package_groups), "ModelApprovalStatus": list(DECIDED_STATUSES)},
+    )
+
+
 ROLLBACK_PATTERN = events.EventPattern(source=[OPERATIONS_SOURCE], detail_type=[ROLLBACK_DETAIL_TYPE])
 TARGET_RETRY_ATTEMPTS = 4
 TARGET_MAX_EVENT_AGE = cdk.Duration.hours(2)
@@ -79,6 +91,7 @@ class PromotionRules(Construct):
         state_machine: sfn.IStateMachine,
         approval_decision: lambda_.IFunction,
         operator_rollback: sfn.IStateMachine,
+        package_groups: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
@@ -92,10 +105,10 @@ class PromotionRules(Construct):
         )
         self.approval_rule = self._function_rule(
             "ApprovalDecision",
-            bus,
-            APPROVAL_PATTERN,
+            None,  # the default bus, where SageMaker puts its events
+            decision_pattern(package_groups),
             approval_decision,
-            "An approver's decision on a pending promotion",
+            "A candidate's status changed in the Model Registry: an approver's decision on a pending promotion",
         )
         self.rollback_rule = self._machine_rule(
             "RollbackRequested",
@@ -134,7 +147,7 @@ class PromotionRules(Construct):
     def _function_rule(
         self,
         name: str,
-        bus: events.IEventBus,
+        bus: events.IEventBus | None,
         pattern: events.EventPattern,
         function: lambda_.IFunction,
         description: str,

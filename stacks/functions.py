@@ -76,14 +76,22 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     ),
     StepFunctionSpec(
         "await_approval",
-        "AwaitApproval: keep the task token, ask the catalog's approvers",
-        (P.promotion_table, P.put_events, P.notify),
+        "AwaitApproval: register the candidate in the Model Registry, keep the task token, ask the approvers",
+        (P.promotion_table, P.register_candidates, P.put_events, P.notify),
     ),
     StepFunctionSpec(
         "backup_production",
         "BackupProduction: check the recorded approval, archive the current parameters and config",
         # read_archive: a re-run finds its own backup (GetObject; 403, not 404, without it)
-        (P.read_approvals, P.read_parameters, P.read_config, P.read_archive, P.write_archive, P.read_endpoint),
+        (
+            P.read_approvals,
+            P.read_candidates,
+            P.read_parameters,
+            P.read_config,
+            P.read_archive,
+            P.write_archive,
+            P.read_endpoint,
+        ),
     ),
     StepFunctionSpec(
         "write_parameters",
@@ -162,12 +170,13 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
             P.write_reports,
             P.put_events,
             P.notify,
+            P.mark_candidates,  # the candidate's package says how its promotion ended
         ),
     ),
     StepFunctionSpec(
         "approval_decision",
-        "Approval decisions from the product bus: complete the waiting AwaitApproval task",
-        (P.promotion_table, P.answer_approvals),
+        "Model Registry decisions: read the package back, answer the waiting AwaitApproval or refuse",
+        (P.promotion_table, P.read_candidates, P.mark_candidates, P.answer_approvals),
     ),
     StepFunctionSpec(
         "rollback_request",

@@ -1,9 +1,12 @@
 """Least-privilege managed policies for the people who use the `promote` command line: approvers (approve and
-reject pending promotions, see their status) and operators (ask for a rollback, see status and history). An
-administrator attaches them to the approvers' and operators' roles (or SSO permission sets); the local runtime plays
-those roles with exactly these policies when it answers approvals and sends rollback requests."""
+reject candidates in their models' Model Registry groups, see their status) and operators (ask for a rollback, see
+status and history). An administrator attaches them to the approvers' and operators' roles (or SSO permission sets);
+the local runtime plays those roles with exactly these policies when it answers approvals and sends rollback
+requests. The grant alone does not make an approver: the catalog's `approval.approvers` names who counts."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
@@ -11,9 +14,10 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from promotion.approval import APPROVAL_SOURCE, PENDING_ATTRIBUTES
+from promotion.approval import PENDING_ATTRIBUTES
 from promotion.audit import AUDIT_ATTRIBUTES
-from promotion.events import APPROVAL_DETAIL_TYPE, OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE
+from promotion.catalog import ModelCatalog
+from promotion.events import OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE
 from stacks.nag import acknowledge_wildcard_resources
 
 # Fine-grained access: people read only these attributes (never an approval's task token), and only by naming them.
@@ -39,9 +43,23 @@ def _put_events(sid: str, bus: events.IEventBus, source: str, detail_type: str) 
 class PeoplePolicies(Construct):
     """`approvers` and `operators`: the managed policies the `promote` CLI needs, nothing more."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, bus: events.IEventBus, table: dynamodb.ITable) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bus: events.IEventBus,
+        table: dynamodb.ITable,
+        catalogs: Mapping[str, ModelCatalog],
+    ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
+
+        def sagemaker_arn(resource: str) -> str:
+            return f"arn:{cdk.Aws.PARTITION}:sagemaker:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:{resource}"
+
+        groups = sorted({catalog.model_package_group for catalog in catalogs.values()})
+        packages = [sagemaker_arn(f"model-package/{group.lower()}/*") for group in groups]
         # `promote ... --stack NAME` reads the stack's outputs to find the bus and the table.
         stack_arn = stack.format_arn(
             service="cloudformation",
@@ -65,7 +83,20 @@ class PeoplePolicies(Construct):
             APPROVERS_POLICY_ID,
             description="Approve or reject pending model promotions with the promote CLI",
             statements=[
-                _put_events("SendApprovalDecisions", bus, APPROVAL_SOURCE, APPROVAL_DETAIL_TYPE),
+                # Deciding is changing a candidate's status in its model's group: Studio, the AWS CLI or `promote`.
+                iam.PolicyStatement(
+                    sid="DecideOnCandidates",
+                    actions=["sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage"],
+                    resources=packages,
+                ),
+                iam.PolicyStatement(
+                    sid="SeeCandidateGroups",
+                    actions=["sagemaker:DescribeModelPackageGroup"],
+                    resources=[
+                        sagemaker_arn(f"model-package-group/{name}")
+                        for name in sorted({n for group in groups for n in (group, group.lower())})
+                    ],
+                ),
                 # approve/reject look up the pending approval of a model (a Query on the model's partition)
                 read_table("ReadPromotions", "dynamodb:Query"),
                 describe_stack(),
@@ -86,3 +117,9 @@ class PeoplePolicies(Construct):
         reason = "The stack's own id ends its ARN (stack/<name>/<id>) and is known only after deployment."
         for policy in (self.approvers, self.operators):
             acknowledge_wildcard_resources(policy, [stack_arn], reason)
+        acknowledge_wildcard_resources(
+            self.approvers,
+            packages,
+            "Candidates of the catalogs' own package groups only (model-package/<group>/<version>); SageMaker numbers "
+            "the versions as candidates are registered.",
+        )

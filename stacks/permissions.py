@@ -32,6 +32,12 @@ class Grant:
     wildcard_reason: str | None = None
 
 
+_PACKAGES_REASON = (
+    "Model packages of a catalog model's own package group only (model-package/<group>/<version>); the version is "
+    "assigned by SageMaker when the candidate is registered."
+)
+
+
 class StepPermissions:
     """Builds the statements of each capability against the stack's resources and the catalogs."""
 
@@ -75,6 +81,20 @@ class StepPermissions:
     def _objects_under(self, prefix: str) -> list[str]:
         # One prefix per model (archive/<model>/..., reports/<model>/...): a promotion only touches its own model.
         return [self._bucket.arn_for_objects(f"{prefix}{model_id}/*") for model_id in self._catalogs]
+
+    def _package_groups(self) -> list[str]:
+        # Both spellings when the group name has capitals: the Service Authorization Reference gives the name as
+        # written, SageMaker's other ARNs write names in lower case.
+        names = sorted(
+            {n for c in self._catalogs.values() for n in (c.model_package_group, c.model_package_group.lower())}
+        )
+        return [self._sagemaker_arn(f"model-package-group/{name}") for name in names]
+
+    def _packages(self) -> list[str]:
+        # A versioned package's ARN is model-package/<group>/<version>, the group written in lower case.
+        return [
+            self._sagemaker_arn(f"model-package/{c.model_package_group.lower()}/*") for c in self._catalogs.values()
+        ]
 
     def _training_jobs(self) -> list[str]:
         return [self._sagemaker_arn(f"training-job/{model_id}-*") for model_id in self._catalogs]
@@ -388,6 +408,35 @@ class StepPermissions:
                     "EncryptNotifications", ["kms:GenerateDataKey", "kms:Decrypt"], [self._topic_key.key_arn]
                 )
             ),
+        ]
+
+    def register_candidates(self) -> list[Grant]:
+        """Register a candidate as a model package, waiting for approval, in its model's package group."""
+        return [
+            Grant(
+                self._statement(
+                    "RegisterCandidates", ["sagemaker:CreateModelPackage"], [*self._package_groups(), *self._packages()]
+                ),
+                _PACKAGES_REASON,
+            )
+        ]
+
+    def read_candidates(self) -> list[Grant]:
+        """Read a candidate package back: its status and who AWS says last changed it."""
+        return [
+            Grant(
+                self._statement("ReadCandidates", ["sagemaker:DescribeModelPackage"], self._packages()),
+                _PACKAGES_REASON,
+            )
+        ]
+
+    def mark_candidates(self) -> list[Grant]:
+        """Change a candidate package: return a refused decision to pending, record how its promotion ended."""
+        return [
+            Grant(
+                self._statement("MarkCandidates", ["sagemaker:UpdateModelPackage"], self._packages()),
+                _PACKAGES_REASON,
+            )
         ]
 
     def answer_approvals(self) -> list[Grant]:

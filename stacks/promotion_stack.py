@@ -19,6 +19,7 @@ from stacks.observability import Monitoring, Notifications
 from stacks.operator_rollback import OperatorRollbackStateMachine
 from stacks.people import PeoplePolicies
 from stacks.permissions import StepPermissions
+from stacks.registry import ModelRegistry
 from stacks.state_machine import PromotionStateMachine
 from stacks.storage import PromotionStorage
 from stacks.training import TrainingRole
@@ -60,6 +61,7 @@ class PromotionStack(cdk.Stack):
         notifications = Notifications(self, "Notifications")
         bus = PromotionBus(self, "ProductBus", bus_name=bus_name, approval_principals=approval_principals)
         training = TrainingRole(self, "Training", catalogs=catalogs)
+        registry = ModelRegistry(self, "Registry", catalogs=catalogs)
         # The SageMaker jobs' image (jobs/Dockerfile: training, comparison, serving), built and pushed by `cdk deploy`.
         job_image = JobImage(self, "JobImage", directory=REPO_ROOT / "jobs")
         job_image.grant_pull(training.role)
@@ -110,6 +112,7 @@ class PromotionStack(cdk.Stack):
                 },
             ),
         )
+        functions.node.add_dependency(registry)  # candidates are registered in the groups from the first run on
         promotion = PromotionStateMachine(
             self, "Promotion", steps=functions.functions, state_machine_name=state_machine_name
         )
@@ -127,8 +130,9 @@ class PromotionStack(cdk.Stack):
             state_machine=promotion.state_machine,
             approval_decision=functions.functions["approval_decision"],
             operator_rollback=operator_rollback.state_machine,
+            package_groups=[catalog.model_package_group for catalog in catalogs.values()],
         )
-        people = PeoplePolicies(self, "People", bus=bus.bus, table=storage.table)
+        people = PeoplePolicies(self, "People", bus=bus.bus, table=storage.table, catalogs=catalogs)
         Monitoring(
             self,
             "Monitoring",
@@ -149,7 +153,7 @@ class PromotionStack(cdk.Stack):
             ),
             ("ConfigBucketName", storage.config_bucket.bucket_name, "Production configs, archive/ and reports/"),
             ("PromotionTableName", storage.table.table_name, "Claims, locks, approval tokens, audit trail"),
-            ("EventBusName", bus.bus.event_bus_name, "Put approval decisions and rollback requests here"),
+            ("EventBusName", bus.bus.event_bus_name, "Put rollback requests here; promotion results come from it"),
             ("NotificationTopicArn", notifications.topic.topic_arn, "Subscribe to approval requests and results"),
             ("TrainingRoleArn", training.role.role_arn, "Execution role of the pipeline's training jobs"),
             ("JobImageUri", job_image.image_uri, "The SageMaker job image (launch tuning jobs with it)"),

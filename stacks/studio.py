@@ -35,7 +35,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from promotion.catalog import ModelCatalog
-from stacks.events import APPROVAL_PATTERN, MODEL_TAG
+from stacks.events import MODEL_TAG
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
 from stacks.storage import ARCHIVE_PREFIX, REPORTS_PREFIX
 from stacks.training import split_s3_uri
@@ -130,13 +130,37 @@ class StudioExecutionRole(Construct):
             "parameter_store.prefix); the names come from the catalog's schema and may grow.",
         )
 
+        # Studio's Model Registry: see the catalogs' candidates and decide on them. A decision counts only when the
+        # identity SageMaker records (this role, session "SageMaker", or a user profile's own execution role) is one
+        # of the catalog's approvers.
+        groups = sorted({catalog.model_package_group for catalog in catalogs.values()})
+        packages = [f"arn:{partition}:sagemaker:{region}:{account}:model-package/{g.lower()}/*" for g in groups]
         self.role.add_to_policy(
             iam.PolicyStatement(
-                sid="PutApprovalDecisions",
-                actions=["events:PutEvents"],
-                resources=[f"arn:{partition}:events:{region}:{account}:event-bus/{bus_name}"],
-                conditions={"StringEquals": {"events:source": list(APPROVAL_PATTERN.source or [])}},
+                sid="DecideOnCandidates",
+                actions=[
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:UpdateModelPackage",
+                    "sagemaker:ListModelPackages",
+                ],
+                resources=packages,
             )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="SeeCandidateGroups",
+                actions=["sagemaker:DescribeModelPackageGroup", "sagemaker:ListModelPackages"],
+                resources=[
+                    f"arn:{partition}:sagemaker:{region}:{account}:model-package-group/{name}"
+                    for name in sorted({n for g in groups for n in (g, g.lower())})
+                ],
+            )
+        )
+        acknowledge_wildcard_resources(
+            self.role,
+            packages,
+            "Candidates of the catalogs' own package groups only (model-package/<group>/<version>); SageMaker numbers "
+            "the versions as candidates are registered.",
         )
         if training_role_arn:
             self._tuning_jobs(training_role_arn)

@@ -63,5 +63,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             ],
             BillingMode="PAY_PER_REQUEST",
         )
+        clients["sagemaker"].create_model_package_group(ModelPackageGroupName="fraud-detection")
         yield clients
         reset_clients()

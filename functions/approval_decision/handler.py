@@ -1,4 +1,5 @@
-"""Approval decisions from the product's bus: checked, then forwarded to the waiting execution or refused."""
+"""Approval decisions: SageMaker's Model Package State Change, read back, forwarded to the waiting execution or
+refused."""
 
 from typing import Any
 
@@ -7,7 +8,7 @@ from aws_lambda_powertools.utilities.parser import ValidationError
 from promotion.approval import decide
 from promotion.catalog import load_catalogs
 from promotion.clients import client
-from promotion.events import ApprovalDecision
+from promotion.events import ModelPackageStateChange
 from promotion.observability import logger, metrics
 from promotion.settings import settings
 
@@ -16,21 +17,29 @@ from promotion.settings import settings
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
-        decision = ApprovalDecision.model_validate(event)
+        change = ModelPackageStateChange.model_validate(event)
     except ValidationError as error:
         logger.warning("decision refused: malformed event", extra={"errors": error.errors(include_url=False)})
         metrics.add_metric(name="DecisionRefused", unit="Count", value=1)  # a malformed decision is refused too
-        return {"accepted": False, "reason": f"malformed approval decision: {error.error_count()} problem(s)"}
-    logger.append_keys(model=decision.detail.model, tuning_job=decision.detail.tuning_job_name)
+        return {"accepted": False, "reason": f"malformed model package state change: {error.error_count()} problem(s)"}
+    logger.append_keys(model_package_arn=change.detail.ModelPackageArn)
     config = settings()
     outcome = decide(
-        decision,
+        change,
         load_catalogs(config.catalog_dir),
         dynamodb=client("dynamodb"),
         stepfunctions=client("stepfunctions"),
+        sagemaker=client("sagemaker"),
         table=config.table_name,
     )
-    log = logger.info if outcome.accepted else logger.warning
-    log("decision accepted" if outcome.accepted else "decision refused", extra={"reason": outcome.reason})
-    metrics.add_metric(name="DecisionAccepted" if outcome.accepted else "DecisionRefused", unit="Count", value=1)
-    return {"accepted": outcome.accepted, "reason": outcome.reason}
+    logger.append_keys(model=outcome.model, tuning_job=outcome.tuning_job_name, decided_by_identity=outcome.identity)
+    if outcome.ignored:
+        logger.info("not a decision", extra={"reason": outcome.reason})
+        metrics.add_metric(name="DecisionIgnored", unit="Count", value=1)
+    elif outcome.accepted:
+        logger.info("decision accepted", extra={"reason": outcome.reason})
+        metrics.add_metric(name="DecisionAccepted", unit="Count", value=1)
+    else:
+        logger.warning("decision refused", extra={"reason": outcome.reason})
+        metrics.add_metric(name="DecisionRefused", unit="Count", value=1)
+    return {"accepted": outcome.accepted, "ignored": outcome.ignored, "reason": outcome.reason}

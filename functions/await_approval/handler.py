@@ -1,4 +1,5 @@
-"""AwaitApproval: keep the task token with the pending promotion and tell the approvers."""
+"""AwaitApproval: register the candidate in the Model Registry, keep the task token with the pending promotion and
+tell the approvers."""
 
 from typing import Any
 
@@ -7,6 +8,7 @@ from pydantic import BaseModel
 from promotion.approval import request_approval
 from promotion.clients import client
 from promotion.handler_support import catalog_of, step_boundary
+from promotion.job_image import PROJECT_IMAGE
 from promotion.models import PromotionState
 from promotion.observability import logger, metrics
 from promotion.settings import settings
@@ -31,9 +33,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         dynamodb=client("dynamodb"),
         events=client("events"),
         sns=client("sns") if config.notification_topic_arn else None,
+        sagemaker=client("sagemaker"),
+        serving_image=config.images().resolve(catalog.rollout.serving_image if catalog.rollout else PROJECT_IMAGE),
         table=config.table_name,
         event_bus_name=config.event_bus_name,
         topic_arn=config.notification_topic_arn,
     )
-    logger.info("approval requested", extra={"approvers": notice["approvers"], "decide_by": notice["decide_by"]})
+    logger.info(
+        "approval requested",
+        extra={
+            "approvers": notice["approvers"],
+            "decide_by": notice["decide_by"],
+            "model_package_arn": notice["model_package_arn"],
+        },
+    )
     return notice

@@ -19,7 +19,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = PromotionState.model_validate(event)
     catalog = catalog_of(state)
     assert state.claim.release_id is not None
-    verify_recorded_approval(client("dynamodb"), settings().table_name, state, catalog)
+    verify_recorded_approval(client("dynamodb"), client("sagemaker"), settings().table_name, state, catalog)
     result = backup_production(
         client("ssm"),
         client("s3"),

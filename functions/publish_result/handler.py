@@ -36,9 +36,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         event_bus_name=config.event_bus_name,
         topic_arn=config.notification_topic_arn,
         store=ClaimStore(client("dynamodb"), config.table_name, execution_liveness(client("stepfunctions"))),
+        sagemaker=client("sagemaker"),
         failed_state=failed_state,
         cost=cost,
     )
     metrics.add_metric(name=f"Promotion{result.outcome.title().replace('_', '')}", unit="Count", value=1)
+    if result.registry_error:
+        logger.warning("the Model Registry was not told the outcome", extra={"error": result.registry_error})
     logger.info("result", extra={"outcome": result.outcome, "reason": result.reason})
     return result.model_dump(mode="json")

@@ -288,6 +288,21 @@ RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[Need]]] = {
         "sagemaker:UpdateEndpointWeightsAndCapacities", ("EndpointName", "EndpointName")
     ),
     ("sagemaker", "DeleteEndpoint"): _sagemaker("sagemaker:DeleteEndpoint", ("EndpointName", "EndpointName")),
+    ("sagemaker", "CreateModelPackage"): lambda p: [
+        # Into a group: authorized on the group (its name lower case in the ARN); the version does not exist yet.
+        Need("sagemaker:CreateModelPackage", {"ModelPackageGroupName": str(p["ModelPackageGroupName"]).lower()})
+    ],
+    ("sagemaker", "UpdateModelPackage"): lambda p: [
+        Need("sagemaker:UpdateModelPackage", resource=_package_arn(str(p["ModelPackageArn"])))
+    ],
+    ("sagemaker", "DescribeModelPackage"): lambda p: [
+        Need("sagemaker:DescribeModelPackage", resource=_package_arn(str(p["ModelPackageName"])))
+    ],
+    ("sagemaker", "CreateModelPackageGroup"): _sagemaker(
+        "sagemaker:CreateModelPackageGroup", ("ModelPackageGroupName", "ModelPackageGroupName")
+    ),
+    # GetCallerIdentity needs no permission: AWS answers it even when an explicit deny covers it (STS API reference).
+    ("sts", "GetCallerIdentity"): lambda p: [],
     ("events", "PutEvents"): _put_events,
     ("sns", "Publish"): lambda p: [Need("sns:Publish", resource=str(p["TopicArn"]))],
     ("stepfunctions", "DescribeExecution"): _execution("states:DescribeExecution"),
@@ -317,6 +332,14 @@ def _invoke(p: Mapping[str, Any]) -> Need:
     if name.startswith("arn:"):
         return Need("lambda:InvokeFunction", resource=name + qualifier)
     return Need("lambda:InvokeFunction", {"FunctionName": name + qualifier})
+
+
+def _package_arn(name_or_arn: str) -> str:
+    """Model package calls take a name or an ARN; this product always passes the ARN (a versioned package has no
+    name of its own), which is what is authorized."""
+    if not name_or_arn.startswith("arn:"):
+        raise UnmappedOperation(f"model package {name_or_arn!r}: the local mapping needs the package's ARN")
+    return name_or_arn
 
 
 def _queue_arn(url: str) -> str:

@@ -207,16 +207,21 @@ class Identities:
         self.enforcer.check(Principal(arn=role_arn, session="SageMaker"), needs, "sagemaker:JobLogs", fatal=False)
 
     # -- people ------------------------------------------------------------------------------------------------
-    def person_role(self, kind: str) -> str | None:
+    def person_role(self, kind: str | None, name: str | None = None) -> str | None:
         """The role the runtime plays for `kind` ("approver", "operator"): the stack's shipped managed policy for
-        them (`stacks.people`) attached to a role of their own; None when the template ships no such policy."""
-        arn = f"arn:aws:iam::{self.account}:role/promotion-{kind}"
+        them (`stacks.people`) attached to a role of their own (`name`, default promotion-<kind>); kind None is a
+        role with no policy at all. None when the template ships no such policy."""
+        role_name = name or f"promotion-{kind or 'nobody'}"
+        arn = f"arn:aws:iam::{self.account}:role/{role_name}"
         if arn in self.model.roles:
+            return arn
+        if kind is None:
+            self.model.roles[arn] = Role(role_name, arn, ())
             return arn
         suffix = f"/{kind.capitalize()}sPolicy/Resource"
         for logical_id, resource in self.world.stack.of_type("AWS::IAM::ManagedPolicy").items():
             if str(resource.get("Metadata", {}).get("aws:cdk:path", "")).endswith(suffix):
-                self.model.roles[arn] = Role(f"promotion-{kind}", arn, (self.model.managed_policies[logical_id],))
+                self.model.roles[arn] = Role(role_name, arn, (self.model.managed_policies[logical_id],))
                 return arn
         return None
 

@@ -97,9 +97,7 @@ def test_a_failed_endpoint_update_rolls_back_naming_sagemakers_failure_reason(
     assert result.production_after == result.production_before
 
 
-def test_an_endpoint_change_refused_as_in_progress_is_retried_after_the_wait(
-    synthesized: Path, tmp_path: Path
-) -> None:
+def test_an_endpoint_change_refused_as_in_progress_is_retried_after_the_wait(synthesized: Path, tmp_path: Path) -> None:
     with runtime_with(synthesized, tmp_path, world(), scenario="good") as runtime:
         _lifecycle(runtime).interfere(ENDPOINT, seconds=150)  # someone's change starts before DeployChallenger's
         result = runtime.run(event(), seed=True)

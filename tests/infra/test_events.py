@@ -35,8 +35,18 @@ def rules(synth: Synth) -> dict[str, dict[str, Any]]:
     return {k: r["Properties"] for k, r in synth.resources("AWS::Events::Rule").items()}
 
 
-def rule_with_source(synth: Synth, source: str) -> dict[str, Any]:
-    (rule,) = [r for r in rules(synth).values() if r["EventPattern"]["source"] == [source]]
+def rule_with_source(synth: Synth, source: str, detail_type: str | None = None) -> dict[str, Any]:
+    (rule,) = [
+        r
+        for r in rules(synth).values()
+        if r["EventPattern"]["source"] == [source]
+        and (detail_type is None or r["EventPattern"]["detail-type"] == [detail_type])
+        and (
+            detail_type is not None
+            or "HyperParameter" in r["EventPattern"]["detail-type"][0]
+            or source != "aws.sagemaker"
+        )
+    ]
     return rule
 
 
@@ -97,29 +107,50 @@ def test_rollback_requests_start_the_operator_rollback_machine_with_the_event(sy
     assert_target_has_dlq_and_retries(synth, target)
 
 
-@pytest.mark.parametrize(
-    ("source", "detail_type", "sample_event", "step"),
-    [("promotion.approvals", "Promotion Approval Decision", "approval-approved.json", "approval_decision")],
-)
-def test_product_bus_rules(
-    synth: Synth, functions_by_step: dict[str, str], source: str, detail_type: str, sample_event: str, step: str
-) -> None:
-    rule = rule_with_source(synth, source)
-    (bus_id,) = synth.resources("AWS::Events::EventBus")
-    assert rule["EventBusName"] == {"Ref": bus_id}
-    assert rule["EventPattern"] == {"source": [source], "detail-type": [detail_type]}
-    assert EventPattern.load(json.dumps(rule["EventPattern"])).matches_event(sample(sample_event))
+def test_model_registry_decisions_reach_the_decision_function(synth: Synth, functions_by_step: dict[str, str]) -> None:
+    """Approvals are SageMaker's own events on the default bus: a decided candidate of a catalog's package group."""
+    rule = rule_with_source(synth, "aws.sagemaker", "SageMaker Model Package State Change")
+    assert "EventBusName" not in rule  # the default bus, where SageMaker puts its events
+    assert rule["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {
+            "ModelPackageGroupName": ["churn", "fraud-detection"],
+            "ModelApprovalStatus": ["Approved", "Rejected"],
+        },
+    }
+    pattern = EventPattern.load(json.dumps(rule["EventPattern"]))
+    approved = sample("model-package-approved.json")
+    assert pattern.matches_event(approved)
+    for change in ({"ModelApprovalStatus": "PendingManualApproval"}, {"ModelPackageGroupName": "someone-else"}):
+        other = copy.deepcopy(approved)
+        other["detail"].update(change)
+        assert not pattern.matches_event(other), change
     (target,) = rule["Targets"]
-    assert flat(target["Arn"]) == f"<{functions_by_step[step]}.Arn>"
+    assert flat(target["Arn"]) == f"<{functions_by_step['approval_decision']}.Arn>"
     queue = assert_target_has_dlq_and_retries(synth, target)
     # Invocations that fail after Lambda's own retries land in the same queue.
     (invoke_config,) = [
         c["Properties"]
         for c in synth.resources("AWS::Lambda::EventInvokeConfig").values()
-        if c["Properties"]["FunctionName"] == {"Ref": functions_by_step[step]}
+        if c["Properties"]["FunctionName"] == {"Ref": functions_by_step["approval_decision"]}
     ]
     assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == target["DeadLetterConfig"]["Arn"]
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_no_rule_takes_decisions_from_the_product_bus(synth: Synth) -> None:
+    """A decision anyone can put on a bus would name its own approver: none is routed anywhere."""
+    (bus_id,) = synth.resources("AWS::Events::EventBus")
+    on_bus = [r["EventPattern"] for r in rules(synth).values() if r.get("EventBusName") == {"Ref": bus_id}]
+    assert on_bus == [{"source": ["promotion.operations"], "detail-type": ["Promotion Rollback Requested"]}]
+
+
+def test_every_catalog_has_its_model_package_group(synth: Synth) -> None:
+    groups = [
+        g["Properties"]["ModelPackageGroupName"] for g in synth.resources("AWS::SageMaker::ModelPackageGroup").values()
+    ]
+    assert sorted(groups) == ["churn", "fraud-detection"]  # the infra tests synthesize two catalogs
 
 
 def test_product_bus_accepts_events_only_from_the_account_and_listed_approvers(synth: Synth) -> None:

@@ -122,7 +122,8 @@ def test_the_execution_role_has_exactly_the_data_scientists_grants(minimal: dict
         "ReadPromotionRecords",
         "ListPromotionRecords0",
         "ReadProductionHyperparameters",
-        "PutApprovalDecisions",
+        "DecideOnCandidates",
+        "SeeCandidateGroups",
     }
     assert resources_of(granted["ReadCatalogData"]) == [
         "arn:<AWS::Partition>:s3:::fraud-detection-data/holdout/*",
@@ -142,10 +143,16 @@ def test_the_execution_role_has_exactly_the_data_scientists_grants(minimal: dict
         "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/fraud-detection/hyperparameters",
         "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/fraud-detection/hyperparameters/*",
     ]
-    events = granted["PutApprovalDecisions"]
-    assert events["Action"] == "events:PutEvents"
-    assert resources_of(events) == [f"arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:event-bus/{BUS_NAME}"]
-    assert events["Condition"] == {"StringEquals": {"events:source": ["promotion.approvals"]}}
+    # Studio's Model Registry: decide on the catalogs' candidates, nothing else (no decision on the product bus).
+    decide = granted["DecideOnCandidates"]
+    assert sorted(decide["Action"]) == [
+        "sagemaker:DescribeModelPackage",
+        "sagemaker:ListModelPackages",
+        "sagemaker:UpdateModelPackage",
+    ]
+    assert resources_of(decide) == [
+        "arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model-package/fraud-detection/*"
+    ]
     for statement in granted.values():
         assert statement["Effect"] == "Allow"
         assert all("*" not in action for action in as_list(statement["Action"]))
@@ -216,4 +223,4 @@ def test_the_studio_context_adds_the_stack_to_the_app(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-4000:]
     studio = json.loads((outdir / "ModelPromotionStudio.template.json").read_text())
     assert (outdir / f"{STACK_NAME}.template.json").is_file()
-    assert flat(statements(studio)["PutApprovalDecisions"]["Resource"]).endswith(f"event-bus/{BUS_NAME}")
+    assert flat(statements(studio)["DecideOnCandidates"]["Resource"]).endswith("model-package/fraud-detection/*")

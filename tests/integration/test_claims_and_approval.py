@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from promotion.approval import decide, request_approval
+from local import registry
+from promotion.approval import DecisionOutcome, decide, request_approval
 from promotion.catalog import ModelCatalog
 from promotion.claims import ClaimStore
-from promotion.events import ApprovalDecision
+from promotion.events import ModelPackageStateChange
 from promotion.models import ClaimStatus
 from tests.conftest import TABLE, load_event
 from tests.fakes import RecordingStepFunctions
@@ -132,16 +134,30 @@ def test_a_running_holder_keeps_the_lock_past_its_lease(aws: dict[str, Any]) -> 
     assert "expires_at" not in lock  # no TTL: DynamoDB never deletes a live promotion's lock
 
 
-def decision(
-    kind: str = "approve", by: str = "alice@example.com", job_name: str = "fraud-xgb-tuning-0042"
-) -> ApprovalDecision:
-    event = load_event("approval-approved.json")
-    event["detail"].update(decision=kind, decided_by=by, tuning_job_name=job_name)
-    return ApprovalDecision.model_validate(event)
+ALICE = ("DataScientists", "alice@example.com")  # a catalog approver (models/fraud-detection.yaml)
+MALLORY = ("DataScientists", "mallory@example.com")  # same role, a session the catalog does not list
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/jobs:latest"
 
 
 @pytest.fixture
-def pending(aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path) -> dict[str, Any]:
+def registry_as(aws: dict[str, Any]) -> Iterator[Callable[[tuple[str, str] | None], None]]:
+    """The Model Registry as SageMaker runs it (local.registry): it records who made each change. `act(identity)`
+    sets who the next calls are made by: (role, session), or None for the account owner."""
+    who: list[tuple[str, str] | None] = [None]
+    bridge = registry.RegistryBridge(caller=lambda: who[0])
+    registry.HOOKS.activate(bridge)
+
+    def act(identity: tuple[str, str] | None) -> None:
+        who[0] = (f"arn:aws:iam::123456789012:role/{identity[0]}", identity[1]) if identity else None
+
+    yield act
+    registry.HOOKS.deactivate(bridge)
+
+
+@pytest.fixture
+def pending(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, registry_as: Callable[..., None]
+) -> dict[str, Any]:
     state = validated_state(aws, catalog, catalog_dir)
     notice = request_approval(
         state,
@@ -150,12 +166,84 @@ def pending(aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path) -> di
         dynamodb=aws["dynamodb"],
         events=aws["events"],
         sns=None,
+        sagemaker=aws["sagemaker"],
+        serving_image=IMAGE,
         table=TABLE,
         event_bus_name="default",
         topic_arn=None,
         now=datetime(2026, 11, 20, 14, 10, tzinfo=UTC),
     )
-    return {"state": state, "notice": notice}
+    return {"state": state, "notice": notice, "package": notice["model_package_arn"]}
+
+
+def change_of(package_arn: str, status: str = "Approved", group: str = "fraud-detection") -> ModelPackageStateChange:
+    event = load_event("model-package-approved.json")
+    event["resources"] = [package_arn]
+    event["detail"].update(ModelPackageArn=package_arn, ModelApprovalStatus=status, ModelPackageGroupName=group)
+    return ModelPackageStateChange.model_validate(event)
+
+
+def decide_as(
+    aws: dict[str, Any],
+    catalog: ModelCatalog,
+    act: Callable[[tuple[str, str] | None], None],
+    package_arn: str,
+    identity: tuple[str, str] | None,
+    status: str = "Approved",
+    sfn: RecordingStepFunctions | None = None,
+    now: datetime = datetime(2026, 11, 20, 15, tzinfo=UTC),
+) -> DecisionOutcome:
+    """`identity` changes the package's status in the registry; the decision function then handles the event."""
+    act(identity)
+    aws["sagemaker"].update_model_package(
+        ModelPackageArn=package_arn, ModelApprovalStatus=status, ApprovalDescription="AUC up 1.1 points"
+    )
+    act(None)
+    return decide(
+        change_of(package_arn, status),
+        {catalog.id: catalog},
+        dynamodb=aws["dynamodb"],
+        stepfunctions=sfn or RecordingStepFunctions(),
+        sagemaker=aws["sagemaker"],
+        table=TABLE,
+        now=now,
+    )
+
+
+def test_the_candidate_is_registered_pending_with_its_and_the_champions_metrics(
+    aws: dict[str, Any], pending: dict[str, Any]
+) -> None:
+    described = aws["sagemaker"].describe_model_package(ModelPackageName=pending["package"])
+    assert described["ModelPackageGroupName"] == "fraud-detection"
+    assert described["ModelApprovalStatus"] == "PendingManualApproval"
+    metadata = described["CustomerMetadataProperties"]
+    assert metadata["candidate:validation:auc"] == "0.9712"
+    assert metadata["promotion:release-id"] == pending["state"].claim.release_id
+    assert any(key.startswith("champion:") for key in metadata)
+    container = described["InferenceSpecification"]["Containers"][0]
+    assert container["Image"] == IMAGE and container["ModelDataUrl"].endswith("model.tar.gz")
+
+
+def test_a_retried_await_approval_registers_one_package(
+    aws: dict[str, Any], catalog: ModelCatalog, pending: dict[str, Any]
+) -> None:
+    again = request_approval(
+        pending["state"],
+        "token-1",
+        catalog,
+        dynamodb=aws["dynamodb"],
+        events=aws["events"],
+        sns=None,
+        sagemaker=aws["sagemaker"],
+        serving_image=IMAGE,
+        table=TABLE,
+        event_bus_name="default",
+        topic_arn=None,
+        now=datetime(2026, 11, 20, 14, 10, tzinfo=UTC),
+    )
+    assert again["model_package_arn"] == pending["package"]
+    listed = aws["sagemaker"].list_model_packages(ModelPackageGroupName="fraud-detection")["ModelPackageSummaryList"]
+    assert len(listed) == 1
 
 
 def test_the_notice_says_what_waits_and_how_to_decide(pending: dict[str, Any]) -> None:
@@ -163,75 +251,97 @@ def test_the_notice_says_what_waits_and_how_to_decide(pending: dict[str, Any]) -
     assert notice["hyperparameters"]["max_depth"] == 6
     assert notice["metrics"]["validation:auc"] == 0.9712
     assert notice["commands"]["approve"].startswith("python -m promote approve fraud-detection")
+    assert pending["package"] in notice["commands"]["aws_cli"]
+    assert "Alice Martin (role/DataScientists session alice@example.com)" in notice["approvers"]
 
 
-def test_an_approver_decision_is_forwarded_once(
-    aws: dict[str, Any], catalog: ModelCatalog, pending: dict[str, Any]
+def test_an_approver_decision_is_forwarded_once_with_the_identity_aws_recorded(
+    aws: dict[str, Any], catalog: ModelCatalog, pending: dict[str, Any], registry_as: Callable[..., None]
 ) -> None:
     sfn = RecordingStepFunctions()
-    now = datetime(2026, 11, 20, 15, tzinfo=UTC)
-    first = decide(decision(), {catalog.id: catalog}, dynamodb=aws["dynamodb"], stepfunctions=sfn, table=TABLE, now=now)
+    first = decide_as(aws, catalog, registry_as, pending["package"], ALICE, sfn=sfn)
     assert first.accepted, first.reason
     assert sfn.calls[0][0] == "success"
-    assert json.loads(sfn.calls[0][1]["output"])["decided_by"] == "alice@example.com"
-    second = decide(
-        decision("reject"), {catalog.id: catalog}, dynamodb=aws["dynamodb"], stepfunctions=sfn, table=TABLE, now=now
-    )
-    assert not second.accepted
-    assert "already decided (APPROVED by alice@example.com)" in second.reason
+    output = json.loads(sfn.calls[0][1]["output"])
+    assert output["decided_by"] == "Alice Martin"
+    assert output["identity"] == "arn:aws:sts::123456789012:assumed-role/DataScientists/alice@example.com"
+    assert output["model_package_arn"] == pending["package"]
+    # SageMaker may deliver a change twice, and a later change is no second decision.
+    second = decide_as(aws, catalog, registry_as, pending["package"], ALICE, "Rejected", sfn=sfn)
+    assert not second.accepted and second.ignored
+    assert "already decided (APPROVED by Alice Martin)" in second.reason
     assert len(sfn.calls) == 1
 
 
 @pytest.mark.parametrize(
-    ("the_decision", "fragment"),
+    ("identity", "fragment"),
     [
-        (decision(by="mallory@example.com"), "is not an approver of fraud-detection"),
-        (decision(job_name="unknown-job"), "is waiting for approval"),
+        (MALLORY, "assumed-role/DataScientists/mallory@example.com is not an approver of fraud-detection"),
+        (("Engineers", "alice@example.com"), "assumed-role/Engineers/alice@example.com is not an approver"),
+        (None, "arn:aws:iam::123456789012:root is not an approver"),
     ],
 )
-def test_decisions_that_do_not_count_are_refused(
-    aws: dict[str, Any], catalog: ModelCatalog, pending: dict[str, Any], the_decision: ApprovalDecision, fragment: str
+def test_a_decision_by_anyone_else_is_refused_and_the_package_waits_again(
+    aws: dict[str, Any],
+    catalog: ModelCatalog,
+    pending: dict[str, Any],
+    registry_as: Callable[..., None],
+    identity: tuple[str, str] | None,
+    fragment: str,
 ) -> None:
     sfn = RecordingStepFunctions()
-    outcome = decide(
-        the_decision,
-        {catalog.id: catalog},
-        dynamodb=aws["dynamodb"],
-        stepfunctions=sfn,
-        table=TABLE,
-        now=datetime(2026, 11, 20, 15, tzinfo=UTC),
-    )
-    assert not outcome.accepted
+    outcome = decide_as(aws, catalog, registry_as, pending["package"], identity, sfn=sfn)
+    assert not outcome.accepted and not outcome.ignored
     assert fragment in outcome.reason
+    assert sfn.calls == []
+    described = aws["sagemaker"].describe_model_package(ModelPackageName=pending["package"])
+    assert described["ModelApprovalStatus"] == "PendingManualApproval"
+    assert "refused: not an approver" in described["ApprovalDescription"]
+    # The genuine approver still decides afterwards.
+    assert decide_as(aws, catalog, registry_as, pending["package"], ALICE, sfn=sfn).accepted
+
+
+def test_a_change_of_a_package_no_promotion_registered_is_no_decision(
+    aws: dict[str, Any], catalog: ModelCatalog, pending: dict[str, Any], registry_as: Callable[..., None]
+) -> None:
+    other = aws["sagemaker"].create_model_package(
+        ModelPackageGroupName="fraud-detection",
+        InferenceSpecification={
+            "Containers": [{"Image": IMAGE}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+        ModelApprovalStatus="PendingManualApproval",
+    )["ModelPackageArn"]
+    sfn = RecordingStepFunctions()
+    outcome = decide_as(aws, catalog, registry_as, other, ALICE, sfn=sfn)
+    assert outcome.ignored and "no promotion of fraud-detection registered" in outcome.reason
     assert sfn.calls == []
 
 
-def test_a_late_decision_is_refused(aws: dict[str, Any], catalog: ModelCatalog, pending: dict[str, Any]) -> None:
+def test_a_late_decision_is_refused(
+    aws: dict[str, Any], catalog: ModelCatalog, pending: dict[str, Any], registry_as: Callable[..., None]
+) -> None:
     sfn = RecordingStepFunctions()
     late = datetime(2026, 11, 23, 15, tzinfo=UTC)  # more than 72 h after the request
-    outcome = decide(
-        decision(), {catalog.id: catalog}, dynamodb=aws["dynamodb"], stepfunctions=sfn, table=TABLE, now=late
-    )
+    outcome = decide_as(aws, catalog, registry_as, pending["package"], ALICE, sfn=sfn, now=late)
     assert not outcome.accepted
     assert "expired" in outcome.reason
     assert sfn.calls == []
 
 
-def test_a_rejection_carries_who_and_why(aws: dict[str, Any], catalog: ModelCatalog, pending: dict[str, Any]) -> None:
+def test_a_rejection_carries_who_and_why(
+    aws: dict[str, Any], catalog: ModelCatalog, pending: dict[str, Any], registry_as: Callable[..., None]
+) -> None:
     sfn = RecordingStepFunctions()
-    outcome = decide(
-        decision("reject"),
-        {catalog.id: catalog},
-        dynamodb=aws["dynamodb"],
-        stepfunctions=sfn,
-        table=TABLE,
-        now=datetime(2026, 11, 20, 15, tzinfo=UTC),
-    )
+    outcome = decide_as(aws, catalog, registry_as, pending["package"], ALICE, "Rejected", sfn=sfn)
     assert outcome.accepted
     kind, call = sfn.calls[0]
     assert kind == "failure"
     assert call["error"] == "PromotionRejected"
-    assert json.loads(call["cause"])["decided_by"] == "alice@example.com"
+    cause = json.loads(call["cause"])
+    assert cause["decided_by"] == "Alice Martin"
+    assert cause["identity"].endswith("assumed-role/DataScientists/alice@example.com")
 
 
 def test_operator_rollback_restores_the_previous_release(

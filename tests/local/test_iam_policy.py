@@ -195,6 +195,9 @@ def test_every_mapped_action_is_in_the_service_authorization_reference() -> None
         "Namespace": "N",
         "QueueUrl": "https://sqs.us-east-1.amazonaws.com/1/q",
         "FunctionName": "f",
+        "ModelPackageGroupName": "g",
+        "ModelPackageArn": "arn:aws:sagemaker:us-east-1:1:model-package/g/1",
+        "ModelPackageName": "arn:aws:sagemaker:us-east-1:1:model-package/g/1",
     }
     for service, operation in RULES:
         for need in needs_for(service, operation, probe):

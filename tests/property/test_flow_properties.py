@@ -78,7 +78,7 @@ def test_duplicate_events_make_one_promotion(aws: dict[str, Any], deliveries: li
 @WITH_AWS
 @given(
     hyperparameters=valid_hyperparameters(CATALOG),
-    approver=st.sampled_from(CATALOG.approval.approvers),
+    approver=st.sampled_from([one.name for one in CATALOG.approval.approvers]),
     comment=st.text(max_size=80),
     previous=st.one_of(st.none(), st.from_regex(r"2026\d{4}-\d{6}-[0-9a-f]{6}", fullmatch=True)),
     minutes=st.integers(0, 10_000),

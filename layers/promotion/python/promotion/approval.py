@@ -1,9 +1,13 @@
-"""AwaitApproval and the approval decision: nothing touches production until a catalog approver says so.
+"""AwaitApproval and the approval decision: nothing touches production until a catalog approver says so, as AWS
+proves who they are.
 
-AwaitApproval stores the Step Functions task token with the pending promotion (`MODEL#<model>` /
-`APPROVAL#<tuning job name>`) and tells the approvers what is waiting and how to decide. A decision event on the
-product's bus is checked against the catalog's approvers and the pending promotion, then answered with
-SendTaskSuccess / SendTaskFailure. A decision that does not count is refused with its reason, and changes nothing.
+AwaitApproval registers the candidate as a model package in the SageMaker Model Registry (promotion.registry),
+stores the Step Functions task token with the pending promotion (`MODEL#<model>` / `APPROVAL#<tuning job name>`,
+an item people's policies cannot read the token of) and tells the approvers what is waiting and how to decide.
+Approving is changing that package's status. SageMaker's `Model Package State Change` event wakes the decision
+function, which reads the package back and trusts only the IAM identity AWS recorded for the change: a catalog
+approver's decision is answered with SendTaskSuccess / SendTaskFailure; anyone else's is refused with its reason,
+logged with who it was, and the package goes back to PendingManualApproval. Nothing else changes.
 """
 
 from __future__ import annotations
@@ -18,16 +22,33 @@ from botocore.exceptions import ClientError
 from promotion.catalog import ModelCatalog
 from promotion.claims import condition_held
 from promotion.errors import ApprovalNotRecorded
-from promotion.events import ApprovalDecision
+from promotion.events import ModelPackageStateChange
 from promotion.models import Approval, PromotionState
+from promotion.registry import (
+    APPROVED_STATUS,
+    PENDING_STATUS,
+    REJECTED_STATUS,
+    describe_package,
+    record_outcome,
+    register_candidate,
+    return_to_pending,
+)
 
 PENDING = "PENDING"
 APPROVED = "APPROVED"
 # What people's tools (`promote`) read from the promotion table, and all their policies let them read: never the
 # approval's task token, with which anyone could complete AwaitApproval (stacks/people.py grants these only).
-PENDING_ATTRIBUTES = ("pk", "sk", "status", "decision_deadline", "release_id", "execution_arn", "requested_at")
+PENDING_ATTRIBUTES = (
+    "pk",
+    "sk",
+    "status",
+    "decision_deadline",
+    "release_id",
+    "execution_arn",
+    "requested_at",
+    "model_package_arn",
+)
 REJECTION_ERROR = "PromotionRejected"
-APPROVAL_SOURCE = "promotion.approvals"
 REQUEST_DETAIL_TYPE = "Promotion Approval Requested"
 
 
@@ -39,17 +60,23 @@ class DecisionOutcome:
     reason: str
     model: str | None = None
     tuning_job_name: str | None = None
+    identity: str | None = None  # who AWS says made the change
+    ignored: bool = False  # nothing was waiting for this change (a package no pending promotion owns, no decision)
 
 
 def approval_key(model: str, tuning_job_name: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"MODEL#{model}"}, "sk": {"S": f"APPROVAL#{tuning_job_name}"}}
 
 
-def approval_commands(model: str) -> dict[str, str]:
-    """The exact commands an approver runs (the `promote` CLI puts the decision event on the product bus)."""
+def approval_commands(model: str, package_arn: str) -> dict[str, str]:
+    """The exact commands an approver runs: `promote`, or the AWS CLI (Studio's Model Registry does the same)."""
     return {
-        "approve": f'python -m promote approve {model} --by <you> --comment "why it is fine"',
-        "reject": f'python -m promote reject {model} --by <you> --comment "why not"',
+        "approve": f'python -m promote approve {model} --comment "why it is fine"',
+        "reject": f'python -m promote reject {model} --comment "why not"',
+        "aws_cli": (
+            f"aws sagemaker update-model-package --model-package-arn {package_arn} "
+            f'--model-approval-status Approved --approval-description "why it is fine"'
+        ),
     }
 
 
@@ -61,16 +88,20 @@ def request_approval(
     dynamodb: Any,
     events: Any,
     sns: Any | None,
+    sagemaker: Any,
+    serving_image: str,
     table: str,
     event_bus_name: str,
     topic_arn: str | None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Store the task token with the pending promotion and notify the approvers; returns the notification sent."""
+    """Register the candidate in the Model Registry, store the task token with the pending promotion and notify the
+    approvers; returns the notification sent."""
     claim, validation = state.claim, state.validation
     assert claim.model and claim.tuning_job_name and validation is not None and validation.candidate is not None
     moment = now or datetime.now(UTC)
     expires_at = int(moment.timestamp()) + validation.approval_timeout_seconds
+    package_arn = register_candidate(sagemaker, state, catalog, serving_image)
     dynamodb.put_item(
         TableName=table,
         Item={
@@ -82,6 +113,7 @@ def request_approval(
             "requested_at": {"S": moment.isoformat()},
             "decision_deadline": {"N": str(expires_at)},
             "expires_at": {"N": str(expires_at + 90 * 86400)},
+            "model_package_arn": {"S": package_arn},
         },
         ConditionExpression="attribute_not_exists(pk) OR (#status = :pending AND execution_arn = :me)",
         ExpressionAttributeNames={"#status": "status"},
@@ -100,9 +132,11 @@ def request_approval(
             "metrics": champion.performance if champion else {},
         },
         "warnings": validation.warnings,
-        "approvers": catalog.approval.approvers,
+        "approvers": [f"{one.name} ({one.identity})" for one in catalog.approval.approvers],
+        "model_package_arn": package_arn,
+        "model_package_group": catalog.model_package_group,
         "decide_by": datetime.fromtimestamp(expires_at, UTC).isoformat(),
-        "commands": approval_commands(claim.model),
+        "commands": approval_commands(claim.model, package_arn),
     }
     events.put_events(
         Entries=[
@@ -123,69 +157,110 @@ def request_approval(
     return notice
 
 
+def _approval_for_package(dynamodb: Any, table: str, model: str, package_arn: str) -> dict[str, Any] | None:
+    """The approval item that registered this package (found by the ARN the flow stored, never by what the
+    package's editable metadata says)."""
+    paginator = dynamodb.get_paginator("query")
+    for page in paginator.paginate(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :approval)",
+        FilterExpression="model_package_arn = :arn",
+        ExpressionAttributeValues={
+            ":pk": {"S": f"MODEL#{model}"},
+            ":approval": {"S": "APPROVAL#"},
+            ":arn": {"S": package_arn},
+        },
+        ConsistentRead=True,
+    ):
+        for item in page.get("Items", []):
+            return dict(item)
+    return None
+
+
 def decide(
-    decision: ApprovalDecision,
+    change: ModelPackageStateChange,
     catalogs: dict[str, ModelCatalog],
     *,
     dynamodb: Any,
     stepfunctions: Any,
+    sagemaker: Any,
     table: str,
     now: datetime | None = None,
 ) -> DecisionOutcome:
-    """Check a decision event and forward it to the waiting execution, or refuse it with the reason."""
-    detail = decision.detail
-    model, job = detail.model, detail.tuning_job_name
+    """Read the changed package back, and forward a catalog approver's decision to the waiting execution; refuse
+    anyone else's (the package returns to PendingManualApproval), and ignore changes nothing waits for."""
+    package = describe_package(sagemaker, change.detail.ModelPackageArn)
     moment = now or datetime.now(UTC)
-
-    def refuse(reason: str) -> DecisionOutcome:
-        return DecisionOutcome(False, reason, model, job)
-
-    catalog = catalogs.get(model)
+    catalog = next((one for one in catalogs.values() if one.model_package_group == package.group), None)
     if catalog is None:
-        return refuse(f"decision for unknown model {model!r}")
-    if detail.decided_by not in catalog.approval.approvers:
-        return refuse(
-            f"{detail.decided_by} is not an approver of {model} (approvers: {', '.join(catalog.approval.approvers)})"
-        )
-    item = dynamodb.get_item(TableName=table, Key=approval_key(model, job), ConsistentRead=True).get("Item")
+        return DecisionOutcome(False, f"model package group {package.group!r} is no catalog model's", ignored=True)
+    model = catalog.id
+    if package.status not in (APPROVED_STATUS, REJECTED_STATUS):
+        return DecisionOutcome(False, f"{package.arn} is {package.status}: nothing decided", model, ignored=True)
+    item = _approval_for_package(dynamodb, table, model, package.arn)
     if item is None:
-        return refuse(f"no promotion of {model} from tuning job {job} is waiting for approval")
+        reason = f"no promotion of {model} registered {package.arn}; its status change is not a decision"
+        return DecisionOutcome(False, reason, model, identity=package.identity, ignored=True)
+    job = item["sk"]["S"].removeprefix("APPROVAL#")
+
+    def refuse(reason: str, ignored: bool = False) -> DecisionOutcome:
+        return DecisionOutcome(False, reason, model, job, package.identity, ignored)
+
     status = item["status"]["S"]
     if status != PENDING:
         by = item.get("decided_by", {}).get("S", "?")
-        return refuse(f"the promotion of {model} from {job} was already decided ({status} by {by}); decision ignored")
+        return refuse(f"the promotion of {model} from {job} was already decided ({status} by {by}); ignored", True)
     if int(item["decision_deadline"]["N"]) < int(moment.timestamp()):
         return refuse(f"the approval window of {model} from {job} has expired; decision ignored")
-    new_status = APPROVED if detail.decision == "approve" else "REJECTED"
+    approver = catalog.approval.approver(package.identity, package.account) if package.identity else None
+    if approver is None:
+        who = package.identity or "an unidentified principal"
+        listed = ", ".join(one.identity for one in catalog.approval.approvers)
+        reason = f"{who} is not an approver of {model} (approvers: {listed})"
+        return_to_pending(sagemaker, package.arn, f"{package.status} by {who} refused: not an approver of {model}")
+        return refuse(f"{reason}; {package.arn} is back to {PENDING_STATUS}")
+    decision = "approve" if package.status == APPROVED_STATUS else "reject"
     if not condition_held(
         dynamodb.update_item,
         TableName=table,
         Key=approval_key(model, job),
-        UpdateExpression="SET #status = :new, decided_by = :by, decided_at = :at, decision_comment = :comment",
-        ConditionExpression="#status = :pending",
+        UpdateExpression=(
+            "SET #status = :new, decided_by = :by, decided_by_identity = :identity, decided_at = :at, "
+            "decision_comment = :comment"
+        ),
+        ConditionExpression="#status = :pending AND model_package_arn = :arn",
         ExpressionAttributeNames={"#status": "status"},
         ExpressionAttributeValues={
-            ":new": {"S": new_status},
-            ":by": {"S": detail.decided_by},
-            ":at": {"S": decision.time.isoformat()},
-            ":comment": {"S": detail.comment},
+            ":new": {"S": APPROVED if decision == "approve" else "REJECTED"},
+            ":by": {"S": approver.name},
+            ":identity": {"S": package.identity or ""},
+            ":at": {"S": moment.isoformat()},
+            ":comment": {"S": package.comment},
             ":pending": {"S": PENDING},
+            ":arn": {"S": package.arn},
         },
     ):
-        return refuse(f"the promotion of {model} from {job} was decided concurrently; decision ignored")
+        return refuse(f"the promotion of {model} from {job} was decided concurrently; decision ignored", True)
     token = item["task_token"]["S"]
     try:
-        if detail.decision == "approve":
+        if decision == "approve":
             approval = Approval(
-                decision="approve", decided_by=detail.decided_by, comment=detail.comment, decided_at=decision.time
+                decision="approve",
+                decided_by=approver.name,
+                identity=package.identity,
+                model_package_arn=package.arn,
+                comment=package.comment,
+                decided_at=moment,
             )
             stepfunctions.send_task_success(taskToken=token, output=approval.model_dump_json())
         else:
             cause = {
-                "errorMessage": f"rejected by {detail.decided_by}: {detail.comment}",
-                "decided_by": detail.decided_by,
-                "comment": detail.comment,
-                "decided_at": decision.time.isoformat(),
+                "errorMessage": f"rejected by {approver.name}: {package.comment}",
+                "decided_by": approver.name,
+                "identity": package.identity,
+                "model_package_arn": package.arn,
+                "comment": package.comment,
+                "decided_at": moment.isoformat(),
             }
             stepfunctions.send_task_failure(taskToken=token, error=REJECTION_ERROR, cause=json.dumps(cause))
     except ClientError as error:
@@ -200,14 +275,23 @@ def decide(
             )
             return refuse(f"the promotion of {model} from {job} is no longer waiting ({code}); decision ignored")
         raise
-    verb = "approved" if detail.decision == "approve" else "rejected"
-    return DecisionOutcome(True, f"promotion of {model} from {job} {verb} by {detail.decided_by}", model, job)
+    verb = "approved" if decision == "approve" else "rejected"
+    return DecisionOutcome(
+        True,
+        f"promotion of {model} from {job} {verb} by {approver.name} ({package.identity})",
+        model,
+        job,
+        package.identity,
+    )
 
 
-def verify_recorded_approval(dynamodb: Any, table: str, state: PromotionState, catalog: ModelCatalog) -> None:
+def verify_recorded_approval(
+    dynamodb: Any, sagemaker: Any, table: str, state: PromotionState, catalog: ModelCatalog
+) -> None:
     """Before anything is written: the approval this execution received must be the one the approval path recorded
-    for this very execution and release, by a catalog approver. Anyone who can call SendTaskSuccess with the token
-    could otherwise complete AwaitApproval with an approval of their own making."""
+    for this very execution and release, by a catalog approver, and the Model Registry must still say so. Anyone
+    who can call SendTaskSuccess with the token could otherwise complete AwaitApproval with an approval of their own
+    making."""
     claim, approval = state.claim, state.approval
     model, job = claim.model or "?", claim.tuning_job_name or "?"
     if approval is None or approval.decision != "approve":
@@ -217,6 +301,8 @@ def verify_recorded_approval(dynamodb: Any, table: str, state: PromotionState, c
     if item is None:
         raise ApprovalNotRecorded(f"no approval of {model} from tuning job {job} is recorded; nothing is written")
     recorded_by = item.get("decided_by", {}).get("S")
+    recorded_identity = item.get("decided_by_identity", {}).get("S")
+    package_arn = item.get("model_package_arn", {}).get("S")
     problems = []
     if item["status"]["S"] != APPROVED:
         problems.append(f"its recorded status is {item['status']['S']}, not {APPROVED}")
@@ -226,13 +312,59 @@ def verify_recorded_approval(dynamodb: Any, table: str, state: PromotionState, c
         problems.append(f"it was recorded for release {item['release_id']['S']}, not {claim.release_id}")
     if recorded_by != approval.decided_by:
         problems.append(f"the task output says {approval.decided_by!r} approved, the record says {recorded_by!r}")
-    if recorded_by is not None and recorded_by not in catalog.approval.approvers:
-        problems.append(f"{recorded_by!r} is not an approver of {model}")
+    if package_arn != approval.model_package_arn:
+        problems.append(f"the task output names package {approval.model_package_arn}, the record {package_arn}")
+    if package_arn:
+        package = describe_package(sagemaker, package_arn)
+        approver = catalog.approval.approver(package.identity, package.account) if package.identity else None
+        if package.status != APPROVED_STATUS:
+            problems.append(f"the Model Registry says {package_arn} is {package.status}")
+        elif approver is None or approver.name != recorded_by or package.identity != recorded_identity:
+            problems.append(f"the Model Registry says {package.identity} last changed {package_arn}")
+    else:
+        problems.append("no model package was registered for it")
     if problems:
         raise ApprovalNotRecorded(
             f"the approval of {model} release {claim.release_id} from {job} does not match what the approval path "
             f"recorded: {'; '.join(problems)}; production is not written"
         )
+
+
+def conclude_candidate(
+    dynamodb: Any, sagemaker: Any, table: str, state: PromotionState, outcome: str, reason: str
+) -> str | None:
+    """Make the Model Registry say how the promotion ended: the candidate's package gets the outcome (a candidate
+    nobody decided on is Rejected, with why); a promoted one is the model's `current` release and the champion it
+    replaced is `retired`; a rolled-back one says so. Returns the candidate's package ARN (None: none registered)."""
+    claim = state.claim
+    if not claim.model or not claim.tuning_job_name:
+        return None
+    key = approval_key(claim.model, claim.tuning_job_name)
+    item = dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+    if item is None or item["execution_arn"]["S"] != claim.execution_arn or "model_package_arn" not in item:
+        return None
+    package_arn = str(item["model_package_arn"]["S"])
+    if item["status"]["S"] == PENDING:
+        # First the record stops waiting (a decision arriving now is ignored), then the package says why.
+        condition_held(
+            dynamodb.update_item,
+            TableName=table,
+            Key=key,
+            UpdateExpression="SET #status = :expired",
+            ConditionExpression="#status = :pending",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":expired": {"S": "EXPIRED"}, ":pending": {"S": PENDING}},
+        )
+        record_outcome(sagemaker, package_arn, outcome, reject_because=f"no approver decided: {reason}")
+        return package_arn
+    production = {"PROMOTED": "current", "ROLLED_BACK": "rolled-back"}.get(outcome)
+    record_outcome(sagemaker, package_arn, outcome, production=production)
+    champion = state.validation.champion if state.validation else None
+    if outcome == "PROMOTED" and champion is not None and champion.model_package_arn:
+        record_outcome(
+            sagemaker, champion.model_package_arn, f"replaced by release {claim.release_id}", production="retired"
+        )
+    return package_arn
 
 
 @dataclass(frozen=True)
@@ -243,6 +375,7 @@ class PendingApproval:
     execution_arn: str
     requested_at: str
     decision_deadline: datetime
+    model_package_arn: str | None = None
 
 
 def pending_approvals(dynamodb: Any, table: str, model: str, now: datetime | None = None) -> list[PendingApproval]:
@@ -272,6 +405,7 @@ def pending_approvals(dynamodb: Any, table: str, model: str, now: datetime | Non
                     execution_arn=item["execution_arn"]["S"],
                     requested_at=item["requested_at"]["S"],
                     decision_deadline=deadline,
+                    model_package_arn=item.get("model_package_arn", {}).get("S"),
                 )
             )
     return pending

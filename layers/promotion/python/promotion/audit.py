@@ -10,8 +10,10 @@ import json
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
+from promotion.errors import AuditRecordExists
 from promotion.hyperparameters import HyperparameterValue
 
 
@@ -28,8 +30,10 @@ class AuditRecord(BaseModel):
     tuning_job_arn: str | None = None
     training_job_name: str | None = None
     approved_by: str | None = None
+    approved_by_identity: str | None = None  # the IAM identity AWS recorded for the approval
     approved_at: datetime | None = None
     approval_comment: str = ""
+    model_package_arn: str | None = None
     hyperparameters: dict[str, HyperparameterValue] = {}
     metrics: dict[str, float] = {}
     previous_release_id: str | None = None
@@ -39,17 +43,29 @@ class AuditRecord(BaseModel):
 
 
 def write_audit_record(dynamodb: Any, table: str, record: AuditRecord) -> None:
-    """Store the record (a retried PublishResult overwrites it with the same content)."""
-    dynamodb.put_item(
-        TableName=table,
-        Item={
-            "pk": {"S": f"MODEL#{record.model}"},
-            "sk": {"S": f"RELEASE#{record.release_id}"},
-            "outcome": {"S": record.outcome},
-            "recorded_at": {"S": record.recorded_at.isoformat()},
-            "record": {"S": record.model_dump_json()},
-        },
-    )
+    """Store the record once per release: a retried PublishResult of the same execution rewrites it, nobody else
+    overwrites it (AuditRecordExists names who wrote it)."""
+    try:
+        dynamodb.put_item(
+            TableName=table,
+            Item={
+                "pk": {"S": f"MODEL#{record.model}"},
+                "sk": {"S": f"RELEASE#{record.release_id}"},
+                "outcome": {"S": record.outcome},
+                "recorded_at": {"S": record.recorded_at.isoformat()},
+                "execution_arn": {"S": record.execution_arn},
+                "record": {"S": record.model_dump_json()},
+            },
+            ConditionExpression="attribute_not_exists(sk) OR execution_arn = :me",
+            ExpressionAttributeValues={":me": {"S": record.execution_arn}},
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        raise AuditRecordExists(
+            f"the audit record of {record.model} release {record.release_id} was written by another execution; "
+            f"{record.execution_arn} does not overwrite it"
+        ) from error
 
 
 def read_audit_record(dynamodb: Any, table: str, model: str, release_id: str) -> AuditRecord | None:

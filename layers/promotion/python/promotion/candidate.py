@@ -70,6 +70,7 @@ def read_champion(s3: Any, bucket: str, catalog: ModelCatalog) -> tuple[Champion
             release_id=config.release_id,
             objective_value=config.performance.get(catalog.objective.metric),
             performance=dict(config.performance),
+            model_package_arn=config.model_package_arn,
         ),
         None,
     )

@@ -110,16 +110,76 @@ class Thresholds(_Strict):
         return self
 
 
+IAM_NAME_PATTERN = r"^[\w+=,.@-]{1,64}$"
+# SageMaker's session names and role names (the parts of an assumed-role ARN) use this alphabet.
+MODEL_PACKAGE_GROUP_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+_ASSUMED_ROLE = re.compile(r"^arn:aws[a-z-]*:sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/(?P<session>[^/]+)$")
+_IAM_USER = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):user/(?:[^/]+/)*(?P<user>[^/]+)$")
+
+
+class Approver(_Strict):
+    """One approver: an IAM identity, as AWS names whoever changed a model package (its LastModifiedBy), with the
+    name people know them by. `role` alone admits every session of that role (a role only this person assumes);
+    `role` with `session` admits one person of a shared role (an IAM Identity Center permission set's role, whose
+    session name is the user's); `user` is an IAM user."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    role: Annotated[str | None, Field(pattern=IAM_NAME_PATTERN)] = None
+    session: Annotated[str | None, Field(pattern=r"^[\w+=,.@-]{2,64}$")] = None
+    user: Annotated[str | None, Field(pattern=IAM_NAME_PATTERN)] = None
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> Approver:
+        if (self.role is None) == (self.user is None):
+            raise ValueError(f"approver {self.name!r} needs exactly one of role (with an optional session) or user")
+        if self.session is not None and self.role is None:
+            raise ValueError(f"approver {self.name!r}: a session belongs to a role")
+        return self
+
+    def matches(self, identity_arn: str, account: str) -> bool:
+        """Whether AWS's ARN of the principal (`IamIdentity.Arn`) is this approver, in the package's account."""
+        assumed = _ASSUMED_ROLE.match(identity_arn)
+        if assumed is not None:
+            return (
+                assumed["account"] == account
+                and self.role == assumed["role"]
+                and self.session in (None, assumed["session"])
+            )
+        user = _IAM_USER.match(identity_arn)
+        return user is not None and user["account"] == account and self.user == user["user"]
+
+    @property
+    def identity(self) -> str:
+        """How the catalog names this identity (for messages and the approvers' list in notices)."""
+        if self.user is not None:
+            return f"user/{self.user}"
+        return f"role/{self.role}" + (f" session {self.session}" if self.session else " (any session)")
+
+
 class Approval(_Strict):
-    approvers: Annotated[list[str], Field(min_length=1)]
-    demo_approver: str | None = None
+    """Who may approve, where candidates are registered (a SageMaker Model Registry package group) and for how long
+    a candidate waits."""
+
+    approvers: Annotated[list[Approver], Field(min_length=1)]
+    model_package_group: Annotated[str | None, Field(pattern=MODEL_PACKAGE_GROUP_PATTERN)] = None
+    demo_approver: str | None = None  # the `name` of the approver the local runtime plays
     timeout_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 72
 
     @model_validator(mode="after")
     def _demo_approver_is_an_approver(self) -> Approval:
-        if self.demo_approver is not None and self.demo_approver not in self.approvers:
-            raise ValueError(f"demo_approver {self.demo_approver!r} is not one of the approvers")
+        names = [approver.name for approver in self.approvers]
+        if len(set(names)) != len(names):
+            raise ValueError("approvers' names must be unique (they are what reports and configs show)")
+        if self.demo_approver is not None and self.demo_approver not in names:
+            raise ValueError(f"demo_approver {self.demo_approver!r} is not one of the approvers' names")
         return self
+
+    def approver(self, identity_arn: str, account: str) -> Approver | None:
+        """The catalog approver AWS's identity is, if any."""
+        return next((one for one in self.approvers if one.matches(identity_arn, account)), None)
+
+    def approver_named(self, name: str) -> Approver | None:
+        return next((one for one in self.approvers if one.name == name), None)
 
 
 class Training(_Strict):
@@ -256,6 +316,11 @@ class ModelCatalog(_Strict):
                 )
         return self
 
+    @property
+    def model_package_group(self) -> str:
+        """The SageMaker Model Registry package group of this model's candidates (default: the model id)."""
+        return self.approval.model_package_group or self.id
+
     def parameter_path(self, name: str) -> str:
         """Parameter Store path of one hyperparameter."""
         return f"{self.parameter_store.prefix}/{name}"
@@ -301,6 +366,7 @@ def load_catalogs(directory: Path) -> dict[str, ModelCatalog]:
         for what, value in (
             ("Parameter Store prefix", catalog.parameter_store.prefix),
             ("config key", catalog.config.key),
+            ("model package group", catalog.model_package_group),
         ):
             owner = owners.setdefault((what, value), catalog.id)
             if owner != catalog.id:

@@ -40,8 +40,10 @@ class ProductionConfig(BaseModel):
     performance: Annotated[dict[str, float], Field(min_length=1)]
     tested_date: datetime
     approved_by: str | None
+    approved_by_identity: str | None = None  # the IAM identity AWS recorded for the approval
     approved_at: datetime | None = None
     approval_comment: str = ""
+    model_package_arn: str | None = None  # the release's package in the SageMaker Model Registry
     source: ConfigSource
     previous_release_id: str | None
 
@@ -82,8 +84,10 @@ def build_config(state: PromotionState, catalog: ModelCatalog) -> ProductionConf
             performance=dict(sorted(candidate.metrics.items())),
             tested_date=claim.event_time or datetime.now().astimezone(),
             approved_by=approval.decided_by if approval and approval.decision == "approve" else None,
+            approved_by_identity=approval.identity if approval and approval.decision == "approve" else None,
             approved_at=approval.decided_at if approval and approval.decision == "approve" else None,
             approval_comment=approval.comment if approval and approval.decision == "approve" else "",
+            model_package_arn=approval.model_package_arn if approval and approval.decision == "approve" else None,
             source=ConfigSource(
                 tuning_job_arn=candidate.tuning_job_arn,
                 training_job_name=candidate.training_job_name,

@@ -37,6 +37,10 @@ class ApprovalNotRecorded(PromotionError):
     catalog approver (a forged or replayed task output): production is not written."""
 
 
+class AuditRecordExists(PromotionError):
+    """Another execution already wrote this release's audit record; it is not overwritten."""
+
+
 class BackupMissing(PromotionError):
     """No backup exists for the release, so production must not be written (or cannot be restored)."""
 

@@ -11,7 +11,7 @@ from promotion.catalog import MODEL_ID_PATTERN
 
 MODEL_TAG = "promotion:model"
 TUNING_JOB_DETAIL_TYPE = "SageMaker HyperParameter Tuning Job State Change"
-APPROVAL_DETAIL_TYPE = "Promotion Approval Decision"
+MODEL_PACKAGE_DETAIL_TYPE = "SageMaker Model Package State Change"
 ROLLBACK_DETAIL_TYPE = "Promotion Rollback Requested"
 OPERATIONS_SOURCE = "promotion.operations"  # the source of operators' rollback requests
 TUNING_JOB_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$"
@@ -55,22 +55,28 @@ class TuningJobStateChange(EventBridgeModel):
     detail: TuningJobDetail
 
 
-class ApprovalDecisionDetail(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: Annotated[str, Field(pattern=MODEL_ID_PATTERN)]
-    tuning_job_name: Annotated[str, Field(pattern=TUNING_JOB_NAME_PATTERN)]
-    decision: Literal["approve", "reject"]
-    decided_by: Annotated[str, Field(min_length=3, max_length=254)]
-    comment: Annotated[str, Field(max_length=2000)] = ""
+MODEL_PACKAGE_ARN_PATTERN = r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:[0-9]{12}:model-package/[\S]{1,2048}$"
 
 
-class ApprovalDecision(EventBridgeModel):
-    """A data scientist's decision on a pending promotion, put on the product's own bus."""
+class ModelPackageDetail(BaseModel):
+    """`detail` of a model package state change: SageMaker's DescribeModelPackage fields. Only the ARN is used; the
+    rest is read back from SageMaker (promotion.registry), which says who made the change."""
 
-    source: Literal["promotion.approvals"]
-    detail_type: Literal["Promotion Approval Decision"] = Field(alias="detail-type")
-    detail: ApprovalDecisionDetail
+    model_config = ConfigDict(extra="allow")
+
+    ModelPackageArn: Annotated[str, Field(pattern=MODEL_PACKAGE_ARN_PATTERN)]
+    ModelPackageGroupName: Annotated[str, Field(min_length=1, max_length=63)]
+    ModelApprovalStatus: Literal["Approved", "Rejected", "PendingManualApproval"]
+
+
+class ModelPackageStateChange(EventBridgeModel):
+    """What SageMaker puts on the default bus when a model package changes (created, status or metadata updated).
+    Only AWS services may put events with an `aws.` source, so a person cannot forge one; the package is read back
+    anyway."""
+
+    source: Literal["aws.sagemaker"]
+    detail_type: Literal["SageMaker Model Package State Change"] = Field(alias="detail-type")
+    detail: ModelPackageDetail
 
 
 class RollbackRequestDetail(BaseModel):

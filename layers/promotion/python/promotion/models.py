@@ -93,6 +93,7 @@ class Champion(Section):
     release_id: str | None = None
     objective_value: float | None = None
     performance: dict[str, float] = Field(default_factory=dict)
+    model_package_arn: str | None = None  # its package in the Model Registry (releases from before: none)
 
 
 class Validation(Section):
@@ -111,7 +112,9 @@ class Approval(Section):
     """Who approved the promotion, when and why (filled by the approval step)."""
 
     decision: Literal["approve", "reject", "expired"]
-    decided_by: str | None = None
+    decided_by: str | None = None  # the approver's name in the catalog
+    identity: str | None = None  # the IAM identity AWS recorded on the model package for the decision
+    model_package_arn: str | None = None
     comment: str = ""
     decided_at: datetime | None = None
 
@@ -287,6 +290,8 @@ class Result(Section):
     release_id: str | None = None
     report_key: str | None = None
     lock_released: bool = False
+    model_package_arn: str | None = None  # the candidate's package, which now says how the promotion ended
+    registry_error: str | None = None  # why the Model Registry could not be told (the outcome stands)
 
 
 class PromotionState(BaseModel):

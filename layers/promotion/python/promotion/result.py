@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from promotion.approval import conclude_candidate
 from promotion.audit import AuditRecord, write_audit_record
 from promotion.claims import ClaimStore
 from promotion.layout import report_prefix
@@ -89,11 +92,13 @@ def publish_result(
     event_bus_name: str,
     topic_arn: str | None,
     store: ClaimStore,
+    sagemaker: Any | None = None,
     now: datetime | None = None,
     failed_state: str | None = None,
     cost: Mapping[str, Any] | None = None,
 ) -> Result:
-    """Record and announce the outcome; release the lock this execution holds."""
+    """Record and announce the outcome, in the report, the audit trail and the Model Registry; release the lock
+    this execution holds."""
     moment = now or datetime.now(UTC)
     outcome, reason = decide_outcome(state)
     claim = state.claim
@@ -121,8 +126,10 @@ def publish_result(
                 tuning_job_arn=claim.tuning_job_arn,
                 training_job_name=candidate.training_job_name if candidate else None,
                 approved_by=approval.decided_by if approval else None,
+                approved_by_identity=approval.identity if approval else None,
                 approved_at=approval.decided_at if approval else None,
                 approval_comment=approval.comment if approval else "",
+                model_package_arn=approval.model_package_arn if approval else None,
                 hyperparameters=dict(candidate.hyperparameters) if candidate else {},
                 metrics=dict(candidate.metrics) if candidate else {},
                 previous_release_id=state.backup.previous_release_id if state.backup else None,
@@ -130,6 +137,12 @@ def publish_result(
                 production_model_url=state.pipeline.model_data_url if state.pipeline else None,
             ),
         )
+    package_arn, registry_error = None, None
+    if sagemaker is not None:
+        try:
+            package_arn = conclude_candidate(dynamodb, sagemaker, table, state, outcome.value, reason)
+        except ClientError as error:  # the registry is a view of the outcome: its failure must not hold the lock
+            registry_error = f"{error.response['Error'].get('Code')}: {error.response['Error'].get('Message')}"
     released = False
     if claim.model:
         released = store.finish(
@@ -168,4 +181,6 @@ def publish_result(
         release_id=claim.release_id,
         report_key=report_key,
         lock_released=released,
+        model_package_arn=package_arn,
+        registry_error=registry_error,
     )
