@@ -4,7 +4,7 @@ the SageMaker world, compressed time and fault injection. `python -m local` is i
     from local import Decision, LocalRuntime, TimeCompression
 
     with LocalRuntime(world=Path("tests/data/events/world.json")) as runtime:
-        result = runtime.run(event, seed=True, decision=Decision.approve("alice@example.com"))
+        result = runtime.run(event, seed=True, decision=Decision.approve("Alice Martin"))
         assert result.promoted, result.contract()
 """
 

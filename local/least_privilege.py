@@ -10,6 +10,7 @@ instead of re-running the scenarios per statement keeps the survey to one run of
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,25 +45,48 @@ def _promote_then_roll_back(runtime: LocalRuntime, event: dict[str, Any]) -> Run
     # The promote CLI's reads, as the people who run them (the shipped approver and operator policies).
     promote(runtime, "operator", "oncall@example.com", "status")
     promote(runtime, "operator", "oncall@example.com", "history", "fraud-detection")
-    promote(runtime, "approver", "alice", "status", "fraud-detection")
+    promote(runtime, "approver", "alice@example.com", "status", "fraud-detection", role="DataScientists")
     return result
 
 
-def promote(runtime: LocalRuntime, kind: str, person: str, *arguments: str) -> str:
-    """Run a `promote` command in process against the runtime's world, as `person` with `kind`'s managed policy."""
+def _refused_then_approved(runtime: LocalRuntime, event: dict[str, Any]) -> RunResult:
+    """Someone with the approvers' policy but not in the catalog decides first: refused, the package waits again
+    (the decision function's UpdateModelPackage), then the approver approves."""
+    runtime.seed_champion("fraud-detection")
+    before = runtime.production_snapshot("fraud-detection")
+    (arn,) = runtime.send_event(event)
+    deadline = time.monotonic() + 60
+    while not runtime._approval_pending(arn):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the execution never reached AwaitApproval")
+        time.sleep(0.01)
+    job = str(event["detail"]["HyperParameterTuningJobName"])
+    runtime.send_decision(
+        "fraud-detection", job, Decision(decision="approve", role="DataScientists", session="mallory@example.com")
+    )
+    described = runtime.wait(
+        arn, decision=Decision.approve("Alice Martin"), model="fraud-detection", tuning_job_name=job
+    )
+    runtime._drain()
+    return runtime.result(arn, described, model="fraud-detection", before=before, started=time.monotonic())
+
+
+def promote(runtime: LocalRuntime, kind: str, person: str, *arguments: str, role: str | None = None) -> str:
+    """Run a `promote` command in process against the runtime's world, as session `person` of `role` (default
+    promotion-<kind>) holding `kind`'s managed policy."""
     from typer.testing import CliRunner
 
     from promote import cli
     from promote.cli import app
 
     assert runtime.iam is not None
-    role = runtime.iam.person_role(kind)
-    assert role is not None, f"the template ships no {kind}s policy"
+    role_arn = runtime.iam.person_role(kind, role)
+    assert role_arn is not None, f"the template ships no {kind}s policy"
     environment = {"PROMOTION_EVENT_BUS": runtime.product_bus, "PROMOTION_TABLE": runtime.table_name}
     width = cli.console.width
     cli.console.width = 250  # whole names in the tables, not ellipses
     try:
-        with runtime.iam.person(role, person):
+        with runtime.iam.person(role_arn, person):
             result = CliRunner().invoke(app, list(arguments), env=environment, catch_exceptions=False)
     finally:
         cli.console.width = width
@@ -83,6 +107,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("challenger loses the comparison", "ROLLED_BACK", {"champion": "strong"}, _promote),
     Scenario("first release fails", "ROLLED_BACK", {"fail_at": ("DeployChallenger",)}, _first_release_fails),
     Scenario("operator rollback after a promotion", "PROMOTED", drive=_promote_then_roll_back),
+    Scenario("a non-approver's decision is refused", "PROMOTED", drive=_refused_then_approved),
 )
 
 

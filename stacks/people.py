@@ -89,14 +89,6 @@ class PeoplePolicies(Construct):
                     actions=["sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage"],
                     resources=packages,
                 ),
-                iam.PolicyStatement(
-                    sid="SeeCandidateGroups",
-                    actions=["sagemaker:DescribeModelPackageGroup"],
-                    resources=[
-                        sagemaker_arn(f"model-package-group/{name}")
-                        for name in sorted({n for group in groups for n in (group, group.lower())})
-                    ],
-                ),
                 # approve/reject look up the pending approval of a model (a Query on the model's partition)
                 read_table("ReadPromotions", "dynamodb:Query"),
                 describe_stack(),

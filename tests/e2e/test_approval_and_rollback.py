@@ -1,5 +1,6 @@
-"""Approval decisions and operator rollbacks end to end: real decision events on the product bus, routed by the
-rules CDK defined, checked by the approval Lambda, answered with SendTaskSuccess / SendTaskFailure."""
+"""Approval decisions and operator rollbacks end to end: approvers change the candidate's status in the Model
+Registry as their IAM identity; SageMaker's state change event, routed by the rule CDK defined, reaches the decision
+Lambda, which reads the package back and answers with SendTaskSuccess / SendTaskFailure or refuses."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from local.faults import FaultInjector
 from local.runtime import Decision, LocalRuntime
@@ -38,56 +40,157 @@ def wait_for_approval(runtime: LocalRuntime, arn: str) -> None:
         time.sleep(0.01)
 
 
-def test_approval_carries_who_and_why_into_the_config(runtime: LocalRuntime) -> None:
-    result = runtime.run(event(), seed=True, decision=Decision.approve("bob@example.com", "looks right"))
+ALICE_IDENTITY = "arn:aws:sts::123456789012:assumed-role/DataScientists/alice@example.com"
+BOB_IDENTITY = "arn:aws:sts::123456789012:assumed-role/DataScientists/bob@example.com"
+
+
+def package_of(runtime: LocalRuntime) -> dict[str, Any]:
+    arn = runtime.pending_package("fraud-detection", JOB)
+    described: dict[str, Any] = runtime.clients.sagemaker.describe_model_package(ModelPackageName=arn)
+    return described
+
+
+def test_an_approvers_approval_promotes_and_records_their_iam_identity(runtime: LocalRuntime) -> None:
+    result = runtime.run(event(), seed=True, decision=Decision.approve("Bob Chen", "looks right"))
     assert result.outcome == "PROMOTED"
-    assert result.production_after is not None
-    assert result.production_after.config is not None
+    assert result.production_after is not None and result.production_after.config is not None
     config = parse_config(result.production_after.config)
-    assert (config.approved_by, config.approval_comment) == ("bob@example.com", "looks right")
+    assert (config.approved_by, config.approval_comment) == ("Bob Chen", "looks right")
+    assert config.approved_by_identity == BOB_IDENTITY
     assert config.approved_at is not None
+    package = package_of(runtime)
+    assert config.model_package_arn == package["ModelPackageArn"]
+    # The Model Registry follows the promotion: approved, and the model's current release.
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert package["CustomerMetadataProperties"]["promotion:outcome"] == "PROMOTED"
+    assert package["CustomerMetadataProperties"]["promotion:production"] == "current"
+    assert result.report is not None
+    report = json.loads(Path(result.report["json"]).read_text())
+    assert (report["approval"]["decided_by"], report["approval"]["identity"]) == ("Bob Chen", BOB_IDENTITY)
+    from promotion.audit import read_audit_record
+
+    record = read_audit_record(runtime.clients.dynamodb, runtime.table_name, "fraud-detection", config.release_id)
+    assert record is not None
+    assert (record.approved_by, record.approved_by_identity) == ("Bob Chen", BOB_IDENTITY)
 
 
 def test_rejection_ends_rejected_with_the_comment_and_production_untouched(runtime: LocalRuntime) -> None:
-    result = runtime.run(event(), seed=True, decision=Decision.reject("alice@example.com", "recall dropped"))
+    result = runtime.run(event(), seed=True, decision=Decision.reject("Alice Martin", "recall dropped"))
     assert result.status == "FAILED"
     assert result.error == "REJECTED"
     assert result.cause is not None
     assert "recall dropped" in result.cause
-    assert "alice@example.com" in result.cause
+    assert "Alice Martin" in result.cause
     assert result.production_after == result.production_before
+    package = package_of(runtime)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert package["CustomerMetadataProperties"]["promotion:outcome"] == "REJECTED"
 
 
 def test_an_expired_approval_is_rejected_as_expired(synthesized: Path, tmp_path: Path) -> None:
     compression = TimeCompression(callback_timeout_max_s=1)
     with runtime_with(synthesized, tmp_path, world(), time_compression=compression) as runtime:
         result = runtime.run(event(), seed=True, decision=Decision.no_answer())
+        package = package_of(runtime)
+        runtime._drain()
+        results = decision_results(runtime)
     assert result.error == "REJECTED"
     assert result.cause is not None
     assert "approval expired" in result.cause
     assert result.production_after == result.production_before
+    # Nobody decided: the flow marks the candidate Rejected, saying why; that change is no decision.
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert package["ApprovalDescription"].startswith("no approver decided: approval expired")
+    assert [r["ignored"] for r in results] == [True]
 
 
-def test_decisions_that_do_not_count_are_refused_and_change_nothing(runtime: LocalRuntime) -> None:
+def test_a_non_approver_with_the_grant_is_refused_and_the_package_waits_again(runtime: LocalRuntime) -> None:
     runtime.seed_champion("fraud-detection")
     before = runtime.production_snapshot("fraud-detection")
-    # A decision for a promotion nobody is waiting for.
-    runtime.send_decision("fraud-detection", "no-such-tuning-job", Decision.approve("alice@example.com"))
     (arn,) = runtime.send_event(event())
     wait_for_approval(runtime, arn)
-    runtime.send_decision("fraud-detection", JOB, Decision.approve("mallory@example.com"))  # not an approver
-    runtime._drain()
+    # Same role and policy as the approvers, a session the catalog does not list.
+    mallory = Decision(decision="approve", role="DataScientists", session="mallory@example.com")
+    runtime.send_decision("fraud-detection", JOB, mallory)
     assert runtime.production_snapshot("fraud-detection") == before
-    runtime.send_decision("fraud-detection", JOB, Decision.approve("alice@example.com"))
+    assert runtime.clients.stepfunctions.describe_execution(executionArn=arn)["status"] == "RUNNING"
+    assert package_of(runtime)["ModelApprovalStatus"] == "PendingManualApproval"
+    runtime.send_decision("fraud-detection", JOB, Decision.approve("Alice Martin"))
     described = runtime.wait(arn)
     assert described["status"] == "SUCCEEDED"
-    runtime.send_decision("fraud-detection", JOB, Decision.reject("bob@example.com"))  # a second decision
-    runtime._drain()
     results = decision_results(runtime)
-    assert [r["accepted"] for r in results] == [False, False, True, False]
-    assert "no promotion of fraud-detection from tuning job no-such-tuning-job" in results[0]["reason"]
-    assert "mallory@example.com is not an approver" in results[1]["reason"]
-    assert "already decided (APPROVED by alice@example.com)" in results[3]["reason"]
+    assert [(r["accepted"], r["ignored"]) for r in results[:2]] == [(False, False), (True, False)]
+    assert (
+        "assumed-role/DataScientists/mallory@example.com is not an approver of fraud-detection" in results[0]["reason"]
+    )
+    assert "back to PendingManualApproval" in results[0]["reason"]
+    config = parse_config(runtime.production_snapshot("fraud-detection").config or "")
+    assert (config.approved_by, config.approved_by_identity) == ("Alice Martin", ALICE_IDENTITY)
+
+
+def test_a_principal_without_the_grant_gets_access_denied(runtime: LocalRuntime) -> None:
+    runtime.seed_champion("fraud-detection")
+    before = runtime.production_snapshot("fraud-detection")
+    (arn,) = runtime.send_event(event())
+    wait_for_approval(runtime, arn)
+    intruder = Decision(decision="approve", role="Interns", session="eve", grant=False)
+    with pytest.raises(ClientError) as refused:
+        runtime.send_decision("fraud-detection", JOB, intruder)
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "assumed-role/Interns/eve is not authorized to perform: sagemaker:UpdateModelPackage" in str(refused.value)
+    assert package_of(runtime)["ModelApprovalStatus"] == "PendingManualApproval"
+    assert runtime.production_snapshot("fraud-detection") == before
+    assert decision_results(runtime) == []
+
+
+def test_a_forged_bus_decision_changes_nothing(runtime: LocalRuntime) -> None:
+    """The old way to approve (a decision event naming its own approver) reaches nothing, on any bus."""
+    runtime.seed_champion("fraud-detection")
+    before = runtime.production_snapshot("fraud-detection")
+    (arn,) = runtime.send_event(event())
+    wait_for_approval(runtime, arn)
+    forged = load_event("approval-approved.json")
+    for bus in (runtime.product_bus, "default"):
+        assert runtime.send_event(forged, bus=bus) == []
+    runtime._drain()
+    assert decision_results(runtime) == []
+    assert runtime.clients.stepfunctions.describe_execution(executionArn=arn)["status"] == "RUNNING"
+    assert runtime.production_snapshot("fraud-detection") == before
+    assert package_of(runtime)["ModelApprovalStatus"] == "PendingManualApproval"
+
+
+def test_promote_approve_decides_as_the_callers_own_aws_identity(runtime: LocalRuntime) -> None:
+    """`promote approve` is an UpdateModelPackage with the caller's credentials: who approved is who ran it."""
+    from local.least_privilege import promote
+
+    runtime.seed_champion("fraud-detection")
+    (arn,) = runtime.send_event(event())
+    wait_for_approval(runtime, arn)
+    promote(
+        runtime, "approver", "alice@example.com", "approve", "fraud-detection", "--comment", "ok", role="DataScientists"
+    )
+    runtime._drain()
+    assert runtime.wait(arn)["status"] == "SUCCEEDED"
+    config = parse_config(runtime.production_snapshot("fraud-detection").config or "")
+    assert (config.approved_by, config.approved_by_identity, config.approval_comment) == (
+        "Alice Martin",
+        ALICE_IDENTITY,
+        "ok",
+    )
+
+
+def test_decisions_after_the_first_are_ignored(runtime: LocalRuntime) -> None:
+    runtime.seed_champion("fraud-detection")
+    (arn,) = runtime.send_event(event())
+    wait_for_approval(runtime, arn)
+    runtime.send_decision("fraud-detection", JOB, Decision.approve("Alice Martin"))
+    assert runtime.wait(arn)["status"] == "SUCCEEDED"
+    runtime.send_decision("fraud-detection", JOB, Decision.reject("Bob Chen"))  # a second decision
+    results = decision_results(runtime)
+    assert results[0]["accepted"] is True
+    late = [r for r in results[1:] if "already decided" in r["reason"]]
+    assert late and "already decided (APPROVED by Alice Martin)" in late[0]["reason"]
+    assert all(not r["accepted"] for r in results[1:])
 
 
 def two_tuning_jobs() -> dict[str, Any]:
@@ -185,19 +288,19 @@ def rollback_outcomes(runtime: LocalRuntime, _: Any = None) -> list[dict[str, An
 
 def test_reports_answer_what_who_which_gate_and_what_was_restored(synthesized: Path, tmp_path: Path) -> None:
     with runtime_with(synthesized, tmp_path, world(), fail_at=["TriggerPipeline"]) as runtime:
-        rolled_back = runtime.run(event(), seed=True, decision=Decision.approve("bob@example.com", "go"))
+        rolled_back = runtime.run(event(), seed=True, decision=Decision.approve("Bob Chen", "go"))
     assert rolled_back.report is not None
     report = json.loads(Path(rolled_back.report["json"]).read_text())
     assert report["outcome"] == "ROLLED_BACK"
     assert report["candidate"]["hyperparameters"]["max_depth"] == 6  # what was promoted
-    assert report["approval"]["decided_by"] == "bob@example.com"  # who approved
+    assert report["approval"]["decided_by"] == "Bob Chen"  # who approved
     assert "InjectedFault" in report["error"]["Error"]  # what failed
     assert report["rollback"]["restored"] is True  # what was restored
     assert report["rollback"]["config_action"] == "restored"
     assert set(report["rollback"]["parameters_restored"]) >= {"/fraud-detection/hyperparameters/max_depth"}
     html = Path(rolled_back.report["html"]).read_text()
     assert "ROLLED_BACK" in html
-    assert "bob@example.com" in html
+    assert "Bob Chen" in html
 
     the_world = world()
     training = the_world["DescribeTrainingJob"]["fraud-xgb-tuning-0042-017-5a1c9e2f"]
@@ -222,7 +325,7 @@ def test_reports_answer_what_who_which_gate_and_what_was_restored(synthesized: P
     "output",
     [
         {"decision": "reject", "decided_by": "mallory"},  # a rejection sent as a success: it used to promote
-        {"decision": "approve", "decided_by": "alice@example.com", "comment": "no one asked alice"},
+        {"decision": "approve", "decided_by": "Alice Martin", "comment": "no one asked alice"},
         {"hello": "world"},
     ],
     ids=["rejection-as-success", "approval-not-recorded", "not-a-decision"],

@@ -36,7 +36,7 @@ def test_a_completed_tuning_job_promotes_exactly_its_best_hyperparameters(runtim
     assert config.hyperparameters["max_depth"] == 6
     assert isinstance(config.hyperparameters["max_depth"], int)
     assert config.source.training_job_name == BEST_JOB
-    assert config.approved_by == "alice@example.com"
+    assert config.approved_by == "Alice Martin"
     before = result.production_before
     assert before is not None
     assert before.config is not None
@@ -56,7 +56,7 @@ def test_a_completed_tuning_job_promotes_exactly_its_best_hyperparameters(runtim
     assert result.report is not None
     report = json.loads(Path(result.report["json"]).read_text())
     assert report["outcome"] == "PROMOTED"
-    assert report["approval"]["decided_by"] == "alice@example.com"
+    assert report["approval"]["decided_by"] == "Alice Martin"
 
 
 FAILABLE = ["BackupProduction", "WriteParameters", "WriteConfig", "TriggerPipeline", "CheckPipeline", "PublishResult"]

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.browser
 
 SCREENSHOTS = ROOT / ".local-runs" / "screenshots"
 WINDOW = (1200, 2000)
-APPROVER = "bob@example.com"
+APPROVER = "Bob Chen"
 COMMENT = "AUC up 1.1 points on the holdout"
 CHROMIUM_FLAGS = [
     "--headless",
