@@ -181,7 +181,7 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     StepFunctionSpec(
         "rollback_request",
         "Rollback requests from the product bus: put the model's previous release back",
-        (P.promotion_table, *RESTORE_PRODUCTION, P.describe_executions),
+        (P.promotion_table, *RESTORE_PRODUCTION, P.describe_executions, P.mark_candidates),
         timeout_seconds=120,
     ),
 )

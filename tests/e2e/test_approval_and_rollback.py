@@ -255,6 +255,16 @@ def operator_rollback_after_two_promotions(runtime: LocalRuntime) -> None:
     done = rollback_outcomes(runtime, request_rollback(runtime))[-1]
     assert done["accepted"] is True, done["reason"]
     assert runtime.production_snapshot("fraud-detection") == after_first
+    # The Model Registry says so on both packages: the first release is current again, the second rolled back.
+    first_package = parse_config(after_first.config or "").model_package_arn
+    second_package = runtime.pending_package("fraud-detection", "fraud-xgb-tuning-0043")
+    assert first_package is not None and first_package != second_package
+    sagemaker = runtime.clients.sagemaker
+    first_meta = sagemaker.describe_model_package(ModelPackageName=first_package)["CustomerMetadataProperties"]
+    second_meta = sagemaker.describe_model_package(ModelPackageName=second_package)["CustomerMetadataProperties"]
+    assert first_meta["promotion:production"] == "current"
+    assert second_meta["promotion:production"] == "rolled-back"
+    assert second_meta["promotion:outcome"].startswith("operator rollback by oncall@example.com")
     # EventBridge (or Lambda's async retry) delivers the same request again: it is carried out once.
     assert runtime.lambdas is not None
     delivered = next(

@@ -23,7 +23,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from promotion.audit import AuditRecord, write_audit_record
+from promotion.audit import AuditRecord, read_audit_record, write_audit_record
 from promotion.backup import BackupRecord, load_backup
 from promotion.catalog import ModelCatalog
 from promotion.claims import OPERATOR_HOLDER_PREFIX, ClaimStore, condition_held
@@ -32,6 +32,7 @@ from promotion.errors import BackupMissing, ConfigSchemaError, TransientAwsError
 from promotion.events import RollbackRequested
 from promotion.models import OperatorRollback, Restored
 from promotion.production import read_config
+from promotion.registry import record_outcome
 from promotion.retry import is_transient
 from promotion.rollback import restore_backup
 
@@ -187,7 +188,17 @@ def continue_rollback(
         restored = restore_backup(ssm, s3, bucket, catalogs[model], record, sagemaker, previous=progress.restored)
         if restored.endpoint_pending:
             return progress.model_copy(update={"restored": restored, "reason": _pending_reason(model, restored)})
-        outcome = _finish(request, record, restored, progress.note, dynamodb, table, now or datetime.now(UTC))
+        outcome = _finish(
+            request,
+            record,
+            restored,
+            progress.note,
+            dynamodb,
+            table,
+            now or datetime.now(UTC),
+            catalogs[model],
+            (sagemaker, s3, bucket, dynamodb, table),
+        )
     except Exception as error:
         if isinstance(error, TransientAwsError) or (isinstance(error, ClientError) and is_transient(error)):
             raise  # the state machine retries this step; the lock stays held
@@ -222,6 +233,32 @@ def _pending_reason(model: str, restored: Restored) -> str:
     )
 
 
+def _mark_packages(request: RollbackRequested, record: BackupRecord, catalog: ModelCatalog, registry: Registry) -> str:
+    """Both releases' Model Registry packages say what happened: the rolled-back one is `rolled-back`, the restored
+    one `current` again. Releases from before the registry have no package; a registry failure is a note, not a
+    failed rollback (production is already back)."""
+    sagemaker, s3, bucket, dynamodb, table = registry
+    if sagemaker is None:
+        return ""
+    who = f"operator rollback by {request.detail.requested_by}: {request.detail.reason}"
+    try:
+        rolled_back = read_audit_record(dynamodb, table, record.model, record.release_id)
+        if rolled_back is not None and rolled_back.model_package_arn:
+            record_outcome(sagemaker, rolled_back.model_package_arn, who, production="rolled-back")
+        current = read_config(s3, bucket, catalog.config.key)
+        restored = parse_config(current.body).model_package_arn if current.body is not None else None
+        if restored:
+            record_outcome(
+                sagemaker, restored, f"live again after the rollback of {record.release_id}", production="current"
+            )
+    except (ClientError, ConfigSchemaError) as error:
+        return f"the Model Registry was not told: {error}"
+    return ""
+
+
+Registry = tuple[Any, Any, str, Any, str]  # (sagemaker, s3, bucket, dynamodb, table)
+
+
 def _finish(
     request: RollbackRequested,
     record: BackupRecord,
@@ -230,9 +267,14 @@ def _finish(
     dynamodb: Any,
     table: str,
     moment: datetime,
+    catalog: ModelCatalog | None = None,
+    registry: Registry | None = None,
 ) -> OperatorRollback:
-    """Everything is back: the audit record of the rollback, and its outcome."""
+    """Everything is back: the audit record of the rollback, the registry's view of both releases, the outcome."""
     detail, model = request.detail, record.model
+    if catalog is not None and registry is not None:
+        registry_note = _mark_packages(request, record, catalog, registry)
+        note = "; ".join(part for part in (note, registry_note) if part)
     write_audit_record(
         dynamodb,
         table,
@@ -320,4 +362,6 @@ def _restore_previous(
             restored=restored,
             note=note,
         )
-    return _finish(request, record, restored, note, dynamodb, table, moment)
+    return _finish(
+        request, record, restored, note, dynamodb, table, moment, catalog, (sagemaker, s3, bucket, dynamodb, table)
+    )
