@@ -32,11 +32,12 @@ class AssetError(RuntimeError):
 
 
 def pip_command(requirements: Path, target: Path) -> list[str]:
-    """The pip command that builds the dependencies layer for the Lambda runtime (x86_64, CPython 3.14)."""
+    """The pip command that builds the dependencies layer for the Lambda runtime (x86_64, CPython 3.14). Without
+    dependencies: requirements.txt lists the closure, leaving out what the runtime provides (boto3, botocore)."""
     return [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
         "--platform", LAMBDA_PLATFORM, "--only-binary=:all:", "--python-version", LAMBDA_PYTHON_VERSION,
-        "--implementation", "cp", "--target", str(target / "python"), "-r", str(requirements),
+        "--implementation", "cp", "--no-deps", "--target", str(target / "python"), "-r", str(requirements),
     ]  # fmt: skip
 
 

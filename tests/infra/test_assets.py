@@ -61,3 +61,38 @@ def test_promotion_layer_is_staged_fresh(tmp_path: Path) -> None:
 def test_a_missing_package_is_reported(tmp_path: Path) -> None:
     with pytest.raises(AssetError, match="promotion package is missing"):
         stage_promotion_layer(tmp_path / "nowhere", {}, tmp_path / "staging")
+
+
+def _distributions(site: Path) -> dict[str, list[str]]:
+    """name -> unconditional Requires-Dist names, from the layer's *.dist-info/METADATA."""
+    import re
+
+    found: dict[str, list[str]] = {}
+    for metadata in site.glob("*.dist-info/METADATA"):
+        lines = metadata.read_text(encoding="utf-8").splitlines()
+        name = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Name:"))
+        requires = [
+            re.split(r"[ ;<>=!~\[(]", line.split(":", 1)[1].strip(), maxsplit=1)[0]
+            for line in lines
+            if line.startswith("Requires-Dist:") and "extra ==" not in line
+        ]
+        found[re.sub(r"[-_.]+", "-", name).lower()] = [re.sub(r"[-_.]+", "-", r).lower() for r in requires]
+    return found
+
+
+def test_the_layer_bundles_its_whole_closure_but_no_aws_sdk(synth: Any) -> None:
+    """The Lambda runtime provides boto3 and botocore; a copy in the layer (/opt/python comes first on sys.path)
+    would shadow them and mismatch the runtime's boto3. Everything else the layer's packages need is in it."""
+    site = ROOT / "build" / "layer-deps" / "python"
+    bundled = _distributions(site)
+    assert bundled, f"no layer built at {site}"
+    assert not {"boto3", "botocore", "s3transfer"} & set(bundled)
+    assert not any((site / name).exists() for name in ("boto3", "botocore", "s3transfer"))
+    runtime_provided = {"boto3", "botocore"}
+    missing = {
+        f"{name} needs {needed}"
+        for name, requires in bundled.items()
+        for needed in requires
+        if needed not in bundled and needed not in runtime_provided
+    }
+    assert missing == set()
