@@ -65,7 +65,7 @@ def main() -> int:
             config_bucket_name=app.node.try_get_context("configBucketName"),
             vpc_id=app.node.try_get_context("studioVpcId"),
             subnet_ids=app.node.try_get_context("studioSubnetIds"),
-            training_role_arn=app.node.try_get_context("trainingRoleArn"),
+            tuning_role_arn=app.node.try_get_context("tuningRoleArn"),
             mlflow_tracking_server_arn=app.node.try_get_context("mlflowTrackingServerArn"),
             domain_name=app.node.try_get_context("studioDomainName") or DEFAULT_DOMAIN_NAME,
             description="SageMaker Studio domain and execution role of the model promotion's data scientists",

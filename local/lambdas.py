@@ -148,6 +148,9 @@ class InProcessLambdas:
         self._token = uuid.uuid4().hex[:8]
         self._added_paths: list[str] = []
         self._routers: tuple[_ThreadRouter, _ThreadRouter] | None = None
+        self._swap_lock = threading.Lock()
+        self._swapped_depth = 0
+        self._swapped: tuple[tuple[Any, Any], tuple[TextIO, TextIO]] | None = None
         self._async = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-lambda-async")
         self._pending: list[Future[Any]] = []
 
@@ -252,21 +255,41 @@ class InProcessLambdas:
 
     @contextmanager
     def _captured(self, sink: io.StringIO) -> Iterator[None]:
-        """Route this thread's stdout/stderr into `sink`. The routers are put back in place for the call in case
-        something (a test runner's capture) swapped sys.stdout since `open`."""
+        """Route this thread's stdout/stderr into `sink`.
+
+        The routers are put back in place for the call in case something (a test runner's capture, typer's
+        CliRunner) swapped sys.stdout since `open`; while they stand in for that stream, other threads' text goes to
+        it (not around it). Handlers run on several threads at once, so only the first one in swaps and only the
+        last one out puts the stream back, and never a stream its owner has closed in the meantime (CliRunner
+        closes its capture when its command returns)."""
         if self._routers is None:
             yield
             return
-        previous = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = self._routers
-        for router in self._routers:
+        routers = self._routers
+        with self._swap_lock:
+            if self._swapped_depth == 0:
+                current = (sys.stdout, sys.stderr)
+                if current[0] is not routers[0]:
+                    self._swapped = (current, (routers[0].fallback, routers[1].fallback))
+                    routers[0].fallback, routers[1].fallback = current
+                    sys.stdout, sys.stderr = routers
+                else:
+                    self._swapped = None
+            self._swapped_depth += 1
+        for router in routers:
             router.local.sink = sink
         try:
             yield
         finally:
-            for router in self._routers:
+            for router in routers:
                 router.local.sink = None
-            sys.stdout, sys.stderr = previous
+            with self._swap_lock:
+                self._swapped_depth -= 1
+                if self._swapped_depth == 0 and self._swapped is not None:
+                    (replaced, fallbacks), self._swapped = self._swapped, None
+                    routers[0].fallback, routers[1].fallback = fallbacks
+                    if sys.stdout is routers[0] and not getattr(replaced[0], "closed", False):
+                        sys.stdout, sys.stderr = replaced
 
     def _call(self, spec: FunctionSpec, event: Any, request_id: str, deadline: float) -> Any:
         """Run the handler (cold-starting it if needed) and return its JSON-serializable result."""

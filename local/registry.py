@@ -8,6 +8,8 @@
   request leaves out, and replaces CustomerMetadataProperties wholesale. SageMaker changes only what the request
   names and adds/overwrites the named metadata keys (CustomerMetadataPropertiesToRemove removes keys).
 * Idempotency: CreateModelPackage with a ClientToken already used in the group returns that package, not a second.
+* GetCallerIdentity (STS) answers with the same principal (moto answers a fixed `user/moto`): `promote` prints who
+  it decided as.
 * Events: SageMaker puts a `SageMaker Model Package State Change` event on the account's default bus when a package
   is created or changed ("Events that Amazon SageMaker AI sends to Amazon EventBridge"); moto puts none. The event's
   detail is the package as DescribeModelPackage answers.
@@ -38,6 +40,10 @@ class RegistryBridge:
 
 
 def _patch(originals: dict[str, Any]) -> None:
+    from moto.sts.models import STSBackend
+
+    originals["caller"] = STSBackend.get_caller_identity
+    STSBackend.get_caller_identity = _caller_identity  # type: ignore[method-assign]
     originals["create"] = SageMakerModelBackend.create_model_package
     originals["update"] = SageMakerModelBackend.update_model_package
     SageMakerModelBackend.create_model_package = _create  # type: ignore[method-assign,assignment]
@@ -51,14 +57,25 @@ _ORIGINALS = HOOKS.originals
 def _user_context(backend: SageMakerModelBackend, bridge: RegistryBridge) -> dict[str, Any]:
     caller = bridge.caller()
     if caller is None:
-        arn, principal_id = f"arn:aws:iam::{backend.account_id}:root", backend.account_id
-    else:
-        role_arn, session = caller
-        role = role_arn.rsplit("/", 1)[-1]
-        arn = f"arn:aws:sts::{backend.account_id}:assumed-role/{role}/{session}"
-        role_id = "AROA" + hashlib.sha256(role_arn.encode()).hexdigest()[:17].upper()
-        principal_id = f"{role_id}:{session}"
-    return {"IamIdentity": {"Arn": arn, "PrincipalId": principal_id}}
+        return {"IamIdentity": {"Arn": f"arn:aws:iam::{backend.account_id}:root", "PrincipalId": backend.account_id}}
+    return {"IamIdentity": _identity(backend.account_id, caller)}
+
+
+def _caller_identity(self: Any, access_key_id: str, region: str) -> tuple[str, str, str]:
+    bridge = HOOKS.current
+    caller = bridge.caller() if bridge is not None else None
+    if bridge is None or caller is None:
+        return tuple(_ORIGINALS["caller"](self, access_key_id, region))
+    account = caller[0].split(":")[4]
+    identity = _identity(account, caller)
+    return identity["PrincipalId"], identity["Arn"], account
+
+
+def _identity(account: str, caller: tuple[str, str]) -> dict[str, str]:
+    role_arn, session = caller
+    role = role_arn.rsplit("/", 1)[-1]
+    role_id = "AROA" + hashlib.sha256(role_arn.encode()).hexdigest()[:17].upper()
+    return {"Arn": f"arn:aws:sts::{account}:assumed-role/{role}/{session}", "PrincipalId": f"{role_id}:{session}"}
 
 
 def _emit(backend: SageMakerModelBackend, package: ModelPackage) -> None:

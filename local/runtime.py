@@ -725,7 +725,7 @@ class LocalRuntime:
                 config=endpoint_config_name(model_id, release),
                 image=catalog.rollout.serving_image,
                 model_url=model_uri,
-                role_arn=self._function_env("TRAINING_ROLE_ARN"),
+                role_arn=json.loads(self._function_env("TRAINING_ROLE_ARNS"))[model_id],
                 instance_type=catalog.rollout.instance_type,
             )
             if self.traffic is not None:  # the champion has served for a month: its endpoint is InService

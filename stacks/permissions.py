@@ -50,7 +50,7 @@ class StepPermissions:
         bus: events.IEventBus,
         topic: sns.ITopic,
         topic_key: kms.IKey,
-        training_role: iam.IRole,
+        training_roles: Mapping[str, iam.IRole],
         state_machine_name: str,
         metrics_namespace: str,
     ) -> None:
@@ -60,7 +60,7 @@ class StepPermissions:
         self._bus = bus
         self._topic = topic
         self._topic_key = topic_key
-        self._training_role = training_role
+        self._training_roles = dict(sorted(training_roles.items()))
         self._state_machine_name = state_machine_name
         self._metrics_namespace = metrics_namespace
 
@@ -81,6 +81,10 @@ class StepPermissions:
     def _objects_under(self, prefix: str) -> list[str]:
         # One prefix per model (archive/<model>/..., reports/<model>/...): a promotion only touches its own model.
         return [self._bucket.arn_for_objects(f"{prefix}{model_id}/*") for model_id in self._catalogs]
+
+    def _training_role_arns(self) -> list[str]:
+        """Each model's pipeline role: the one role its jobs and its endpoint model may be given."""
+        return [role.role_arn for role in self._training_roles.values()]
 
     def _package_groups(self) -> list[str]:
         # Both spellings when the group name has capitals: the Service Authorization Reference gives the name as
@@ -235,7 +239,7 @@ class StepPermissions:
                 self._statement(
                     "PassTrainingRole",
                     ["iam:PassRole"],
-                    [self._training_role.role_arn],
+                    self._training_role_arns(),
                     conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
                 )
             ),
@@ -275,7 +279,7 @@ class StepPermissions:
                 self._statement(
                     "PassJobsRole",
                     ["iam:PassRole"],
-                    [self._training_role.role_arn],
+                    self._training_role_arns(),
                     conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
                 )
             ),
@@ -338,7 +342,7 @@ class StepPermissions:
                 self._statement(
                     "PassModelRole",
                     ["iam:PassRole"],
-                    [self._training_role.role_arn],
+                    self._training_role_arns(),
                     conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
                 )
             ),

@@ -36,6 +36,11 @@ def lock_lease_seconds(catalogs: Mapping[str, ModelCatalog]) -> int:
     )
 
 
+def _construct_name(model_id: str) -> str:
+    """`fraud-detection` -> `FraudDetection`: a model's part of construct ids and output names."""
+    return "".join(part.capitalize() for part in model_id.split("-"))
+
+
 class PromotionStack(cdk.Stack):
     """Everything the promotion flow runs on, for every model in `catalogs`."""
 
@@ -60,24 +65,30 @@ class PromotionStack(cdk.Stack):
         storage = PromotionStorage(self, "Storage")
         notifications = Notifications(self, "Notifications")
         bus = PromotionBus(self, "ProductBus", bus_name=bus_name, approval_principals=approval_principals)
-        training = TrainingRole(self, "Training", catalogs=catalogs)
-        registry = ModelRegistry(self, "Registry", catalogs=catalogs)
+        # One pipeline role and one tuning role per model: a job of one model cannot write another's artifacts or
+        # reports (which CheckComparison trusts), and a tuning job cannot write production artifacts or reports.
+        training_roles: dict[str, iam.IRole] = {}
+        tuning_roles: dict[str, iam.IRole] = {}
         # The SageMaker jobs' image (jobs/Dockerfile: training, comparison, serving), built and pushed by `cdk deploy`.
         job_image = JobImage(self, "JobImage", directory=REPO_ROOT / "jobs")
-        job_image.grant_pull(training.role)
-        training.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteComparisonReports",
-                actions=["s3:PutObject"],
-                resources=[storage.config_bucket.arn_for_objects("reports/*")],
+        for model_id, catalog in sorted(catalogs.items()):
+            name = _construct_name(model_id)
+            pipeline_role = TrainingRole(self, f"Training{name}", catalogs={model_id: catalog}).role
+            tuning_role = TrainingRole(self, f"Tuning{name}", catalogs={model_id: catalog}, purpose="tuning").role
+            job_image.grant_pull(pipeline_role)
+            job_image.grant_pull(tuning_role)
+            reports = storage.config_bucket.arn_for_objects(f"reports/{model_id}/*")
+            pipeline_role.add_to_principal_policy(
+                iam.PolicyStatement(sid="WriteComparisonReports", actions=["s3:PutObject"], resources=[reports])
             )
-        )
-        acknowledge_wildcard_resources(
-            training.role,
-            [storage.config_bucket.arn_for_objects("reports/*")],
-            "The comparison job writes its report under reports/<model>/<release-id>/comparison/; the release id is "
-            "minted per execution.",
-        )
+            acknowledge_wildcard_resources(
+                pipeline_role,
+                [reports],
+                "The comparison job writes its report under reports/<this model>/<release-id>/comparison/; the "
+                "release id is minted per execution.",
+            )
+            training_roles[model_id], tuning_roles[model_id] = pipeline_role, tuning_role
+        registry = ModelRegistry(self, "Registry", catalogs=catalogs)
 
         functions = PromotionFunctions(
             self,
@@ -93,7 +104,7 @@ class PromotionStack(cdk.Stack):
                     bus=bus.bus,
                     topic=notifications.topic,
                     topic_key=notifications.key,
-                    training_role=training.role,
+                    training_roles=training_roles,
                     # Named, so its ARN is known before the machine exists: functions are granted without a cycle.
                     state_machine_name=state_machine_name,
                     metrics_namespace=METRICS_NAMESPACE,
@@ -104,7 +115,8 @@ class PromotionStack(cdk.Stack):
                     "CATALOG_DIR": CATALOG_DIR,
                     "EVENT_BUS_NAME": bus.bus.event_bus_name,
                     "NOTIFICATION_TOPIC_ARN": notifications.topic.topic_arn,
-                    "TRAINING_ROLE_ARN": training.role.role_arn,
+                    # {model id: its pipeline role ARN} (promotion.settings reads it)
+                    "TRAINING_ROLE_ARNS": self.to_json_string({m: r.role_arn for m, r in training_roles.items()}),
                     "JOB_IMAGE_URI": job_image.image_uri,
                     "LOCK_LEASE_SECONDS": str(lock_lease_seconds(catalogs)),
                     "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
@@ -155,9 +167,24 @@ class PromotionStack(cdk.Stack):
             ("PromotionTableName", storage.table.table_name, "Claims, locks, approval tokens, audit trail"),
             ("EventBusName", bus.bus.event_bus_name, "Put rollback requests here; promotion results come from it"),
             ("NotificationTopicArn", notifications.topic.topic_arn, "Subscribe to approval requests and results"),
-            ("TrainingRoleArn", training.role.role_arn, "Execution role of the pipeline's training jobs"),
             ("JobImageUri", job_image.image_uri, "The SageMaker job image (launch tuning jobs with it)"),
             ("ApproversPolicyArn", people.approvers.managed_policy_arn, "Attach to the approvers' roles"),
             ("OperatorsPolicyArn", people.operators.managed_policy_arn, "Attach to the operators' roles"),
+            *(
+                (
+                    f"TuningRoleArn{_construct_name(model_id)}",
+                    role.role_arn,
+                    f"Execution role of {model_id}'s tuning jobs (promotion_ml.launcher --role-arn)",
+                )
+                for model_id, role in sorted(tuning_roles.items())
+            ),
+            *(
+                (
+                    f"TrainingRoleArn{_construct_name(model_id)}",
+                    role.role_arn,
+                    f"Execution role of {model_id}'s pipeline jobs (training, comparison, endpoint model)",
+                )
+                for model_id, role in sorted(training_roles.items())
+            ),
         ):
             cdk.CfnOutput(self, name, value=value, description=description)

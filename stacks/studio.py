@@ -11,12 +11,13 @@ The execution role may, and may only:
 - read the promotion's objects of the catalog models in the config bucket (configs, archive/<model>/,
   reports/<model>/);
 - read the production hyperparameters (ssm:GetParameter(s), GetParametersByPath under each model's prefix);
-- put approval decisions (source `promotion.approvals`) on the product bus;
-- with the context `trainingRoleArn`: launch, watch and stop tuning jobs tagged `promotion:model=<catalog id>` and
-  pass that role to SageMaker;
+- see the catalogs' candidates in the Model Registry and decide on them (a decision counts only when the identity
+  SageMaker records is one of the catalog's approvers);
+- with the context `tuningRoleArn` (a stack output TuningRoleArn<Model>): launch, watch and stop tuning jobs tagged
+  `promotion:model=<catalog id>` and pass that role to SageMaker;
 - with the context `mlflowTrackingServerArn`: use that SageMaker managed MLflow tracking server.
 
-Context: `busName` (the product bus), `configBucketName`, `studioVpcId`, `studioSubnetIds` (a list), `trainingRoleArn`,
+Context: `busName` (the product bus), `configBucketName`, `studioVpcId`, `studioSubnetIds` (a list), `tuningRoleArn`,
 `mlflowTrackingServerArn`, `studioDomainName`. Without a config bucket name, VPC or subnets the stack takes them as
 CloudFormation parameters at deploy time. The domain is VPC-only (no direct internet access from the apps) and its
 storage is encrypted with a customer managed key.
@@ -58,7 +59,7 @@ class StudioExecutionRole(Construct):
         catalogs: Mapping[str, ModelCatalog],
         bus_name: str,
         config_bucket_name: str,
-        training_role_arn: str | None = None,
+        tuning_role_arn: str | None = None,
         mlflow_tracking_server_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -162,8 +163,8 @@ class StudioExecutionRole(Construct):
             "Candidates of the catalogs' own package groups only (model-package/<group>/<version>); SageMaker numbers "
             "the versions as candidates are registered.",
         )
-        if training_role_arn:
-            self._tuning_jobs(training_role_arn)
+        if tuning_role_arn:
+            self._tuning_jobs(tuning_role_arn)
         if mlflow_tracking_server_arn:
             self.role.add_to_policy(
                 iam.PolicyStatement(
@@ -201,7 +202,7 @@ class StudioExecutionRole(Construct):
                 )
             )
 
-    def _tuning_jobs(self, training_role_arn: str) -> None:
+    def _tuning_jobs(self, tuning_role_arn: str) -> None:
         """Launch (promotion_ml.launcher), watch and stop tuning jobs of the catalog models only."""
         stack = cdk.Stack.of(self)
         jobs = stack.format_arn(
@@ -247,9 +248,9 @@ class StudioExecutionRole(Construct):
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
-                sid="PassTrainingRole",
+                sid="PassTuningRole",
                 actions=["iam:PassRole"],
-                resources=[training_role_arn],
+                resources=[tuning_role_arn],
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
         )
@@ -275,7 +276,7 @@ class StudioStack(cdk.Stack):
         config_bucket_name: str | None = None,
         vpc_id: str | None = None,
         subnet_ids: Sequence[str] | str | None = None,
-        training_role_arn: str | None = None,
+        tuning_role_arn: str | None = None,
         mlflow_tracking_server_arn: str | None = None,
         domain_name: str = DEFAULT_DOMAIN_NAME,
         **kwargs: object,
@@ -309,7 +310,7 @@ class StudioStack(cdk.Stack):
             catalogs=catalogs,
             bus_name=bus_name,
             config_bucket_name=config_bucket_name,
-            training_role_arn=training_role_arn,
+            tuning_role_arn=tuning_role_arn,
             mlflow_tracking_server_arn=mlflow_tracking_server_arn,
         )
         self.key = kms.Key(

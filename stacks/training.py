@@ -1,9 +1,12 @@
-"""The SageMaker execution role of the production pipeline's training jobs, scoped by the model catalogs."""
+"""The SageMaker execution roles, one set per catalog model: the production pipeline's jobs (training, the comparison,
+the endpoint's model) and the data scientists' tuning jobs. A job of one model cannot read or write another's
+production artifacts or reports, and a tuning job cannot write production artifacts or reports at all."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from typing import Literal
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
@@ -13,6 +16,7 @@ from promotion.catalog import ModelCatalog
 from promotion.job_image import ECR_IMAGE, PROJECT_IMAGE
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
 
+TUNING_PREFIX = "tuning/"  # promotion_ml.launcher.TUNING_PREFIX: the tuning jobs' outputs in the artifact bucket
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 
@@ -24,17 +28,32 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
 
 class TrainingRole(Construct):
-    """Role SageMaker assumes for the jobs the promotion starts (the pipeline's training job, the comparison
-    processing job): read the catalogs' train/validation/holdout data and model artifacts, write the output prefix,
-    log to /aws/sagemaker/*, pull the images."""
+    """Role SageMaker assumes for a model's jobs. `purpose="pipeline"`: the jobs the promotion starts (the
+    pipeline's training job, the comparison processing job, the endpoint's model): read the train/validation/holdout
+    data and model artifacts, write the output prefix, log to /aws/sagemaker/*, pull the images. `purpose="tuning"`:
+    the data scientists' tuning jobs: read the train/validation data, write only the artifact bucket's tuning/
+    prefix, log, pull the training image."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, catalogs: Mapping[str, ModelCatalog]) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        catalogs: Mapping[str, ModelCatalog],
+        purpose: Literal["pipeline", "tuning"] = "pipeline",
+    ) -> None:
         super().__init__(scope, construct_id)
+        tuning = purpose == "tuning"
+        models = ", ".join(sorted(catalogs))
         self.role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="Execution role of the promotion pipeline's SageMaker training jobs",
+            description=(
+                f"Execution role of the SageMaker tuning jobs of {models}"
+                if tuning
+                else f"Execution role of the promotion pipeline's SageMaker jobs of {models}"
+            )[:1000],
         )
         partition, region, account = cdk.Aws.PARTITION, cdk.Aws.REGION, cdk.Aws.ACCOUNT_ID
 
@@ -45,6 +64,9 @@ class TrainingRole(Construct):
                 bucket, prefix = split_s3_uri(uri)
                 reads[bucket].add(prefix)
             bucket, prefix = split_s3_uri(catalog.training.output_path)
+            if tuning:
+                writes[bucket].add(TUNING_PREFIX)
+                continue
             writes[bucket].add(prefix)
             if catalog.comparison is not None:
                 # The comparison job reads the holdout and both models' artifacts (the champion's may sit under the
@@ -85,7 +107,7 @@ class TrainingRole(Construct):
 
         log_groups = [
             f"arn:{partition}:logs:{region}:{account}:log-group:{group}"
-            for group in (TRAINING_LOG_GROUP, PROCESSING_LOG_GROUP)
+            for group in ((TRAINING_LOG_GROUP,) if tuning else (TRAINING_LOG_GROUP, PROCESSING_LOG_GROUP))
         ]
         log_streams = [f"{group}:log-stream:*" for group in log_groups]
         self.role.add_to_policy(
@@ -124,8 +146,8 @@ class TrainingRole(Construct):
                 for catalog in catalogs.values()
                 for image in (
                     catalog.training.image,
-                    catalog.comparison.image if catalog.comparison else PROJECT_IMAGE,
-                    catalog.rollout.serving_image if catalog.rollout else PROJECT_IMAGE,
+                    catalog.comparison.image if catalog.comparison and not tuning else PROJECT_IMAGE,
+                    catalog.rollout.serving_image if catalog.rollout and not tuning else PROJECT_IMAGE,
                 )
                 if image != PROJECT_IMAGE and (m := ECR_IMAGE.match(image))
             }

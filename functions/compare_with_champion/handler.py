@@ -17,14 +17,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = PromotionState.model_validate(event)
     catalog = catalog_of(state)
     config = settings()
-    assert config.training_role_arn is not None
     result = start_comparison(
         client("sagemaker"),
         client("s3"),
         client("dynamodb"),
         catalog,
         state,
-        role_arn=config.training_role_arn,
+        role_arn=config.training_role_for(state.claim.model),
         bucket=config.config_bucket,
         table=config.table_name,
         images=config.images(),

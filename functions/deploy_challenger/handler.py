@@ -17,7 +17,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = PromotionState.model_validate(event)
     catalog = catalog_of(state)
     config = settings()
-    assert config.training_role_arn is not None
-    result = deploy_challenger(client("sagemaker"), catalog, state, config.training_role_arn, config.images())
+    result = deploy_challenger(
+        client("sagemaker"), catalog, state, config.training_role_for(state.claim.model), config.images()
+    )
     logger.info("challenger deployed", extra={"action": result.action, "reason": result.reason})
     return result.model_dump(mode="json")

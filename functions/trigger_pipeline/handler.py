@@ -17,7 +17,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = PromotionState.model_validate(event)
     catalog = catalog_of(state)
     config = settings()
-    claim, role_arn = state.claim, config.training_role_arn
+    claim, role_arn = state.claim, config.training_role_for(state.claim.model)
     assert claim.release_id and claim.tuning_job_name and state.validation and state.validation.candidate and role_arn
     result = trigger_pipeline(
         client("sagemaker"),

@@ -166,9 +166,10 @@ def test_promote_approve_decides_as_the_callers_own_aws_identity(runtime: LocalR
     runtime.seed_champion("fraud-detection")
     (arn,) = runtime.send_event(event())
     wait_for_approval(runtime, arn)
-    promote(
+    said = promote(
         runtime, "approver", "alice@example.com", "approve", "fraud-detection", "--comment", "ok", role="DataScientists"
     )
+    assert "set to Approved as arn:aws:sts::123456789012:assumed-role/DataScientists/alice@example.com" in said
     runtime._drain()
     assert runtime.wait(arn)["status"] == "SUCCEEDED"
     config = parse_config(runtime.production_snapshot("fraud-detection").config or "")

@@ -93,10 +93,10 @@ def test_the_untampered_template_promotes_with_every_call_authorized(runtime: Lo
     assert {
         "promotionstatemachinerole",
         "promotionstatemachineeventsrole",
-        "trainingrole",
         "DataScientists",  # the catalog approver's role, as the runtime plays it
     } <= principals
     assert sum(p.startswith("functions") for p in principals) >= 15
+    assert any(p.startswith("trainingfrauddetection") for p in principals)  # the model's own pipeline role
 
 
 def test_a_missing_key_is_403_without_list_bucket_and_404_with_it(runtime: LocalRuntime) -> None:

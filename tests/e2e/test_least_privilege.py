@@ -67,10 +67,10 @@ KEPT_WITHOUT_A_SCENARIO: dict[tuple[str, str], str] = {
     ("FunctionsRollbackRequestRole", "sqs:SendMessage"): (
         "Lambda's on-failure destination, as for the approval function; not modelled by the local runtime."
     ),
-    ("TrainingRole", "PullTrainingImage"): (
+    ("Training", "PullTrainingImage"): (
         "SageMaker pulls the job's image from ECR with the execution role; the local runtime runs no image."
     ),
-    ("TrainingRole", "EcrLogin"): "The ECR login before that pull; no image runs locally.",
+    ("Training", "EcrLogin"): "The ECR login before that pull; no image runs locally.",
     ("DataScientists", "FindPromotionStack"): (  # the catalog approvers' role, with the approvers' policy
         "`promote --stack NAME` reads the stack's outputs from CloudFormation, which the local world does not have."
     ),

@@ -94,8 +94,9 @@ def test_pass_role_only_for_the_training_role_to_sagemaker(synth: Synth, functio
         for statement in step_statements(synth, functions_by_step, step):
             if "iam:PassRole" in as_list(statement["Action"]):
                 passers.append(step)
-                (training_role,) = as_list(statement["Resource"])
-                assert flat(training_role).startswith("<TrainingRole")
+                passed = sorted(flat(role) for role in as_list(statement["Resource"]))
+                # each model's pipeline role (its jobs and endpoint model), never a tuning role
+                assert [role.split("Role", 1)[0] for role in passed] == ["<TrainingChurn", "<TrainingFraudDetection"]
                 assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}, (
                     function
                 )
@@ -181,30 +182,47 @@ def test_events_and_notifications_only_where_the_contract_says(synth: Synth, fun
             assert granted(statements, "kms:GenerateDataKey") == granted(statements, "kms:Decrypt")
 
 
-def test_training_role_reads_data_writes_output_of_every_catalog(synth: Synth) -> None:
-    (role_id,) = [k for k in synth.resources("AWS::IAM::Role") if k.startswith("TrainingRole")]
+def job_role(synth: Synth, prefix: str) -> tuple[str, list[dict[str, Any]]]:
+    (role_id,) = [k for k in synth.resources("AWS::IAM::Role") if k.startswith(prefix) and "Role" in k]
     role = synth.template["Resources"][role_id]["Properties"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
-    statements = role_statements(synth, role_id)
+    return role_id, role_statements(synth, role_id)
+
+
+@pytest.mark.parametrize("model", ["fraud-detection", "churn"])
+def test_each_models_pipeline_role_reaches_only_that_models_data_artifacts_and_reports(
+    synth: Synth, model: str
+) -> None:
+    """One pipeline role per model: its comparison job cannot write a report of another model (CheckComparison
+    trusts the report), nor read or write another model's artifacts."""
+    name = "".join(part.capitalize() for part in model.split("-"))
+    _, statements = job_role(synth, f"Training{name}")
     reads = sorted(granted(statements, "s3:GetObject"))
-    # The comparison reads each catalog's holdout and every model artifact of its artifact bucket; its code is in
-    # the job image, not in S3.
-    assert sorted(reads) == sorted(
-        [
-            f"arn:<AWS::Partition>:s3:::{bucket}/{prefix}/*"
-            for bucket in ("fraud-detection-data", "churn-data")
-            for prefix in ("train", "validation")
-        ]
-        + [f"arn:<AWS::Partition>:s3:::{model}-data/holdout/*" for model in ("fraud-detection", "churn")]
-        + [f"arn:<AWS::Partition>:s3:::{model}-models/*" for model in ("fraud-detection", "churn")]
+    assert reads == sorted(
+        [f"arn:<AWS::Partition>:s3:::{model}-data/{prefix}/*" for prefix in ("train", "validation", "holdout")]
+        + [f"arn:<AWS::Partition>:s3:::{model}-models/*"]
     )
-    writes = granted(statements, "s3:PutObject")
-    assert sorted(w for w in writes if "production" in w) == sorted(
-        f"arn:<AWS::Partition>:s3:::{bucket}/production/*" for bucket in ("fraud-detection-models", "churn-models")
+    writes = sorted(granted(statements, "s3:PutObject"))
+    assert len(writes) == 2, writes
+    assert writes[0].startswith("<StorageConfigBucket") and writes[0].endswith(f".Arn>/reports/{model}/*")
+    assert writes[1] == f"arn:<AWS::Partition>:s3:::{model}-models/production/*"
+
+
+@pytest.mark.parametrize("model", ["fraud-detection", "churn"])
+def test_each_models_tuning_role_writes_only_tuning_outputs(synth: Synth, model: str) -> None:
+    name = "".join(part.capitalize() for part in model.split("-"))
+    _, statements = job_role(synth, f"Tuning{name}")
+    assert sorted(granted(statements, "s3:GetObject")) == sorted(
+        f"arn:<AWS::Partition>:s3:::{model}-data/{prefix}/*" for prefix in ("train", "validation")
     )
-    reports = [w for w in writes if "production" not in w]
-    assert len(reports) == 1
-    assert reports[0].endswith("/reports/*")
+    assert granted(statements, "s3:PutObject") == [f"arn:<AWS::Partition>:s3:::{model}-models/tuning/*"]
+    assert granted(statements, "logs:PutLogEvents") == [
+        "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs:log-stream:*"
+    ]
+
+
+def test_training_role_reads_data_writes_output_of_its_catalog(synth: Synth) -> None:
+    _, statements = job_role(synth, "TrainingFraudDetection")
     assert granted(statements, "logs:PutLogEvents") == [
         "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs:log-stream:*",
         "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/ProcessingJobs:log-stream:*",

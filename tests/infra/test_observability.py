@@ -265,7 +265,8 @@ def test_outputs(template: Template) -> None:
         "PromotionTableName",
         "EventBusName",
         "NotificationTopicArn",
-        "TrainingRoleArn",
+        "TrainingRoleArnFraudDetection",
+        "TuningRoleArnFraudDetection",
     } <= set(outputs)
     template.has_output("StateMachineArn", {"Value": {"Ref": Match.string_like_regexp("^PromotionStateMachine")}})
     assert json.dumps(outputs)  # plain JSON

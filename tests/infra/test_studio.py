@@ -23,7 +23,7 @@ from stacks.studio import StudioStack
 from tests.infra.conftest import ROOT, STACK_NAME, Synth, as_list, flat, run_app, second_model_catalog
 
 BUS_NAME = json.loads((ROOT / "cdk.json").read_text())["context"]["busName"]
-TRAINING_ROLE = "arn:aws:iam::111122223333:role/PromotionTraining"
+TRAINING_ROLE = "arn:aws:iam::111122223333:role/PromotionTuning"
 TRACKING_SERVER = "arn:aws:sagemaker:us-east-1:111122223333:mlflow-tracking-server/data-science"
 
 
@@ -61,7 +61,7 @@ def full(tmp_path_factory: pytest.TempPathFactory, catalogs: dict[str, ModelCata
         config_bucket_name="promotion-config-bucket",
         vpc_id="vpc-0123456789abcdef0",
         subnet_ids="subnet-0aaaaaaaaaaaaaaaa,subnet-0bbbbbbbbbbbbbbbb",
-        training_role_arn=TRAINING_ROLE,
+        tuning_role_arn=TRAINING_ROLE,
         mlflow_tracking_server_arn=TRACKING_SERVER,
     )
 
@@ -181,8 +181,8 @@ def test_options_add_only_scoped_grants(full: dict[str, Any]) -> None:
     assert granted["WatchCatalogTuningJobs"]["Condition"] == {
         "StringEquals": {"aws:ResourceTag/promotion:model": ["churn", "fraud-detection"]}
     }
-    assert granted["PassTrainingRole"]["Resource"] == TRAINING_ROLE
-    assert granted["PassTrainingRole"]["Condition"] == {
+    assert granted["PassTuningRole"]["Resource"] == TRAINING_ROLE
+    assert granted["PassTuningRole"]["Condition"] == {
         "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
     }
     assert granted["UseTrackingServer"]["Resource"] == TRACKING_SERVER

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Json
 
 from promotion.job_image import Images
 
@@ -20,11 +20,20 @@ class Settings(BaseModel):
     catalog_dir: Path = Field(alias="CATALOG_DIR", default=Path("/opt/catalog"))
     event_bus_name: str = Field(alias="EVENT_BUS_NAME", default="default")
     notification_topic_arn: str | None = Field(alias="NOTIFICATION_TOPIC_ARN", default=None)
-    training_role_arn: str | None = Field(alias="TRAINING_ROLE_ARN", default=None)
+    # {model id: the execution role of that model's pipeline jobs}, JSON (one role per model: stacks/training.py)
+    training_role_arns: Json[dict[str, str]] | None = Field(alias="TRAINING_ROLE_ARNS", default=None)
     lock_lease_seconds: int = Field(alias="LOCK_LEASE_SECONDS", default=6 * 3600)
     # The project's job image (jobs/Dockerfile) as `cdk deploy` pushed it, in this region's ECR.
     job_image_uri: str | None = Field(alias="JOB_IMAGE_URI", default=None)
     region: str = Field(alias="AWS_REGION", default="us-east-1")  # set by the Lambda runtime
+
+    def training_role_for(self, model: str | None) -> str:
+        """The pipeline role of `model`'s jobs; a clear error when the stack gives it none."""
+        role = (self.training_role_arns or {}).get(model or "")
+        if role is None:
+            known = ", ".join(sorted(self.training_role_arns or {})) or "none"
+            raise ValueError(f"TRAINING_ROLE_ARNS names no role for model {model!r} (it names: {known})")
+        return role
 
     def images(self) -> Images:
         return Images(project_image_uri=self.job_image_uri, region=self.region)
