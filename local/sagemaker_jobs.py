@@ -429,7 +429,15 @@ def _patch(originals: dict[str, Any]) -> None:
     originals["create_training_job"] = SageMakerModelBackend.create_training_job
     originals["create_processing_job"] = SageMakerModelBackend.create_processing_job
 
+    from moto.sagemaker.exceptions import ResourceInUseException
+
     def create_training_job(self: Any, *args: Any, **kwargs: Any) -> Any:
+        name = kwargs.get("training_job_name")
+        if HOOKS.current is not None and name in self.training_jobs:  # moto would overwrite it
+            raise ResourceInUseException(
+                "Training job names must be unique within an AWS account and region, and a training job with this "
+                f"name already exists ({self.training_jobs[name].arn})"
+            )
         specification = kwargs.get("algorithm_specification") or {}
         requested = [dict(d) for d in specification.get("MetricDefinitions") or []]
         job = originals["create_training_job"](self, *args, **kwargs)
@@ -442,6 +450,12 @@ def _patch(originals: dict[str, Any]) -> None:
         return job
 
     def create_processing_job(self: Any, *args: Any, **kwargs: Any) -> Any:
+        name = kwargs.get("processing_job_name")
+        if HOOKS.current is not None and name in self.processing_jobs:  # moto would overwrite it
+            raise ResourceInUseException(
+                "Processing job names must be unique within an AWS account and region, and a processing job with "
+                f"this name already exists ({self.processing_jobs[name].arn})"
+            )
         job = originals["create_processing_job"](self, *args, **kwargs)
         if HOOKS.current is not None:
             HOOKS.current.run_processing(job)

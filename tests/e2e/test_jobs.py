@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+from botocore.exceptions import ClientError
+
+from local.runtime import LocalRuntime
 from tests.e2e.conftest import event, runtime_with, world
 
 
@@ -73,3 +77,30 @@ def test_a_failed_training_job_rolls_back_and_names_its_log(synthesized: Path, t
     assert "/aws/sagemaker/TrainingJobs" in result.cause
     assert "local log" in result.cause
     assert result.production_after == result.production_before
+
+
+def test_a_job_name_is_used_once_as_sagemaker_allows(runtime: LocalRuntime) -> None:
+    """SageMaker refuses a second job with a name already used (moto would overwrite the first): the local runtime
+    refuses it too, so a retried step must adopt its own job, and a foreign one is found out."""
+    result = runtime.run(event(), seed=True)
+    assert result.outcome == "PROMOTED"
+    sagemaker = runtime.clients.sagemaker
+    (name,) = [
+        job["TrainingJobName"]
+        for job in sagemaker.list_training_jobs()["TrainingJobSummaries"]
+        if job["TrainingJobName"].startswith("fraud-detection-")
+    ]
+    existing = sagemaker.describe_training_job(TrainingJobName=name)
+    again = {key: existing[key] for key in ("AlgorithmSpecification", "RoleArn", "OutputDataConfig")}
+    again["AlgorithmSpecification"] = {
+        k: v for k, v in again["AlgorithmSpecification"].items() if k in ("TrainingImage", "TrainingInputMode")
+    }
+    with pytest.raises(ClientError) as refused:
+        sagemaker.create_training_job(
+            TrainingJobName=name,
+            ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+            StoppingCondition={"MaxRuntimeInSeconds": 3600},
+            **again,
+        )
+    assert refused.value.response["Error"]["Code"] == "ResourceInUse"
+    assert "Training job names must be unique within an AWS account and region" in str(refused.value)

@@ -13,10 +13,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from promotion.catalog import ModelCatalog
-from promotion.errors import PromotionError
+from promotion.errors import JobNotOurs, PromotionError
 from promotion.job_image import Images
 from promotion.layout import report_prefix
 from promotion.models import Comparison, PromotionState
+from promotion.pipeline import require_same_job
 
 # The comparison's code is in the image (jobs/Dockerfile puts jobs/ at /opt/program): no code input to stage.
 ENTRYPOINT = ["python3", "/opt/program/comparison/compare.py"]
@@ -101,6 +102,15 @@ def comparison_request(
     }
 
 
+# What makes an existing processing job the comparison a release asked for: fields DescribeProcessingJob answers as
+# they were asked (not those SageMaker completes with defaults, such as the inputs' distribution type).
+COMPARISON_IDENTITY: tuple[tuple[str, ...], ...] = (
+    ("RoleArn",),
+    ("AppSpecification", "ImageUri"),
+    ("Environment",),
+)
+
+
 def start_comparison(
     sagemaker: Any,
     s3: Any,
@@ -126,6 +136,16 @@ def start_comparison(
     except ClientError as error:
         if "already exists" not in str(error).lower() and "unique" not in str(error).lower():
             raise
+        # A retry finds its own job; a job someone else made with this name is not adopted (its report would be).
+        existing = sagemaker.describe_processing_job(ProcessingJobName=request["ProcessingJobName"])
+        require_same_job("processing job", request["ProcessingJobName"], existing, request, COMPARISON_IDENTITY)
+        asked = sorted(i["S3Input"]["S3Uri"] for i in request["ProcessingInputs"] if "S3Input" in i)
+        found = sorted(i["S3Input"]["S3Uri"] for i in existing.get("ProcessingInputs", []) if "S3Input" in i)
+        if asked != found:
+            raise JobNotOurs(
+                f"processing job {request['ProcessingJobName']} already exists but reads other data ({found}, not "
+                f"{asked}); it is not adopted and its report is not used"
+            ) from error
     return Comparison(
         processing_job_name=request["ProcessingJobName"],
         image=request["AppSpecification"]["ImageUri"],

@@ -54,6 +54,11 @@ class ParameterVerificationError(PromotionError):
     """A parameter read back from Parameter Store differs from what was written."""
 
 
+class JobNotOurs(PromotionError):
+    """A SageMaker job with the name this release uses already exists but is not the job this release asked for
+    (another role, image, hyperparameters, data or release): it is not adopted, and its results are not trusted."""
+
+
 class PipelineFailed(PromotionError):
     """The production pipeline's training job failed or was stopped."""
 

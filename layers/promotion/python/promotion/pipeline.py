@@ -7,12 +7,13 @@ runs on AWS and in the local runtime, and each poll's output shows the job's sta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from promotion.catalog import ModelCatalog
-from promotion.errors import PipelineFailed
+from promotion.errors import JobNotOurs, PipelineFailed
 from promotion.hyperparameters import HyperparameterValue, to_parameter_value
 from promotion.job_image import Images, metric_definitions
 from promotion.layout import training_job_name
@@ -101,13 +102,47 @@ def trigger_pipeline(
 ) -> Pipeline:
     """Start the release's training job (idempotent: a retry finds the job it already started)."""
     request = training_request(catalog, release_id, hyperparameters, role_arn, tuning_job_name, images)
+    adopting = False
     try:
         sagemaker.create_training_job(**request)
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code")
         if code not in ("ResourceInUse", "ValidationException") or "unique" not in str(error).lower():
             raise
-    return _summary(sagemaker.describe_training_job(TrainingJobName=request["TrainingJobName"]), polls=0)
+        adopting = True  # a retry finds its own job; anything else with that name is not adopted
+    job = sagemaker.describe_training_job(TrainingJobName=request["TrainingJobName"])
+    if adopting:
+        require_same_job("training job", request["TrainingJobName"], job, request, TRAINING_IDENTITY)
+    return _summary(job, polls=0)
+
+
+# What makes an existing training job the one a release asked for (DescribeTrainingJob answers each field).
+TRAINING_IDENTITY: tuple[tuple[str, ...], ...] = (
+    ("RoleArn",),
+    ("AlgorithmSpecification", "TrainingImage"),
+    ("HyperParameters",),
+    ("OutputDataConfig", "S3OutputPath"),
+    ("Environment",),
+)
+
+
+def _field(document: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = document
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
+
+
+def require_same_job(
+    kind: str, name: str, existing: Mapping[str, Any], request: Mapping[str, Any], identity: tuple[tuple[str, ...], ...]
+) -> None:
+    """Refuse to adopt a job whose definition is not this release's request (JobNotOurs names the fields)."""
+    differing = [".".join(path) for path in identity if _field(existing, path) != _field(request, path)]
+    if differing:
+        raise JobNotOurs(
+            f"{kind} {name} already exists but is not the job this release asked for ({', '.join(differing)} "
+            "differ); it is not adopted and its results are not used"
+        )
 
 
 def check_pipeline(sagemaker: Any, catalog: ModelCatalog, previous: Pipeline) -> Pipeline:
