@@ -48,6 +48,9 @@ def main() -> int:
             catalogs=catalogs,
             bus_name=app.node.try_get_context("busName") or "promotion-events",
             approval_principals=app.node.try_get_context("approvalPrincipals") or [],
+            # Who hears about promotions is deployed, not self-served (stacks.observability.Notifications).
+            notification_emails=app.node.try_get_context("notificationEmails") or [],
+            notification_subscribers=app.node.try_get_context("notificationSubscribers") or [],
             description="Model promotion: tuning job -> validate, approve, back up, write production, train",
         )
     except AssetError as error:

@@ -31,7 +31,7 @@ Alarms (all to the topic; missing data is not breaching, one breaching 5-minute 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -41,6 +41,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -100,10 +101,26 @@ def endpoint_search(endpoint_name: str, metric_name: str, statistic: str) -> str
     )
 
 
-class Notifications(Construct):
-    """The promotion topic: approval requests, results, alarms. Encrypted with its own key, TLS only."""
+# CloudFormation's execution role in a CDK-bootstrapped account (any qualifier): it creates the stack's own
+# subscriptions (the `notificationEmails` context).
+CFN_EXECUTION_ROLE = "arn:{partition}:iam::{account}:role/cdk-*-cfn-exec-role-*"
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+
+class Notifications(Construct):
+    """The promotion topic: approval requests, results, alarms. Encrypted with its own key, TLS only.
+
+    Who hears about promotions is part of the deployment: the topic's policy refuses sns:Subscribe to every principal
+    but CloudFormation (which creates the `emails` subscriptions) and the `subscribers` (IAM role or user ARNs, with
+    wildcards), whatever their identity policies allow."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        emails: Sequence[str] = (),
+        subscribers: Sequence[str] = (),
+    ) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
             self, "TopicKey", description="Encrypts the promotion notification topic", enable_key_rotation=True
@@ -119,6 +136,22 @@ class Notifications(Construct):
             )
         )
         self.topic = sns.Topic(self, "Topic", display_name="Model promotion", master_key=self.key, enforce_ssl=True)
+        allowed = [
+            CFN_EXECUTION_ROLE.format(partition=cdk.Aws.PARTITION, account=cdk.Aws.ACCOUNT_ID),
+            *subscribers,
+        ]
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="SubscriptionsAreDeployed",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["sns:Subscribe"],
+                resources=[self.topic.topic_arn],
+                conditions={"StringNotLike": {"aws:PrincipalArn": allowed}},
+            )
+        )
+        for email in emails:
+            self.topic.add_subscription(subscriptions.EmailSubscription(email))
 
 
 class Monitoring(Construct):

@@ -52,6 +52,8 @@ class PromotionStack(cdk.Stack):
         catalogs: Mapping[str, ModelCatalog],
         bus_name: str = DEFAULT_BUS_NAME,
         approval_principals: Sequence[str] = (),
+        notification_emails: Sequence[str] = (),
+        notification_subscribers: Sequence[str] = (),
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
@@ -63,7 +65,9 @@ class PromotionStack(cdk.Stack):
             raise ValueError("the promotion stack must be synthesized inside an App")
 
         storage = PromotionStorage(self, "Storage")
-        notifications = Notifications(self, "Notifications")
+        notifications = Notifications(
+            self, "Notifications", emails=notification_emails, subscribers=notification_subscribers
+        )
         bus = PromotionBus(self, "ProductBus", bus_name=bus_name, approval_principals=approval_principals)
         # One pipeline role and one tuning role per model: a job of one model cannot write another's artifacts or
         # reports (which CheckComparison trusts), and a tuning job cannot write production artifacts or reports.

@@ -305,6 +305,7 @@ RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[Need]]] = {
     ("sts", "GetCallerIdentity"): lambda p: [],
     ("events", "PutEvents"): _put_events,
     ("sns", "Publish"): lambda p: [Need("sns:Publish", resource=str(p["TopicArn"]))],
+    ("sns", "Subscribe"): lambda p: [Need("sns:Subscribe", resource=str(p["TopicArn"]))],
     ("stepfunctions", "DescribeExecution"): _execution("states:DescribeExecution"),
     ("stepfunctions", "GetExecutionHistory"): _execution("states:GetExecutionHistory"),
     ("stepfunctions", "StartExecution"): lambda p: [Need("states:StartExecution", resource=str(p["stateMachineArn"]))],

@@ -187,3 +187,22 @@ def test_people_cannot_read_the_approval_token_from_the_table(runtime: LocalRunt
     # What promote reads is allowed: the pending approval shows, without its token.
     shown = promote(runtime, "approver", "alice@example.com", "status", "fraud-detection")
     assert JOB in shown
+
+
+def test_nobody_subscribes_to_the_topic_unless_the_deployment_says_so(runtime: LocalRuntime) -> None:
+    """Approval requests and results go to the topic's subscribers: who they are is deployed (notificationEmails,
+    notificationSubscribers), so even a principal whose own policies allow sns:Subscribe is refused by the topic."""
+    from local.iam.model import Role
+    from local.iam.policy import Policy
+
+    assert runtime.iam is not None
+    topic = runtime._function_env("NOTIFICATION_TOPIC_ARN")
+    admin = f"arn:aws:iam::{runtime.iam.account}:role/Administrator"
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sns:*", "Resource": "*"}]}
+    runtime.iam.model.roles[admin] = Role("Administrator", admin, (Policy.parse("AdministratorAccess", everything),))
+    sns = boto3.client("sns", region_name="us-east-1")
+    with runtime.iam.person(admin, "eve"), pytest.raises(ClientError) as refused:
+        sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="eve@example.com")
+    assert refused.value.response["Error"]["Code"] == "AuthorizationError"
+    assert "with an explicit deny in a resource-based policy" in str(refused.value)
+    assert runtime.clients.sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []

@@ -19,7 +19,7 @@ from stacks.observability import (
     outcome_metric,
     step_name,
 )
-from tests.infra.conftest import STACK_NAME, Synth, flat, machine_id
+from tests.infra.conftest import STACK_NAME, Synth, as_list, flat, machine_id
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -285,3 +285,14 @@ def test_operator_rollbacks_that_did_not_end_rolled_back_alarm_the_topic(synth: 
         if "MetricStat" in query and query["MetricStat"]["Metric"]["Dimensions"][0]["Value"] == machine
     }
     assert watched == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
+
+
+def test_only_cloudformation_and_listed_subscribers_may_subscribe_to_the_topic(synth: Synth) -> None:
+    (policy,) = [p["Properties"] for p in synth.resources("AWS::SNS::TopicPolicy").values()]
+    (deny,) = [s for s in policy["PolicyDocument"]["Statement"] if s.get("Sid") == "SubscriptionsAreDeployed"]
+    assert (deny["Effect"], deny["Action"], deny["Principal"]) == ("Deny", "sns:Subscribe", {"AWS": "*"})
+    allowed = deny["Condition"]["StringNotLike"]["aws:PrincipalArn"]
+    assert [flat(arn) for arn in as_list(allowed)] == [
+        "arn:<AWS::Partition>:iam::<AWS::AccountId>:role/cdk-*-cfn-exec-role-*"
+    ]
+    assert not synth.resources("AWS::SNS::Subscription")  # none unless the context names emails
