@@ -19,6 +19,7 @@ from promotion.audit import AUDIT_ATTRIBUTES
 from promotion.catalog import ModelCatalog
 from promotion.events import OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE
 from stacks.nag import acknowledge_wildcard_resources
+from stacks.registry import PACKAGES_REASON, package_arns
 
 # Fine-grained access: people read only these attributes (never an approval's task token), and only by naming them.
 READABLE_ATTRIBUTES = sorted({*PENDING_ATTRIBUTES, *AUDIT_ATTRIBUTES})
@@ -54,12 +55,7 @@ class PeoplePolicies(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
-
-        def sagemaker_arn(resource: str) -> str:
-            return f"arn:{cdk.Aws.PARTITION}:sagemaker:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:{resource}"
-
-        groups = sorted({catalog.model_package_group for catalog in catalogs.values()})
-        packages = [sagemaker_arn(f"model-package/{group.lower()}/*") for group in groups]
+        packages = package_arns(catalogs)
         # `promote ... --stack NAME` reads the stack's outputs to find the bus and the table.
         stack_arn = stack.format_arn(
             service="cloudformation",
@@ -109,9 +105,4 @@ class PeoplePolicies(Construct):
         reason = "The stack's own id ends its ARN (stack/<name>/<id>) and is known only after deployment."
         for policy in (self.approvers, self.operators):
             acknowledge_wildcard_resources(policy, [stack_arn], reason)
-        acknowledge_wildcard_resources(
-            self.approvers,
-            packages,
-            "Candidates of the catalogs' own package groups only (model-package/<group>/<version>); SageMaker numbers "
-            "the versions as candidates are registered.",
-        )
+        acknowledge_wildcard_resources(self.approvers, packages, PACKAGES_REASON)

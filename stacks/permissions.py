@@ -21,6 +21,7 @@ from aws_cdk import aws_sns as sns
 
 from promotion.catalog import ModelCatalog
 from promotion.layout import promoted_config_key
+from stacks.registry import PACKAGES_REASON, package_arns, package_group_arns
 from stacks.storage import ARCHIVE_PREFIX, REPORTS_PREFIX
 
 
@@ -30,12 +31,6 @@ class Grant:
 
     statement: iam.PolicyStatement
     wildcard_reason: str | None = None
-
-
-_PACKAGES_REASON = (
-    "Model packages of a catalog model's own package group only (model-package/<group>/<version>); the version is "
-    "assigned by SageMaker when the candidate is registered."
-)
 
 
 class StepPermissions:
@@ -87,18 +82,10 @@ class StepPermissions:
         return [role.role_arn for role in self._training_roles.values()]
 
     def _package_groups(self) -> list[str]:
-        # Both spellings when the group name has capitals: the Service Authorization Reference gives the name as
-        # written, SageMaker's other ARNs write names in lower case.
-        names = sorted(
-            {n for c in self._catalogs.values() for n in (c.model_package_group, c.model_package_group.lower())}
-        )
-        return [self._sagemaker_arn(f"model-package-group/{name}") for name in names]
+        return package_group_arns(self._catalogs)
 
     def _packages(self) -> list[str]:
-        # A versioned package's ARN is model-package/<group>/<version>, the group written in lower case.
-        return [
-            self._sagemaker_arn(f"model-package/{c.model_package_group.lower()}/*") for c in self._catalogs.values()
-        ]
+        return package_arns(self._catalogs)
 
     def _training_jobs(self) -> list[str]:
         return [self._sagemaker_arn(f"training-job/{model_id}-*") for model_id in self._catalogs]
@@ -421,7 +408,7 @@ class StepPermissions:
                 self._statement(
                     "RegisterCandidates", ["sagemaker:CreateModelPackage"], [*self._package_groups(), *self._packages()]
                 ),
-                _PACKAGES_REASON,
+                PACKAGES_REASON,
             )
         ]
 
@@ -430,7 +417,7 @@ class StepPermissions:
         return [
             Grant(
                 self._statement("ReadCandidates", ["sagemaker:DescribeModelPackage"], self._packages()),
-                _PACKAGES_REASON,
+                PACKAGES_REASON,
             )
         ]
 
@@ -439,7 +426,7 @@ class StepPermissions:
         return [
             Grant(
                 self._statement("MarkCandidates", ["sagemaker:UpdateModelPackage"], self._packages()),
-                _PACKAGES_REASON,
+                PACKAGES_REASON,
             )
         ]
 

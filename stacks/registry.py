@@ -7,10 +7,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import aws_cdk as cdk
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from promotion.catalog import ModelCatalog
+
+# The nag acknowledgment of every grant on package_arns.
+PACKAGES_REASON = (
+    "Candidates of the catalogs' own package groups only (model-package/<group>/<version>); SageMaker numbers the "
+    "versions as candidates are registered."
+)
+
+
+def _sagemaker_arn(resource: str) -> str:
+    return f"arn:{cdk.Aws.PARTITION}:sagemaker:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:{resource}"
+
+
+def _groups(catalogs: Mapping[str, ModelCatalog]) -> list[str]:
+    return sorted({catalog.model_package_group for catalog in catalogs.values()})
+
+
+def package_group_arns(catalogs: Mapping[str, ModelCatalog]) -> list[str]:
+    """The catalogs' package groups, in both spellings when a name has capitals: the Service Authorization
+    Reference gives the name as written, SageMaker's other ARNs write names in lower case."""
+    names = sorted({name for group in _groups(catalogs) for name in (group, group.lower())})
+    return [_sagemaker_arn(f"model-package-group/{name}") for name in names]
+
+
+def package_arns(catalogs: Mapping[str, ModelCatalog]) -> list[str]:
+    """Every package of the catalogs' groups: a versioned package is model-package/<group in lower case>/<version>."""
+    return [_sagemaker_arn(f"model-package/{group.lower()}/*") for group in _groups(catalogs)]
 
 
 class ModelRegistry(Construct):

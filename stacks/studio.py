@@ -38,6 +38,7 @@ from constructs import Construct
 from promotion.catalog import ModelCatalog
 from stacks.events import MODEL_TAG
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
+from stacks.registry import PACKAGES_REASON, package_arns, package_group_arns
 from stacks.storage import ARCHIVE_PREFIX, REPORTS_PREFIX
 from stacks.training import split_s3_uri
 
@@ -134,8 +135,7 @@ class StudioExecutionRole(Construct):
         # Studio's Model Registry: see the catalogs' candidates and decide on them. A decision counts only when the
         # identity SageMaker records (this role, session "SageMaker", or a user profile's own execution role) is one
         # of the catalog's approvers.
-        groups = sorted({catalog.model_package_group for catalog in catalogs.values()})
-        packages = [f"arn:{partition}:sagemaker:{region}:{account}:model-package/{g.lower()}/*" for g in groups]
+        packages = package_arns(catalogs)
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="DecideOnCandidates",
@@ -151,18 +151,10 @@ class StudioExecutionRole(Construct):
             iam.PolicyStatement(
                 sid="SeeCandidateGroups",
                 actions=["sagemaker:DescribeModelPackageGroup", "sagemaker:ListModelPackages"],
-                resources=[
-                    f"arn:{partition}:sagemaker:{region}:{account}:model-package-group/{name}"
-                    for name in sorted({n for g in groups for n in (g, g.lower())})
-                ],
+                resources=package_group_arns(catalogs),
             )
         )
-        acknowledge_wildcard_resources(
-            self.role,
-            packages,
-            "Candidates of the catalogs' own package groups only (model-package/<group>/<version>); SageMaker numbers "
-            "the versions as candidates are registered.",
-        )
+        acknowledge_wildcard_resources(self.role, packages, PACKAGES_REASON)
         if tuning_role_arn:
             self._tuning_jobs(tuning_role_arn)
         if mlflow_tracking_server_arn:
