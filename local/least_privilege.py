@@ -55,11 +55,7 @@ def _refused_then_approved(runtime: LocalRuntime, event: dict[str, Any]) -> RunR
     runtime.seed_champion("fraud-detection")
     before = runtime.production_snapshot("fraud-detection")
     (arn,) = runtime.send_event(event)
-    deadline = time.monotonic() + 60
-    while not runtime._approval_pending(arn):
-        if time.monotonic() > deadline:
-            raise RuntimeError("the execution never reached AwaitApproval")
-        time.sleep(0.01)
+    runtime.wait_for_approval_request(arn, timeout_s=60)
     job = str(event["detail"]["HyperParameterTuningJobName"])
     runtime.send_decision(
         "fraud-detection", job, Decision(decision="approve", role="DataScientists", session="mallory@example.com")

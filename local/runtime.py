@@ -797,6 +797,14 @@ class LocalRuntime:
                 return True
         return False
 
+    def wait_for_approval_request(self, execution_arn: str, timeout_s: float = 30.0) -> None:
+        """Poll until the execution waits in AwaitApproval (its candidate registered, its token stored)."""
+        deadline = time.monotonic() + timeout_s
+        while not self._approval_pending(execution_arn):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} never reached {APPROVAL_STATE} within {timeout_s:g} s")
+            time.sleep(_POLL_S)
+
     def wait(
         self,
         execution_arn: str,

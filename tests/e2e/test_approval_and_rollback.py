@@ -32,12 +32,7 @@ def decision_results(runtime: LocalRuntime) -> list[dict[str, Any]]:
 
 
 def wait_for_approval(runtime: LocalRuntime, arn: str) -> None:
-    import time
-
-    deadline = time.monotonic() + 30
-    while not runtime._approval_pending(arn):
-        assert time.monotonic() < deadline, "the execution never reached AwaitApproval"
-        time.sleep(0.01)
+    runtime.wait_for_approval_request(arn)
 
 
 ALICE_IDENTITY = "arn:aws:sts::123456789012:assumed-role/DataScientists/alice@example.com"

@@ -15,7 +15,7 @@ from promotion.approval import DecisionOutcome, decide, request_approval
 from promotion.catalog import ModelCatalog
 from promotion.claims import ClaimStore
 from promotion.events import ModelPackageStateChange
-from promotion.models import ClaimStatus
+from promotion.models import ClaimStatus, PromotionState
 from tests.conftest import TABLE, load_event
 from tests.fakes import RecordingStepFunctions
 from tests.integration.helpers import (
@@ -154,12 +154,9 @@ def registry_as(aws: dict[str, Any]) -> Iterator[Callable[[tuple[str, str] | Non
     registry.HOOKS.deactivate(bridge)
 
 
-@pytest.fixture
-def pending(
-    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, registry_as: Callable[..., None]
-) -> dict[str, Any]:
-    state = validated_state(aws, catalog, catalog_dir)
-    notice = request_approval(
+def ask_for_approval(aws: dict[str, Any], catalog: ModelCatalog, state: PromotionState) -> dict[str, Any]:
+    """AwaitApproval's request for `state` (the same task token and moment each time, as a retried invocation)."""
+    return request_approval(
         state,
         "token-1",
         catalog,
@@ -173,6 +170,14 @@ def pending(
         topic_arn=None,
         now=datetime(2026, 11, 20, 14, 10, tzinfo=UTC),
     )
+
+
+@pytest.fixture
+def pending(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, registry_as: Callable[..., None]
+) -> dict[str, Any]:
+    state = validated_state(aws, catalog, catalog_dir)
+    notice = ask_for_approval(aws, catalog, state)
     return {"state": state, "notice": notice, "package": notice["model_package_arn"]}
 
 
@@ -227,20 +232,7 @@ def test_the_candidate_is_registered_pending_with_its_and_the_champions_metrics(
 def test_a_retried_await_approval_registers_one_package(
     aws: dict[str, Any], catalog: ModelCatalog, pending: dict[str, Any]
 ) -> None:
-    again = request_approval(
-        pending["state"],
-        "token-1",
-        catalog,
-        dynamodb=aws["dynamodb"],
-        events=aws["events"],
-        sns=None,
-        sagemaker=aws["sagemaker"],
-        serving_image=IMAGE,
-        table=TABLE,
-        event_bus_name="default",
-        topic_arn=None,
-        now=datetime(2026, 11, 20, 14, 10, tzinfo=UTC),
-    )
+    again = ask_for_approval(aws, catalog, pending["state"])
     assert again["model_package_arn"] == pending["package"]
     listed = aws["sagemaker"].list_model_packages(ModelPackageGroupName="fraud-detection")["ModelPackageSummaryList"]
     assert len(listed) == 1

@@ -193,11 +193,13 @@ def continue_rollback(
             record,
             restored,
             progress.note,
-            dynamodb,
-            table,
             now or datetime.now(UTC),
             catalogs[model],
-            (sagemaker, s3, bucket, dynamodb, table),
+            sagemaker=sagemaker,
+            s3=s3,
+            bucket=bucket,
+            dynamodb=dynamodb,
+            table=table,
         )
     except Exception as error:
         if isinstance(error, TransientAwsError) or (isinstance(error, ClientError) and is_transient(error)):
@@ -233,11 +235,20 @@ def _pending_reason(model: str, restored: Restored) -> str:
     )
 
 
-def _mark_packages(request: RollbackRequested, record: BackupRecord, catalog: ModelCatalog, registry: Registry) -> str:
+def _mark_packages(
+    request: RollbackRequested,
+    record: BackupRecord,
+    catalog: ModelCatalog,
+    *,
+    sagemaker: Any,
+    s3: Any,
+    bucket: str,
+    dynamodb: Any,
+    table: str,
+) -> str:
     """Both releases' Model Registry packages say what happened: the rolled-back one is `rolled-back`, the restored
     one `current` again. Releases from before the registry have no package; a registry failure is a note, not a
     failed rollback (production is already back)."""
-    sagemaker, s3, bucket, dynamodb, table = registry
     if sagemaker is None:
         return ""
     who = f"operator rollback by {request.detail.requested_by}: {request.detail.reason}"
@@ -256,25 +267,26 @@ def _mark_packages(request: RollbackRequested, record: BackupRecord, catalog: Mo
     return ""
 
 
-Registry = tuple[Any, Any, str, Any, str]  # (sagemaker, s3, bucket, dynamodb, table)
-
-
 def _finish(
     request: RollbackRequested,
     record: BackupRecord,
     restored: Restored,
     note: str,
+    moment: datetime,
+    catalog: ModelCatalog,
+    *,
+    sagemaker: Any,
+    s3: Any,
+    bucket: str,
     dynamodb: Any,
     table: str,
-    moment: datetime,
-    catalog: ModelCatalog | None = None,
-    registry: Registry | None = None,
 ) -> OperatorRollback:
-    """Everything is back: the audit record of the rollback, the registry's view of both releases, the outcome."""
+    """Everything is back: the registry's view of both releases, the audit record of the rollback, the outcome."""
     detail, model = request.detail, record.model
-    if catalog is not None and registry is not None:
-        registry_note = _mark_packages(request, record, catalog, registry)
-        note = "; ".join(part for part in (note, registry_note) if part)
+    registry_note = _mark_packages(
+        request, record, catalog, sagemaker=sagemaker, s3=s3, bucket=bucket, dynamodb=dynamodb, table=table
+    )
+    note = "; ".join(part for part in (note, registry_note) if part)
     write_audit_record(
         dynamodb,
         table,
@@ -363,5 +375,15 @@ def _restore_previous(
             note=note,
         )
     return _finish(
-        request, record, restored, note, dynamodb, table, moment, catalog, (sagemaker, s3, bucket, dynamodb, table)
+        request,
+        record,
+        restored,
+        note,
+        moment,
+        catalog,
+        sagemaker=sagemaker,
+        s3=s3,
+        bucket=bucket,
+        dynamodb=dynamodb,
+        table=table,
     )
