@@ -47,7 +47,6 @@ def main() -> int:
             app.node.try_get_context("stackName") or "ModelPromotion",
             catalogs=catalogs,
             bus_name=app.node.try_get_context("busName") or "promotion-events",
-            approval_principals=app.node.try_get_context("approvalPrincipals") or [],
             # Who hears about promotions is deployed, not self-served (stacks.observability.Notifications).
             notification_emails=app.node.try_get_context("notificationEmails") or [],
             notification_subscribers=app.node.try_get_context("notificationSubscribers") or [],

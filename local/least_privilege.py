@@ -41,10 +41,12 @@ def _reject(runtime: LocalRuntime, event: dict[str, Any]) -> RunResult:
 
 def _promote_then_roll_back(runtime: LocalRuntime, event: dict[str, Any]) -> RunResult:
     result = runtime.run(event, seed=True)
-    runtime.request_rollback("fraud-detection", "oncall@example.com", "least-privilege survey")
+    (rolled_back,) = runtime.request_rollback("fraud-detection", "least-privilege survey")
+    if rolled_back["status"] != "SUCCEEDED":
+        raise RuntimeError(f"the operator's rollback did not succeed: {rolled_back.get('cause')}")
     # The promote CLI's reads, as the people who run them (the shipped approver and operator policies).
-    promote(runtime, "operator", "oncall@example.com", "status")
-    promote(runtime, "operator", "oncall@example.com", "history", "fraud-detection")
+    promote(runtime, "operator", "omar@example.com", "status", role="PlatformOnCall")
+    promote(runtime, "operator", "omar@example.com", "history", "fraud-detection", role="PlatformOnCall")
     promote(runtime, "approver", "alice@example.com", "status", "fraud-detection", role="DataScientists")
     return result
 
@@ -78,7 +80,7 @@ def promote(runtime: LocalRuntime, kind: str, person: str, *arguments: str, role
     assert runtime.iam is not None
     role_arn = runtime.iam.person_role(kind, role)
     assert role_arn is not None, f"the template ships no {kind}s policy"
-    environment = {"PROMOTION_EVENT_BUS": runtime.product_bus, "PROMOTION_TABLE": runtime.table_name}
+    environment = {"PROMOTION_TABLE": runtime.table_name}
     width = cli.console.width
     cli.console.width = 250  # whole names in the tables, not ellipses
     try:

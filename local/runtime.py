@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Self, TextIO, cast
 
@@ -676,21 +676,73 @@ class LocalRuntime:
             return principal.arn, principal.session
         return None
 
-    def request_rollback(self, model: str, by: str, reason: str, timeout_s: float = 120.0) -> list[dict[str, Any]]:
-        """An operator's rollback request, put on the product bus as `promote rollback` puts it; returns, once they
-        ended, the DescribeExecution answers of the operator rollback executions it started."""
-        from promotion.events import OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE
-
-        event = {
-            "source": OPERATIONS_SOURCE,
-            "detail-type": ROLLBACK_DETAIL_TYPE,
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "resources": [],
-            "detail": {"model": model, "requested_by": by, "reason": reason},
-        }
-        started = self.send_event(event, bus=self.product_bus, as_person=("operator", by))
+    def request_rollback(
+        self,
+        model: str,
+        reason: str,
+        *,
+        by: str | None = None,
+        role: str | None = None,
+        session: str | None = None,
+        grant: bool = True,
+        release: str | None = None,
+        timeout_s: float = 120.0,
+    ) -> list[dict[str, Any]]:
+        """An operator's rollback request, made as `promote rollback` makes it: the package of `release` (default:
+        the live one) set to Rejected in the Model Registry, as the catalog operator `by` (default: the first) or as
+        `role`/`session` (anyone else; with the operators' policy unless `grant` is False). Returns, once they ended,
+        the DescribeExecution answers of the operator rollback executions SageMaker's state change started."""
+        package_arn = self.release_package(model, release)
+        role, session = self.operator_identity(model, by, role, session)
+        before = set(self._started_by_event)
+        self.person_call(
+            "operator" if grant else None,
+            role,
+            session,
+            "sagemaker",
+            "update_model_package",
+            ModelPackageArn=package_arn,
+            ModelApprovalStatus="Rejected",
+            ApprovalDescription=reason,
+        )
+        # The operator's change is the first event since: the executions it started (later ones come from the
+        # rollback's own updates of the packages, which it ignores).
+        fresh = [event_id for event_id in list(self._started_by_event) if event_id not in before][:1]
+        started = [arn for event_id in fresh for arn in self._started_by_event[event_id]]
         self._drain()
         return [self.wait(arn, timeout_s=timeout_s) for arn in started]
+
+    def release_package(self, model: str, release: str | None = None) -> str:
+        """The Model Registry package of a release of `model` (default: the live one), as its audit record names it
+        (where `promote rollback` finds it)."""
+        from promotion.audit import read_audit_record
+        from promotion.config import parse_config
+
+        if release is None:
+            config = self.production_snapshot(model).config
+            if config is None:
+                raise UsageError(f"{model} has no production config: there is no live release to roll back")
+            release = parse_config(config).release_id
+        record = read_audit_record(self.clients.dynamodb, self.table_name, model, release)
+        if record is None or not record.model_package_arn:
+            raise UsageError(f"release {release} of {model} has no audit record naming its Model Registry package")
+        return record.model_package_arn
+
+    def operator_identity(
+        self, model: str, by: str | None, role: str | None = None, session: str | None = None
+    ) -> tuple[str, str]:
+        """(role name, session name) the runtime plays for a rollback request: `role`/`session` as given, else the
+        catalog operator `by` (default: the first)."""
+        if role is not None:
+            return role, session or "local"
+        operators = load_model_catalog(self.models_dir, model).operators
+        operator = next((one for one in operators if by is None or one.name == by), None)
+        if operator is None or operator.role is None:
+            raise UsageError(
+                f"{by or 'nobody'!r} is not a role-based operator of {model}: name one of the catalog's operators, "
+                "or give the role and session to play"
+            )
+        return operator.role, operator.session or re.sub(r"[^\w+=,.@-]", "-", operator.name)[:64]
 
     # -- production ------------------------------------------------------------------------------------------
     def seed_champion(self, model_id: str, performance: dict[str, float] | None = None) -> Champion:

@@ -1,15 +1,15 @@
 """The `promote` command line. Approving and rejecting change the candidate's status in the SageMaker Model
-Registry (UpdateModelPackage, made with your own AWS credentials: SageMaker records who you are); rolling back puts
-a request on the product's bus; the rest reads the promotion table and config bucket. All of it is boto3, so it
-works against a deployed stack and, in process, against the local runtime's moto world.
+Registry, and rolling back rejects the live release's package there (UpdateModelPackage, made with your own AWS
+credentials: SageMaker records who you are, and only the catalog's approvers and operators count); the rest reads
+the promotion table. All of it is boto3, so it works against a deployed stack and, in process, against the local
+runtime's moto world.
 
 Where things are: `--stack NAME` reads the stack's outputs, or the environment gives them directly
-(PROMOTION_EVENT_BUS, PROMOTION_TABLE, PROMOTION_CONFIG_BUCKET).
+(PROMOTION_TABLE, PROMOTION_CONFIG_BUCKET).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -24,7 +24,6 @@ from rich.table import Table
 
 from promotion.approval import pending_approvals
 from promotion.audit import list_audit_records
-from promotion.events import OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE
 from promotion.registry import APPROVED_STATUS, REJECTED_STATUS
 
 app = typer.Typer(help="Approve, reject and roll back model promotions; see what is running and what happened.")
@@ -33,13 +32,12 @@ console = Console()
 
 @dataclass(frozen=True)
 class Targets:
-    event_bus: str
     table: str
     config_bucket: str | None
 
 
 def resolve_targets(stack: str | None, cloudformation: Any | None = None) -> Targets:
-    """Bus, table and bucket from the stack's outputs (when `stack` is given) or the environment."""
+    """Table and bucket from the stack's outputs (when `stack` is given) or the environment."""
     if stack:
         cfn = cloudformation or boto3.client("cloudformation")
         outputs = {
@@ -53,13 +51,12 @@ def resolve_targets(stack: str | None, cloudformation: Any | None = None) -> Tar
                     return value
             return None
 
-        bus, table = find("EventBus", "Bus"), find("Table")
-        if not bus or not table:
-            raise typer.BadParameter(f"stack {stack} has no event bus / table outputs (found {sorted(outputs)})")
-        return Targets(event_bus=bus, table=table, config_bucket=find("ConfigBucket", "Bucket"))
+        table = find("Table")
+        if not table:
+            raise typer.BadParameter(f"stack {stack} has no table output (found {sorted(outputs)})")
+        return Targets(table=table, config_bucket=find("ConfigBucket", "Bucket"))
     try:
         return Targets(
-            event_bus=os.environ["PROMOTION_EVENT_BUS"],
             table=os.environ["PROMOTION_TABLE"],
             config_bucket=os.environ.get("PROMOTION_CONFIG_BUCKET"),
         )
@@ -68,19 +65,6 @@ def resolve_targets(stack: str | None, cloudformation: Any | None = None) -> Tar
 
 
 StackOption = Annotated[str | None, typer.Option("--stack", help="CloudFormation stack to read names from")]
-ByOption = Annotated[str, typer.Option("--by", envvar="PROMOTE_USER", help="who decides (must be a catalog approver)")]
-
-
-def _put(event_bus: str, source: str, detail_type: str, detail: dict[str, Any]) -> str:
-    response = boto3.client("events").put_events(
-        Entries=[{"EventBusName": event_bus, "Source": source, "DetailType": detail_type, "Detail": json.dumps(detail)}]
-    )
-    entry = response["Entries"][0]
-    if response.get("FailedEntryCount"):
-        refusal = escape(f"{entry.get('ErrorCode')} {entry.get('ErrorMessage')}")
-        console.print(f"[red]EventBridge refused the event: {refusal}[/red]")
-        raise typer.Exit(2)
-    return str(entry.get("EventId", ""))
 
 
 def _pending_package(targets: Targets, model: str, tuning_job: str | None) -> tuple[str, str]:
@@ -138,25 +122,44 @@ def reject(
     _decide("reject", model, comment, tuning_job, stack)
 
 
+def _release_package(targets: Targets, model: str, release: str) -> str:
+    """The Model Registry package of a release of `model`, as its audit record names it."""
+    record = next(
+        (
+            one
+            for one in list_audit_records(boto3.client("dynamodb"), targets.table, model)
+            if one.release_id == release
+        ),
+        None,
+    )
+    if record is None:
+        console.print(f"[red]{escape(model)} has no release {escape(release)} (see `promote history`)[/red]")
+        raise typer.Exit(2)
+    if not record.model_package_arn:
+        console.print(f"[red]release {escape(release)} has no Model Registry package; it cannot be rolled back[/red]")
+        raise typer.Exit(2)
+    return record.model_package_arn
+
+
 @app.command()
 def rollback(
     model: str,
-    by: ByOption,
+    release: Annotated[str, typer.Option(help="the live release to roll back (see `promote history`)")],
     reason: Annotated[str, typer.Option(help="why production must go back")],
-    expected_release: Annotated[
-        str | None,
-        typer.Option(help="the live release you mean to roll back (see `promote history`); refused if it moved on"),
-    ] = None,
     stack: StackOption = None,
 ) -> None:
-    """Ask for MODEL to go back to its previous release. Each request is carried out at most once."""
+    """Roll MODEL back from RELEASE to the release before it (as your AWS identity): rejects RELEASE's package in
+    the Model Registry. Carried out only if you are one of the catalog's operators and RELEASE is still live."""
     targets = resolve_targets(stack)
-    detail = {"model": model, "requested_by": by, "reason": reason}
-    if expected_release:
-        detail["expected_release_id"] = expected_release
-    event_id = _put(targets.event_bus, OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE, detail)
+    package_arn = _release_package(targets, model, release)
+    boto3.client("sagemaker").update_model_package(
+        ModelPackageArn=package_arn, ModelApprovalStatus=REJECTED_STATUS, ApprovalDescription=reason
+    )
+    caller = boto3.client("sts").get_caller_identity()["Arn"]
     console.print(
-        f"rollback of {model} requested as {by} (event {event_id}); the outcome shows in `promote history {model}`",
+        f"{package_arn} set to {REJECTED_STATUS} as {caller}: the rollback of {model} from {release} is carried out "
+        "only if that identity is one of the catalog's operators and the release is still live; the outcome shows "
+        f"in `promote history {model}`",
         markup=False,
     )
 

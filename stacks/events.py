@@ -1,10 +1,10 @@
-"""Event routing: SageMaker's tuning-job completion starts a promotion; SageMaker's model package changes (an
-approver's decision in the Model Registry) reach the decision function; the product's own bus carries operators'
-rollback requests. Every target has a retry policy and an encrypted DLQ."""
+"""Event routing: SageMaker's tuning-job completion starts a promotion; SageMaker's model package changes reach the
+decision function (an approver's decision on a candidate) and the operator rollback state machine (an operator's
+rejection of the live release). The product's own bus carries what the promotions publish. Every target has a retry
+policy and an encrypted DLQ."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import aws_cdk as cdk
@@ -17,8 +17,8 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from promotion.events import MODEL_PACKAGE_DETAIL_TYPE, OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE
-from promotion.registry import DECIDED_STATUSES
+from promotion.events import MODEL_PACKAGE_DETAIL_TYPE
+from promotion.registry import DECIDED_STATUSES, REJECTED_STATUS
 from stacks.nag import acknowledge
 
 MODEL_TAG = "promotion:model"
@@ -40,36 +40,50 @@ def decision_pattern(package_groups: Sequence[str]) -> events.EventPattern:
     )
 
 
-ROLLBACK_PATTERN = events.EventPattern(source=[OPERATIONS_SOURCE], detail_type=[ROLLBACK_DETAIL_TYPE])
+def rollback_pattern(package_groups: Sequence[str]) -> events.EventPattern:
+    """A rejected package of one of the catalogs' groups: an operator's rollback request when it is the live
+    release's (the state machine reads it back and ignores the rest: candidates' rejections)."""
+    return events.EventPattern(
+        source=["aws.sagemaker"],
+        detail_type=[MODEL_PACKAGE_DETAIL_TYPE],
+        detail={"ModelPackageGroupName": sorted(package_groups), "ModelApprovalStatus": [REJECTED_STATUS]},
+    )
+
+
 TARGET_RETRY_ATTEMPTS = 4
 TARGET_MAX_EVENT_AGE = cdk.Duration.hours(2)
 
 
-def _principal(identity: str) -> iam.IPrincipal:
-    return iam.AccountPrincipal(identity) if re.fullmatch(r"\d{12}", identity) else iam.ArnPrincipal(identity)
-
-
 class PromotionBus(Construct):
-    """The product's own event bus; only this account (and the listed approval principals) may put events on it."""
+    """The product's own event bus, where the promotions publish approval requests and results. Its policy denies
+    PutEvents to every principal but the functions that publish (`only_published_by`): an event on it is the
+    product's word, whatever IAM policies others in the account hold."""
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, bus_name: str, approval_principals: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, bus_name: str) -> None:
         super().__init__(scope, construct_id)
         self.bus = events.EventBus(self, "Bus", event_bus_name=bus_name)
         # The policy lives on the bus resource itself (its `Policy` property) rather than in an EventBusPolicy from
         # add_to_resource_policy (which prints a jsii deprecation warning at every synth). A resource cannot reference
         # its own attributes, so the ARN is spelled from the name.
-        bus_arn = cdk.Stack.of(self).format_arn(
+        self._arn = cdk.Stack.of(self).format_arn(
             service="events", resource="event-bus", resource_name=bus_name, arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME
         )
+        self.policy: iam.PolicyDocument | None = None
+
+    def only_published_by(self, publishers: Sequence[iam.IRole]) -> None:
+        """Deny PutEvents on the bus to every principal but these roles (an explicit deny in the bus's policy
+        overrides any identity policy's allow)."""
+        if not publishers:
+            raise ValueError("the product bus needs at least one publisher")
         self.policy = iam.PolicyDocument(
             statements=[
                 iam.PolicyStatement(
-                    sid="PutEventsFromAccountAndApprovers",
-                    principals=[iam.AccountRootPrincipal(), *(_principal(p) for p in approval_principals)],
+                    sid="OnlyThePromotionsPublish",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
                     actions=["events:PutEvents"],
-                    resources=[bus_arn],
+                    resources=[self._arn],
+                    conditions={"ArnNotEquals": {"aws:PrincipalArn": [role.role_arn for role in publishers]}},
                 )
             ]
         )
@@ -112,10 +126,10 @@ class PromotionRules(Construct):
         )
         self.rollback_rule = self._machine_rule(
             "RollbackRequested",
-            bus,
-            ROLLBACK_PATTERN,
+            None,  # the default bus, where SageMaker puts its events
+            rollback_pattern(package_groups),
             operator_rollback,
-            "An operator asks to roll a model back: one operator rollback execution per request",
+            "A package was rejected in the Model Registry: an operator's rollback request if it is the live release's",
         )
 
     def _machine_rule(

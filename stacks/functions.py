@@ -180,11 +180,14 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     ),
     StepFunctionSpec(
         "rollback_request",
-        "Rollback requests from the product bus: put the model's previous release back",
-        (P.promotion_table, *RESTORE_PRODUCTION, P.describe_executions, P.mark_candidates),
+        "Rollback requests from the Model Registry: an operator's rejection of the live release puts the previous back",
+        (P.promotion_table, *RESTORE_PRODUCTION, P.describe_executions, P.read_candidates, P.mark_candidates),
         timeout_seconds=120,
     ),
 )
+
+# The functions that put events on the product bus; its policy refuses PutEvents to every other principal.
+PUBLISHERS: tuple[str, ...] = tuple(spec.name for spec in STEP_FUNCTIONS if P.put_events in spec.capabilities)
 
 _UNRESTRICTABLE_ACTIONS = {
     "xray:PutTraceSegments": "X-Ray tracing",
@@ -230,6 +233,7 @@ class PromotionFunctions(Construct):
             compatible_architectures=[lambda_.Architecture.X86_64],
             description="The promotion domain package (python/promotion) and the validated model catalogs (catalog/)",
         )
+        self.roles: dict[str, iam.Role] = {}
         self.functions: dict[str, lambda_.Function] = {
             spec.name: self._step_function(spec, props) for spec in STEP_FUNCTIONS
         }
@@ -245,6 +249,7 @@ class PromotionFunctions(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Execution role of the promotion step {spec.name}",
         )
+        self.roles[spec.name] = role
         log_group = logs.LogGroup(scope, "Logs", retention=LOG_RETENTION)
         log_group.grant_write(role)
         function = lambda_.Function(

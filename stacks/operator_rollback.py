@@ -1,9 +1,11 @@
-"""The operator rollback state machine: an operator's rollback request, carried out with the same restore as the
-promotion's Rollback, and the endpoint waited for in a Wait loop (a Lambda must not sleep through an update).
+"""The operator rollback state machine: an operator's rollback request (the live release's model package rejected
+in the Model Registry), carried out with the same restore as the promotion's Rollback, and the endpoint waited for
+in a Wait loop (a Lambda must not sleep through an update).
 
-    BeginRollback ─ refuse (RollbackRefused) or restore parameters and config, then the endpoint's first step
+    BeginRollback ─ ignore (NotARollback: a candidate's or an old release's package), refuse (RollbackRefused) or
+                    restore parameters and config, then the endpoint's first step
       └─ RestoreProgress: pending ─> WaitForEndpointRestore (60 s) ─> ContinueRollback ─> RestoreProgress
-                          accepted ─> RolledBack;  otherwise ─> RollbackRefused
+                          accepted ─> RolledBack;  ignored ─> NotARollback;  otherwise ─> RollbackRefused
     any task failure ─> RollbackFailed (the function has released the model's lock and recorded the outcome)
 """
 
@@ -20,7 +22,8 @@ from stacks.state_machine import POLL_INTERVAL, logged_state_machine, retry_tran
 
 
 class OperatorRollbackStateMachine(Construct):
-    """Standard state machine the RollbackRequested rule starts, one execution per request."""
+    """Standard state machine the RollbackRequested rule starts, one execution per rejected package of a catalog
+    model (most are candidates' rejections, which end at NotARollback)."""
 
     def __init__(
         self,
@@ -49,13 +52,21 @@ class OperatorRollbackStateMachine(Construct):
 
         failed = sfn.Fail(self, "RollbackFailed", error_path="$.error.Error", cause_path="$.error.Cause")
         request = sfn.JsonPath.object_at("$$.Execution.Input")
-        begin = step("BeginRollback", {"event": request})
-        again = step("ContinueRollback", {"event": request, "progress": sfn.JsonPath.object_at("$.rollback")})
+        execution = sfn.JsonPath.string_at("$$.Execution.Id")
+        begin = step("BeginRollback", {"event": request, "execution": execution})
+        again = step(
+            "ContinueRollback",
+            {"event": request, "execution": execution, "progress": sfn.JsonPath.object_at("$.rollback")},
+        )
         wait = sfn.Wait(self, "WaitForEndpointRestore", time=sfn.WaitTime.duration(POLL_INTERVAL))
         progress = (
             sfn.Choice(self, "RestoreProgress")
             .when(sfn.Condition.boolean_equals("$.rollback.pending", True), wait)
             .when(sfn.Condition.boolean_equals("$.rollback.accepted", True), sfn.Succeed(self, "RolledBack"))
+            .when(
+                sfn.Condition.boolean_equals("$.rollback.ignored", True),
+                sfn.Succeed(self, "NotARollback", comment="The package change asked for no rollback"),
+            )
             .otherwise(sfn.Fail(self, "RollbackRefused", error="RollbackRefused", cause_path="$.rollback.reason"))
         )
         begin.next(progress)

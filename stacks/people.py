@@ -1,8 +1,9 @@
 """Least-privilege managed policies for the people who use the `promote` command line: approvers (approve and
-reject candidates in their models' Model Registry groups, see their status) and operators (ask for a rollback, see
-status and history). An administrator attaches them to the approvers' and operators' roles (or SSO permission sets);
-the local runtime plays those roles with exactly these policies when it answers approvals and sends rollback
-requests. The grant alone does not make an approver: the catalog's `approval.approvers` names who counts."""
+reject candidates in their models' Model Registry groups, see their status) and operators (reject a live release's
+package to roll it back, see status and history). An administrator attaches them to the approvers' and operators'
+roles (or SSO permission sets); the local runtime plays those roles with exactly these policies when it answers
+approvals and asks for rollbacks. The grant alone makes nobody an approver or an operator: the catalog's
+`approval.approvers` and `operators` name whose changes count."""
 
 from __future__ import annotations
 
@@ -10,14 +11,12 @@ from collections.abc import Mapping
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from promotion.approval import PENDING_ATTRIBUTES
 from promotion.audit import AUDIT_ATTRIBUTES
 from promotion.catalog import ModelCatalog
-from promotion.events import OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE
 from stacks.nag import acknowledge_wildcard_resources
 from stacks.registry import PACKAGES_REASON, package_arns
 
@@ -31,16 +30,6 @@ APPROVERS_POLICY_ID = "ApproversPolicy"
 OPERATORS_POLICY_ID = "OperatorsPolicy"
 
 
-def _put_events(sid: str, bus: events.IEventBus, source: str, detail_type: str) -> iam.PolicyStatement:
-    """PutEvents on the product bus, only with this source and detail type (EventBridge's condition keys)."""
-    return iam.PolicyStatement(
-        sid=sid,
-        actions=["events:PutEvents"],
-        resources=[bus.event_bus_arn],
-        conditions={"StringEquals": {"events:source": source, "events:detail-type": detail_type}},
-    )
-
-
 class PeoplePolicies(Construct):
     """`approvers` and `operators`: the managed policies the `promote` CLI needs, nothing more."""
 
@@ -49,14 +38,13 @@ class PeoplePolicies(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        bus: events.IEventBus,
         table: dynamodb.ITable,
         catalogs: Mapping[str, ModelCatalog],
     ) -> None:
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         packages = package_arns(catalogs)
-        # `promote ... --stack NAME` reads the stack's outputs to find the bus and the table.
+        # `promote ... --stack NAME` reads the stack's outputs to find the table.
         stack_arn = stack.format_arn(
             service="cloudformation",
             resource="stack",
@@ -93,9 +81,15 @@ class PeoplePolicies(Construct):
         self.operators = iam.ManagedPolicy(
             self,
             OPERATORS_POLICY_ID,
-            description="Ask for model rollbacks and read promotion status and history with the promote CLI",
+            description="Roll models back and read promotion status and history with the promote CLI",
             statements=[
-                _put_events("RequestRollbacks", bus, OPERATIONS_SOURCE, ROLLBACK_DETAIL_TYPE),
+                # Asking for a rollback is rejecting the live release's package: Studio, the AWS CLI or `promote`.
+                iam.PolicyStatement(
+                    sid="RejectLiveReleases",
+                    actions=["sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage"],
+                    resources=packages,
+                ),
+                # `promote rollback` finds the live release's package in its audit record (a Query)
                 read_table("ReadPromotions", "dynamodb:Query"),
                 # `promote status` without a model lists the models that have records (a Scan of the keys)
                 read_table("ListModels", "dynamodb:Scan"),
@@ -105,4 +99,5 @@ class PeoplePolicies(Construct):
         reason = "The stack's own id ends its ARN (stack/<name>/<id>) and is known only after deployment."
         for policy in (self.approvers, self.operators):
             acknowledge_wildcard_resources(policy, [stack_arn], reason)
-        acknowledge_wildcard_resources(self.approvers, packages, PACKAGES_REASON)
+        for policy in (self.approvers, self.operators):
+            acknowledge_wildcard_resources(policy, packages, PACKAGES_REASON)

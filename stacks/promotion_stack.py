@@ -12,7 +12,14 @@ from constructs import Construct
 
 from promotion.catalog import ModelCatalog
 from stacks.events import PromotionBus, PromotionRules
-from stacks.functions import CATALOG_DIR, METRICS_NAMESPACE, SERVICE_NAME, FunctionsProps, PromotionFunctions
+from stacks.functions import (
+    CATALOG_DIR,
+    METRICS_NAMESPACE,
+    PUBLISHERS,
+    SERVICE_NAME,
+    FunctionsProps,
+    PromotionFunctions,
+)
 from stacks.job_image import JobImage
 from stacks.nag import acknowledge_wildcard_resources
 from stacks.observability import Monitoring, Notifications
@@ -51,7 +58,6 @@ class PromotionStack(cdk.Stack):
         *,
         catalogs: Mapping[str, ModelCatalog],
         bus_name: str = DEFAULT_BUS_NAME,
-        approval_principals: Sequence[str] = (),
         notification_emails: Sequence[str] = (),
         notification_subscribers: Sequence[str] = (),
         **kwargs: object,
@@ -68,7 +74,7 @@ class PromotionStack(cdk.Stack):
         notifications = Notifications(
             self, "Notifications", emails=notification_emails, subscribers=notification_subscribers
         )
-        bus = PromotionBus(self, "ProductBus", bus_name=bus_name, approval_principals=approval_principals)
+        bus = PromotionBus(self, "ProductBus", bus_name=bus_name)
         # One pipeline role and one tuning role per model: a job of one model cannot write another's artifacts or
         # reports (which CheckComparison trusts), and a tuning job cannot write production artifacts or reports.
         training_roles: dict[str, iam.IRole] = {}
@@ -148,7 +154,9 @@ class PromotionStack(cdk.Stack):
             operator_rollback=operator_rollback.state_machine,
             package_groups=[catalog.model_package_group for catalog in catalogs.values()],
         )
-        people = PeoplePolicies(self, "People", bus=bus.bus, table=storage.table, catalogs=catalogs)
+        # What the product bus carries is the promotions' own word: only the functions that publish may put events.
+        bus.only_published_by([functions.roles[name] for name in PUBLISHERS])
+        people = PeoplePolicies(self, "People", table=storage.table, catalogs=catalogs)
         Monitoring(
             self,
             "Monitoring",
@@ -165,11 +173,11 @@ class PromotionStack(cdk.Stack):
             (
                 "OperatorRollbackStateMachineArn",
                 operator_rollback.state_machine.state_machine_arn,
-                "Carries out operators' rollback requests",
+                "Carries out operators' rollback requests (a live release rejected in the Model Registry)",
             ),
             ("ConfigBucketName", storage.config_bucket.bucket_name, "Production configs, archive/ and reports/"),
             ("PromotionTableName", storage.table.table_name, "Claims, locks, approval tokens, audit trail"),
-            ("EventBusName", bus.bus.event_bus_name, "Put rollback requests here; promotion results come from it"),
+            ("EventBusName", bus.bus.event_bus_name, "Approval requests and promotion results come from it"),
             ("NotificationTopicArn", notifications.topic.topic_arn, "Subscribe to approval requests and results"),
             ("JobImageUri", job_image.image_uri, "The SageMaker job image (launch tuning jobs with it)"),
             ("ApproversPolicyArn", people.approvers.managed_policy_arn, "Attach to the approvers' roles"),

@@ -1,5 +1,6 @@
-"""Operator rollback state machine steps (BeginRollback, ContinueRollback): restore the previous release, or refuse
-with the reason; while the endpoint is being restored the machine waits and runs the next step."""
+"""Operator rollback state machine steps (BeginRollback, ContinueRollback): a rejection of a model's live release
+in the Model Registry, read back from SageMaker, restores the previous release or is refused with the reason; while
+the endpoint is being restored the machine waits and runs the next step."""
 
 from typing import Any
 
@@ -8,7 +9,7 @@ from aws_lambda_powertools.utilities.parser import ValidationError
 from promotion.catalog import load_catalogs
 from promotion.claims import ClaimStore, execution_liveness
 from promotion.clients import client
-from promotion.events import RollbackRequested
+from promotion.events import ModelPackageStateChange
 from promotion.handler_support import step_boundary
 from promotion.models import OperatorRollback, OperatorRollbackStep
 from promotion.observability import logger, metrics
@@ -21,18 +22,16 @@ from promotion.settings import settings
 @step_boundary("OperatorRollback")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     step = OperatorRollbackStep.model_validate(event)
+    logger.append_keys(execution_name=step.execution.rsplit(":", 1)[-1])
     try:
-        request = RollbackRequested.model_validate(step.event)
+        change = ModelPackageStateChange.model_validate(step.event)
     except ValidationError as error:
         logger.warning("rollback refused: malformed event", extra={"errors": error.errors(include_url=False)})
-        detail = step.event.get("detail")
-        model = str(detail.get("model", "unknown")) if isinstance(detail, dict) else "unknown"
-        reason = f"malformed rollback request: {error.error_count()} problem(s)"
-        return OperatorRollback(accepted=False, reason=reason, model=model).model_dump(mode="json")
-    logger.append_keys(model=request.detail.model, requested_by=request.detail.requested_by)
+        reason = f"malformed model package state change: {error.error_count()} problem(s)"
+        return OperatorRollback(accepted=False, reason=reason, model="unknown").model_dump(mode="json")
     config = settings()
     outcome = rollback_step(
-        request,
+        change,
         step.progress,
         load_catalogs(config.catalog_dir),
         ssm=client("ssm"),
@@ -42,7 +41,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         table=config.table_name,
         store=ClaimStore(client("dynamodb"), config.table_name, execution_liveness(client("stepfunctions"))),
         sagemaker=client("sagemaker"),
+        execution=step.execution,
     )
+    logger.append_keys(
+        model=outcome.model,
+        release_id=outcome.rolled_back_release,
+        requested_by=outcome.requested_by,
+        requested_by_identity=outcome.requested_by_identity,
+    )
+    if outcome.ignored:
+        logger.info("not a rollback request", extra={"reason": outcome.reason})
+        return outcome.model_dump(mode="json")
     (logger.info if outcome.accepted else logger.warning)("operator rollback", extra={"reason": outcome.reason})
     if not outcome.pending:  # counted once per request, when it is decided
         name = "OperatorRollbackAccepted" if outcome.accepted else "OperatorRollbackRefused"

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from local.errors import UsageError
 from local.faults import FaultInjector
 from local.runtime import Decision, LocalRuntime
 from local.sfn_bridge import TimeCompression
 from promotion.approval import approval_key
+from promotion.audit import list_audit_records
 from promotion.config import parse_config
 from tests.conftest import load_event
 from tests.e2e.conftest import event, runtime_with, world
@@ -175,6 +177,46 @@ def test_promote_approve_decides_as_the_callers_own_aws_identity(runtime: LocalR
     )
 
 
+def test_promote_rollback_asks_as_the_callers_own_aws_identity(runtime: LocalRuntime) -> None:
+    """`promote rollback` rejects the named live release's package with the caller's credentials: the operator
+    rollback state machine restores the previous release and records who ran it."""
+    from local.least_privilege import promote
+
+    promoted = runtime.run(event(), seed=True)
+    assert promoted.outcome == "PROMOTED" and promoted.production_after is not None
+    release = parse_config(promoted.production_after.config or "").release_id
+    stepfunctions = runtime.clients.stepfunctions
+    (machine,) = [
+        m["stateMachineArn"]
+        for m in stepfunctions.list_state_machines()["stateMachines"]
+        if m["name"].endswith("-operator-rollback")
+    ]
+
+    def executions() -> set[str]:
+        return {e["executionArn"] for e in stepfunctions.list_executions(stateMachineArn=machine)["executions"]}
+
+    before = executions()
+    said = promote(
+        runtime,
+        "operator",
+        "omar@example.com",
+        "rollback",
+        "fraud-detection",
+        "--release",
+        release,
+        "--reason",
+        "FPR doubled",
+        role="PlatformOnCall",
+    )
+    assert f"set to Rejected as {OMAR_IDENTITY}" in said
+    runtime._drain()
+    ended = [runtime.wait(arn) for arn in sorted(executions() - before)]
+    outcomes = [json.loads(e["output"])["rollback"] for e in ended if e["status"] == "SUCCEEDED"]
+    (accepted,) = [one for one in outcomes if one["accepted"]]
+    assert (accepted["requested_by"], accepted["rolled_back_release"]) == ("Omar Haddad", release)
+    assert runtime.production_snapshot("fraud-detection") == promoted.production_before
+
+
 def test_decisions_after_the_first_are_ignored(runtime: LocalRuntime) -> None:
     runtime.seed_champion("fraud-detection")
     (arn,) = runtime.send_event(event())
@@ -231,15 +273,22 @@ def test_operator_rollback_restores_the_first_promotion_after_two(synthesized: P
         operator_rollback_after_two_promotions(runtime)
 
 
+OMAR_IDENTITY = "arn:aws:sts::123456789012:assumed-role/PlatformOnCall/omar@example.com"  # the catalog's operator
+
+
 def operator_rollback_after_two_promotions(runtime: LocalRuntime) -> None:
-    refused_first = rollback_outcomes(runtime, request_rollback(runtime))
-    assert refused_first[-1]["accepted"] is False
+    """Operators roll back by rejecting the live release's package in the Model Registry, as themselves: only a
+    catalog operator's rejection of the live release restores the previous one, once."""
+    with pytest.raises(UsageError, match="no live release"):
+        runtime.request_rollback("fraud-detection", "nothing is live yet")
     first = runtime.run(event(), seed=False)
     assert first.outcome == "PROMOTED"
     after_first = runtime.production_snapshot("fraud-detection")
-    no_previous = rollback_outcomes(runtime, request_rollback(runtime))[-1]
-    assert no_previous["accepted"] is False
-    assert "first release" in no_previous["reason"]
+    first_package = parse_config(after_first.config or "").model_package_arn
+    assert first_package is not None
+    (no_previous,) = runtime.request_rollback("fraud-detection", "too early")
+    assert no_previous["status"] == "FAILED" and "first release" in no_previous["cause"]
+    assert package_status(runtime, first_package) == "Approved"  # production still serves it, so it says so
     second_event = event(
         HyperParameterTuningJobName="fraud-xgb-tuning-0043",
         HyperParameterTuningJobArn=event()["detail"]["HyperParameterTuningJobArn"].replace("0042", "0043"),
@@ -247,49 +296,59 @@ def operator_rollback_after_two_promotions(runtime: LocalRuntime) -> None:
     second_event["time"] = "2026-11-21T10:00:00Z"
     second = runtime.run(second_event)
     assert second.outcome == "PROMOTED", second.cause
-    assert runtime.production_snapshot("fraud-detection").config != after_first.config
-    done = rollback_outcomes(runtime, request_rollback(runtime))[-1]
-    assert done["accepted"] is True, done["reason"]
-    assert runtime.production_snapshot("fraud-detection") == after_first
-    # The Model Registry says so on both packages: the first release is current again, the second rolled back.
-    first_package = parse_config(after_first.config or "").model_package_arn
+    after_second = runtime.production_snapshot("fraud-detection")
+    assert after_second.config != after_first.config
     second_package = runtime.pending_package("fraud-detection", "fraud-xgb-tuning-0043")
-    assert first_package is not None and first_package != second_package
+    # Someone with the operators' policy who is not a catalog operator: refused, the release stays live, Approved.
+    (refused,) = runtime.request_rollback(
+        "fraud-detection", "not mine to ask", role="PlatformOnCall", session="mallory@example.com"
+    )
+    assert refused["status"] == "FAILED"
+    assert (
+        "assumed-role/PlatformOnCall/mallory@example.com is not one of fraud-detection's operators"
+        in (refused["cause"])
+    )
+    assert runtime.production_snapshot("fraud-detection") == after_second
+    assert package_status(runtime, second_package) == "Approved"
+    # Someone without the grant cannot even ask: SageMaker refuses the change.
+    with pytest.raises(ClientError) as denied:
+        runtime.request_rollback("fraud-detection", "no grant", role="Contractors", session="eve", grant=False)
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    # The catalog's operator: the previous release is back, and everything says who asked, as AWS proved it.
+    (done,) = runtime.request_rollback("fraud-detection", "FPR doubled")
+    assert done["status"] == "SUCCEEDED", done
+    outcome = json.loads(done["output"])["rollback"]
+    assert (outcome["requested_by"], outcome["requested_by_identity"]) == ("Omar Haddad", OMAR_IDENTITY)
+    assert runtime.production_snapshot("fraud-detection") == after_first
     sagemaker = runtime.clients.sagemaker
     first_meta = sagemaker.describe_model_package(ModelPackageName=first_package)["CustomerMetadataProperties"]
     second_meta = sagemaker.describe_model_package(ModelPackageName=second_package)["CustomerMetadataProperties"]
     assert first_meta["promotion:production"] == "current"
     assert second_meta["promotion:production"] == "rolled-back"
-    assert second_meta["promotion:outcome"].startswith("operator rollback by oncall@example.com")
-    # EventBridge (or Lambda's async retry) delivers the same request again: it is carried out once.
+    assert second_meta["promotion:outcome"] == "operator rollback by Omar Haddad: FPR doubled"
+    assert package_status(runtime, second_package) == "Rejected"
+    (audit,) = [
+        one
+        for one in list_audit_records(runtime.clients.dynamodb, runtime.table_name, "fraud-detection")
+        if one.outcome == "OPERATOR_ROLLBACK"
+    ]
+    assert (audit.approved_by, audit.approved_by_identity) == ("Omar Haddad", OMAR_IDENTITY)
+    assert (audit.model_package_arn, audit.execution_arn) == (second_package, done["executionArn"])
+    # EventBridge delivers the same request again (a new execution for the same event): carried out once.
     assert runtime.lambdas is not None
-    delivered = next(
-        call for call in reversed(runtime.lambdas.invocations) if "rollbackrequest" in call.function.lower()
-    )
-    again, error = runtime.lambdas.invoke(delivered.function, delivered.event)
-    assert error is None and again["accepted"] is False
+    (function,) = {call.function for call in runtime.lambdas.invocations if "rollbackrequest" in call.function.lower()}
+    redelivered = {"event": json.loads(done["input"]), "execution": done["executionArn"] + "-again"}
+    again, error = runtime.lambdas.invoke(function, redelivered)
+    assert error is None and again["accepted"] is False and not again["ignored"]
     assert "already handled" in again["reason"]
+    # The operator rejects the (no longer live) package again: not a rollback request any more.
+    (stale,) = runtime.request_rollback("fraud-detection", "again", release=audit.release_id.split("-rollback-")[0])
+    assert stale["status"] == "SUCCEEDED" and json.loads(stale["output"])["rollback"]["ignored"] is True
     assert runtime.production_snapshot("fraud-detection") == after_first
 
 
-def request_rollback(runtime: LocalRuntime) -> LocalRuntime:
-    """The shared rollback request, put on the bus by an operator; returns once its operator rollback execution (the
-    rule starts one per request) has ended."""
-    request = load_event("rollback-requested.json")
-    operator = ("operator", request["detail"]["requested_by"])
-    started = runtime.send_event(request, bus=runtime.product_bus, as_person=operator)
-    assert len(started) == 1, started
-    runtime.wait(started[0])
-    return runtime
-
-
-def rollback_outcomes(runtime: LocalRuntime, _: Any = None) -> list[dict[str, Any]]:
-    assert runtime.lambdas is not None
-    return [
-        call.result
-        for call in runtime.lambdas.invocations
-        if "rollbackrequest" in call.function.replace("_", "").lower()
-    ]
+def package_status(runtime: LocalRuntime, arn: str) -> str:
+    return str(runtime.clients.sagemaker.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"])
 
 
 def test_reports_answer_what_who_which_gate_and_what_was_restored(synthesized: Path, tmp_path: Path) -> None:

@@ -158,7 +158,7 @@ def test_an_operators_rollback_waits_for_the_endpoint_until_it_serves_the_previo
     with runtime_with(synthesized, tmp_path, world(), scenario="good") as runtime:
         promoted = runtime.run(event(), seed=True)
         assert promoted.outcome == "PROMOTED", promoted.cause
-        (ended,) = runtime.request_rollback("fraud-detection", "oncall@example.com", "FPR doubled")
+        (ended,) = runtime.request_rollback("fraud-detection", "FPR doubled")
         history = runtime.history(ended["executionArn"])
         after = runtime.production_snapshot("fraud-detection")
     assert ended["status"] == "SUCCEEDED", ended
@@ -188,7 +188,7 @@ def test_a_throttled_step_of_an_operators_rollback_is_retried_with_the_lock_stil
     with runtime_with(synthesized, tmp_path, world(), scenario="good", faults=injector) as runtime:
         promoted = runtime.run(event(), seed=True)
         assert promoted.outcome == "PROMOTED", promoted.cause
-        (ended,) = runtime.request_rollback("fraud-detection", "oncall@example.com", "FPR doubled")
+        (ended,) = runtime.request_rollback("fraud-detection", "FPR doubled")
         history = runtime.history(ended["executionArn"])
         after = runtime.production_snapshot("fraud-detection")
     assert injector.fired, "the throttle never fired"

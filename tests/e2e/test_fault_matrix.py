@@ -331,7 +331,7 @@ def run_case(case: Case, tmp_path: Path) -> tuple[RunResult, FaultInjector, Obse
             # The report says to finish the job with the operator rollback: it must bring production back.
             model = model_of(event())
             assert model is not None
-            (finished,) = runtime.request_rollback(model, "oncall@example.com", "finish the rollback cut short")
+            (finished,) = runtime.request_rollback(model, "finish the rollback cut short")
             assert finished["status"] == "SUCCEEDED", finished
             result = result.model_copy(update={"production_after": runtime.production_snapshot(model)})
         assert runtime.lambdas is not None

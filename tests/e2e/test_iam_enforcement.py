@@ -131,20 +131,34 @@ def test_a_missing_key_is_403_without_list_bucket_and_404_with_it(runtime: Local
     )
 
 
-def test_people_may_put_only_rollback_requests_and_only_with_the_operators_policy(runtime: LocalRuntime) -> None:
-    """Decisions are no bus events any more (they are Model Registry changes): nobody's policy lets them put one."""
+def test_nobody_but_the_publishing_functions_may_put_events_on_the_product_bus(runtime: LocalRuntime) -> None:
+    """Decisions and rollback requests are Model Registry changes, not bus events: neither people's policies nor
+    any other allow let anyone put an event on the product bus (its policy's explicit deny)."""
     decision = load_event("approval-approved.json")
     for kind in ("approver", "operator"):
         with pytest.raises(
             UsageError, match=f"promotion-{kind}/mallory is not authorized to perform: events:PutEvents"
         ):
             runtime.send_event(decision, bus=runtime.product_bus, as_person=(kind, "mallory"))
-    rollback = load_event("rollback-requested.json")
-    with pytest.raises(UsageError, match="promotion-approver/alice is not authorized to perform: events:PutEvents"):
-        runtime.send_event(rollback, bus=runtime.product_bus, as_person=("approver", "alice"))
-    # The operators' policy puts it (and the execution it starts is waited for: nothing races the teardown).
-    (ended,) = runtime.request_rollback("fraud-detection", "olivia", "policy check")
-    assert ended["status"] != "RUNNING"  # no champion: refused (RollbackRefused), but put and carried out
+    from local.iam.model import Role
+    from local.iam.policy import Policy
+
+    assert runtime.iam is not None
+    admin = f"arn:aws:iam::{runtime.iam.account}:role/Administrator"
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "events:*", "Resource": "*"}]}
+    runtime.iam.model.roles[admin] = Role("Administrator", admin, (Policy.parse("AdministratorAccess", everything),))
+    (publisher,) = [
+        arn for arn, role in runtime.iam.model.roles.items() if role.logical_id.startswith("FunctionsPublish")
+    ]
+    entry = {"Source": "promotion.results", "DetailType": "Promotion Result", "Detail": "{}"}
+    events = boto3.client("events", region_name="us-east-1")  # made after the enforcement hooked botocore
+    with runtime.iam.person(admin, "eve"), pytest.raises(ClientError) as refused:
+        events.put_events(Entries=[{**entry, "EventBusName": runtime.product_bus}])
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "with an explicit deny in a resource-based policy" in str(refused.value)
+    with runtime.iam.person(publisher, "publish-result"):
+        published = events.put_events(Entries=[{**entry, "EventBusName": runtime.product_bus}])
+    assert published["FailedEntryCount"] == 0
 
 
 def test_without_enforcement_the_output_says_so(synthesized: Path, tmp_path: Path) -> None:

@@ -30,7 +30,6 @@ from stacks.nag import flatten_cfn_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_NAME = "ModelPromotion"
-APPROVER_PRINCIPAL = "arn:aws:iam::111122223333:role/DataScientist"
 SECOND_MODEL = "churn"
 
 
@@ -90,7 +89,7 @@ def synthesize(workdir: Path) -> Synth:
             (models / path.name).write_text(path.read_text())
         (models / f"{SECOND_MODEL}.yaml").write_text(yaml.safe_dump(second_model_catalog(), sort_keys=False))
         started = time.perf_counter()
-        result = run_app(outdir, models, {"approvalPrincipals": [APPROVER_PRINCIPAL]})
+        result = run_app(outdir, models, {})
         seconds = time.perf_counter() - started
         record.write_text(json.dumps({"returncode": result.returncode, "stderr": result.stderr, "seconds": seconds}))
     outcome = json.loads(record.read_text())

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
-from tests.infra.conftest import APPROVER_PRINCIPAL, ROOT, Synth, as_list, flat, machine_id
+from tests.infra.conftest import ROOT, Synth, as_list, flat, machine_id
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -95,12 +95,30 @@ def test_tuning_job_rule_starts_the_state_machine_with_the_event(synth: Synth) -
     assert_target_has_dlq_and_retries(synth, target)
 
 
-def test_rollback_requests_start_the_operator_rollback_machine_with_the_event(synth: Synth) -> None:
-    rule = rule_with_source(synth, "promotion.operations")
-    (bus_id,) = synth.resources("AWS::Events::EventBus")
-    assert rule["EventBusName"] == {"Ref": bus_id}
-    assert rule["EventPattern"] == {"source": ["promotion.operations"], "detail-type": ["Promotion Rollback Requested"]}
-    assert EventPattern.load(json.dumps(rule["EventPattern"])).matches_event(sample("rollback-requested.json"))
+def package_rule(synth: Synth, statuses: list[str]) -> dict[str, Any]:
+    """The default-bus rule on SageMaker's model package changes with these approval statuses."""
+    (rule,) = [
+        r
+        for r in rules(synth).values()
+        if r["EventPattern"]["detail-type"] == ["SageMaker Model Package State Change"]
+        and r["EventPattern"]["detail"]["ModelApprovalStatus"] == statuses
+    ]
+    return rule
+
+
+def test_rejections_in_the_model_registry_start_the_operator_rollback_machine_with_the_event(synth: Synth) -> None:
+    """A rollback request is a rejection of the live release's package: SageMaker's own event on the default bus,
+    which no person can put (an `aws.` source); the machine reads the package back and ignores other rejections."""
+    rule = package_rule(synth, ["Rejected"])
+    assert "EventBusName" not in rule  # the default bus, where SageMaker puts its events
+    assert rule["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": ["churn", "fraud-detection"], "ModelApprovalStatus": ["Rejected"]},
+    }
+    pattern = EventPattern.load(json.dumps(rule["EventPattern"]))
+    assert pattern.matches_event(sample("model-package-rejected.json"))
+    assert not pattern.matches_event(sample("model-package-approved.json"))
     (target,) = rule["Targets"]
     assert target["Arn"] == {"Ref": machine_id(synth, "OperatorRollbackStateMachineArn")}
     assert not {"Input", "InputPath", "InputTransformer"} & target.keys()  # the whole event is the input
@@ -109,7 +127,7 @@ def test_rollback_requests_start_the_operator_rollback_machine_with_the_event(sy
 
 def test_model_registry_decisions_reach_the_decision_function(synth: Synth, functions_by_step: dict[str, str]) -> None:
     """Approvals are SageMaker's own events on the default bus: a decided candidate of a catalog's package group."""
-    rule = rule_with_source(synth, "aws.sagemaker", "SageMaker Model Package State Change")
+    rule = package_rule(synth, ["Approved", "Rejected"])
     assert "EventBusName" not in rule  # the default bus, where SageMaker puts its events
     assert rule["EventPattern"] == {
         "source": ["aws.sagemaker"],
@@ -139,11 +157,10 @@ def test_model_registry_decisions_reach_the_decision_function(synth: Synth, func
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
-def test_no_rule_takes_decisions_from_the_product_bus(synth: Synth) -> None:
-    """A decision anyone can put on a bus would name its own approver: none is routed anywhere."""
+def test_no_rule_takes_requests_from_the_product_bus(synth: Synth) -> None:
+    """A decision or a rollback request anyone could put on a bus would name its own sender: none is routed."""
     (bus_id,) = synth.resources("AWS::Events::EventBus")
-    on_bus = [r["EventPattern"] for r in rules(synth).values() if r.get("EventBusName") == {"Ref": bus_id}]
-    assert on_bus == [{"source": ["promotion.operations"], "detail-type": ["Promotion Rollback Requested"]}]
+    assert [r for r in rules(synth).values() if r.get("EventBusName") == {"Ref": bus_id}] == []
 
 
 def test_every_catalog_has_its_model_package_group(synth: Synth) -> None:
@@ -153,13 +170,25 @@ def test_every_catalog_has_its_model_package_group(synth: Synth) -> None:
     assert sorted(groups) == ["churn", "fraud-detection"]  # the infra tests synthesize two catalogs
 
 
-def test_product_bus_accepts_events_only_from_the_account_and_listed_approvers(synth: Synth) -> None:
+def test_only_the_publishing_functions_may_put_events_on_the_product_bus(
+    synth: Synth, functions_by_step: dict[str, str]
+) -> None:
+    """An explicit deny in the bus's policy: no identity policy in the account can let anyone else publish."""
     (bus,) = synth.resources("AWS::Events::EventBus").values()
     assert bus["Properties"]["Name"].startswith("promotion-")
     (statement,) = bus["Properties"]["Policy"]["Statement"]
-    assert statement["Effect"] == "Allow"
+    assert statement["Effect"] == "Deny"
+    assert statement["Principal"] == {"AWS": "*"}
     assert as_list(statement["Action"]) == ["events:PutEvents"]
-    principals = [flat(p) for p in as_list(statement["Principal"]["AWS"])]
-    assert principals == ["arn:<AWS::Partition>:iam::<AWS::AccountId>:root", APPROVER_PRINCIPAL]
     assert flat(statement["Resource"]).endswith(f":event-bus/{bus['Properties']['Name']}")
+    allowed = sorted(flat(arn) for arn in as_list(statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]))
+    roles = synth.resources("AWS::IAM::Role")
+    publishers = sorted(
+        f"<{role_id}.Arn>"
+        for role_id in roles
+        for step in ("await_approval", "publish_result")
+        if synth.resources("AWS::Lambda::Function")[functions_by_step[step]]["Properties"]["Role"]
+        == {"Fn::GetAtt": [role_id, "Arn"]}
+    )
+    assert allowed == publishers and len(publishers) == 2
     assert not synth.resources("AWS::Events::EventBusPolicy")

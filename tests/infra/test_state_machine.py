@@ -294,6 +294,7 @@ def test_the_operator_rollback_machine_waits_for_the_endpoint_in_a_loop(synth: S
         "WaitForEndpointRestore": "Wait",
         "ContinueRollback": "Task",
         "RolledBack": "Succeed",
+        "NotARollback": "Succeed",
         "RollbackRefused": "Fail",
         "RollbackFailed": "Fail",
     }
@@ -301,6 +302,7 @@ def test_the_operator_rollback_machine_waits_for_the_endpoint_in_a_loop(synth: S
     assert [(c["Variable"], c["BooleanEquals"], c["Next"]) for c in progress["Choices"]] == [
         ("$.rollback.pending", True, "WaitForEndpointRestore"),
         ("$.rollback.accepted", True, "RolledBack"),
+        ("$.rollback.ignored", True, "NotARollback"),  # a candidate's or an old release's rejection
     ]
     assert progress["Default"] == "RollbackRefused"
     assert (states["WaitForEndpointRestore"]["Seconds"], states["WaitForEndpointRestore"]["Next"]) == (
@@ -313,6 +315,9 @@ def test_the_operator_rollback_machine_waits_for_the_endpoint_in_a_loop(synth: S
         assert [c["ErrorEquals"] for c in states[task]["Catch"]] == [["States.ALL"]]
         assert states[task]["Retry"][0]["ErrorEquals"] == RETRYABLE
     assert states["ContinueRollback"]["Parameters"]["progress.$"] == "$.rollback"
+    for task in ("BeginRollback", "ContinueRollback"):  # the audit record names the execution that rolled back
+        assert states[task]["Parameters"]["execution.$"] == "$$.Execution.Id"
+        assert states[task]["Parameters"]["event.$"] == "$$.Execution.Input"
     props = machine(synth, "OperatorRollbackStateMachineArn")["Properties"]
     assert props["TracingConfiguration"] == {"Enabled": True}
     assert props["LoggingConfiguration"]["IncludeExecutionData"] is False

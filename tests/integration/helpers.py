@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,8 @@ from promotion.candidate import validate_candidate
 from promotion.catalog import ModelCatalog
 from promotion.claiming import claim
 from promotion.claims import ClaimStore
-from promotion.config import write_config
-from promotion.events import RollbackRequested
+from promotion.config import parse_config, write_config
+from promotion.events import ModelPackageStateChange
 from promotion.models import Approval, ClaimInput, ClaimStatus, PromotionState
 from promotion.operations import OperatorRollback, rollback_on_request
 from promotion.parameters import write_hyperparameters
@@ -66,11 +67,33 @@ def validated_state(
     return state.model_copy(update={"validation": validation, "approval": approval})
 
 
+def register_release(aws: dict[str, Any], catalog: ModelCatalog, release: str) -> str:
+    """The release's package in its model's Model Registry group, Approved (as AwaitApproval and an approver leave
+    it); its ARN."""
+    sagemaker = aws["sagemaker"]
+    if not sagemaker.list_model_package_groups(NameContains=catalog.model_package_group)[
+        "ModelPackageGroupSummaryList"
+    ]:
+        sagemaker.create_model_package_group(ModelPackageGroupName=catalog.model_package_group)
+    return str(
+        sagemaker.create_model_package(
+            ModelPackageGroupName=catalog.model_package_group,
+            ModelPackageDescription=f"{catalog.id} release {release}",
+            ModelApprovalStatus="Approved",
+            CustomerMetadataProperties={"promotion:release-id": release},
+        )["ModelPackageArn"]
+    )
+
+
 def promote_until_config(aws: dict[str, Any], catalog: ModelCatalog, state: PromotionState) -> PromotionState:
-    """BackupProduction, WriteParameters and WriteConfig over moto."""
+    """BackupProduction, WriteParameters and WriteConfig over moto (the release registered and approved in the Model
+    Registry first, so its config names its package)."""
     release = state.claim.release_id
     assert release is not None
     assert state.validation is not None
+    if state.approval is not None and state.approval.decision == "approve":
+        approval = state.approval.model_copy(update={"model_package_arn": register_release(aws, catalog, release)})
+        state = state.model_copy(update={"approval": approval})
     assert state.validation.candidate is not None
     backup = backup_production(aws["ssm"], aws["s3"], CONFIG_BUCKET, catalog, release)
     state = state.model_copy(update={"backup": backup})
@@ -88,20 +111,53 @@ def promote_until_config(aws: dict[str, Any], catalog: ModelCatalog, state: Prom
     return state.model_copy(update={"config": config})
 
 
-def rollback_request(request_id: str | None = None, **detail: Any) -> RollbackRequested:
-    """An operator's rollback request; a new one (its own event id) unless `request_id` names a delivery again."""
-    document = load_event("rollback-requested.json")
-    document["id"] = request_id or str(uuid.uuid4())
-    document["detail"].update(detail)
-    return RollbackRequested.model_validate(document)
+OPERATOR = ("PlatformOnCall", "omar@example.com")  # the catalog's operator (models/fraud-detection.yaml)
+OPERATOR_ROLLBACK_EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:ModelPromotion-operator-rollback:r1"
+
+
+def reject_live_release(
+    aws: dict[str, Any],
+    catalog: ModelCatalog,
+    act: Callable[[tuple[str, str] | None], None],
+    *,
+    by: tuple[str, str] = OPERATOR,
+    reason: str = "False-positive rate doubled after the last release.",
+) -> ModelPackageStateChange:
+    """An operator's rollback request as they make it: the live release's package set to Rejected as `by` (role,
+    session), and the state change event SageMaker puts on the bus for it (the package as DescribeModelPackage
+    answers, with a new event id)."""
+    current = read_config(aws["s3"], CONFIG_BUCKET, catalog.config.key).body
+    assert current is not None, "nothing is live"
+    package_arn = parse_config(current).model_package_arn
+    assert package_arn is not None, "the live release has no package"
+    act(by)
+    try:
+        aws["sagemaker"].update_model_package(
+            ModelPackageArn=package_arn, ModelApprovalStatus="Rejected", ApprovalDescription=reason
+        )
+    finally:
+        act(None)
+    return state_change(aws, package_arn)
+
+
+def state_change(aws: dict[str, Any], package_arn: str, event_id: str | None = None) -> ModelPackageStateChange:
+    """SageMaker's `Model Package State Change` event for the package as it is now (a new event unless `event_id`
+    names one delivered again)."""
+    document = load_event("model-package-rejected.json")
+    described = aws["sagemaker"].describe_model_package(ModelPackageName=package_arn)
+    document["id"] = event_id or str(uuid.uuid4())
+    document["resources"] = [package_arn]
+    document["detail"] = json.loads(json.dumps(described, default=str))
+    return ModelPackageStateChange.model_validate(document)
 
 
 def operator_rollback(
-    aws: dict[str, Any], catalog: ModelCatalog, store: ClaimStore, request: RollbackRequested | None = None
+    aws: dict[str, Any], catalog: ModelCatalog, store: ClaimStore, request: ModelPackageStateChange
 ) -> OperatorRollback:
-    """The operator's rollback request (a new one by default) for `catalog`'s model, over moto."""
+    """BeginRollback over moto for the package state change `request` (the Model Registry hooks must be active:
+    they record who changed a package)."""
     return rollback_on_request(
-        request or rollback_request(),
+        request,
         {catalog.id: catalog},
         ssm=aws["ssm"],
         s3=aws["s3"],
@@ -109,6 +165,8 @@ def operator_rollback(
         bucket=CONFIG_BUCKET,
         table=TABLE,
         store=store,
+        sagemaker=aws["sagemaker"],
+        execution=OPERATOR_ROLLBACK_EXECUTION,
     )
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local import registry
 from promotion.approval import DecisionOutcome, decide, request_approval
 from promotion.catalog import ModelCatalog
 from promotion.claims import ClaimStore
@@ -19,10 +18,12 @@ from promotion.models import ClaimStatus, PromotionState
 from tests.conftest import TABLE, load_event
 from tests.fakes import RecordingStepFunctions
 from tests.integration.helpers import (
+    claimed_state,
     finish_promotion,
     operator_rollback,
     promote_another_release,
     promote_until_config,
+    reject_live_release,
     snapshot,
     validated_state,
 )
@@ -137,21 +138,6 @@ def test_a_running_holder_keeps_the_lock_past_its_lease(aws: dict[str, Any]) -> 
 ALICE = ("DataScientists", "alice@example.com")  # a catalog approver (models/fraud-detection.yaml)
 MALLORY = ("DataScientists", "mallory@example.com")  # same role, a session the catalog does not list
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/jobs:latest"
-
-
-@pytest.fixture
-def registry_as(aws: dict[str, Any]) -> Iterator[Callable[[tuple[str, str] | None], None]]:
-    """The Model Registry as SageMaker runs it (local.registry): it records who made each change. `act(identity)`
-    sets who the next calls are made by: (role, session), or None for the account owner."""
-    who: list[tuple[str, str] | None] = [None]
-    bridge = registry.RegistryBridge(caller=lambda: who[0])
-    registry.HOOKS.activate(bridge)
-
-    def act(identity: tuple[str, str] | None) -> None:
-        who[0] = (f"arn:aws:iam::123456789012:role/{identity[0]}", identity[1]) if identity else None
-
-    yield act
-    registry.HOOKS.deactivate(bridge)
 
 
 def ask_for_approval(aws: dict[str, Any], catalog: ModelCatalog, state: PromotionState) -> dict[str, Any]:
@@ -337,12 +323,12 @@ def test_a_rejection_carries_who_and_why(
 
 
 def test_operator_rollback_restores_the_previous_release(
-    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, registry_as: Callable[..., None]
 ) -> None:
     store = ClaimStore(aws["dynamodb"], TABLE)
     first = promote_until_config(aws, catalog, validated_state(aws, catalog, catalog_dir))
     finish_promotion(store, catalog, first)
-    refused = operator_rollback(aws, catalog, store)
+    refused = operator_rollback(aws, catalog, store, reject_live_release(aws, catalog, registry_as))
     assert not refused.accepted
     assert "first release" in refused.reason
     after_first = snapshot(aws, catalog)
@@ -351,29 +337,28 @@ def test_operator_rollback_restores_the_previous_release(
         aws, catalog, catalog_dir, store, first, suffix="b", time="2026-11-21T10:00:00Z", execution="exec-2"
     )
     assert snapshot(aws, catalog)["config"] != after_first["config"]
-    done = operator_rollback(aws, catalog, store)
+    done = operator_rollback(aws, catalog, store, reject_live_release(aws, catalog, registry_as))
     assert done.accepted, done.reason
     assert done.restored_release == first.claim.release_id
     assert snapshot(aws, catalog) == after_first
 
 
-def test_operator_rollback_is_refused_while_a_promotion_runs(
-    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path
-) -> None:
-    store = ClaimStore(aws["dynamodb"], TABLE)
-    validated_state(aws, catalog, catalog_dir)  # claims the model's lock
-    refused = operator_rollback(aws, catalog, store)
-    assert not refused.accepted
-    assert "in flight" in refused.reason
-
-
 def test_a_stopped_execution_holding_the_lock_does_not_block_the_operator_rollback(
-    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, registry_as: Callable[..., None]
 ) -> None:
     """The guide says: after a stopped execution, roll back first. Its lock (lease of a day or more) must not refuse
     that rollback as 'a promotion in flight'."""
-    validated_state(aws, catalog, catalog_dir)  # exec-1 holds the model's lock, then is stopped
+    running = ClaimStore(aws["dynamodb"], TABLE)
+    first = promote_until_config(aws, catalog, validated_state(aws, catalog, catalog_dir))
+    finish_promotion(running, catalog, first)
+    promote_another_release(
+        aws, catalog, catalog_dir, running, first, suffix="b", time="2026-11-21T10:00:00Z", execution="exec-2"
+    )
+    event = load_event("tuning-job-completed.json")
+    event["detail"]["HyperParameterTuningJobArn"] += "c"
+    event["detail"]["HyperParameterTuningJobName"] += "c"
+    claimed_state(aws, catalog_dir, event, execution="exec-3")  # holds the model's lock, then is stopped
     store = ClaimStore(aws["dynamodb"], TABLE, is_execution_running=lambda _arn: False)
     assert store.lock_holder(catalog.id) is None
-    answer = operator_rollback(aws, catalog, store)
-    assert "in flight" not in answer.reason, answer.reason
+    answer = operator_rollback(aws, catalog, store, reject_live_release(aws, catalog, registry_as))
+    assert answer.accepted, answer.reason

@@ -29,7 +29,7 @@ def test_history_prints_stored_strings_literally(aws: dict[str, Any], monkeypatc
         TableName=TABLE,
         Item={"pk": {"S": "MODEL#fraud-detection"}, "sk": {"S": "RELEASE#r1"}, "record": {"S": json.dumps(record)}},
     )
-    env = {"PROMOTION_EVENT_BUS": "promotion-events", "PROMOTION_TABLE": TABLE}
+    env = {"PROMOTION_TABLE": TABLE}
     result = CliRunner().invoke(app, ["history", "fraud-detection"], env=env)
     assert result.exit_code == 0, result.output
     assert hostile in result.output

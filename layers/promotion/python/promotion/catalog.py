@@ -117,11 +117,11 @@ _ASSUMED_ROLE = re.compile(r"^arn:aws[a-z-]*:sts::(?P<account>\d{12}):assumed-ro
 _IAM_USER = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):user/(?:[^/]+/)*(?P<user>[^/]+)$")
 
 
-class Approver(_Strict):
-    """One approver: an IAM identity, as AWS names whoever changed a model package (its LastModifiedBy), with the
-    name people know them by. `role` alone admits every session of that role (a role only this person assumes);
-    `role` with `session` admits one person of a shared role (an IAM Identity Center permission set's role, whose
-    session name is the user's); `user` is an IAM user."""
+class Person(_Strict):
+    """One approver or operator: an IAM identity, as AWS names whoever changed a model package (its
+    LastModifiedBy), with the name people know them by. `role` alone admits every session of that role (a role only
+    this person assumes); `role` with `session` admits one person of a shared role (an IAM Identity Center
+    permission set's role, whose session name is the user's); `user` is an IAM user."""
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
     role: Annotated[str | None, Field(pattern=IAM_NAME_PATTERN)] = None
@@ -129,15 +129,15 @@ class Approver(_Strict):
     user: Annotated[str | None, Field(pattern=IAM_NAME_PATTERN)] = None
 
     @model_validator(mode="after")
-    def _one_identity(self) -> Approver:
+    def _one_identity(self) -> Person:
         if (self.role is None) == (self.user is None):
-            raise ValueError(f"approver {self.name!r} needs exactly one of role (with an optional session) or user")
+            raise ValueError(f"{self.name!r} needs exactly one of role (with an optional session) or user")
         if self.session is not None and self.role is None:
-            raise ValueError(f"approver {self.name!r}: a session belongs to a role")
+            raise ValueError(f"{self.name!r}: a session belongs to a role")
         return self
 
     def matches(self, identity_arn: str, account: str) -> bool:
-        """Whether AWS's ARN of the principal (`IamIdentity.Arn`) is this approver, in the package's account."""
+        """Whether AWS's ARN of the principal (`IamIdentity.Arn`) is this person, in the package's account."""
         assumed = _ASSUMED_ROLE.match(identity_arn)
         if assumed is not None:
             return (
@@ -150,7 +150,7 @@ class Approver(_Strict):
 
     @property
     def identity(self) -> str:
-        """How the catalog names this identity (for messages and the approvers' list in notices)."""
+        """How the catalog names this identity (for messages and the lists of approvers in notices)."""
         if self.user is not None:
             return f"user/{self.user}"
         return f"role/{self.role}" + (f" session {self.session}" if self.session else " (any session)")
@@ -160,7 +160,7 @@ class Approval(_Strict):
     """Who may approve, where candidates are registered (a SageMaker Model Registry package group) and for how long
     a candidate waits."""
 
-    approvers: Annotated[list[Approver], Field(min_length=1)]
+    approvers: Annotated[list[Person], Field(min_length=1)]
     model_package_group: Annotated[str | None, Field(pattern=MODEL_PACKAGE_GROUP_PATTERN)] = None
     demo_approver: str | None = None  # the `name` of the approver the local runtime plays
     timeout_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 72
@@ -174,11 +174,11 @@ class Approval(_Strict):
             raise ValueError(f"demo_approver {self.demo_approver!r} is not one of the approvers' names")
         return self
 
-    def approver(self, identity_arn: str, account: str) -> Approver | None:
+    def approver(self, identity_arn: str, account: str) -> Person | None:
         """The catalog approver AWS's identity is, if any."""
         return next((one for one in self.approvers if one.matches(identity_arn, account)), None)
 
-    def approver_named(self, name: str) -> Approver | None:
+    def approver_named(self, name: str) -> Person | None:
         return next((one for one in self.approvers if one.name == name), None)
 
 
@@ -272,6 +272,9 @@ class ModelCatalog(_Strict):
     objective: Objective
     thresholds: Thresholds
     approval: Approval
+    # Who may roll the model back: reject its live release's package in the Model Registry (Studio, the AWS CLI or
+    # `promote rollback`). None listed: a release goes back only through a promotion's own rollback.
+    operators: list[Person] = []
     training: Training
     comparison: Comparison | None = None
     rollout: Rollout | None = None
@@ -315,6 +318,20 @@ class ModelCatalog(_Strict):
                     f"{', '.join(ALWAYS_EMITTED)}, and train:/validation:<XGBoost eval_metric> each round)"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _operators_named_once(self) -> ModelCatalog:
+        names = [operator.name for operator in self.operators]
+        if len(set(names)) != len(names):
+            raise ValueError("operators' names must be unique (they are what audit records show)")
+        return self
+
+    def operator(self, identity_arn: str, account: str) -> Person | None:
+        """The catalog operator AWS's identity is, if any."""
+        return next((one for one in self.operators if one.matches(identity_arn, account)), None)
+
+    def operator_named(self, name: str) -> Person | None:
+        return next((one for one in self.operators if one.name == name), None)
 
     @property
     def model_package_group(self) -> str:

@@ -7,13 +7,9 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from promotion.catalog import MODEL_ID_PATTERN
-
 MODEL_TAG = "promotion:model"
 TUNING_JOB_DETAIL_TYPE = "SageMaker HyperParameter Tuning Job State Change"
 MODEL_PACKAGE_DETAIL_TYPE = "SageMaker Model Package State Change"
-ROLLBACK_DETAIL_TYPE = "Promotion Rollback Requested"
-OPERATIONS_SOURCE = "promotion.operations"  # the source of operators' rollback requests
 TUNING_JOB_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$"
 TUNING_JOB_ARN_PATTERN = (
     r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:[0-9]{12}:hyper-parameter-tuning-job/[a-zA-Z0-9\-]{1,32}$"
@@ -77,21 +73,3 @@ class ModelPackageStateChange(EventBridgeModel):
     source: Literal["aws.sagemaker"]
     detail_type: Literal["SageMaker Model Package State Change"] = Field(alias="detail-type")
     detail: ModelPackageDetail
-
-
-class RollbackRequestDetail(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: Annotated[str, Field(pattern=MODEL_ID_PATTERN)]
-    requested_by: Annotated[str, Field(min_length=3, max_length=254)]
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
-    # The release the operator saw live: a request for another one (production moved on since) is refused.
-    expected_release_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-
-
-class RollbackRequested(EventBridgeModel):
-    """An operator's request to put a model's previous release back."""
-
-    source: Literal["promotion.operations"]
-    detail_type: Literal["Promotion Rollback Requested"] = Field(alias="detail-type")
-    detail: RollbackRequestDetail

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -257,12 +257,19 @@ class Restored(Section):
 
 
 class OperatorRollback(Section):
-    """An operator's rollback request as the operator rollback state machine carries it: refused or accepted,
-    and while `pending` the endpoint restore's progress and the model lock's holder (`attempt`)."""
+    """An operator's rollback request as the operator rollback state machine carries it: ignored (the package
+    change was no rollback request), refused or accepted, who asked (as AWS recorded it) and why, and while
+    `pending` the endpoint restore's progress and the model lock's holder (`attempt`)."""
 
     accepted: bool
     reason: str
     model: str
+    ignored: bool = False
+    request_id: str | None = None  # the Model Registry state change event's id
+    requested_by: str | None = None  # the catalog operator's name
+    requested_by_identity: str | None = None  # the IAM identity SageMaker recorded as the package's LastModifiedBy
+    model_package_arn: str | None = None  # the live release's package the operator rejected
+    request_reason: str = ""  # the package's ApprovalDescription
     pending: bool = False
     rolled_back_release: str | None = None
     restored_release: str | None = None
@@ -272,12 +279,14 @@ class OperatorRollback(Section):
 
 
 class OperatorRollbackStep(BaseModel):
-    """A step's input in the operator rollback state machine: the request (the execution's input, the EventBridge
-    event as is, validated by the step) and, from the second step on, the progress so far."""
+    """A step's input in the operator rollback state machine: the request (the execution's input, SageMaker's model
+    package state change event as is, validated by the step), the execution's ARN and, from the second step on, the
+    progress so far."""
 
     model_config = ConfigDict(extra="forbid")
 
     event: dict[str, Any]
+    execution: Annotated[str, Field(min_length=1, max_length=2048)]
     progress: OperatorRollback | None = None
 
 

@@ -9,6 +9,9 @@ its `LastModifiedBy.IamIdentity.Arn`, the principal AWS authenticated for the Up
 
 The package follows the promotion afterwards: `promotion:outcome` says how it ended, `promotion:production` says
 which package is the model's current release (`current`) and which were (`retired`, `rolled-back`).
+
+Rolling back is the same gesture on the live release's package: an operator sets it to Rejected, and the operator
+rollback state machine (promotion.operations) reads it back and trusts the same `LastModifiedBy` field.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from promotion.models import PromotionState
 PENDING_STATUS = "PendingManualApproval"
 APPROVED_STATUS = "Approved"
 REJECTED_STATUS = "Rejected"
-STATE_CHANGE_DETAIL_TYPE = "SageMaker Model Package State Change"
 DECIDED_STATUSES = (APPROVED_STATUS, REJECTED_STATUS)
 
 METADATA_MODEL = "promotion:model"
@@ -131,6 +133,14 @@ def return_to_pending(sagemaker: Any, package_arn: str, why: str) -> None:
     """Undo a decision that does not count: the package waits for an approver again, saying why."""
     sagemaker.update_model_package(
         ModelPackageArn=package_arn, ModelApprovalStatus=PENDING_STATUS, ApprovalDescription=why[:MAX_DESCRIPTION]
+    )
+
+
+def keep_live(sagemaker: Any, package_arn: str, why: str) -> None:
+    """Undo a rejection of the live release that rolled nothing back: production still serves it, so its package
+    says Approved again, with the reason."""
+    sagemaker.update_model_package(
+        ModelPackageArn=package_arn, ModelApprovalStatus=APPROVED_STATUS, ApprovalDescription=why[:MAX_DESCRIPTION]
     )
 
 
