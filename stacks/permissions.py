@@ -21,6 +21,7 @@ from aws_cdk import aws_sns as sns
 
 from promotion.catalog import ModelCatalog
 from promotion.layout import promoted_config_key
+from promotion.traffic import name_pattern
 from stacks.registry import PACKAGES_REASON, package_arns, package_group_arns
 from stacks.storage import ARCHIVE_PREFIX, REPORTS_PREFIX
 
@@ -314,16 +315,28 @@ class StepPermissions:
             )
         ]
 
+    def _product_names(self, role: str, kind: str) -> list[str]:
+        """ARNs of the models or endpoint configs the product names for the catalogs' models (promotion.traffic)."""
+        return sorted({self._sagemaker_arn(f"{kind}/{name_pattern(role, model)}") for model in self._catalogs})
+
     def deploy_challenger(self) -> list[Grant]:
         """Create the challenger's model and endpoint configs and update the production endpoint to them."""
         return [
             Grant(
                 self._statement(
-                    "CreateChallenger",
-                    ["sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:AddTags"],
-                    [self._sagemaker_arn("model/*"), self._sagemaker_arn("endpoint-config/*")],
+                    "CreateChallengerModel",
+                    ["sagemaker:CreateModel", "sagemaker:AddTags"],
+                    self._product_names("model", "model"),
                 ),
-                _ENDPOINT_CONFIGS_REASON,
+                _PRODUCT_NAMES_REASON,
+            ),
+            Grant(
+                self._statement(
+                    "CreateRolloutConfig",
+                    ["sagemaker:CreateEndpointConfig"],
+                    self._product_names("config", "endpoint-config"),
+                ),
+                _PRODUCT_NAMES_REASON,
             ),
             Grant(
                 self._statement(
@@ -343,9 +356,9 @@ class StepPermissions:
                 self._statement(
                     "CreateFinalEndpointConfig",
                     ["sagemaker:CreateEndpointConfig"],
-                    [self._sagemaker_arn("endpoint-config/*")],
+                    self._product_names("config", "endpoint-config"),
                 ),
-                _ENDPOINT_CONFIGS_REASON,
+                _PRODUCT_NAMES_REASON,
             ),
             *self.update_endpoint(),
         ]
@@ -370,15 +383,16 @@ class StepPermissions:
         return [Grant(self._statement("ShiftTraffic", action, endpoints))] if endpoints else []
 
     def retire_champion(self) -> list[Grant]:
-        """Delete the old champion's model and endpoint configs after promotion."""
+        """Delete the rollout's A/B endpoint config once the endpoint serves the new champion alone (the previous
+        champion's model and config are kept for a rollback; nothing the product did not name is deleted)."""
         return [
             Grant(
                 self._statement(
-                    "RetireChampion",
-                    ["sagemaker:DeleteModel", "sagemaker:DeleteEndpointConfig"],
-                    [self._sagemaker_arn("model/*"), self._sagemaker_arn("endpoint-config/*")],
+                    "RetireRolloutConfig",
+                    ["sagemaker:DeleteEndpointConfig"],
+                    self._product_names("config", "endpoint-config"),
                 ),
-                _ENDPOINT_CONFIGS_REASON,
+                _PRODUCT_NAMES_REASON,
             )
         ]
 
@@ -471,10 +485,13 @@ _PROCESSING_JOBS_REASON = (
     "Comparison jobs are named <model-id>-<release-id>-cmp; the release id is minted per execution, so the grant is "
     "the model's name prefix."
 )
+_PRODUCT_NAMES_REASON = (
+    "Models and endpoint configs the product creates are named per release (<model>-<role>-<release-id>-<hash>, "
+    "promotion.traffic); the wildcard covers the release id and hash of the catalogs' models only."
+)
 _ENDPOINT_CONFIGS_REASON = (
-    "Models and endpoint configs are named per release (<model>-<role>-<release-id>-<hash>, the model id possibly "
-    "cut to fit 63 characters), and a champion from before the product may have any name; the production endpoints "
-    "themselves are named exactly from the catalogs."
+    "Reading an endpoint's config and pointing the endpoint back at it: the champion's config may be one from "
+    "before the product, with any name; the production endpoints themselves are named exactly from the catalogs."
 )
 _TRAINING_JOBS_REASON = (
     "Pipeline training jobs are named <model-id>-<release-id>; the release id is minted per execution, so the grant "

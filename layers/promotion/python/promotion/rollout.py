@@ -21,7 +21,13 @@ from promotion.gate import GateOutcome, GateSettings, SequentialState, StageObse
 from promotion.job_image import Images
 from promotion.models import PromotionState, Rollout, StageReport
 from promotion.production import describe_endpoint
-from promotion.traffic import challenger_variant_name, endpoint_config_name, model_name, stage_weights
+from promotion.traffic import (
+    challenger_variant_name,
+    endpoint_config_name,
+    final_endpoint_config_name,
+    model_name,
+    stage_weights,
+)
 
 ENDPOINT_POLL_SECONDS = 60
 MAX_ENDPOINT_POLLS = 90  # a config change (new instances): SageMaker takes minutes
@@ -347,7 +353,7 @@ def promote_challenger(sagemaker: Any, catalog: ModelCatalog, state: PromotionSt
     assert claim.model is not None
     assert claim.release_id is not None
     assert rollout.endpoint_name and rollout.challenger_variant and rollout.challenger_model
-    final_config = f"{endpoint_config_name(claim.model, claim.release_id)[:55]}-final"
+    final_config = final_endpoint_config_name(claim.model, claim.release_id)
     _create_if_absent(
         sagemaker.create_endpoint_config,
         EndpointConfigName=final_config,

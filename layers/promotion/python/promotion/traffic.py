@@ -18,7 +18,9 @@ __all__ = [
     "challenger_variant_name",
     "champion_variant_name",
     "endpoint_config_name",
+    "final_endpoint_config_name",
     "model_name",
+    "name_pattern",
     "stage_weights",
 ]
 
@@ -99,9 +101,24 @@ def endpoint_config_name(model_id: str, release_id: str) -> str:
     return _resource_name("config", model_id, release_id)
 
 
+def final_endpoint_config_name(model_id: str, release_id: str) -> str:
+    """Endpoint config holding the promoted challenger alone, once the rollout of `release_id` is done."""
+    return f"{endpoint_config_name(model_id, release_id)[:55]}-final"
+
+
 def model_name(model_id: str, release_id: str) -> str:
     """SageMaker Model (container + artefact) of one release."""
     return _resource_name("model", model_id, release_id)
+
+
+def name_pattern(role: str, model_id: str) -> str:
+    """An IAM resource-name pattern that every name `role` ("model", "config") gets for `model_id`, whatever the
+    release id, matches (and the final endpoint configs): the model id as far as the longest release id leaves it
+    uncut, then `-<role>-`. The product's grants to create and delete models and endpoint configs name these, so
+    they reach no other SageMaker model or endpoint config in the account."""
+    uncut = MAX_NAME_LENGTH - len(f"-{role}-") - MAX_RELEASE_ID_LENGTH - 1 - HASH_LENGTH
+    kept = model_id[:uncut]
+    return f"{model_id}-{role}-*" if kept == model_id else f"{kept}*-{role}-*"
 
 
 # ---------------------------------------------------------------------------------------------------------------
