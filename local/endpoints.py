@@ -27,6 +27,7 @@ from __future__ import annotations
 import random
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -57,6 +58,17 @@ class PendingChange:
     variants: list[dict[str, Any]] = field(default_factory=list)
     weights: dict[str, float] = field(default_factory=dict)
     failure: str | None = None
+    # Checked when the change completes (SageMaker downloads the models while it provisions the new config): why it
+    # fails then, or None.
+    verify: Callable[[], str | None] | None = None
+
+
+# The endpoint's FailureReason when SageMaker cannot download a variant's model data (as CloudFormation and
+# DescribeEndpoint report it); the container index is the variant's position in the config here.
+MODEL_DATA_FAILURE = (
+    'Failed to download model data for container "{container}" from URL: "{url}". Please ensure that there is an '
+    "object located at the URL and that the role passed to CreateModel has permissions to download the object."
+)
 
 
 class EndpointLifecycle:
@@ -64,6 +76,9 @@ class EndpointLifecycle:
 
     def __init__(self, seconds: dict[str, float] | None = None) -> None:
         self.seconds = {**CHANGE_SECONDS, **(seconds or {})}
+        # (model's execution role ARN, ModelDataUrl) -> why SageMaker could not download it, or None: set by the
+        # runtime (the object must exist and the role must be allowed s3:GetObject on it).
+        self.model_data_check: Callable[[str, str], str | None] | None = None
         self.pending: dict[str, PendingChange] = {}
         self.failures: dict[str, list[str]] = {}
         self.refused: list[str] = []
@@ -102,6 +117,8 @@ class EndpointLifecycle:
             if change is None or (not force and self._now() < change.ready_at):
                 return
             del self.pending[endpoint.endpoint_name]
+        if change.failure is None and change.verify is not None:
+            change.failure = change.verify()
         if change.failure is not None:
             for variant in endpoint.production_variants:  # desired weights fall back to what is served
                 if "CurrentWeight" in variant:
@@ -346,6 +363,8 @@ def _patch(originals: dict[str, Any]) -> None:
         change = PendingChange(
             kind="update", ready_at=ready, config_name=endpoint_config_name, variants=list(config.production_variants)
         )
+        # SageMaker provisions every variant anew and downloads its model data: one it cannot load fails the update.
+        change.verify = lambda: _model_data_failure(self, tracker, config.production_variants)
         tracker.begin(endpoint, change)
         return str(endpoint.arn)
 
@@ -387,6 +406,20 @@ def _patch(originals: dict[str, Any]) -> None:
     SageMakerModelBackend.update_endpoint_weights_and_capacities = update_weights  # type: ignore[method-assign]
     SageMakerModelBackend.update_endpoint = update_endpoint_backend  # type: ignore[attr-defined]
     SageMakerResponse.update_endpoint = update_endpoint_response  # type: ignore[attr-defined]
+
+
+def _model_data_failure(backend: Any, tracker: EndpointLifecycle, variants: list[dict[str, Any]]) -> str | None:
+    """Why the new config's instances could not load a variant's model, in SageMaker's words, or None."""
+    if tracker.model_data_check is None:
+        return None
+    for index, variant in enumerate(variants, start=1):
+        model = backend._models.get(variant.get("ModelName"))
+        url = (getattr(model, "primary_container", None) or {}).get("ModelDataUrl") if model is not None else None
+        if not url:
+            continue
+        if tracker.model_data_check(str(model.execution_role_arn), str(url)) is not None:
+            return MODEL_DATA_FAILURE.format(container=f"container_{index}", url=url)
+    return None
 
 
 HOOKS: Hooks[TrafficSimulator] = Hooks(_patch)

@@ -298,6 +298,7 @@ class LocalRuntime:
             self.traffic = endpoints.TrafficSimulator(
                 self.clients.sagemaker, self.clients.cloudwatch, self._endpoint_names(), self.scenario
             )
+            self.traffic.lifecycle.model_data_check = self._model_data_check
             self._sfn = sfn_bridge.StepFunctionsBridge(
                 lambdas=self.lambdas,
                 time=self.time,
@@ -953,6 +954,25 @@ class LocalRuntime:
             (folder / name).write_bytes(body)
             paths[kind] = str(folder / name)
         return paths
+
+    def _model_data_check(self, role_arn: str, url: str) -> str | None:
+        """What SageMaker meets downloading an endpoint model's data with the model's role: the object must exist
+        and, with IAM enforced, the role must be allowed s3:GetObject on it. None when it can; otherwise why."""
+        from local.iam.actions import Need
+        from local.iam.enforcer import AccessDenied
+
+        bucket, _, key = url.removeprefix("s3://").partition("/")
+        try:
+            self.clients.s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            return f"no object at {url}: {error.response['Error']['Code']}"
+        if self.iam is not None:
+            try:
+                need = Need("s3:GetObject", {"BucketName": bucket, "ObjectName": key})
+                self.iam.authorize_job(role_arn, [need], "sagemaker:DownloadModelData")
+            except AccessDenied as denied:
+                return str(denied)
+        return None
 
     def _drain(self) -> None:
         """Let asynchronous Lambda deliveries (EventBridge targets) finish before production is read."""

@@ -20,10 +20,11 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 
 from promotion.catalog import ModelCatalog
-from promotion.layout import promoted_config_key
+from promotion.layout import RELEASES_PREFIX, promoted_config_key
 from promotion.traffic import name_pattern
 from stacks.registry import PACKAGES_REASON, package_arns, package_group_arns
 from stacks.storage import ARCHIVE_PREFIX, REPORTS_PREFIX
+from stacks.training import split_s3_uri
 
 
 @dataclass(frozen=True)
@@ -319,9 +320,25 @@ class StepPermissions:
         """ARNs of the models or endpoint configs the product names for the catalogs' models (promotion.traffic)."""
         return sorted({self._sagemaker_arn(f"{kind}/{name_pattern(role, model)}") for model in self._catalogs})
 
+    def _training_outputs(self) -> list[str]:
+        """The objects under the catalogs' training output prefixes (the pipeline's model artifacts)."""
+        outputs = {split_s3_uri(catalog.training.output_path) for catalog in self._catalogs.values()}
+        return sorted(f"arn:{cdk.Aws.PARTITION}:s3:::{bucket}/{prefix}*" for bucket, prefix in outputs)
+
     def deploy_challenger(self) -> list[Grant]:
-        """Create the challenger's model and endpoint configs and update the production endpoint to them."""
+        """Pin the challenger's artifact (copy it to releases/<model>/<release-id>/, checked against the digest the
+        comparison evaluated), create its model and endpoint configs and update the production endpoint to them."""
         return [
+            Grant(
+                self._statement("ReadTrainedArtifacts", ["s3:GetObject"], self._training_outputs()),
+                "The pipeline's training jobs write their artifacts under the catalogs' training.output_path "
+                "prefixes, one folder per job.",
+            ),
+            Grant(
+                self._statement("PinReleaseArtifacts", ["s3:PutObject"], self._objects_under(RELEASES_PREFIX)),
+                "Pinned artifacts are keyed releases/<model>/<release-id>/model.tar.gz; the release id is minted "
+                "per execution.",
+            ),
             Grant(
                 self._statement(
                     "CreateChallengerModel",

@@ -11,6 +11,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from promotion.catalog import ModelCatalog
+from promotion.layout import RELEASES_PREFIX
 from stacks.events import PromotionBus, PromotionRules
 from stacks.functions import (
     CATALOG_DIR,
@@ -90,6 +91,17 @@ class PromotionStack(cdk.Stack):
             reports = storage.config_bucket.arn_for_objects(f"reports/{model_id}/*")
             pipeline_role.add_to_principal_policy(
                 iam.PolicyStatement(sid="WriteComparisonReports", actions=["s3:PutObject"], resources=[reports])
+            )
+            # SageMaker downloads the endpoint model's artifact (the release's pinned copy) with this role.
+            releases = storage.config_bucket.arn_for_objects(f"{RELEASES_PREFIX}{model_id}/*")
+            pipeline_role.add_to_principal_policy(
+                iam.PolicyStatement(sid="ReadReleaseArtifacts", actions=["s3:GetObject"], resources=[releases])
+            )
+            acknowledge_wildcard_resources(
+                pipeline_role,
+                [releases],
+                "The endpoint's model reads its release's artifact, releases/<this model>/<release-id>/model.tar.gz; "
+                "the release id is minted per execution.",
             )
             acknowledge_wildcard_resources(
                 pipeline_role,

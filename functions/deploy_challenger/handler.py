@@ -18,7 +18,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     catalog = catalog_of(state)
     config = settings()
     result = deploy_challenger(
-        client("sagemaker"), catalog, state, config.training_role_for(state.claim.model), config.images()
+        client("sagemaker"),
+        client("s3"),
+        config.config_bucket,
+        catalog,
+        state,
+        config.training_role_for(state.claim.model),
+        config.images(),
     )
     logger.info("challenger deployed", extra={"action": result.action, "reason": result.reason})
     return result.model_dump(mode="json")

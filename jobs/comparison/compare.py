@@ -36,12 +36,12 @@ if importlib.util.find_spec("promotion_ml") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from promotion_ml import evaluation
-from promotion_ml.artifacts import load_booster, predict_scores
+from promotion_ml.artifacts import load_booster, model_source, predict_scores, sha256_of
 from promotion_ml.data import read_xgboost_csv
 from promotion_ml.runtime import ProcessingLayout, write_failure
 from promotion_ml.stats import compare_models, decide
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: each model entry names the artifact it evaluated (file, sha256)
 PLOTS = {
     "roc": "roc.png",
     "pr": "pr.png",
@@ -129,8 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _model_entry(metrics: evaluation.EvaluationMetrics) -> dict[str, Any]:
+def _model_entry(metrics: evaluation.EvaluationMetrics, artifact: Path) -> dict[str, Any]:
     return {
+        # The exact bytes evaluated: the promotion deploys the challenger only if they are unchanged.
+        "artifact": {"file": artifact.name, "sha256": sha256_of(artifact)},
         "metrics": metrics.to_dict(),
         "meets_production_threshold": evaluation.meets_production_threshold(metrics.accuracy),
         "low_accuracy_warning": evaluation.low_accuracy_warning(metrics.accuracy),
@@ -201,8 +203,8 @@ def run(args: argparse.Namespace, layout: ProcessingLayout) -> dict[str, Any]:
             "interval_method": args.interval_method,
         },
         "holdout": {"rows": holdout.n_rows, "positives": int(labels.sum()), "features": holdout.features.shape[1]},
-        "champion": _model_entry(champion),
-        "challenger": _model_entry(challenger),
+        "champion": _model_entry(champion, model_source(layout.input_dir / "champion")),
+        "challenger": _model_entry(challenger, model_source(layout.input_dir / "challenger")),
         "baseline_comparison": evaluation.compare_to_baseline(champion, challenger).to_dict(),
         "statistics": statistics.to_dict(),
         "plots": PLOTS,

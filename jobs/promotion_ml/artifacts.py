@@ -6,6 +6,7 @@ The training job writes the file into its model directory and SageMaker packs th
 
 from __future__ import annotations
 
+import hashlib
 import tarfile
 from pathlib import Path
 
@@ -41,13 +42,11 @@ def _extract_archive(archive: Path, work_dir: Path) -> Path:
     return candidates[0]
 
 
-def find_model_file(location: str | Path, work_dir: str | Path) -> Path:
-    """The model file in a channel: the file itself, ``<dir>/xgboost-model``, or one unpacked from
-    ``<dir>/model.tar.gz`` (or another single ``*.tar.gz``) into ``work_dir``."""
+def model_source(location: str | Path) -> Path:
+    """The file a channel delivered the model in: the file itself, ``<dir>/xgboost-model``, or the one
+    ``<dir>/*.tar.gz`` (``model.tar.gz`` as a training job wrote it)."""
     location = Path(location)
     if location.is_file():
-        if location.name.endswith(".tar.gz"):
-            return _extract_archive(location, Path(work_dir))
         return location
     if not location.is_dir():
         raise FileNotFoundError(f"no model at {location}")
@@ -56,9 +55,25 @@ def find_model_file(location: str | Path, work_dir: str | Path) -> Path:
         return direct
     archives = sorted(location.glob("*.tar.gz"))
     if len(archives) == 1:
-        return _extract_archive(archives[0], Path(work_dir))
+        return archives[0]
     found = ", ".join(sorted(p.name for p in location.iterdir())) or "nothing"
     raise FileNotFoundError(f"expected {MODEL_FILENAME} or one {MODEL_ARCHIVE} in {location}, found {found}")
+
+
+def find_model_file(location: str | Path, work_dir: str | Path) -> Path:
+    """The model file in a channel: the file itself, ``<dir>/xgboost-model``, or one unpacked from
+    ``<dir>/model.tar.gz`` (or another single ``*.tar.gz``) into ``work_dir``."""
+    source = model_source(location)
+    return _extract_archive(source, Path(work_dir)) if source.name.endswith(".tar.gz") else source
+
+
+def sha256_of(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, hex: what the comparison evaluated, which deployment must serve unchanged."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_booster(location: str | Path, work_dir: str | Path) -> xgb.Booster:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
+from urllib.parse import unquote
 
 from local.iam.policy import ContextValue
 
@@ -122,6 +123,19 @@ def _s3_put(p: Mapping[str, Any]) -> list[Need]:
     if p.get("Tagging"):
         needs.append(Need("s3:PutObjectTagging", {"BucketName": p["Bucket"], "ObjectName": p["Key"]}))
     return needs
+
+
+def _s3_copy(p: Mapping[str, Any]) -> list[Need]:
+    """CopyObject: read the source (s3:GetObject, s3:GetObjectVersion for a version), write the destination
+    (S3 API reference, CopyObject, "Permissions")."""
+    source = p["CopySource"]
+    if isinstance(source, Mapping):
+        bucket, key, version = str(source["Bucket"]), str(source["Key"]), source.get("VersionId")
+    else:
+        path, _, query = unquote(str(source)).lstrip("/").partition("?versionId=")
+        (bucket, _, key), version = path.partition("/"), query or None
+    read = "s3:GetObjectVersion" if version else "s3:GetObject"
+    return [Need(read, {"BucketName": bucket, "ObjectName": key}), *_s3_put(p)]
 
 
 def _ssm_one(action: str) -> Callable[[Mapping[str, Any]], list[Need]]:
@@ -227,6 +241,7 @@ RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[Need]]] = {
     ("s3", "GetObject"): _s3_object("s3:GetObject", "s3:GetObjectVersion"),
     ("s3", "HeadObject"): _s3_object("s3:GetObject", "s3:GetObjectVersion"),
     ("s3", "PutObject"): _s3_put,
+    ("s3", "CopyObject"): _s3_copy,
     ("s3", "DeleteObject"): _s3_object("s3:DeleteObject", "s3:DeleteObjectVersion"),
     ("s3", "ListObjectsV2"): _s3_list("s3:ListBucket"),
     ("s3", "ListObjects"): _s3_list("s3:ListBucket"),

@@ -194,11 +194,14 @@ def test_each_models_pipeline_role_reaches_only_that_models_data_artifacts_and_r
     synth: Synth, model: str
 ) -> None:
     """One pipeline role per model: its comparison job cannot write a report of another model (CheckComparison
-    trusts the report), nor read or write another model's artifacts."""
+    trusts the report), nor read or write another model's artifacts; as the endpoint model's role it reads only its
+    own model's pinned release artifacts."""
     name = "".join(part.capitalize() for part in model.split("-"))
     _, statements = job_role(synth, f"Training{name}")
     reads = sorted(granted(statements, "s3:GetObject"))
-    assert reads == sorted(
+    releases, *data = reads
+    assert releases.startswith("<StorageConfigBucket") and releases.endswith(f".Arn>/releases/{model}/*")
+    assert data == sorted(
         [f"arn:<AWS::Partition>:s3:::{model}-data/{prefix}/*" for prefix in ("train", "validation", "holdout")]
         + [f"arn:<AWS::Partition>:s3:::{model}-models/*"]
     )
@@ -235,3 +238,38 @@ def test_training_role_reads_data_writes_output_of_its_catalog(synth: Synth) -> 
         "cdk-hnb659fds-container-assets-<AWS::AccountId>-<AWS::Region>"
     )
     assert granted(statements, "ecr:GetAuthorizationToken") == ["*"]
+
+
+def test_sagemaker_models_and_endpoint_configs_are_created_and_deleted_only_under_the_products_names(
+    synth: Synth,
+) -> None:
+    """Not model/* or endpoint-config/*: a step can create or delete only names promotion.traffic gives (for both
+    catalogs), and nothing deletes a model (the previous champion's is kept for rollbacks)."""
+    statements = all_statements(synth)
+    prefix = "arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
+    assert granted(statements, "sagemaker:DeleteModel") == []
+    assert sorted(set(granted(statements, "sagemaker:CreateModel"))) == sorted(
+        f"{prefix}model/{name}" for name in ("churn-model-*", "fraud-detection-model-*")
+    )
+    configs = sorted(f"{prefix}endpoint-config/{name}" for name in ("churn-config-*", "fraud-detectio*-config-*"))
+    for action in ("sagemaker:CreateEndpointConfig", "sagemaker:DeleteEndpointConfig"):
+        assert sorted(set(granted(statements, action))) == configs, action
+
+
+def test_only_deploy_challenger_writes_release_artifacts_and_reads_the_training_outputs(
+    synth: Synth, functions_by_step: dict[str, str]
+) -> None:
+    """The pinned copy the endpoint serves (releases/<model>/<release-id>/model.tar.gz) is written by one step."""
+    writers = [
+        step
+        for step in functions_by_step
+        if any("/releases/" in r for r in granted(step_statements(synth, functions_by_step, step), "s3:PutObject"))
+    ]
+    assert writers == ["deploy_challenger"]
+    statements = step_statements(synth, functions_by_step, "deploy_challenger")
+    assert sorted(r.split(".Arn>")[-1] for r in granted(statements, "s3:PutObject")) == [
+        f"/releases/{model}/*" for model in sorted(MODELS)
+    ]
+    assert sorted(granted(statements, "s3:GetObject")) == [
+        f"arn:<AWS::Partition>:s3:::{model}-models/production/*" for model in sorted(MODELS)
+    ]

@@ -178,6 +178,7 @@ def test_every_mapped_action_is_in_the_service_authorization_reference() -> None
     probe = {
         "Bucket": "b",
         "Key": "k",
+        "CopySource": {"Bucket": "src", "Key": "k"},
         "Name": "/p/x",
         "Names": ["/p/x"],
         "Path": "/p",

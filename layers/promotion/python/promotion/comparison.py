@@ -212,6 +212,7 @@ def check_comparison(sagemaker: Any, s3: Any, previous: Comparison) -> Compariso
         mcnemar_p_value=(statistics.get("mcnemar") or {}).get("p_value"),
         delong_p_value=(statistics.get("delong") or {}).get("p_value"),
         holdout_rows=(report.get("holdout") or {}).get("rows"),
+        challenger_sha256=((report.get("challenger") or {}).get("artifact") or {}).get("sha256"),
         report_uri=f"{output}/report.json",
         plots={key: f"{output}/{file}" for key, file in (report.get("plots") or {}).items()},
         polls=polls,

@@ -59,6 +59,11 @@ class JobNotOurs(PromotionError):
     (another role, image, hyperparameters, data or release): it is not adopted, and its results are not trusted."""
 
 
+class ArtifactChanged(PromotionError):
+    """The model artifact to deploy is not the one the comparison evaluated (its SHA-256 differs): something wrote
+    over the training job's output in between. Nothing is deployed from it."""
+
+
 class PipelineFailed(PromotionError):
     """The production pipeline's training job failed or was stopped."""
 

@@ -9,6 +9,7 @@ import hashlib
 from datetime import UTC, datetime
 
 MAX_SAGEMAKER_NAME = 63
+RELEASES_PREFIX = "releases/"  # each release's model artifact as deployed (promotion.artifacts)
 
 
 def release_id_for(tuning_job_arn: str, event_time: datetime) -> str:
@@ -35,6 +36,12 @@ def previous_config_key(model: str, release_id: str) -> str:
 def promoted_config_key(model: str, release_id: str) -> str:
     """Archived copy of the config the release wrote."""
     return f"{archive_prefix(model, release_id)}promoted-config.yaml"
+
+
+def release_artifact_key(model: str, release_id: str) -> str:
+    """The release's model artifact as deployed: a copy of the training job's output, checked against the digest of
+    what the comparison evaluated (promotion.artifacts)."""
+    return f"{RELEASES_PREFIX}{model}/{release_id}/model.tar.gz"
 
 
 def report_prefix(model: str, release_id: str) -> str:

@@ -180,6 +180,7 @@ class Comparison(Section):
     mcnemar_p_value: float | None = None
     delong_p_value: float | None = None
     holdout_rows: int | None = None
+    challenger_sha256: str | None = None  # the artifact the comparison evaluated; deployment must serve it
     report_uri: str | None = None
     plots: dict[str, str] = Field(default_factory=dict)
     polls: int = 0
@@ -222,6 +223,9 @@ class Rollout(Section):
     champion_model: str | None = None
     challenger_variant: str | None = None
     challenger_model: str | None = None
+    # The challenger's artifact as deployed (releases/<model>/<release-id>/model.tar.gz) and its SHA-256.
+    model_data_url: str | None = None
+    artifact_sha256: str | None = None
     stages: list[float] = Field(default_factory=list)
     stage_index: int = 0
     weights: dict[str, float] = Field(default_factory=dict)

@@ -15,8 +15,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from promotion import clock
+from promotion.artifacts import pin_artifact
 from promotion.catalog import ModelCatalog
-from promotion.errors import PromotionError
+from promotion.errors import ArtifactChanged, PromotionError
 from promotion.gate import GateOutcome, GateSettings, SequentialState, StageObservation, VariantMetrics, evaluate_stage
 from promotion.job_image import Images
 from promotion.models import PromotionState, Rollout, StageReport
@@ -56,9 +57,17 @@ def gate_settings(catalog: ModelCatalog) -> GateSettings:
 
 
 def deploy_challenger(
-    sagemaker: Any, catalog: ModelCatalog, state: PromotionState, role_arn: str, images: Images
+    sagemaker: Any,
+    s3: Any,
+    bucket: str,
+    catalog: ModelCatalog,
+    state: PromotionState,
+    role_arn: str,
+    images: Images,
 ) -> Rollout:
-    """Add the challenger beside the champion (weight 0) with UpdateEndpoint; SKIPPED when there is no endpoint."""
+    """Add the challenger beside the champion (weight 0) with UpdateEndpoint; SKIPPED when there is no endpoint.
+    The challenger's model serves the release's pinned copy of the artifact the comparison evaluated
+    (promotion.artifacts): ArtifactChanged when the training output changed since."""
     settings, claim, pipeline = catalog.rollout, state.claim, state.pipeline
     if settings is None:
         return Rollout(action="SKIPPED", reason="the catalog has no rollout settings")
@@ -82,10 +91,19 @@ def deploy_challenger(
     challenger_model = model_name(claim.model, claim.release_id)
     challenger_variant = challenger_variant_name(claim.model, claim.release_id)
     rollout_config = endpoint_config_name(claim.model, claim.release_id)
+    if pipeline.model_data_url is None:
+        raise ArtifactChanged(f"the pipeline of release {claim.release_id} reported no model artifact to deploy")
+    evaluated = state.comparison.challenger_sha256 if state.comparison is not None else None
+    if state.comparison is not None and state.comparison.decision is not None and evaluated is None:
+        raise ArtifactChanged(
+            f"the comparison report {state.comparison.report_uri} names no digest of the artifact it evaluated: "
+            "what it judged cannot be pinned (a comparison image older than report version 2?)"
+        )
+    pinned = pin_artifact(s3, bucket, claim.model, claim.release_id, pipeline.model_data_url, evaluated)
     _create_if_absent(
         sagemaker.create_model,
         ModelName=challenger_model,
-        PrimaryContainer={"Image": images.resolve(settings.serving_image), "ModelDataUrl": pipeline.model_data_url},
+        PrimaryContainer={"Image": images.resolve(settings.serving_image), "ModelDataUrl": pinned.url},
         ExecutionRoleArn=role_arn,
         Tags=[{"Key": "promotion:release-id", "Value": claim.release_id}],
     )
@@ -115,6 +133,8 @@ def deploy_challenger(
         champion_model=champion["ModelName"],
         challenger_variant=challenger_variant,
         challenger_model=challenger_model,
+        model_data_url=pinned.url,
+        artifact_sha256=pinned.sha256,
         stages=list(settings.stages),
         looks_per_stage=looks,
         look_seconds=int(settings.look_minutes * 60),
