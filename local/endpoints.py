@@ -12,7 +12,13 @@ Bridges (each active only while a local runtime runs):
   `fail_next_update` makes a change fail: the endpoint goes back to `InService` on its previous config and
   weights, with a FailureReason, as SageMaker does when an update fails. `interfere` starts someone else's change
   just before the product's next call (the race between a DescribeEndpoint and an update). moto 5.2.5 implements
-  no UpdateEndpoint at all; this is it.
+  no UpdateEndpoint at all; this is it. When an update completes, every variant of the new config must have model
+  data SageMaker can download with the model's role (the object exists, the role may s3:GetObject it, checked by
+  the runtime's `model_data_check`), or the update fails with SageMaker's 'Failed to download model data for
+  container ...' FailureReason.
+* Names: CreateModel and CreateEndpointConfig refuse a name already taken, with SageMaker's ValidationException
+  'Cannot create already existing model "<arn>".' / '... endpoint configuration "<arn>".' (moto 5.2.5 replaces
+  the first silently, which hid whether a retried step adopts only its own).
 * CloudWatch percentiles (`p50`, `p99`) are not computed by moto's GetMetricData: they are, from the raw values
   put with PutMetricData.
 
@@ -315,6 +321,8 @@ def _patch(originals: dict[str, Any]) -> None:
         high = min(low + 1, len(values) - 1)
         return values[low] + (values[high] - values[low]) * (rank - low)
 
+    originals["create_model"] = SageMakerModelBackend.create_model
+    originals["create_endpoint_config"] = SageMakerModelBackend.create_endpoint_config
     originals["create_endpoint"] = SageMakerModelBackend.create_endpoint
     originals["describe_endpoint"] = SageMakerModelBackend.describe_endpoint
     originals["delete_endpoint"] = SageMakerModelBackend.delete_endpoint
@@ -329,6 +337,23 @@ def _patch(originals: dict[str, Any]) -> None:
             arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
             raise ValidationError(message=f"Could not find endpoint '{arn}'.")
         return endpoint
+
+    def _already(kind: str, resource: str, name: str, backend: Any) -> ValidationError:
+        arn = f"arn:aws:sagemaker:{backend.region_name}:{backend.account_id}:{resource}/{name.lower()}"
+        return ValidationError(message=f'Cannot create already existing {kind} "{arn}".')
+
+    def create_model(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # SageMaker refuses a second model of a name (moto 5.2.5 replaces the first): a retry must adopt its own.
+        name = str(kwargs.get("model_name", args[0] if args else ""))
+        if HOOKS.current is not None and name in self._models:
+            raise _already("model", "model", name, self)
+        return originals["create_model"](self, *args, **kwargs)
+
+    def create_endpoint_config(self: Any, *args: Any, **kwargs: Any) -> Any:
+        name = str(kwargs.get("endpoint_config_name", args[0] if args else ""))
+        if HOOKS.current is not None and name in self.endpoint_configs:
+            raise _already("endpoint configuration", "endpoint-config", name, self)
+        return originals["create_endpoint_config"](self, *args, **kwargs)
 
     def create_endpoint(self: Any, *args: Any, **kwargs: Any) -> Any:
         endpoint = originals["create_endpoint"](self, *args, **kwargs)
@@ -400,6 +425,8 @@ def _patch(originals: dict[str, Any]) -> None:
         return ActionResult({"EndpointArn": arn})
 
     Statistics.get_statistics_for_type = get_statistics_for_type  # type: ignore[method-assign]
+    SageMakerModelBackend.create_model = create_model  # type: ignore[method-assign]
+    SageMakerModelBackend.create_endpoint_config = create_endpoint_config  # type: ignore[method-assign]
     SageMakerModelBackend.create_endpoint = create_endpoint  # type: ignore[method-assign]
     SageMakerModelBackend.describe_endpoint = describe_endpoint  # type: ignore[method-assign]
     SageMakerModelBackend.delete_endpoint = delete_endpoint  # type: ignore[method-assign]

@@ -383,8 +383,21 @@ class LocalRuntime:
         if failures:
             raise failures[0]
 
-    def _stop_executions(self) -> None:
+    def _stop_executions(self, settle_s: float = 20.0) -> None:
+        """Let the short executions SageMaker's events started (the operator rollback machine's, which most often
+        just ignore a package change the run made) end by themselves, then stop whatever still runs: an execution
+        stopped mid-task would finish its Lambda after this runtime is gone, inside the next one's world."""
         sfn = self.clients.stepfunctions
+        promotion = self.state_machine_arn
+        deadline = time.monotonic() + settle_s
+        for arn in self._world().state_machines.values():
+            if arn == promotion:
+                continue
+            self._drain()
+            while sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
         for arn in self._world().state_machines.values():
             for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
                 try:

@@ -146,7 +146,8 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     StepFunctionSpec(
         "promote_challenger",
         "PromoteChallenger: the challenger becomes the endpoint's only variant",
-        (P.promote_challenger,),
+        # read_endpoint_configs: a retried step adopts the final config it created, and only that one
+        (P.promote_challenger, P.read_endpoint_configs),
     ),
     StepFunctionSpec(
         "retire_champion",

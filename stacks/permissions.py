@@ -342,7 +342,8 @@ class StepPermissions:
             Grant(
                 self._statement(
                     "CreateChallengerModel",
-                    ["sagemaker:CreateModel", "sagemaker:AddTags"],
+                    # DescribeModel: a retried step adopts the model it created, and only that one
+                    ["sagemaker:CreateModel", "sagemaker:AddTags", "sagemaker:DescribeModel"],
                     self._product_names("model", "model"),
                 ),
                 _PRODUCT_NAMES_REASON,

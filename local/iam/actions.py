@@ -280,6 +280,7 @@ RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[Need]]] = {
         "sagemaker:CreateModel", ("ModelName", "ModelName"), tags=True, role="ExecutionRoleArn"
     ),
     ("sagemaker", "DeleteModel"): _sagemaker("sagemaker:DeleteModel", ("ModelName", "ModelName")),
+    ("sagemaker", "DescribeModel"): _sagemaker("sagemaker:DescribeModel", ("ModelName", "ModelName")),
     ("sagemaker", "CreateEndpointConfig"): _sagemaker(
         "sagemaker:CreateEndpointConfig", ("EndpointConfigName", "EndpointConfigName"), tags=True
     ),

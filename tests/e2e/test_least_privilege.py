@@ -48,6 +48,10 @@ KEPT_WITHOUT_A_SCENARIO: dict[tuple[str, str], str] = {
         "An operator rollback sets weights only when the endpoint already serves the previous release's config with "
         "other weights; after a promotion it serves the new config, so the scenario's restore is an UpdateEndpoint."
     ),
+    ("FunctionsPromoteChallengerRole", "ReadEndpointConfigs"): (
+        "PromoteChallenger reads its final endpoint config back only when a retried step finds the name taken (it "
+        "adopts its own config, never another); no scenario retries it."
+    ),
     ("FunctionsCheckPipelineRole", "StopPipeline"): (
         "CheckPipeline stops a training job that overran its polling budget; local training jobs end at once."
     ),

@@ -59,6 +59,11 @@ class JobNotOurs(PromotionError):
     (another role, image, hyperparameters, data or release): it is not adopted, and its results are not trusted."""
 
 
+class ResourceNotOurs(PromotionError):
+    """A SageMaker model or endpoint config with the name this release uses already exists but is not what this
+    release asked for (another image, artifact, role or variants): it is not adopted, and nothing is served from it."""
+
+
 class ArtifactChanged(PromotionError):
     """The model artifact to deploy is not the one the comparison evaluated (its SHA-256 differs): something wrote
     over the training job's output in between. Nothing is deployed from it."""

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from promotion import clock
 from promotion.artifacts import pin_artifact
 from promotion.catalog import ModelCatalog
-from promotion.errors import ArtifactChanged, PromotionError
+from promotion.errors import ArtifactChanged, PromotionError, ResourceNotOurs
 from promotion.gate import GateOutcome, GateSettings, SequentialState, StageObservation, VariantMetrics, evaluate_stage
 from promotion.job_image import Images
 from promotion.models import PromotionState, Rollout, StageReport
@@ -102,6 +102,7 @@ def deploy_challenger(
     pinned = pin_artifact(s3, bucket, claim.model, claim.release_id, pipeline.model_data_url, evaluated)
     _create_if_absent(
         sagemaker.create_model,
+        sagemaker.describe_model,
         ModelName=challenger_model,
         PrimaryContainer={"Image": images.resolve(settings.serving_image), "ModelDataUrl": pinned.url},
         ExecutionRoleArn=role_arn,
@@ -109,6 +110,7 @@ def deploy_challenger(
     )
     _create_if_absent(
         sagemaker.create_endpoint_config,
+        sagemaker.describe_endpoint_config,
         EndpointConfigName=rollout_config,
         ProductionVariants=[
             {**champion, "InitialVariantWeight": 1.0},
@@ -144,12 +146,38 @@ def deploy_challenger(
     )
 
 
-def _create_if_absent(create: Any, **request: Any) -> None:
+def _create_if_absent(create: Any, describe: Any, **request: Any) -> None:
+    """Create the model or endpoint config, or adopt one of that name only if it is what was asked for (a retried
+    step finds its own); anything else under the name is refused with ResourceNotOurs, never served."""
     try:
         create(**request)
     except ClientError as error:
         if "already exist" not in str(error).lower():
             raise
+        key = "ModelName" if "ModelName" in request else "EndpointConfigName"
+        existing = describe(**{key: request[key]})
+        asked = {field: value for field, value in request.items() if field != "Tags"}
+        differences = _differences(asked, existing, "")
+        if differences:
+            raise ResourceNotOurs(
+                f"SageMaker {key.removesuffix('Name').lower()} {request[key]} already exists but is not the one this "
+                f"release asked for ({'; '.join(differences[:5])}): it is not adopted"
+            ) from error
+
+
+def _differences(asked: Any, found: Any, path: str) -> list[str]:
+    """Where `found` (a Describe answer) differs from the `asked` request fields (fields it adds are fine)."""
+    if isinstance(asked, dict):
+        if not isinstance(found, dict):
+            return [f"{path or 'it'} is not an object"]
+        return [d for name, value in asked.items() for d in _differences(value, found.get(name), f"{path}{name}.")]
+    if isinstance(asked, list):
+        if not isinstance(found, list) or len(found) != len(asked):
+            return [f"{path.rstrip('.')}: {len(asked)} asked, {len(found) if isinstance(found, list) else 0} found"]
+        return [d for i, (a, f) in enumerate(zip(asked, found, strict=True)) for d in _differences(a, f, f"{path}{i}.")]
+    if isinstance(asked, float | int) and not isinstance(asked, bool) and isinstance(found, float | int):
+        return [] if abs(float(asked) - float(found)) <= WEIGHT_TOLERANCE else [f"{path.rstrip('.')}: {found}"]
+    return [] if asked == found else [f"{path.rstrip('.')}: {found!r}, not {asked!r}"]
 
 
 def served_weights(endpoint: dict[str, Any]) -> dict[str, float]:
@@ -376,6 +404,7 @@ def promote_challenger(sagemaker: Any, catalog: ModelCatalog, state: PromotionSt
     final_config = final_endpoint_config_name(claim.model, claim.release_id)
     _create_if_absent(
         sagemaker.create_endpoint_config,
+        sagemaker.describe_endpoint_config,
         EndpointConfigName=final_config,
         ProductionVariants=[
             {
