@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv synth demo test lint typecheck unit property integration infra e2e jobs bench deploy clean
+.PHONY: venv synth demo test lint typecheck unit property integration infra e2e jobs bench layer-lock deploy clean
 
 venv: $(STAMP)
 
@@ -58,6 +58,10 @@ test: venv tools lint typecheck
 
 bench: venv
 	$(PY) -m bench
+
+# The Lambda layer's wheels pinned by SHA-256 (requirements-layer.txt), after a change of requirements.txt.
+layer-lock: venv
+	PYTHONPATH=layers/promotion/python $(PY) -m stacks.assets lock
 
 deploy: venv
 	npx --yes aws-cdk@2 deploy --app "$(PY) app.py"

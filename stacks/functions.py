@@ -16,8 +16,10 @@ from constructs import Construct
 from promotion.catalog import ModelCatalog
 from stacks.assets import (
     IGNORED_FILES,
+    LAYER_LOCK,
     REQUIREMENTS_HASH_FILE,
     AssetError,
+    check_layer_lock,
     ensure_dependencies_layer,
     stage_promotion_layer,
 )
@@ -214,7 +216,8 @@ class PromotionFunctions(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, props: FunctionsProps) -> None:
         super().__init__(scope, construct_id)
         root = props.repo_root
-        deps_dir = ensure_dependencies_layer(root / "requirements.txt", root / "build" / "layer-deps")
+        check_layer_lock(root / "requirements.txt", root / LAYER_LOCK)
+        deps_dir = ensure_dependencies_layer(root / LAYER_LOCK, root / "build" / "layer-deps")
         self.dependencies_layer = lambda_.LayerVersion(
             self,
             "DependenciesLayer",

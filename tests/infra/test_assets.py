@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from promotion.catalog import load_catalogs
-from stacks.assets import REQUIREMENTS_HASH_FILE, AssetError, ensure_dependencies_layer, stage_promotion_layer
+from stacks.assets import (
+    LAYER_LOCK,
+    REQUIREMENTS_HASH_FILE,
+    AssetError,
+    check_layer_lock,
+    ensure_dependencies_layer,
+    stage_promotion_layer,
+)
 from tests.infra.conftest import ROOT
 
 pytestmark = pytest.mark.xdist_group("infra")
@@ -41,7 +48,13 @@ def test_a_failing_pip_says_what_to_run_and_leaves_no_half_layer(tmp_path: Path)
     message = str(raised.value)
     assert "could not build the Lambda dependencies layer" in message
     assert "Build it by hand with:" in message
-    for part in ("--platform manylinux2014_x86_64", "--only-binary=:all:", "--python-version 3.14", str(requirements)):
+    for part in (
+        "--require-hashes",
+        "--platform manylinux2014_x86_64",
+        "--only-binary=:all:",
+        "--python-version 3.14",
+        str(requirements),
+    ):
         assert part in message
     assert not layer.exists()
     assert list((tmp_path / "build").iterdir()) == []
@@ -96,3 +109,33 @@ def test_the_layer_bundles_its_whole_closure_but_no_aws_sdk(synth: Any) -> None:
         if needed not in bundled and needed not in runtime_provided
     }
     assert missing == set()
+
+
+def test_the_layer_lock_pins_requirements_txt_with_a_sha256_for_each_wheel() -> None:
+    """requirements-layer.txt is what the layer is built from: requirements.txt's versions, each with a hash."""
+    check_layer_lock(ROOT / "requirements.txt", ROOT / LAYER_LOCK)
+
+
+def test_a_stale_or_unhashed_lock_stops_the_synth_and_says_how_to_refresh_it(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("pyyaml==6.0.3\n")
+    lock = tmp_path / LAYER_LOCK
+    lock.write_text("pyyaml==6.0.2 \\\n    --hash=sha256:" + "0" * 64 + "\n")
+    with pytest.raises(AssetError, match=r"does not pin requirements\.txt's versions .* run `make layer-lock`"):
+        check_layer_lock(requirements, lock)
+    lock.write_text("pyyaml==6.0.3\n")
+    with pytest.raises(AssetError, match=r"has no SHA-256 for \['pyyaml'\]"):
+        check_layer_lock(requirements, lock)
+    lock.unlink()
+    with pytest.raises(AssetError, match="is missing: run `make layer-lock`"):
+        check_layer_lock(requirements, lock)
+
+
+def test_pip_refuses_a_wheel_whose_bytes_are_not_the_locked_ones(tmp_path: Path) -> None:
+    """The hash is enforced, not decorative: a lock naming other bytes builds no layer."""
+    lock = tmp_path / LAYER_LOCK
+    lock.write_text("pyyaml==6.0.3 \\\n    --hash=sha256:" + "0" * 64 + "\n")
+    layer = tmp_path / "build" / "layer-deps"
+    with pytest.raises(AssetError, match="DO NOT MATCH THE HASHES"):
+        ensure_dependencies_layer(lock, layer)
+    assert not layer.exists()
