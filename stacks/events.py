@@ -101,7 +101,6 @@ class PromotionRules(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        bus: events.IEventBus,
         state_machine: sfn.IStateMachine,
         approval_decision: lambda_.IFunction,
         operator_rollback: sfn.IStateMachine,

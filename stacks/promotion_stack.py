@@ -160,7 +160,6 @@ class PromotionStack(cdk.Stack):
         rules = PromotionRules(
             self,
             "Routing",
-            bus=bus.bus,
             state_machine=promotion.state_machine,
             approval_decision=functions.functions["approval_decision"],
             operator_rollback=operator_rollback.state_machine,
