@@ -86,11 +86,16 @@ def _refused_live(
 ) -> OperatorRollback:
     """A refusal that leaves production as it was: the package of the release it still serves says Approved again,
     with the reason (a failure to say so is added to the reason; the refusal stands)."""
+    return _refused(request, _kept_live(sagemaker, request.package_arn, reason), release)
+
+
+def _kept_live(sagemaker: Any, package_arn: str, reason: str) -> str:
+    """The package says Approved again with the refusal's reason; the reason, saying so if that failed."""
     try:
-        keep_live(sagemaker, request.package_arn, f"rollback refused: {reason}")
+        keep_live(sagemaker, package_arn, f"rollback refused: {reason}")
     except ClientError as error:
-        reason += f" (its package still says Rejected: {error})"
-    return _refused(request, reason, release)
+        return f"{reason} (its package still says Rejected: {error})"
+    return reason
 
 
 def _live_release(s3: Any, bucket: str, catalog: ModelCatalog) -> tuple[str, str | None] | None:
@@ -149,11 +154,7 @@ def read_request(
     operator = catalog.operator(package.identity or "", package.account)
     if operator is None:
         who = package.identity or "an identity SageMaker did not record"
-        reason = f"{who} is not one of {model}'s operators; nothing restored"
-        try:
-            keep_live(sagemaker, package.arn, f"rollback refused: {reason}")
-        except ClientError as error:
-            reason += f" (its package still says Rejected: {error})"
+        reason = _kept_live(sagemaker, package.arn, f"{who} is not one of {model}'s operators; nothing restored")
         return OperatorRollback(
             accepted=False,
             reason=reason,
