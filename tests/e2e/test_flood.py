@@ -80,7 +80,7 @@ def quick_rollout_catalog(base: dict[str, Any]) -> dict[str, Any]:
     runs (DeployChallenger, ShiftTraffic, Bake, EvaluateStage, PromoteChallenger, ...), in half the invocations."""
     catalog = copy.deepcopy(base)
     if catalog.get("rollout"):
-        catalog["rollout"].update(stages=[50, 100], bake_minutes=5, look_minutes=5)
+        catalog["rollout"].update(stages=[50, 100], bake_minutes=5, min_bake_minutes=5, look_minutes=5)
     return catalog
 
 

@@ -27,6 +27,28 @@ def test_a_good_challenger_takes_every_stage_and_becomes_the_only_variant(synthe
     assert {"champion_requests", "challenger_requests", "always_valid_p_value", "cs_upper", "outcome"} <= set(stages[0])
 
 
+def test_each_stage_ends_at_the_first_look_that_rules_the_harm_out(synthesized: Path, tmp_path: Path) -> None:
+    """Bakes follow the evidence: a stage passes at the first look after its minimum bake at which the upper bound
+    is below the harm that stage must rule out (2x at 1 %, then 1.5x, 1.33x, 1.25x), not at the end of its bake."""
+    with runtime_with(synthesized, tmp_path, world(), scenario="good") as runtime:
+        result = runtime.run(event(), seed=True)
+    assert result.outcome == "PROMOTED", result.cause
+    rollout = result.output["rollout"]
+    history = rollout["history"]
+    passes = [look for look in history if look["outcome"] == "PASS"]
+    assert [look["stage"] for look in passes] == [1, 2, 3, 4]
+    for look in passes:
+        assert look["cs_upper"] < look["pass_margin"]
+        assert look["baked_minutes"] >= 10  # the catalog's minimum bake
+        earlier = [h for h in history if h["stage"] == look["stage"] and h["look"] < look["look"]]
+        assert all(h["outcome"] == "INCONCLUSIVE" for h in earlier)
+    # The later stages rule out smaller harms, yet with ten times the traffic one look (15 minutes) is enough.
+    margins = [look["pass_margin"] for look in passes]
+    assert margins[0] > margins[1] >= margins[2] >= margins[3]
+    assert all(look["look"] == 1 for look in passes[1:])
+    assert len(history) < rollout["looks_per_stage"] * len(passes)  # fewer looks than fixed one-hour bakes
+
+
 @pytest.mark.parametrize(
     ("scenario", "outcome", "fragment"),
     [

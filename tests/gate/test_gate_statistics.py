@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,16 +15,21 @@ from promotion.gate import (
     StageObservation,
     VariantMetrics,
     chi_square_sf_1dof,
-    confidence_sequence,
     constrained_rates,
     evaluate_stage,
+    harm_log_lr,
+    log_normal_cdf,
+    lower_confidence_bound,
     msprt_log_likelihood_ratio,
     msprt_log_lr_at,
+    one_sided_log_lr,
     pooled_variance,
     restricted_variance,
+    safety_log_lr,
     srm_alpha_for_look,
     srm_chi_square,
     two_proportion_z,
+    upper_confidence_bound,
 )
 
 # (champion errors, champion requests, challenger errors, challenger requests)
@@ -166,30 +172,71 @@ def test_closed_form_mixture_equals_numerical_integral(
     assert msprt_log_likelihood_ratio(difference, variance, tau, theta0) == pytest.approx(math.log(numerical), rel=1e-7)
 
 
+@pytest.mark.parametrize("x", [-200.0, -40.0, -21.0, -19.0, -5.0, 0.0, 3.0, 12.0])
+def test_log_normal_cdf_matches_scipy_in_both_tails(x: float) -> None:
+    assert log_normal_cdf(x) == pytest.approx(float(stats.norm.logcdf(x)), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("deviation", "variance", "tau"),
+    [(0.004, 3e-6, 0.01), (0.0, 2e-5, 0.01), (-0.003, 1e-6, 0.005), (0.02, 1e-4, 0.05)],
+)
+def test_one_sided_mixture_equals_numerical_half_normal_integral(deviation: float, variance: float, tau: float) -> None:
+    """Lambda+ is the likelihood ratio exp(theta e/V - theta^2/(2V)) mixed over a half-normal N+(0, tau^2)."""
+
+    def integrand(theta: float) -> float:
+        return float(
+            math.exp(theta * deviation / variance - theta**2 / (2 * variance)) * 2 * stats.norm.pdf(theta, 0, tau)
+        )
+
+    peak = max(0.0, deviation * tau**2 / (variance + tau**2))
+    numerical, _ = integrate.quad(integrand, 0, 12 * tau, points=[peak], limit=400)
+    assert one_sided_log_lr(deviation, variance, tau) == pytest.approx(math.log(numerical), rel=1e-7, abs=1e-9)
+
+
+def test_one_sided_mixture_has_no_evidence_on_the_other_side_and_stays_finite() -> None:
+    assert one_sided_log_lr(-0.01, 1e-6, 0.01) < 0
+    assert math.isfinite(one_sided_log_lr(-1.0, 1e-9, 0.01))
+    assert one_sided_log_lr(0.0, 0.0, 0.01) == -math.inf
+    assert one_sided_log_lr(1e-3, 0.0, 0.01) == math.inf
+
+
 @pytest.mark.parametrize(("x_a", "n_a", "x_b", "n_b"), COUNTS)
-@pytest.mark.parametrize(("tau", "alpha"), [(0.01, 0.05), (0.05, 0.01)])
-def test_confidence_sequence_ends_where_lambda_reaches_one_over_alpha(
-    x_a: int, n_a: int, x_b: int, n_b: int, tau: float, alpha: float
+@pytest.mark.parametrize(("tau", "level"), [(0.01, 0.05), (0.05, 0.01)])
+def test_confidence_bounds_end_where_one_sided_evidence_reaches_one_over_level(
+    x_a: int, n_a: int, x_b: int, n_b: int, tau: float, level: float
 ) -> None:
-    lower, upper = confidence_sequence(x_a, n_a, x_b, n_b, tau, alpha)
+    lower = lower_confidence_bound(x_a, n_a, x_b, n_b, tau, level)
+    upper = upper_confidence_bound(x_a, n_a, x_b, n_b, tau, level)
     difference = x_b / n_b - x_a / n_a
-    threshold = math.log(1 / alpha)
+    threshold = math.log(1 / level)
     assert lower < difference < upper
-    for bound, inward in ((lower, 1e-6), (upper, -1e-6)):
-        if abs(bound) < 1:
-            assert msprt_log_lr_at(x_a, n_a, x_b, n_b, tau, bound) >= threshold
-            assert msprt_log_lr_at(x_a, n_a, x_b, n_b, tau, bound + inward) < threshold
-    # The set {Lambda < 1/alpha} is exactly the interval: inside below the threshold, outside above it.
+    if lower > -1:
+        assert harm_log_lr(x_a, n_a, x_b, n_b, tau, lower) >= threshold
+        assert harm_log_lr(x_a, n_a, x_b, n_b, tau, lower + 1e-6) < threshold
+    if upper < 1:
+        assert safety_log_lr(x_a, n_a, x_b, n_b, tau, upper) >= threshold
+        assert safety_log_lr(x_a, n_a, x_b, n_b, tau, upper - 1e-6) < threshold
+    # Each bound is the edge of the region its evidence rejects: every theta beyond it is rejected, none inside.
     grid = np.linspace(-1, 1, 4001)[1:-1]
-    inside = np.array([msprt_log_lr_at(x_a, n_a, x_b, n_b, tau, float(t)) < threshold for t in grid])
-    np.testing.assert_array_equal(inside, (grid > lower) & (grid < upper))
+    harm = np.array([harm_log_lr(x_a, n_a, x_b, n_b, tau, float(t)) >= threshold for t in grid])
+    safe = np.array([safety_log_lr(x_a, n_a, x_b, n_b, tau, float(t)) >= threshold for t in grid])
+    np.testing.assert_array_equal(harm, grid < lower)
+    np.testing.assert_array_equal(safe, grid > upper)
 
 
-def test_confidence_sequence_narrows_with_more_requests() -> None:
+def test_one_sided_bound_is_tighter_than_the_two_sided_mixture_at_the_same_level() -> None:
+    """The half-normal mixture spends its evidence on one side: about log 2 less is needed than two-sided."""
+    x_a, n_a, x_b, n_b = 3564, 356_400, 72, 3_600
+    lower = lower_confidence_bound(x_a, n_a, x_b, n_b, 0.01, 0.05)
+    assert msprt_log_lr_at(x_a, n_a, x_b, n_b, 0.01, lower) < math.log(1 / 0.05)
+
+
+def test_confidence_bounds_narrow_with_more_requests() -> None:
     widths = []
     for scale in (1, 4, 16, 64):
-        lower, upper = confidence_sequence(100 * scale, 10_000 * scale, 1 * scale, 100 * scale, 0.01, 0.05)
-        widths.append(upper - lower)
+        args = (100 * scale, 10_000 * scale, 1 * scale, 100 * scale)
+        widths.append(upper_confidence_bound(*args, 0.01, 0.01) - lower_confidence_bound(*args, 0.01, 0.05))
     assert widths == sorted(widths, reverse=True)
     assert widths[-1] < widths[0] / 4
 
@@ -200,3 +247,41 @@ def test_srm_alpha_spending_sums_to_srm_alpha() -> None:
     assert spent < 0.001
     with pytest.raises(ValueError, match="numbered from 1"):
         srm_alpha_for_look(0.001, 0)
+
+
+def _ever_reaches(log_lr: Any, p_a: float, p_b: float, theta0: float, level: float, runs: int, seed: int) -> float:
+    """Share of simulated 1 %-stages (6,000 requests a minute, a look every minute for 3 hours) in which the
+    one-sided evidence against theta0 ever reaches 1/level."""
+    rng = np.random.default_rng(seed)
+    minutes = 180
+    n_b = np.cumsum(rng.binomial(rng.poisson(6_000, size=(runs, minutes)), 0.01), axis=1)
+    n_a = np.cumsum(rng.poisson(6_000 * 0.99, size=(runs, minutes)), axis=1)
+    x_a = np.cumsum(rng.binomial(np.diff(n_a, axis=1, prepend=0), p_a), axis=1)
+    x_b = np.cumsum(rng.binomial(np.diff(n_b, axis=1, prepend=0), p_b), axis=1)
+    threshold = math.log(1 / level)
+    reached = 0
+    for run in range(runs):
+        for minute in range(minutes):
+            counts = (int(x_a[run, minute]), int(n_a[run, minute]), int(x_b[run, minute]), int(n_b[run, minute]))
+            if counts[3] and log_lr(*counts, 0.01, theta0) >= threshold:
+                reached += 1
+                break
+    return reached / runs
+
+
+def test_fail_side_holds_alpha_over_every_look_at_the_tolerance() -> None:
+    """The challenger is exactly at the FAIL tolerance (+0.1 pp on 1 %): the harm evidence reaches 1/alpha at some
+    look in at most about alpha of the stages (Monte Carlo slack: 3 standard errors)."""
+    alpha, runs = 0.05, 600
+    share = _ever_reaches(harm_log_lr, 0.01, 0.011, 0.001, alpha, runs, seed=11)
+    assert share <= alpha + 3 * math.sqrt(alpha * (1 - alpha) / runs)
+    assert share > 0  # the level is spent, not wasted: the test is not vacuous
+
+
+def test_pass_side_holds_beta_over_every_look_at_the_harm_to_rule_out() -> None:
+    """The challenger doubles the error rate (the first stage's harm to rule out): the safety evidence reaches
+    1/beta at some look in at most about beta of the stages."""
+    beta, runs = 0.05, 600
+    share = _ever_reaches(safety_log_lr, 0.01, 0.02, 0.01, beta, runs, seed=12)
+    assert share <= beta + 3 * math.sqrt(beta * (1 - beta) / runs)
+    assert share > 0

@@ -154,3 +154,28 @@ def test_an_own_image_with_its_metric_definitions_resolves_in_the_deployment_reg
     assert images.resolve(catalog.training.image) == "111122223333.dkr.ecr.eu-west-1.amazonaws.com/fraud/trainer:1.4"
     assert metric_definitions(catalog) == [{"Name": d["name"], "Regex": d["regex"]} for d in definitions]
     assert Images(project_image_uri="p", region="eu-west-1").resolve("project") == "p"
+
+
+def test_each_stage_rules_out_a_smaller_harm_by_default_and_the_catalog_may_say_otherwise(tmp_path: Path) -> None:
+    document = yaml.safe_load((ROOT / "models" / "fraud-detection.yaml").read_text())
+    rollout = load_catalog(_write(tmp_path, "fraud-detection", document)).rollout
+    assert rollout is not None
+    assert [round(rollout.rule_out_ratio(stage), 3) for stage in range(4)] == [2.0, 1.5, 1.333, 1.25]
+    document["rollout"]["gates"]["rule_out_ratios"] = [3.0, 2.0, 1.5, 1.2]
+    rollout = load_catalog(_write(tmp_path, "fraud-detection", document)).rollout
+    assert rollout is not None and rollout.rule_out_ratio(3) == 1.2
+    for wrong, message in (([2.0, 1.5], "one per stage"), ([2.0, 1.5, 1.2, 1.05], "rule_out_ratios")):
+        document["rollout"]["gates"]["rule_out_ratios"] = wrong
+        with pytest.raises(CatalogError, match=message):
+            load_catalog(_write(tmp_path, "fraud-detection", document))
+
+
+def test_the_minimum_bake_defaults_to_ten_minutes_or_the_whole_bake_and_may_not_exceed_it(tmp_path: Path) -> None:
+    document = yaml.safe_load((ROOT / "models" / "fraud-detection.yaml").read_text())
+    document["rollout"].pop("min_bake_minutes", None)
+    document["rollout"].update(bake_minutes=5, look_minutes=5)
+    rollout = load_catalog(_write(tmp_path, "fraud-detection", document)).rollout
+    assert rollout is not None and rollout.shortest_bake_minutes == 5
+    document["rollout"].update(bake_minutes=60, min_bake_minutes=90)
+    with pytest.raises(CatalogError, match="min_bake_minutes"):
+        load_catalog(_write(tmp_path, "fraud-detection", document))

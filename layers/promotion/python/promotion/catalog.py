@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from promotion.errors import CatalogError, UnknownModel
+from promotion.gate import FAIL_TOLERANCE_RATIO
 from promotion.job_image import (
     ALWAYS_EMITTED,
     MAX_TRAINING_METRIC_DEFINITIONS,
@@ -215,10 +216,27 @@ class Comparison(_Strict):
     max_runtime_seconds: Annotated[int, Field(ge=60, le=24 * 3600)] = 3600
 
 
+DEFAULT_MIN_BAKE_MINUTES = 10.0
+
+
+def default_rule_out_ratio(stage_number: int) -> float:
+    """Stage k (1-based) passes once a (1 + 1/k)x error rate is ruled out: 2x at 1 %, 1.5x at 10 %, 1.33x, 1.25x.
+    Each stage sees several times the traffic of the one before, so it can rule out a smaller harm in about the
+    same time."""
+    return 1.0 + 1.0 / stage_number
+
+
 class Gates(_Strict):
     """What each rollout stage must show, challenger against the concurrent champion."""
 
-    alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05
+    # FAIL side: the chance over a stage's looks that a challenger within the tolerance (+10 %) is failed.
+    alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.01
+    # PASS side: the chance over a stage's looks that a challenger exactly as bad as the harm the stage must rule
+    # out passes it (lower it to stop more bad challengers at the 1 % stage; stages take longer).
+    beta: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.01
+    # The error-rate ratio (challenger/champion) each stage must rule out before it passes, one per stage; the
+    # default is 1 + 1/k at stage k. A stage also always rules out an excess of `error_rate_tolerance` (absolute).
+    rule_out_ratios: list[Annotated[float, Field(gt=FAIL_TOLERANCE_RATIO, le=100.0)]] | None = None
     error_rate_tolerance: Annotated[float, Field(ge=0.0, le=1.0)] = 0.005
     max_p99_latency_ratio: Annotated[float, Field(gt=1.0, le=100.0)] = 1.5
     min_requests: Annotated[int, Field(ge=1)] = 200
@@ -234,7 +252,11 @@ class Rollout(_Strict):
     instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = "ml.m5.large"
     initial_instance_count: Annotated[int, Field(ge=1, le=100)] = 1
     stages: Annotated[list[float], Field(min_length=1)] = [1, 10, 50, 100]
+    # A stage ends at the first look that decides (PASS or FAIL); bake_minutes (times 1 + max_bake_extensions) is
+    # the longest it may take, min_bake_minutes the shortest before it may PASS (warm-up, effects that need time;
+    # default: 10 minutes, or the whole bake if it is shorter).
     bake_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 60
+    min_bake_minutes: Annotated[float | None, Field(ge=0, le=7 * 24 * 60)] = None
     look_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 5
     max_bake_extensions: Annotated[int, Field(ge=0, le=20)] = 2
     # What a stage still INCONCLUSIVE after its extensions does. Only "rollback" exists for now: holding for an
@@ -257,7 +279,26 @@ class Rollout(_Strict):
     def _look_within_bake(self) -> Rollout:
         if self.look_minutes > self.bake_minutes:
             raise ValueError(f"look_minutes ({self.look_minutes}) exceeds bake_minutes ({self.bake_minutes})")
+        if self.min_bake_minutes is not None and self.min_bake_minutes > self.bake_minutes:
+            raise ValueError(f"min_bake_minutes ({self.min_bake_minutes}) exceeds bake_minutes ({self.bake_minutes})")
+        ratios = self.gates.rule_out_ratios
+        if ratios is not None and len(ratios) != len(self.stages):
+            raise ValueError(
+                f"gates.rule_out_ratios has {len(ratios)} values for {len(self.stages)} stages: give one per stage"
+            )
         return self
+
+    @property
+    def shortest_bake_minutes(self) -> float:
+        """How long a stage bakes at least before it may PASS."""
+        return (
+            min(DEFAULT_MIN_BAKE_MINUTES, self.bake_minutes) if self.min_bake_minutes is None else self.min_bake_minutes
+        )
+
+    def rule_out_ratio(self, stage_index: int) -> float:
+        """The error-rate ratio stage `stage_index` (0-based) must rule out to pass."""
+        ratios = self.gates.rule_out_ratios
+        return ratios[stage_index] if ratios is not None else default_rule_out_ratio(stage_index + 1)
 
 
 class ModelCatalog(_Strict):

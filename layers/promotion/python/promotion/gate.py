@@ -7,10 +7,12 @@ the concurrent champion, and the orchestrator looks again every few minutes whil
   A mismatch means routing or metrics are broken, so no comparison can be trusted: INVALID. Because the test is
   re-run at every look, look k spends srm_alpha * 6 / (pi^2 k^2) (these sum to srm_alpha), so the chance of a false
   INVALID over the whole stage stays below srm_alpha however many looks are taken.
-* Error rate (5XX by default): a mixture sequential probability ratio test (mSPRT, Johari, Pekelis & Walsh,
-  "Always valid inference", 2017/2022) on the difference of the two error rates, normal approximation, normal
-  mixing distribution N(theta0, tau^2). It gives an always-valid p-value and a confidence sequence (CS) that stay
-  valid however often the orchestrator looks, which a fixed-horizon z-test does not (repeated looks inflate it).
+* Error rate (5XX by default): two one-sided mixture sequential probability ratio tests (mSPRT, Johari, Pekelis &
+  Walsh, "Always valid inference", 2017/2022) on the difference of the two error rates, normal approximation,
+  half-normal mixing distribution. The FAIL side asks "worse than the tolerance?" at level alpha, the PASS side "better
+  than the harm this stage must rule out?" at level beta. Both give anytime-valid confidence bounds, so the stage ends
+  at the first look that decides either way, however often and whenever the orchestrator looks; a fixed-horizon
+  z-test looked at repeatedly does not hold its level.
 * p99 model latency: the challenger/champion ratio against a limit (CloudWatch gives percentiles, not samples, so this
   is a threshold rule, applied only with enough requests for the p99 to mean something).
 
@@ -21,36 +23,51 @@ inputs differently from the champion's.
 
 Pure Python (`math` only): the module runs in a Lambda whose layer must stay small.
 
-The mSPRT at one look, from cumulative counts x/n per variant (A = champion, B = challenger):
+The tests at one look, from cumulative counts x/n per variant (A = champion, B = challenger):
 
     d             = x_B/n_B - x_A/n_A                     estimated difference (challenger - champion)
     V(theta0)     = variance of d at the rates that maximise the likelihood under "difference = theta0"
                     (Farrington-Manning / Miettinen-Nurminen constrained MLE; for theta0 = 0 the pooled rate)
-    e(theta0)     = sign(d - theta0) * max(0, |d - theta0| - (1/n_A + 1/n_B)/2)    continuity-corrected deviation
-    Lambda(theta0) = sqrt(V/(V+tau^2)) * exp(tau^2 e^2 / (2 V (V+tau^2))),  V = V(theta0)
-    p_t           = min(p_{t-1}, 1/Lambda_t(0))          always-valid p-value of "no difference" (running minimum)
-    CS_t          = CS_{t-1} intersected with {theta0 : Lambda_t(theta0) < 1/alpha}   (running intersection)
+    c             = (1/n_A + 1/n_B)/2                     continuity correction
+    L+(e, V)      = 2 sqrt(V/(V+tau^2)) exp(x^2/2) Phi(x), x = e tau / sqrt(V (V+tau^2))   one-sided mixture
+    harm(theta0)  = L+(d - theta0 - c, V(theta0))         evidence that the difference is above theta0
+    safe(theta0)  = L+(theta0 - d - c, V(theta0))         evidence that it is below theta0
+    lower_t       = max(lower_{t-1}, inf{theta : harm_t(theta) < 1/alpha})   running lower bound: FAIL above tolerance
+    upper_t       = min(upper_{t-1}, sup{theta : safe_t(theta) < 1/beta})    running upper bound: PASS below PASS bound
+    p_t           = min(p_{t-1}, 1/Lambda_t(0))          two-sided always-valid p-value of "no difference" (reported)
 
-With a fixed split inside a stage, d is (asymptotically) a Brownian motion in information time 1/V, so Lambda is the
-normal-mixture martingale and Ville's inequality bounds by alpha the chance that the CS ever misses the true
-difference. Johari et al. write it for equal arms (V = 2 sigma^2/n); with V it is the same formula for unequal arms.
-Taking V under each tested theta0 (a score-type test, like the Miettinen-Nurminen interval) rather than at the
-estimate matters at the 1% stage, where the challenger has few errors: a plug-in variance shrinks whenever the
-challenger happens to show few errors and then over-rejects on that side.
+With a fixed split inside a stage, d is (asymptotically) a Brownian motion in information time 1/V, so each mixture is
+a nonnegative martingale under its theta0 and Ville's inequality bounds by alpha (beta) the chance that the lower
+(upper) bound ever passes the true difference. Johari et al. write the two-sided mixture for equal arms
+(V = 2 sigma^2/n); with V it is the same formula for unequal arms, and the half-normal mixture is its one-sided form
+(closed form in one_sided_log_lr). Taking V under each tested theta0 (a score-type test, like the Miettinen-Nurminen
+interval) rather than at the estimate matters at the 1% stage, where the challenger has few errors: a plug-in
+variance shrinks whenever the challenger happens to show few errors and then over-rejects on that side.
 
-Error levels are per stage (a fresh p-value and CS each time the weights change, since the split must be fixed
-within one sequence): over a four-stage rollout the chance of any false rollback is at most 4 * alpha plus
-4 * srm_alpha, and far less in practice (bench/bench_gate.py).
+Why not a group-sequential design (alpha/beta spending over planned looks)? Its boundaries assume looks at planned
+information fractions of a planned maximum; here the information per look follows the endpoint's traffic, which the
+catalog does not know, and operators may pause or extend a stage. Error spending (Lan-DeMets) copes with unplanned
+look times but needs the maximum information fixed in advance and recursive numerical integration at every look;
+the mixture tests need neither and stop with fewer requests than the fixed-horizon test at the same alpha and power
+(bench/bench_gate.py measures both).
+
+Why not pool evidence across stages? Within a stage the split is fixed, so the difference process is one Brownian
+motion; across stages the split changes and with it the variance per request and any time-of-day drift between the
+variants' traffic, so each stage starts a fresh test, which is what keeps its guarantee exact. Over a four-stage
+rollout the chance of any false rollback is at most 4 * (alpha + srm_alpha), and far less in practice because the
+FAIL side is tested at the tolerance, not at zero (bench/bench_gate.py).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "FAIL_TOLERANCE_RATIO",
     "ErrorRateTest",
     "GateOutcome",
     "GateSettings",
@@ -62,18 +79,26 @@ __all__ = [
     "VariantMetrics",
     "VariantSummary",
     "chi_square_sf_1dof",
-    "confidence_sequence",
     "constrained_rates",
     "continuity_correction",
     "evaluate_stage",
+    "harm_log_lr",
+    "log_normal_cdf",
+    "lower_confidence_bound",
     "msprt_log_likelihood_ratio",
     "msprt_log_lr_at",
+    "one_sided_log_lr",
     "pooled_variance",
     "restricted_variance",
+    "safety_log_lr",
     "srm_alpha_for_look",
     "srm_chi_square",
     "two_proportion_z",
+    "upper_confidence_bound",
 ]
+
+FAIL_TOLERANCE_RATIO = 1.1
+"""The challenger/champion error-rate ratio a stage tolerates before it may FAIL; a PASS bound must lie above it."""
 
 SRM_MIN_EXPECTED = 50.0
 """The SRM check waits for 50 expected requests per variant: the usual "five" leaves the chi-square tail, where the
@@ -122,7 +147,20 @@ class StageObservation(_Frozen):
 class GateSettings(_Frozen):
     """Gate thresholds; the defaults suit a model whose endpoint answers a few thousand requests a minute."""
 
-    alpha: float = Field(default=0.05, gt=0, lt=1, description="error level of the always-valid CS (two-sided)")
+    alpha: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="FAIL side: the chance, over all looks of a stage, that a challenger within the tolerance is "
+        "failed (the anytime-valid lower bound's level); a harmless challenger is failed far less often",
+    )
+    beta: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="PASS side: the chance, over all looks of a stage, that a challenger exactly as harmful as the "
+        "PASS bound passes the stage (the anytime-valid upper bound's level); a worse one passes less often",
+    )
     tau: float = Field(
         default=0.01,
         gt=0,
@@ -137,7 +175,7 @@ class GateSettings(_Frozen):
         description="FAIL tolerance: excess error rate always tolerated (0.0005 = 0.05 pp)",
     )
     error_rate_max_ratio: float = Field(
-        default=1.1,
+        default=FAIL_TOLERANCE_RATIO,
         ge=1,
         description="FAIL tolerance: tolerated challenger/champion error-rate ratio; the tolerance is the larger "
         "of the two, max(abs, (ratio-1) * champion rate)",
@@ -220,11 +258,12 @@ class ErrorRateTest(_Frozen):
     log_likelihood_ratio: float | None = Field(
         description="log Lambda of this look for H0: no difference (None when no error was seen at all)"
     )
-    always_valid_p_value: float
-    cs_lower: float
-    cs_upper: float
-    cs_restarted: bool = Field(default=False, description="running intersection went empty; restarted here")
+    always_valid_p_value: float = Field(description="two-sided, of 'no difference' (reported, not gated)")
+    cs_lower: float = Field(description="running lower confidence bound at level alpha (FAIL above the tolerance)")
+    cs_upper: float = Field(description="running upper confidence bound at level beta (PASS below the PASS bound)")
+    cs_restarted: bool = Field(default=False, description="running bounds crossed; restarted here")
     alpha: float
+    beta: float = 0.05
     tau: float
     difference_4xx: float | None
     z_statistic_4xx: float | None
@@ -369,46 +408,112 @@ def msprt_log_lr_at(
 
 
 CS_RESOLUTION = 1e-7
-"""Bisection stops when the CS bound is known to 1e-7 (0.00001 pp); the reported bound is the outer end."""
+"""Bisection stops when a confidence bound is known to 1e-7 (0.00001 pp); the reported bound is the outer end."""
 
 
-def confidence_sequence(
-    x_champion: int, n_champion: int, x_challenger: int, n_challenger: int, tau: float, alpha: float
-) -> tuple[float, float]:
-    """This look's CS of (challenger - champion) error rate: {theta0 : Lambda(theta0) < 1/alpha}, as an interval.
+def log_normal_cdf(x: float) -> float:
+    """log Phi(x), accurate in the far left tail where Phi itself underflows (Mills-ratio series below -20)."""
+    if x > -20:
+        return math.log(0.5 * math.erfc(-x / math.sqrt(2)))
+    return -x * x / 2 - math.log(-x) - 0.5 * math.log(2 * math.pi) + math.log1p(-1 / x**2 + 3 / x**4)
 
-    Each bound is found by stepping out from the estimate (doubling steps) until Lambda reaches 1/alpha and then
-    bisecting; the set is an interval around the estimate (checked on a grid in the tests), so this is the set.
+
+def one_sided_log_lr(deviation: float, variance: float, tau: float) -> float:
+    """log Lambda+ of the one-sided normal mixture: alternatives only on the side `deviation` points to.
+
+    With the half-normal mixing density 2 phi(theta/tau)/tau on theta > 0 (theta measured from theta0), the mixture
+    of likelihood ratios exp(theta S - theta^2 I / 2), S = e/V, I = 1/V, integrates in closed form to
+
+        Lambda+ = 2 sqrt(V/(V+tau^2)) exp(x^2/2) Phi(x),   x = e tau / sqrt(V (V+tau^2)).
+
+    It is a nonnegative martingale under theta0 like the two-sided mixture (Ville: P(ever >= 1/a) <= a), and about
+    twice as large on the tested side, so a one-sided question is answered with ~log 2 less evidence. A deviation on
+    the other side gives Lambda+ < 1 (no evidence).
     """
+    if variance <= 0:
+        return math.inf if deviation > 0 else -math.inf
+    total = variance + tau * tau
+    x = deviation * tau / math.sqrt(variance * total)
+    return math.log(2) + 0.5 * math.log(variance / total) + x * x / 2 + log_normal_cdf(x)
+
+
+def harm_log_lr(
+    x_champion: int, n_champion: int, x_challenger: int, n_challenger: int, tau: float, theta0: float
+) -> float:
+    """Evidence that challenger - champion error rate is above theta0 (one-sided mixture, variance under theta0,
+    deviation shortened by the continuity correction)."""
+    deviation = x_challenger / n_challenger - x_champion / n_champion - theta0
+    variance = restricted_variance(x_champion, n_champion, x_challenger, n_challenger, theta0)
+    return one_sided_log_lr(deviation - continuity_correction(n_champion, n_challenger), variance, tau)
+
+
+def safety_log_lr(
+    x_champion: int, n_champion: int, x_challenger: int, n_challenger: int, tau: float, theta0: float
+) -> float:
+    """Evidence that challenger - champion error rate is below theta0 (the mirror of harm_log_lr)."""
+    deviation = theta0 - (x_challenger / n_challenger - x_champion / n_champion)
+    variance = restricted_variance(x_champion, n_champion, x_challenger, n_challenger, theta0)
+    return one_sided_log_lr(deviation - continuity_correction(n_champion, n_challenger), variance, tau)
+
+
+def _edge(log_lr: Callable[[float], float], threshold: float, start: float, direction: float, step: float) -> float:
+    """Where {theta : log_lr(theta) < threshold} ends, walking from `start` (inside) towards `direction` (+1/-1):
+    doubling steps until the evidence reaches the threshold, then bisection; the outer end, or +-1 if never."""
+    edge, inside = direction, start
+    while True:
+        candidate = start + direction * step
+        if direction * (candidate - edge) >= 0:
+            candidate = edge
+        if log_lr(candidate) >= threshold:
+            outside = candidate
+            break
+        if candidate == edge:
+            return edge
+        inside, step = candidate, step * 2
+    while abs(outside - inside) > CS_RESOLUTION:
+        middle = (inside + outside) / 2
+        if log_lr(middle) >= threshold:
+            outside = middle
+        else:
+            inside = middle
+    return outside
+
+
+def _first_step(x_champion: int, n_champion: int, x_challenger: int, n_challenger: int) -> float:
     difference = x_challenger / n_challenger - x_champion / n_champion
-    threshold = math.log(1 / alpha)
     wald = restricted_variance(x_champion, n_champion, x_challenger, n_challenger, difference)
-    first_step = max(math.sqrt(wald), 1e-4)
+    return max(math.sqrt(wald), 1e-4)
 
-    def log_lr(theta0: float) -> float:
-        return msprt_log_lr_at(x_champion, n_champion, x_challenger, n_challenger, tau, theta0)
 
-    def bound(direction: float) -> float:
-        edge, inside, step = direction, difference, first_step
-        while True:
-            candidate = difference + direction * step
-            if direction * (candidate - edge) >= 0:
-                candidate = edge
-            if log_lr(candidate) >= threshold:
-                outside = candidate
-                break
-            if candidate == edge:
-                return edge
-            inside, step = candidate, step * 2
-        while abs(outside - inside) > CS_RESOLUTION:
-            middle = (inside + outside) / 2
-            if log_lr(middle) >= threshold:
-                outside = middle
-            else:
-                inside = middle
-        return outside
+def lower_confidence_bound(
+    x_champion: int, n_champion: int, x_challenger: int, n_challenger: int, tau: float, alpha: float
+) -> float:
+    """This look's lower confidence bound of (challenger - champion) error rate at level alpha, anytime-valid:
+    every theta below it has harm evidence >= 1/alpha, so the chance that it ever exceeds the true difference is
+    <= alpha however often one looks. FAIL compares it with the tolerance."""
+    difference = x_challenger / n_challenger - x_champion / n_champion
+    return _edge(
+        lambda theta: harm_log_lr(x_champion, n_champion, x_challenger, n_challenger, tau, theta),
+        math.log(1 / alpha),
+        difference,
+        -1.0,
+        _first_step(x_champion, n_champion, x_challenger, n_challenger),
+    )
 
-    return bound(-1.0), bound(1.0)
+
+def upper_confidence_bound(
+    x_champion: int, n_champion: int, x_challenger: int, n_challenger: int, tau: float, beta: float
+) -> float:
+    """This look's upper confidence bound at level beta (anytime-valid): PASS compares it with the harm to rule
+    out, so a challenger exactly that harmful passes with chance <= beta."""
+    difference = x_challenger / n_challenger - x_champion / n_champion
+    return _edge(
+        lambda theta: safety_log_lr(x_champion, n_champion, x_challenger, n_challenger, tau, theta),
+        math.log(1 / beta),
+        difference,
+        1.0,
+        _first_step(x_champion, n_champion, x_challenger, n_challenger),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -524,6 +629,7 @@ def _error_rate_test(
             cs_lower=prior_lower,
             cs_upper=prior_upper,
             alpha=settings.alpha,
+            beta=settings.beta,
             tau=settings.tau,
             difference_4xx=None,
             z_statistic_4xx=None,
@@ -535,7 +641,8 @@ def _error_rate_test(
     variance = pooled_variance(x_a, n_a, x_b, n_b)
     log_lr = msprt_log_lr_at(x_a, n_a, x_b, n_b, settings.tau, 0.0)
     p_value = min(prior_p, math.exp(-max(0.0, log_lr)))
-    look_lower, look_upper = confidence_sequence(x_a, n_a, x_b, n_b, settings.tau, settings.alpha)
+    look_lower = lower_confidence_bound(x_a, n_a, x_b, n_b, settings.tau, settings.alpha)
+    look_upper = upper_confidence_bound(x_a, n_a, x_b, n_b, settings.tau, settings.beta)
     lower, upper = max(prior_lower, look_lower), min(prior_upper, look_upper)
     restarted = lower > upper
     if restarted:
@@ -560,6 +667,7 @@ def _error_rate_test(
         cs_upper=upper,
         cs_restarted=restarted,
         alpha=settings.alpha,
+        beta=settings.beta,
         tau=settings.tau,
         difference_4xx=challenger.errors_4xx / n_b - champion.errors_4xx / n_a,
         z_statistic_4xx=z_4xx if math.isfinite(z_4xx) else None,
@@ -588,24 +696,33 @@ def evaluate_stage(
     settings: GateSettings,
     final_look: bool,
     prior: SequentialState | None = None,
+    may_pass: bool = True,
 ) -> StageVerdict:
     """Judge one look at a stage; pass the previous look's `verdict.state` as `prior` (None on the stage's first look).
+
+    `final_look`: the stage's longest bake is over (an undecided stage is INCONCLUSIVE for good). `may_pass`: the
+    stage's minimum bake is over, so it may PASS at this look (before it, only FAIL and INVALID can end it).
 
     Rules, first match wins:
       INVALID       counts inconsistent (errors > invocations, or counts lower than at the previous look), or
                     sample-ratio mismatch: chi-square p < srm_alpha * 6/(pi^2 look^2) (checked when both expected
                     counts are >= 50 and the challenger's share is below 100%).
       INCONCLUSIVE  no request at all yet.
-      FAIL          error rate: challenger has >= min_errors_to_fail errors and the CS lower bound of
-                    (challenger - champion) error rate is above the FAIL tolerance
+      FAIL          error rate: challenger has >= min_errors_to_fail errors and the running lower confidence bound
+                    (level alpha) of (challenger - champion) error rate is above the FAIL tolerance
                     max(error_rate_abs_tolerance, (error_rate_max_ratio - 1) * champion rate), i.e. the always-valid
                     evidence says the challenger is worse by more than tolerated (checked at every look).
       FAIL          latency: both variants have their minimum requests and p99 challenger/champion > limit.
-      INCONCLUSIVE  not the final look (a stage only PASSes at the end of its bake).
-      INCONCLUSIVE  final look, but too few requests (min_challenger_requests / min_champion_requests), no p99 to
-                    compare, or the CS upper bound is not below the PASS bound
-                    max(pass_abs_excess, (pass_max_ratio - 1) * champion rate): the bound is still too wide.
-      PASS          final look, enough requests, p99 ratio within the limit and CS upper bound < PASS bound.
+      PASS          the minimum bake is over (`may_pass`), enough requests, p99 ratio within the limit, and the
+                    running upper confidence bound (level beta) is below the PASS bound
+                    max(pass_abs_excess, (pass_max_ratio - 1) * champion rate): the harm is ruled out. At any look:
+                    the bound is anytime-valid, so deciding early costs no error (the bake ends with the evidence).
+      INCONCLUSIVE  otherwise; at the final look with the reason (too few requests, no p99, or the upper bound
+                    still above the PASS bound), before it "keeps baking".
+
+    Each side is a one-sided normal-mixture sequential test (one_sided_log_lr) at its own level: alpha bounds false
+    FAILs of a tolerable challenger, beta false PASSes of a challenger as bad as the PASS bound, both over every
+    look, planned or not (an operator's pause, an extended bake), because the bounds hold at any stopping time.
 
     Why two margins: a stage can only rule out harms its traffic can see. With the defaults a stage fails on
     convincing harm beyond +10% (or +0.05 pp) and passes once a doubling (or +0.5 pp) is ruled out; what lies between
@@ -693,9 +810,10 @@ def evaluate_stage(
     if errors.evaluable and errors.fail_margin is not None and errors.pass_margin is not None:
         diff_text = (
             f"challenger {errors.errors_counted} rate {_pct(challenger.error_rate)} vs champion "
-            f"{_pct(champion.error_rate)} ({n_b:,} vs {n_a:,} requests); {1 - settings.alpha:.0%} confidence "
-            f"sequence of the difference [{_pp(errors.cs_lower)}, {_pp(errors.cs_upper)}] "
-            f"(FAIL above {_pp(errors.fail_margin)}, PASS below {_pp(errors.pass_margin)})"
+            f"{_pct(champion.error_rate)} ({n_b:,} vs {n_a:,} requests); the difference is at least "
+            f"{_pp(errors.cs_lower)} ({1 - settings.alpha:.0%} anytime-valid bound; FAIL above "
+            f"{_pp(errors.fail_margin)}) and at most {_pp(errors.cs_upper)} ({1 - settings.beta:.0%} bound; PASS "
+            f"below {_pp(errors.pass_margin)})"
         )
         if x_b >= settings.min_errors_to_fail and errors.cs_lower > errors.fail_margin:
             return finish(
@@ -709,25 +827,26 @@ def evaluate_stage(
             f"({challenger.latency_p99_ms:g} ms vs {champion.latency_p99_ms:g} ms), "
             f"above the {latency.limit:g}x limit.",
         )
-    if not final_look:
-        detail = f": {diff_text}" if diff_text else ""
-        return finish(GateOutcome.INCONCLUSIVE, f"No harm shown so far; the stage keeps baking{detail}.")
+    blocker: str | None = None
     if n_b < settings.min_challenger_requests or n_a < settings.min_champion_requests:
-        return finish(
-            GateOutcome.INCONCLUSIVE,
+        blocker = (
             f"Too few requests to decide: challenger {n_b:,} (needs {settings.min_challenger_requests:,}), "
-            f"champion {n_a:,} (needs {settings.min_champion_requests:,}).",
+            f"champion {n_a:,} (needs {settings.min_champion_requests:,})."
         )
-    if latency.p99_ratio is None:
+    elif latency.p99_ratio is None:
+        blocker = "No p99 latency to compare for both variants, so the stage cannot pass."
+    elif errors.pass_margin is None or errors.cs_upper >= errors.pass_margin:
+        blocker = f"The upper confidence bound is still above the PASS bound, so harm is not ruled out: {diff_text}."
+    elif not may_pass:
+        blocker = "No harm, but the stage's minimum bake is not over."
+    if blocker is None:
         return finish(
-            GateOutcome.INCONCLUSIVE, "No p99 latency to compare for both variants, so the stage cannot pass."
+            GateOutcome.PASS,
+            f"No harm: {diff_text}; p99 latency ratio {latency.p99_ratio:.2f}x within {latency.limit:g}x.",
         )
-    if errors.pass_margin is None or errors.cs_upper >= errors.pass_margin:
-        return finish(
-            GateOutcome.INCONCLUSIVE,
-            f"The confidence sequence is still too wide to rule out a harmful error rate: {diff_text}.",
-        )
+    if not final_look:
+        return finish(GateOutcome.INCONCLUSIVE, f"No harm shown so far; the stage keeps baking. {blocker}")
+    return finish(GateOutcome.INCONCLUSIVE, blocker)
     return finish(
-        GateOutcome.PASS,
         f"No harm: {diff_text}; p99 latency ratio {latency.p99_ratio:.2f}x within {latency.limit:g}x.",
     )

@@ -200,8 +200,11 @@ class StageReport(Section):
     challenger_error_rate: float | None = None
     p99_ratio: float | None = None
     always_valid_p_value: float | None = None
-    cs_lower: float | None = None
-    cs_upper: float | None = None
+    cs_lower: float | None = Field(default=None, description="anytime-valid lower bound of the error-rate excess")
+    cs_upper: float | None = Field(default=None, description="anytime-valid upper bound of the error-rate excess")
+    fail_margin: float | None = Field(default=None, description="FAIL when cs_lower is above it (the tolerance)")
+    pass_margin: float | None = Field(default=None, description="PASS needs cs_upper below it (the harm ruled out)")
+    baked_minutes: float | None = Field(default=None, description="minutes since the stage's weights were served")
     srm_p_value: float | None = None
 
 

@@ -42,13 +42,16 @@ class EndpointUpdateFailed(PromotionError):
     """The endpoint update failed or did not finish in time; the message says its status and reason."""
 
 
-def gate_settings(catalog: ModelCatalog) -> GateSettings:
-    """The catalog's gates as the gate's settings (tolerance = the largest error-rate excess a stage may pass with)."""
+def gate_settings(catalog: ModelCatalog, stage_index: int = 0) -> GateSettings:
+    """The catalog's gates as one stage's gate settings: the harm that stage must rule out to pass is the larger of
+    `error_rate_tolerance` (absolute) and its rule-out ratio times the champion's rate."""
     assert catalog.rollout is not None
     gates = catalog.rollout.gates
     return GateSettings(
         alpha=gates.alpha,
+        beta=gates.beta,
         pass_abs_excess=gates.error_rate_tolerance,
+        pass_max_ratio=catalog.rollout.rule_out_ratio(stage_index),
         p99_latency_max_ratio=gates.max_p99_latency_ratio,
         min_challenger_requests=gates.min_requests,
         min_champion_requests=gates.min_requests,
@@ -332,12 +335,14 @@ def evaluate_rollout_stage(
         champion = variant_metrics(cloudwatch, rollout.endpoint_name, rollout.champion_variant, start, end)
     look = rollout.looks + 1
     final = look >= rollout.looks_per_stage * (1 + rollout.extensions)
+    baked_minutes = (moment - rollout.stage_started_at).total_seconds() / 60
     prior = SequentialState.model_validate(rollout.gate_state) if rollout.gate_state else None
     verdict = evaluate_stage(
         StageObservation(challenger_share=share, champion=champion, challenger=challenger),
-        gate_settings(catalog),
+        gate_settings(catalog, rollout.stage_index),
         final_look=final,
         prior=prior,
+        may_pass=baked_minutes >= settings.shortest_bake_minutes,
     )
     error_test, srm, latency = verdict.error_rate, verdict.srm, verdict.latency
     report = StageReport(
@@ -354,6 +359,9 @@ def evaluate_rollout_stage(
         always_valid_p_value=error_test.always_valid_p_value if error_test else None,
         cs_lower=error_test.cs_lower if error_test else None,
         cs_upper=error_test.cs_upper if error_test else None,
+        fail_margin=error_test.fail_margin if error_test else None,
+        pass_margin=error_test.pass_margin if error_test else None,
+        baked_minutes=round(baked_minutes, 2),
         srm_p_value=srm.p_value if srm else None,
     )
     update: dict[str, Any] = {
