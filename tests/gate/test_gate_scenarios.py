@@ -158,6 +158,17 @@ def test_slow_p99_fails() -> None:
     assert "p99 latency" in verdict.reason
 
 
+def test_p99_of_too_few_requests_neither_fails_nor_passes_a_stage() -> None:
+    """Below min_latency_requests a p99 rests on a handful of requests: no FAIL on it, and no PASS without it."""
+    slow = judge(observe(89_100, 891, 900, 2, p99_a=120.0, p99_b=240.0), final_look=False)
+    assert slow.outcome is GateOutcome.INCONCLUSIVE and slow.latency is not None and not slow.latency.checked
+    good = judge(observe(89_100, 891, 900, 0), settings=SETTINGS.model_copy(update={"beta": 0.3}))
+    assert good.outcome is GateOutcome.INCONCLUSIVE
+    assert "compare p99 latencies" in good.reason
+    enough = SETTINGS.model_copy(update={"beta": 0.3, "min_latency_requests": 500})
+    assert judge(observe(89_100, 891, 900, 0), settings=enough).outcome is GateOutcome.PASS
+
+
 def test_slow_p99_with_too_few_requests_does_not_fail() -> None:
     verdict = judge(observe(9_900, 99, 100, 1, p99_a=120.0, p99_b=240.0), final_look=False)
     assert verdict.outcome is GateOutcome.INCONCLUSIVE

@@ -191,6 +191,13 @@ class GateSettings(_Frozen):
     p99_latency_max_ratio: float = Field(default=1.5, ge=1)
     min_challenger_requests: int = Field(default=200, ge=1, description="for PASS and for the latency check")
     min_champion_requests: int = Field(default=200, ge=1, description="for PASS and for the latency check")
+    min_latency_requests: int = Field(
+        default=1000,
+        ge=1,
+        description="requests each variant needs before their p99s are compared (to FAIL or to PASS): a p99 of n "
+        "requests rests on the slowest n/100 of them, and with fewer than about ten the ratio of two p99s moves by "
+        "a third from look to look, which repeated looks would turn into false rollbacks",
+    )
     min_errors_to_fail: int = Field(
         default=5,
         ge=1,
@@ -679,9 +686,8 @@ def _latency(champion: VariantSummary, challenger: VariantSummary, settings: Gat
         return b / a if a is not None and b is not None and a > 0 else None
 
     p99_ratio = ratio(challenger.latency_p99_ms, champion.latency_p99_ms)
-    enough = (
-        challenger.invocations >= settings.min_challenger_requests
-        and champion.invocations >= settings.min_champion_requests
+    enough = min(challenger.invocations, champion.invocations) >= max(
+        settings.min_latency_requests, settings.min_challenger_requests, settings.min_champion_requests
     )
     return LatencyCheck(
         checked=enough and p99_ratio is not None,
@@ -712,7 +718,7 @@ def evaluate_stage(
                     (level alpha) of (challenger - champion) error rate is above the FAIL tolerance
                     max(error_rate_abs_tolerance, (error_rate_max_ratio - 1) * champion rate), i.e. the always-valid
                     evidence says the challenger is worse by more than tolerated (checked at every look).
-      FAIL          latency: both variants have their minimum requests and p99 challenger/champion > limit.
+      FAIL          latency: both variants have min_latency_requests and p99 challenger/champion > limit.
       PASS          the minimum bake is over (`may_pass`), enough requests, p99 ratio within the limit, and the
                     running upper confidence bound (level beta) is below the PASS bound
                     max(pass_abs_excess, (pass_max_ratio - 1) * champion rate): the harm is ruled out. At any look:
@@ -837,6 +843,11 @@ def evaluate_stage(
         blocker = "No p99 latency to compare for both variants, so the stage cannot pass."
     elif errors.pass_margin is None or errors.cs_upper >= errors.pass_margin:
         blocker = f"The upper confidence bound is still above the PASS bound, so harm is not ruled out: {diff_text}."
+    elif not latency.checked:
+        blocker = (
+            f"Too few requests to compare p99 latencies: {min(n_a, n_b):,} for the variant with fewer, needs "
+            f"{settings.min_latency_requests:,}."
+        )
     elif not may_pass:
         blocker = "No harm, but the stage's minimum bake is not over."
     if blocker is None:
