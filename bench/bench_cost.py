@@ -71,8 +71,14 @@ AWS_REQUEST_MS = 20.0
 LAMBDA_PLATFORM_LOG_BYTES = 350
 SFN_LOG_RECORD_OVERHEAD_BYTES = 250
 DEFAULT_COLD_START_S = 1.0
-# Assumed time for SageMaker to create or update an endpoint (it is minutes; the local endpoint is InService at once).
+# What a log record of a state machine whose LoggingConfiguration has IncludeExecutionData false leaves out: the
+# states' and tasks' input, output and parameters ("execution data"); the event's type, ids, timestamps, names,
+# resources and errors stay.
+EXECUTION_DATA_FIELDS = frozenset({"input", "inputDetails", "output", "outputDetails", "parameters"})
+# Assumed time for SageMaker to apply a new endpoint config (new instances: minutes) and new variant weights (seconds
+# to a minute), for the projection on AWS.
 ENDPOINT_UPDATE_S = 600.0
+WEIGHT_UPDATE_S = 60.0
 
 
 @dataclass
@@ -166,6 +172,15 @@ def cold_start_seconds() -> float:
     return statistics.median(totals) if totals else DEFAULT_COLD_START_S
 
 
+def endpoint_poll_turns(order: list[str], definition: Mapping[str, Any], poll_seconds: int) -> int:
+    """WaitForEndpoint turns on AWS: after each new config, what WaitForNewInstances did not already wait of
+    ENDPOINT_UPDATE_S; after each weight shift, WEIGHT_UPDATE_S."""
+    first_wait = float(definition["States"].get("WaitForNewInstances", {}).get("Seconds", 0))
+    configs, shifts = order.count("WaitForNewInstances"), order.count("ShiftTraffic")
+    after_config = math.ceil(max(0.0, ENDPOINT_UPDATE_S - first_wait) / poll_seconds)
+    return configs * after_config + shifts * math.ceil(WEIGHT_UPDATE_S / poll_seconds)
+
+
 def loop_runtime_seconds(loop: PollLoop, catalog: ModelCatalog) -> float | None:
     """How long a polling loop turns on AWS: the job it waits for, at its catalog upper bound."""
     states = set(loop.states)
@@ -175,8 +190,6 @@ def loop_runtime_seconds(loop: PollLoop, catalog: ModelCatalog) -> float | None:
         return float(catalog.comparison.max_runtime_seconds) if catalog.comparison else None
     if "ClaimPromotion" in states:
         return 0.0  # waiting for another promotion's lock: none in a normal promotion
-    if any("Endpoint" in state for state in states):
-        return ENDPOINT_UPDATE_S
     return None  # a loop timed from the document (the rollout's looks): as many turns on AWS as here
 
 
@@ -198,6 +211,28 @@ class FunctionProfile:
 def _add_units(target: dict[str, float], units: Mapping[str, float], times: float = 1.0) -> None:
     for key, quantity in units.items():
         target[key] = target.get(key, 0.0) + quantity * times
+
+
+def without_execution_data(event: Mapping[str, Any]) -> dict[str, Any]:
+    """A history event as a log record without execution data shows it."""
+    record: dict[str, Any] = {}
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, dict):
+            record[key] = {k: v for k, v in value.items() if k not in EXECUTION_DATA_FIELDS}
+        elif key not in EXECUTION_DATA_FIELDS:
+            record[key] = value
+    return record
+
+
+def logs_execution_data(runtime: Any) -> bool:
+    """Whether the promotion state machine's log records carry execution data (the synthesized template says)."""
+    machines = runtime.stack.of_type("AWS::StepFunctions::StateMachine")
+    promotion = next(
+        (r for logical_id, r in machines.items() if "Promotion" in logical_id and "Operator" not in logical_id),
+        next(iter(machines.values())),
+    )
+    logging = promotion.get("Properties", {}).get("LoggingConfiguration") or {}
+    return bool(logging.get("IncludeExecutionData", False)) and logging.get("Level", "OFF") != "OFF"
 
 
 def scenario(runtime: Any, event: dict[str, Any], catalog: ModelCatalog) -> dict[str, Any]:
@@ -234,10 +269,16 @@ def scenario(runtime: Any, event: dict[str, Any], catalog: ModelCatalog) -> dict
     # Functions the state machine does not invoke ran because an event was put on the product bus: on AWS, a
     # person's CLI (an approval decision) or an operator's request, one custom event each.
     bus_invocations = sum(1 for inv in invocations if inv.function not in task_functions.values())
-    sfn_log_bytes = sum(len(json.dumps(e, default=str).encode()) + SFN_LOG_RECORD_OVERHEAD_BYTES for e in history)
+    with_data = logs_execution_data(runtime)
+    sfn_log_bytes = sum(
+        len(json.dumps(e if with_data else without_execution_data(e), default=str).encode())
+        + SFN_LOG_RECORD_OVERHEAD_BYTES
+        for e in history
+    )
     lambda_log_bytes = sum(profile.log_bytes for profile in profiles.values())
 
     order = [state.name for state in result.states]
+    definition = next(iter(runtime.world.definitions.values()))
 
     def loop_entries(loop: PollLoop) -> int:
         """How often the loop was entered from outside (e.g. once per rollout stage)."""
@@ -247,7 +288,7 @@ def scenario(runtime: Any, event: dict[str, Any], catalog: ModelCatalog) -> dict
         )
 
     def usage(
-        *, aws: bool, polling: bool, one_look_per_stage: bool = False, execution_data_logs: bool = True
+        *, aws: bool, polling: bool, one_look_per_stage: bool = False, state_machine_logs: bool = True
     ) -> tuple[Usage, list[dict[str, Any]]]:
         units: dict[str, float] = {}
         for profile in profiles.values():
@@ -265,12 +306,14 @@ def scenario(runtime: Any, event: dict[str, Any], catalog: ModelCatalog) -> dict
         transitions = summary.state_transitions
         lambda_logs = lambda_log_bytes
         loop_rows = []
-        for loop in find_poll_loops(next(iter(runtime.world.definitions.values()))):
+        for loop in find_poll_loops(definition):
             turns = summary.entries.get(loop.wait_state, 0)
             runtime_s = loop_runtime_seconds(loop, catalog)
             aws_turns = turns
             if aws and polling and turns and runtime_s is not None and loop.wait_seconds is not None:
                 aws_turns = max(1, math.ceil(runtime_s / loop.wait_seconds))
+            if aws and turns and loop.wait_state == "WaitForEndpoint" and loop.wait_seconds:
+                aws_turns = max(turns, endpoint_poll_turns(order, definition, loop.wait_seconds))
             if one_look_per_stage and loop.wait_seconds is None and turns:
                 aws_turns = loop_entries(loop)
             extra_turns = aws_turns - turns
@@ -300,7 +343,7 @@ def scenario(runtime: Any, event: dict[str, Any], catalog: ModelCatalog) -> dict
                     "job_runtime_s_assumed": runtime_s if aws and polling else None,
                 }
             )
-        sfn_logs = round(sfn_log_bytes * transitions / max(1, summary.state_transitions)) if execution_data_logs else 0
+        sfn_logs = round(sfn_log_bytes * transitions / max(1, summary.state_transitions)) if state_machine_logs else 0
         return (
             Usage(
                 state_transitions=transitions,
@@ -315,7 +358,7 @@ def scenario(runtime: Any, event: dict[str, Any], catalog: ModelCatalog) -> dict
     measured_usage, _ = usage(aws=False, polling=False)
     projected_usage, loops = usage(aws=True, polling=True)
     callback_usage, _ = usage(aws=True, polling=False)
-    levers_usage, _ = usage(aws=True, polling=False, one_look_per_stage=True, execution_data_logs=False)
+    levers_usage, _ = usage(aws=True, polling=False, one_look_per_stage=True, state_machine_logs=False)
     measured, projected, callbacks, levers = (
         price_usage(u) for u in (measured_usage, projected_usage, callback_usage, levers_usage)
     )
@@ -347,6 +390,7 @@ def scenario(runtime: Any, event: dict[str, Any], catalog: ModelCatalog) -> dict
             "product_bus_events_from_people": bus_invocations,
             "runtime_requests_not_counted": sum(1 for r in recorder.requests if r.function is None),
             "log_bytes": {"lambda": lambda_log_bytes, "state_machine": sfn_log_bytes},
+            "state_machine_logs_execution_data": with_data,
             "xray_traces": measured_usage.traces,
             "failed_states": summary.failed_states,
         },
@@ -369,8 +413,8 @@ def scenario(runtime: Any, event: dict[str, Any], catalog: ModelCatalog) -> dict
                 "the training, comparison and endpoint waits by callback (.sync or task token), not polling",
                 "one evaluation per rollout stage (Bake the whole bake time, then EvaluateStage) instead of a look "
                 "every look_minutes",
-                "the state machine's execution log at level ERROR (or ALL without execution data); the execution "
-                "history and the decision report keep the details",
+                "no state machine execution log (level OFF); the execution history and the decision report keep "
+                "the details",
             ],
         },
         "usd_per_polled_job_minute": None if per_polled_minute is None else round(per_polled_minute, 8),

@@ -53,6 +53,9 @@ POLL_INTERVAL = cdk.Duration.seconds(60)
 # A waiting promotion looks at the model lock every 5 minutes: 1,500 looks (promotion.claiming.MAX_LOCK_WAITS) span
 # 5 days and stay well inside Step Functions' 25,000-event execution history.
 LOCK_POLL_INTERVAL = cdk.Duration.seconds(300)
+# A new endpoint config (DeployChallenger, PromoteChallenger) puts new instances up, which SageMaker takes minutes to
+# do: the first look comes after 5 minutes, then every POLL_INTERVAL (12 polls of a minute saved on each).
+NEW_INSTANCES_WAIT = cdk.Duration.seconds(300)
 ENDPOINT_BUSY_ERROR = "EndpointBusy"  # promotion.errors.EndpointBusy
 # The tasks that send SageMaker an endpoint change (Rollback waits in its own loop instead of retrying).
 ENDPOINT_CHANGING_STATES = frozenset({"DeployChallenger", "ShiftTraffic", "PromoteChallenger"})
@@ -185,6 +188,7 @@ class PromotionStateMachine(Construct):
         wait_for_pipeline = sfn.Wait(self, "WaitForPipeline", time=sfn.WaitTime.duration(POLL_INTERVAL))
         wait_for_comparison = sfn.Wait(self, "WaitForComparison", time=sfn.WaitTime.duration(POLL_INTERVAL))
         wait_for_endpoint = sfn.Wait(self, "WaitForEndpoint", time=sfn.WaitTime.duration(POLL_INTERVAL))
+        wait_for_instances = sfn.Wait(self, "WaitForNewInstances", time=sfn.WaitTime.duration(NEW_INSTANCES_WAIT))
         # The bake between two looks at a stage: the catalog's look interval, carried in the rollout section.
         bake = sfn.Wait(self, "Bake", time=sfn.WaitTime.seconds_path("$.rollout.look_seconds"))
         duplicate = sfn.Succeed(self, "Duplicate")
@@ -297,7 +301,8 @@ class PromotionStateMachine(Construct):
         def action(name: str) -> sfn.Condition:
             return sfn.Condition.string_equals("$.rollout.action", name)
 
-        deploy.next(sfn.Choice(self, "RolloutStart").when(action("SKIPPED"), publish).otherwise(wait_for_endpoint))
+        deploy.next(sfn.Choice(self, "RolloutStart").when(action("SKIPPED"), publish).otherwise(wait_for_instances))
+        wait_for_instances.next(check_endpoint)
         # The bake reads its length from the document; a Wait cannot catch, so a Choice proves the value first.
         look = "$.rollout.look_seconds"
         bake_check = (
@@ -332,7 +337,7 @@ class PromotionStateMachine(Construct):
             # FAIL, INVALID, or INCONCLUSIVE past the extensions: Rollback takes the reason from $.rollout.
             .otherwise(rollback)
         )
-        promote_challenger.next(wait_for_endpoint)
+        promote_challenger.next(wait_for_instances)
         retire.next(publish)
         for state in (deploy, check_endpoint, shift, evaluate, promote_challenger, retire):
             state.add_catch(rollback, errors=["States.ALL"], result_path="$.error")

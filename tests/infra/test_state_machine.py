@@ -180,10 +180,12 @@ def test_choices_and_waits(definition: dict[str, Any]) -> None:
     }
     assert states["EndpointStatus"]["Default"] == "WaitForEndpoint"
     # Every endpoint change is waited for and confirmed by CheckEndpoint before anything follows it.
-    for change in ("DeployChallenger", "ShiftTraffic", "PromoteChallenger"):
-        following = states[change]["Next"]
-        assert following == "WaitForEndpoint" or states[following]["Default"] == "WaitForEndpoint", change
+    # A weight change is looked at after a minute; a new config (new instances, minutes) first after five.
+    assert states["ShiftTraffic"]["Next"] == "WaitForEndpoint"
+    assert states["PromoteChallenger"]["Next"] == "WaitForNewInstances"
+    assert states[states["DeployChallenger"]["Next"]]["Default"] == "WaitForNewInstances"
     assert (states["WaitForEndpoint"]["Seconds"], states["WaitForEndpoint"]["Next"]) == (60, "CheckEndpoint")
+    assert (states["WaitForNewInstances"]["Seconds"], states["WaitForNewInstances"]["Next"]) == (300, "CheckEndpoint")
     # Rollback restores the endpoint in a wait loop while it reports the endpoint still changing.
     assert states["RollbackEndpoint"]["Choices"] == [
         {

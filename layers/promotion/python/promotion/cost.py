@@ -497,7 +497,9 @@ def find_poll_loops(definition: Mapping[str, Any]) -> list[PollLoop]:
                 if cycle is not None:
                     break
             frontier = following
-        if cycle is not None:
+        # A polling loop waits once per turn; a longer cycle through other Waits is the flow itself (the rollout
+        # from one new endpoint config to the next), not a poll.
+        if cycle is not None and sum(1 for member in cycle if states[member].get("Type") == "Wait") == 1:
             seconds = state.get("Seconds")
             loops.append(PollLoop(name, int(seconds) if isinstance(seconds, int) else None, cycle))
     return loops
