@@ -9,13 +9,13 @@ from promotion.approval import request_approval
 from promotion.clients import client
 from promotion.handler_support import catalog_of, step_boundary
 from promotion.job_image import PROJECT_IMAGE
-from promotion.models import PromotionState
+from promotion.models import ValidatedState, step_input
 from promotion.observability import logger, metrics
 from promotion.settings import settings
 
 
 class AwaitApprovalInput(BaseModel):
-    state: PromotionState
+    state: ValidatedState
     task_token: str
 
 
@@ -23,7 +23,7 @@ class AwaitApprovalInput(BaseModel):
 @metrics.log_metrics
 @step_boundary("AwaitApproval")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    request = AwaitApprovalInput.model_validate(event)
+    request = step_input(AwaitApprovalInput, event, "AwaitApproval")
     catalog = catalog_of(request.state)
     config = settings()
     notice = request_approval(

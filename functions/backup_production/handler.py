@@ -7,7 +7,7 @@ from promotion.approval import verify_recorded_approval
 from promotion.backup import backup_production
 from promotion.clients import client
 from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import PromotionState
+from promotion.models import ClaimedState, step_input
 from promotion.observability import logger, metrics
 from promotion.settings import settings
 
@@ -16,9 +16,8 @@ from promotion.settings import settings
 @metrics.log_metrics
 @step_boundary("BackupProduction")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = PromotionState.model_validate(event)
+    state = step_input(ClaimedState, event, "BackupProduction")
     catalog = catalog_of(state)
-    assert state.claim.release_id is not None
     verify_recorded_approval(client("dynamodb"), client("sagemaker"), settings().table_name, state, catalog)
     result = backup_production(
         client("ssm"),

@@ -5,7 +5,7 @@ from typing import Any
 from promotion.clients import client
 from promotion.comparison import check_comparison
 from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import PromotionState
+from promotion.models import ComparisonState, step_input
 from promotion.observability import logger, metrics
 
 
@@ -13,9 +13,8 @@ from promotion.observability import logger, metrics
 @metrics.log_metrics
 @step_boundary("CheckComparison")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = PromotionState.model_validate(event)
+    state = step_input(ComparisonState, event, "CheckComparison")
     catalog_of(state)
-    assert state.comparison is not None
     result = check_comparison(client("sagemaker"), client("s3"), state.comparison)
     logger.info("comparison status", extra=result.model_dump(mode="json"))
     return result.model_dump(mode="json")

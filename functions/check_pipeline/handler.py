@@ -4,7 +4,7 @@ from typing import Any
 
 from promotion.clients import client
 from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import PromotionState
+from promotion.models import PipelineState, step_input
 from promotion.observability import logger, metrics
 from promotion.pipeline import check_pipeline
 
@@ -13,9 +13,8 @@ from promotion.pipeline import check_pipeline
 @metrics.log_metrics
 @step_boundary("CheckPipeline")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = PromotionState.model_validate(event)
+    state = step_input(PipelineState, event, "CheckPipeline")
     catalog = catalog_of(state)
-    assert state.pipeline is not None
     result = check_pipeline(client("sagemaker"), catalog, state.pipeline)
     logger.info("pipeline status", extra={"training_job": result.training_job_name, "status": result.status})
     return result.model_dump(mode="json")

@@ -5,7 +5,7 @@ from typing import Any
 from promotion.clients import client
 from promotion.comparison import start_comparison
 from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import PromotionState
+from promotion.models import PipelineState, step_input
 from promotion.observability import logger, metrics
 from promotion.settings import settings
 
@@ -14,7 +14,7 @@ from promotion.settings import settings
 @metrics.log_metrics
 @step_boundary("CompareWithChampion")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = PromotionState.model_validate(event)
+    state = step_input(PipelineState, event, "CompareWithChampion")
     catalog = catalog_of(state)
     config = settings()
     result = start_comparison(

@@ -4,7 +4,7 @@ from typing import Any
 
 from promotion.clients import client
 from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import PromotionState
+from promotion.models import PipelineState, step_input
 from promotion.observability import logger, metrics
 from promotion.rollout import deploy_challenger
 from promotion.settings import settings
@@ -14,7 +14,7 @@ from promotion.settings import settings
 @metrics.log_metrics
 @step_boundary("DeployChallenger")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = PromotionState.model_validate(event)
+    state = step_input(PipelineState, event, "DeployChallenger")
     catalog = catalog_of(state)
     config = settings()
     result = deploy_challenger(

@@ -4,7 +4,7 @@ from typing import Any
 
 from promotion.clients import client
 from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import PromotionState
+from promotion.models import RolloutState, step_input
 from promotion.observability import logger, metrics
 from promotion.rollout import evaluate_rollout_stage
 
@@ -13,9 +13,8 @@ from promotion.rollout import evaluate_rollout_stage
 @metrics.log_metrics
 @step_boundary("EvaluateStage")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = PromotionState.model_validate(event)
+    state = step_input(RolloutState, event, "EvaluateStage")
     catalog = catalog_of(state)
-    assert state.rollout is not None
     result = evaluate_rollout_stage(client("cloudwatch"), catalog, state.rollout)
     logger.info("stage evaluated", extra={"action": result.action, "reason": result.reason})
     return result.model_dump(mode="json")

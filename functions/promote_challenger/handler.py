@@ -4,7 +4,7 @@ from typing import Any
 
 from promotion.clients import client
 from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import PromotionState
+from promotion.models import RolloutState, step_input
 from promotion.observability import logger, metrics
 from promotion.rollout import promote_challenger
 
@@ -13,7 +13,7 @@ from promotion.rollout import promote_challenger
 @metrics.log_metrics
 @step_boundary("PromoteChallenger")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = PromotionState.model_validate(event)
+    state = step_input(RolloutState, event, "PromoteChallenger")
     catalog = catalog_of(state)
     result = promote_challenger(client("sagemaker"), catalog, state)
     logger.info("challenger promoted", extra={"action": result.action, "reason": result.reason})

@@ -4,7 +4,7 @@ from typing import Any
 
 from promotion.clients import client
 from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import PromotionState
+from promotion.models import RolloutState, step_input
 from promotion.observability import logger, metrics
 from promotion.rollout import retire_champion
 
@@ -13,9 +13,8 @@ from promotion.rollout import retire_champion
 @metrics.log_metrics
 @step_boundary("RetireChampion")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = PromotionState.model_validate(event)
+    state = step_input(RolloutState, event, "RetireChampion")
     catalog_of(state)  # binds model, release id and execution name to the logs and metrics
-    assert state.rollout is not None
     result = retire_champion(client("sagemaker"), state.rollout)
     logger.info("champion retired", extra={"action": result.action, "reason": result.reason})
     return result.model_dump(mode="json")

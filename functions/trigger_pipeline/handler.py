@@ -4,7 +4,7 @@ from typing import Any
 
 from promotion.clients import client
 from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import PromotionState
+from promotion.models import ValidatedState, step_input
 from promotion.observability import logger, metrics
 from promotion.pipeline import trigger_pipeline
 from promotion.settings import settings
@@ -14,11 +14,10 @@ from promotion.settings import settings
 @metrics.log_metrics
 @step_boundary("TriggerPipeline")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = PromotionState.model_validate(event)
+    state = step_input(ValidatedState, event, "TriggerPipeline")
     catalog = catalog_of(state)
     config = settings()
     claim, role_arn = state.claim, config.training_role_for(state.claim.model)
-    assert claim.release_id and claim.tuning_job_name and state.validation and state.validation.candidate and role_arn
     result = trigger_pipeline(
         client("sagemaker"),
         catalog,

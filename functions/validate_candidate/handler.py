@@ -5,7 +5,7 @@ from typing import Any
 from promotion.candidate import validate_candidate
 from promotion.clients import client
 from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import PromotionState
+from promotion.models import ClaimedState, step_input
 from promotion.observability import logger, metrics
 from promotion.settings import settings
 
@@ -14,9 +14,8 @@ from promotion.settings import settings
 @metrics.log_metrics
 @step_boundary("ValidateCandidate")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = PromotionState.model_validate(event)
+    state = step_input(ClaimedState, event, "ValidateCandidate")
     catalog = catalog_of(state)
-    assert state.claim.tuning_job_name is not None
     result = validate_candidate(
         client("sagemaker"), client("s3"), settings().config_bucket, catalog, state.claim.tuning_job_name
     )

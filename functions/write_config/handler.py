@@ -5,7 +5,7 @@ from typing import Any
 from promotion.clients import client
 from promotion.config import write_config
 from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import PromotionState
+from promotion.models import ClaimedState, step_input
 from promotion.observability import logger, metrics
 from promotion.settings import settings
 
@@ -14,7 +14,7 @@ from promotion.settings import settings
 @metrics.log_metrics
 @step_boundary("WriteConfig")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = PromotionState.model_validate(event)
+    state = step_input(ClaimedState, event, "WriteConfig")
     catalog = catalog_of(state)
     result = write_config(client("s3"), settings().config_bucket, catalog, state)
     logger.info("config written", extra={"key": result.key, "sha256": result.sha256})

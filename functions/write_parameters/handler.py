@@ -4,7 +4,7 @@ from typing import Any
 
 from promotion.clients import client
 from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import PromotionState
+from promotion.models import ValidatedState, step_input
 from promotion.observability import logger, metrics
 from promotion.parameters import write_hyperparameters
 from promotion.settings import settings
@@ -14,9 +14,8 @@ from promotion.settings import settings
 @metrics.log_metrics
 @step_boundary("WriteParameters")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = PromotionState.model_validate(event)
+    state = step_input(ValidatedState, event, "WriteParameters")
     catalog = catalog_of(state)
-    assert state.claim.release_id is not None and state.validation and state.validation.candidate
     result = write_hyperparameters(
         client("ssm"),
         client("s3"),

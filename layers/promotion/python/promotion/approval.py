@@ -23,7 +23,7 @@ from promotion.catalog import ModelCatalog
 from promotion.claims import condition_held
 from promotion.errors import ApprovalNotRecorded
 from promotion.events import ModelPackageStateChange
-from promotion.models import Approval, PromotionState
+from promotion.models import Approval, PromotionState, ValidatedState
 from promotion.registry import (
     APPROVED_STATUS,
     PENDING_STATUS,
@@ -81,7 +81,7 @@ def approval_commands(model: str, package_arn: str) -> dict[str, str]:
 
 
 def request_approval(
-    state: PromotionState,
+    state: ValidatedState,
     task_token: str,
     catalog: ModelCatalog,
     *,
@@ -98,7 +98,6 @@ def request_approval(
     """Register the candidate in the Model Registry, store the task token with the pending promotion and notify the
     approvers; returns the notification sent."""
     claim, validation = state.claim, state.validation
-    assert claim.model and claim.tuning_job_name and validation is not None and validation.candidate is not None
     moment = now or datetime.now(UTC)
     expires_at = int(moment.timestamp()) + validation.approval_timeout_seconds
     package_arn = register_candidate(sagemaker, state, catalog, serving_image)

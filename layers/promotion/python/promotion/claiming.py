@@ -11,7 +11,7 @@ from promotion.claims import ClaimStore
 from promotion.errors import UnknownModel
 from promotion.events import MODEL_TAG, TuningJobStateChange
 from promotion.layout import release_id_for
-from promotion.models import Claim, ClaimInput, ClaimStatus
+from promotion.models import Claim, ClaimedPromotion, ClaimInput, ClaimStatus
 
 # WaitForModelLock waits 300 s; 1,500 looks keep an execution well inside Step Functions' 25,000-event history.
 MAX_LOCK_WAITS = 1500
@@ -31,7 +31,7 @@ def lock_lease_seconds(catalog: ModelCatalog) -> int:
     return int(catalog.approval.timeout_hours * 3600 + catalog.training.max_runtime_seconds + 86400)
 
 
-def parse_promotion_request(request: ClaimInput, catalog_dir: Path) -> Claim | tuple[Claim, ModelCatalog]:
+def parse_promotion_request(request: ClaimInput, catalog_dir: Path) -> Claim | tuple[ClaimedPromotion, ModelCatalog]:
     """A REJECTED claim for an event that cannot be promoted, or the claim identity and the model's catalog."""
     previous = request.state.get("claim") if isinstance(request.state, dict) else None
     attempts = int(previous.get("attempts", 0)) + 1 if isinstance(previous, dict) else 1
@@ -66,7 +66,7 @@ def parse_promotion_request(request: ClaimInput, catalog_dir: Path) -> Claim | t
     except UnknownModel as error:
         return Claim(status=ClaimStatus.REJECTED, reason=str(error), model=model, **identity)
     release_id = release_id_for(detail.HyperParameterTuningJobArn, event.time)
-    return Claim(status=ClaimStatus.CLAIMED, model=model, release_id=release_id, **identity), catalog
+    return ClaimedPromotion(status=ClaimStatus.CLAIMED, model=model, release_id=release_id, **identity), catalog
 
 
 def claim(request: ClaimInput, catalog_dir: Path, store: ClaimStore) -> Claim:
@@ -75,7 +75,6 @@ def claim(request: ClaimInput, catalog_dir: Path, store: ClaimStore) -> Claim:
     if isinstance(parsed, Claim):
         return parsed
     identity, catalog = parsed
-    assert identity.model and identity.tuning_job_arn and identity.release_id and identity.event_time
     attempt = store.claim(
         model=identity.model,
         tuning_job_arn=identity.tuning_job_arn,

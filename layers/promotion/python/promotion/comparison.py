@@ -13,10 +13,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from promotion.catalog import ModelCatalog
-from promotion.errors import JobNotOurs, PromotionError
+from promotion.errors import CatalogError, JobNotOurs, PromotionError
 from promotion.job_image import Images
 from promotion.layout import report_prefix
-from promotion.models import Comparison, PromotionState
+from promotion.models import Comparison, PipelineState, PromotionState, required
 from promotion.pipeline import require_same_job
 
 # The comparison's code is in the image (jobs/Dockerfile puts jobs/ at /opt/program): no code input to stage.
@@ -33,7 +33,7 @@ def comparison_job_name(model: str, release_id: str) -> str:
 
 def comparison_request(
     catalog: ModelCatalog,
-    state: PromotionState,
+    state: PipelineState,
     *,
     role_arn: str,
     bucket: str,
@@ -42,12 +42,10 @@ def comparison_request(
 ) -> dict[str, Any]:
     """The CreateProcessingJob request: champion, challenger and holdout in, report.json and plots out."""
     settings = catalog.comparison
-    claim, pipeline = state.claim, state.pipeline
-    assert settings is not None
-    assert claim.model is not None
-    assert claim.release_id is not None
-    assert pipeline is not None
-    assert pipeline.model_data_url is not None
+    if settings is None:
+        raise CatalogError(f"model {catalog.id}'s catalog has no comparison section: there is no job to start")
+    claim = state.claim
+    challenger_model_url = required(state.pipeline.model_data_url, "$.pipeline.model_data_url")
 
     def model_input(name: str, uri: str, local: str) -> dict[str, Any]:
         return {
@@ -75,7 +73,7 @@ def comparison_request(
         },
         "ProcessingInputs": [
             model_input("champion", champion_model_url, "/opt/ml/processing/input/champion"),
-            model_input("challenger", pipeline.model_data_url, "/opt/ml/processing/input/challenger"),
+            model_input("challenger", challenger_model_url, "/opt/ml/processing/input/challenger"),
             model_input("holdout", settings.holdout_data, "/opt/ml/processing/input/holdout"),
         ],
         "ProcessingOutputConfig": {
@@ -116,7 +114,7 @@ def start_comparison(
     s3: Any,
     dynamodb: Any,
     catalog: ModelCatalog,
-    state: PromotionState,
+    state: PipelineState,
     *,
     role_arn: str,
     bucket: str,

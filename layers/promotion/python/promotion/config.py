@@ -17,7 +17,7 @@ from promotion.catalog import MODEL_ID_PATTERN, ModelCatalog
 from promotion.errors import BackupMissing, ConfigSchemaError
 from promotion.hyperparameters import HyperparameterValue, validate_hyperparameters
 from promotion.layout import backup_key, promoted_config_key
-from promotion.models import ConfigWritten, PromotionState
+from promotion.models import ClaimedState, ConfigWritten, PromotionState
 
 
 class ConfigSource(BaseModel):
@@ -112,9 +112,8 @@ def require_backup(s3: Any, bucket: str, model: str, release_id: str) -> None:
         raise
 
 
-def write_config(s3: Any, bucket: str, catalog: ModelCatalog, state: PromotionState) -> ConfigWritten:
+def write_config(s3: Any, bucket: str, catalog: ModelCatalog, state: ClaimedState) -> ConfigWritten:
     """Validate, write and archive the release's config; the previous one was archived by BackupProduction."""
-    assert state.claim.model is not None and state.claim.release_id is not None
     require_backup(s3, bucket, state.claim.model, state.claim.release_id)
     config = build_config(state, catalog)
     body = render_config(config).encode()

@@ -8,6 +8,12 @@ class PromotionError(Exception):
     """Base of every error the promotion flow raises on purpose."""
 
 
+class StepInputInvalid(PromotionError):
+    """A step found the execution document without a section or field an earlier step writes, or with one of the
+    wrong shape (an execution started by hand with another input, an edited output): the message says which, and
+    the step did nothing."""
+
+
 class CatalogError(PromotionError):
     """A model catalog file is missing, unreadable or invalid (message names the file and the field)."""
 

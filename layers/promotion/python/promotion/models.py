@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from promotion.errors import StepInputInvalid
 from promotion.hyperparameters import HyperparameterValue
 
 
@@ -328,3 +329,75 @@ class PromotionState(BaseModel):
     rollback: Restored | None = None
     rollback_error: dict[str, Any] | None = None
     result: Result | None = None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Step inputs: each step's view of the execution document, with the sections it needs required. A document without
+# them (or with one of the wrong shape) is refused with StepInputInvalid naming what is missing, before anything is
+# read or written, instead of failing later on a None.
+
+T = TypeVar("T")
+S = TypeVar("S", bound=BaseModel)
+
+
+def required(value: T | None, what: str) -> T:
+    """`value`, or StepInputInvalid saying that `what` (a JSON path of the execution document) is missing."""
+    if value is None or value == "":
+        raise StepInputInvalid(f"{what} is missing from the execution document")
+    return value
+
+
+def step_input(model: type[S], event: Any, step: str) -> S:
+    """Validate a step's input; a ValidationError becomes StepInputInvalid listing each problem by its path."""
+    try:
+        return model.model_validate(event)
+    except ValidationError as error:
+        problems = [
+            f"$.{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}" for problem in error.errors()[:5]
+        ]
+        raise StepInputInvalid(f"{step} cannot run on this execution document: {'; '.join(problems)}") from None
+
+
+class ClaimedPromotion(Claim):
+    """A claim that let the promotion proceed: who it is, fully known."""
+
+    model: str
+    release_id: str
+    tuning_job_name: str
+    tuning_job_arn: str
+    event_time: datetime
+
+
+class ClaimedState(PromotionState):
+    """What every step after ClaimPromotion may rely on."""
+
+    claim: ClaimedPromotion
+
+
+class ValidatedCandidate(Validation):
+    candidate: Candidate
+
+
+class ValidatedState(ClaimedState):
+    """AwaitApproval, TriggerPipeline, WriteParameters: the candidate ValidateCandidate passed."""
+
+    validation: ValidatedCandidate
+
+
+class PipelineState(ClaimedState):
+    """CheckPipeline, CompareWithChampion, DeployChallenger: the training job TriggerPipeline started."""
+
+    pipeline: Pipeline
+
+
+class ComparisonState(ClaimedState):
+    """CheckComparison: the comparison job CompareWithChampion started."""
+
+    comparison: Comparison
+
+
+class RolloutState(ClaimedState):
+    """CheckEndpoint, ShiftTraffic, EvaluateStage, PromoteChallenger, RetireChampion: the rollout DeployChallenger
+    began."""
+
+    rollout: Rollout

@@ -65,9 +65,8 @@ def restore_endpoint_step(sagemaker: Any, record: BackupRecord, previous: Restor
     try:
         return _endpoint_step(sagemaker, record, previous)
     except ClientError as error:
-        if not is_endpoint_busy(error):
+        if not is_endpoint_busy(error) or record.endpoint is None:
             raise
-        assert record.endpoint is not None
         last, polls = _carried_over(previous)
         if polls > MAX_ENDPOINT_POLLS:
             name = record.endpoint.name

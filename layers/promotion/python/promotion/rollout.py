@@ -17,10 +17,11 @@ from botocore.exceptions import ClientError
 from promotion import clock
 from promotion.artifacts import pin_artifact
 from promotion.catalog import ModelCatalog
-from promotion.errors import ArtifactChanged, PromotionError, ResourceNotOurs
+from promotion.catalog import Rollout as RolloutSettings
+from promotion.errors import ArtifactChanged, CatalogError, PromotionError, ResourceNotOurs
 from promotion.gate import GateOutcome, GateSettings, SequentialState, StageObservation, VariantMetrics, evaluate_stage
 from promotion.job_image import Images
-from promotion.models import PromotionState, Rollout, StageReport
+from promotion.models import PipelineState, Rollout, RolloutState, StageReport, required
 from promotion.production import describe_endpoint
 from promotion.traffic import (
     challenger_variant_name,
@@ -42,16 +43,26 @@ class EndpointUpdateFailed(PromotionError):
     """The endpoint update failed or did not finish in time; the message says its status and reason."""
 
 
+def rollout_settings(catalog: ModelCatalog) -> RolloutSettings:
+    """The catalog's rollout section; CatalogError when it has none (removed while this execution rolls out)."""
+    if catalog.rollout is None:
+        raise CatalogError(
+            f"model {catalog.id}'s catalog has no rollout section, but this execution is rolling out: was it removed "
+            "since the rollout began?"
+        )
+    return catalog.rollout
+
+
 def gate_settings(catalog: ModelCatalog, stage_index: int = 0) -> GateSettings:
     """The catalog's gates as one stage's gate settings: the harm that stage must rule out to pass is the larger of
     `error_rate_tolerance` (absolute) and its rule-out ratio times the champion's rate."""
-    assert catalog.rollout is not None
-    gates = catalog.rollout.gates
+    settings = rollout_settings(catalog)
+    gates = settings.gates
     return GateSettings(
         alpha=gates.alpha,
         beta=gates.beta,
         pass_abs_excess=gates.error_rate_tolerance,
-        pass_max_ratio=catalog.rollout.rule_out_ratio(stage_index),
+        pass_max_ratio=settings.rule_out_ratio(stage_index),
         p99_latency_max_ratio=gates.max_p99_latency_ratio,
         min_challenger_requests=gates.min_requests,
         min_champion_requests=gates.min_requests,
@@ -64,7 +75,7 @@ def deploy_challenger(
     s3: Any,
     bucket: str,
     catalog: ModelCatalog,
-    state: PromotionState,
+    state: PipelineState,
     role_arn: str,
     images: Images,
 ) -> Rollout:
@@ -74,9 +85,6 @@ def deploy_challenger(
     settings, claim, pipeline = catalog.rollout, state.claim, state.pipeline
     if settings is None:
         return Rollout(action="SKIPPED", reason="the catalog has no rollout settings")
-    assert claim.model is not None
-    assert claim.release_id is not None
-    assert pipeline is not None
     endpoint = describe_endpoint(sagemaker, settings.endpoint_name)
     if endpoint is None:
         return Rollout(
@@ -203,8 +211,8 @@ def check_endpoint(sagemaker: Any, rollout: Rollout, now: datetime | None = None
         rollout = rollout.model_copy(
             update={"then": then, "expected_config": rollout.final_config if final else rollout.rollout_config}
         )
-    assert rollout.endpoint_name is not None
-    endpoint = describe_endpoint(sagemaker, rollout.endpoint_name) or {}
+    endpoint_name = required(rollout.endpoint_name, "$.rollout.endpoint_name")
+    endpoint = describe_endpoint(sagemaker, endpoint_name) or {}
     status = endpoint.get("EndpointStatus", "Missing")
     polls = rollout.polls + 1
     if status in IN_PROGRESS:
@@ -234,13 +242,13 @@ def check_endpoint(sagemaker: Any, rollout: Rollout, now: datetime | None = None
 def shift_traffic(sagemaker: Any, rollout: Rollout) -> Rollout:
     """Ask for the current stage's weights (they sum to 1; the challenger's share only grows); CheckEndpoint starts
     the stage's bake once SageMaker serves them."""
-    assert rollout.endpoint_name and rollout.champion_variant and rollout.challenger_variant
+    endpoint, champion, challenger = _variants(rollout)
     champion_weight, challenger_weight = stage_weights(rollout.stages)[rollout.stage_index]
     sagemaker.update_endpoint_weights_and_capacities(
-        EndpointName=rollout.endpoint_name,
+        EndpointName=endpoint,
         DesiredWeightsAndCapacities=[
-            {"VariantName": rollout.champion_variant, "DesiredWeight": champion_weight},
-            {"VariantName": rollout.challenger_variant, "DesiredWeight": challenger_weight},
+            {"VariantName": champion, "DesiredWeight": champion_weight},
+            {"VariantName": challenger, "DesiredWeight": challenger_weight},
         ],
     )
     percent = rollout.stages[rollout.stage_index]
@@ -250,12 +258,21 @@ def shift_traffic(sagemaker: Any, rollout: Rollout) -> Rollout:
             "then": "BAKE",
             "polls": 0,
             "reason": f"stage {rollout.stage_index + 1}/{len(rollout.stages)}: challenger at {percent:g} %",
-            "weights": {rollout.champion_variant: champion_weight, rollout.challenger_variant: challenger_weight},
+            "weights": {champion: champion_weight, challenger: challenger_weight},
             "stage_started_at": None,
             "looks": 0,
             "extensions": 0,
             "gate_state": None,
         }
+    )
+
+
+def _variants(rollout: Rollout) -> tuple[str, str, str]:
+    """The endpoint and the champion's and challenger's variant names DeployChallenger recorded."""
+    return (
+        required(rollout.endpoint_name, "$.rollout.endpoint_name"),
+        required(rollout.champion_variant, "$.rollout.champion_variant"),
+        required(rollout.challenger_variant, "$.rollout.challenger_variant"),
     )
 
 
@@ -317,25 +334,24 @@ def evaluate_rollout_stage(
     cloudwatch: Any, catalog: ModelCatalog, rollout: Rollout, now: datetime | None = None
 ) -> Rollout:
     """One look at the current stage: the gate's verdict, and what the state machine does next."""
-    settings = catalog.rollout
-    assert settings is not None
-    assert rollout.endpoint_name and rollout.champion_variant and rollout.challenger_variant
-    assert rollout.stage_started_at is not None
+    settings = rollout_settings(catalog)
+    endpoint, champion_variant, challenger_variant = _variants(rollout)
+    stage_started_at = required(rollout.stage_started_at, "$.rollout.stage_started_at")
     moment = now or clock.now()
     # CloudWatch aggregates by minute: the stage counts from the first whole minute after its weights changed, so
     # no request served at the previous stage's weights is counted (that would fake a sample-ratio mismatch).
-    start = _next_minute(rollout.stage_started_at)
+    start = _next_minute(stage_started_at)
     end = max(moment, start + timedelta(minutes=1))
-    share = rollout.weights[rollout.challenger_variant]
-    challenger = variant_metrics(cloudwatch, rollout.endpoint_name, rollout.challenger_variant, start, end)
+    share = rollout.weights[challenger_variant]
+    challenger = variant_metrics(cloudwatch, endpoint, challenger_variant, start, end)
     if share >= 1.0 and rollout.reference_champion is not None:
         # At 100 % the champion serves nothing: the challenger is judged against the champion's last shared stage.
         champion = VariantMetrics.model_validate(rollout.reference_champion)
     else:
-        champion = variant_metrics(cloudwatch, rollout.endpoint_name, rollout.champion_variant, start, end)
+        champion = variant_metrics(cloudwatch, endpoint, champion_variant, start, end)
     look = rollout.looks + 1
     final = look >= rollout.looks_per_stage * (1 + rollout.extensions)
-    baked_minutes = (moment - rollout.stage_started_at).total_seconds() / 60
+    baked_minutes = (moment - stage_started_at).total_seconds() / 60
     prior = SequentialState.model_validate(rollout.gate_state) if rollout.gate_state else None
     verdict = evaluate_stage(
         StageObservation(challenger_share=share, champion=champion, challenger=challenger),
@@ -400,15 +416,12 @@ def evaluate_rollout_stage(
     return rollout.model_copy(update={**update, "history": history})
 
 
-def promote_challenger(sagemaker: Any, catalog: ModelCatalog, state: PromotionState) -> Rollout:
+def promote_challenger(sagemaker: Any, catalog: ModelCatalog, state: RolloutState) -> Rollout:
     """Make the challenger the single (champion) variant of the endpoint."""
     rollout, claim = state.rollout, state.claim
-    settings = catalog.rollout
-    assert rollout is not None
-    assert settings is not None
-    assert claim.model is not None
-    assert claim.release_id is not None
-    assert rollout.endpoint_name and rollout.challenger_variant and rollout.challenger_model
+    settings = rollout_settings(catalog)
+    endpoint, _, challenger_variant = _variants(rollout)
+    challenger_model = required(rollout.challenger_model, "$.rollout.challenger_model")
     final_config = final_endpoint_config_name(claim.model, claim.release_id)
     _create_if_absent(
         sagemaker.create_endpoint_config,
@@ -416,23 +429,23 @@ def promote_challenger(sagemaker: Any, catalog: ModelCatalog, state: PromotionSt
         EndpointConfigName=final_config,
         ProductionVariants=[
             {
-                "VariantName": rollout.challenger_variant,
-                "ModelName": rollout.challenger_model,
+                "VariantName": challenger_variant,
+                "ModelName": challenger_model,
                 "InstanceType": settings.instance_type,
                 "InitialInstanceCount": settings.initial_instance_count,
                 "InitialVariantWeight": 1.0,
             }
         ],
     )
-    sagemaker.update_endpoint(EndpointName=rollout.endpoint_name, EndpointConfigName=final_config)
+    sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=final_config)
     return rollout.model_copy(
         update={
             "action": "WAIT_ENDPOINT",
             "then": "DONE",
             "expected_config": final_config,
             "final_config": final_config,
-            "reason": f"challenger {rollout.challenger_variant} is the endpoint's only variant",
-            "weights": {rollout.challenger_variant: 1.0},
+            "reason": f"challenger {challenger_variant} is the endpoint's only variant",
+            "weights": {challenger_variant: 1.0},
             "polls": 0,
         }
     )
