@@ -288,7 +288,12 @@ def scenario(runtime: Any, event: dict[str, Any], catalog: ModelCatalog) -> dict
         )
 
     def usage(
-        *, aws: bool, polling: bool, one_look_per_stage: bool = False, state_machine_logs: bool = True
+        *,
+        aws: bool,
+        polling: bool,
+        endpoint_callbacks: bool = False,
+        one_look_per_stage: bool = False,
+        state_machine_logs: bool = True,
     ) -> tuple[Usage, list[dict[str, Any]]]:
         units: dict[str, float] = {}
         for profile in profiles.values():
@@ -312,7 +317,7 @@ def scenario(runtime: Any, event: dict[str, Any], catalog: ModelCatalog) -> dict
             aws_turns = turns
             if aws and polling and turns and runtime_s is not None and loop.wait_seconds is not None:
                 aws_turns = max(1, math.ceil(runtime_s / loop.wait_seconds))
-            if aws and turns and loop.wait_state == "WaitForEndpoint" and loop.wait_seconds:
+            if aws and not endpoint_callbacks and turns and loop.wait_state == "WaitForEndpoint" and loop.wait_seconds:
                 aws_turns = max(turns, endpoint_poll_turns(order, definition, loop.wait_seconds))
             if one_look_per_stage and loop.wait_seconds is None and turns:
                 aws_turns = loop_entries(loop)
@@ -358,7 +363,9 @@ def scenario(runtime: Any, event: dict[str, Any], catalog: ModelCatalog) -> dict
     measured_usage, _ = usage(aws=False, polling=False)
     projected_usage, loops = usage(aws=True, polling=True)
     callback_usage, _ = usage(aws=True, polling=False)
-    levers_usage, _ = usage(aws=True, polling=False, one_look_per_stage=True, state_machine_logs=False)
+    levers_usage, _ = usage(
+        aws=True, polling=False, endpoint_callbacks=True, one_look_per_stage=True, state_machine_logs=False
+    )
     measured, projected, callbacks, levers = (
         price_usage(u) for u in (measured_usage, projected_usage, callback_usage, levers_usage)
     )

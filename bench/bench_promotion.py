@@ -47,9 +47,7 @@ def main() -> dict[str, object]:
                     "states": len(result.states),
                     "state_transitions": transitions(runtime, result.execution_arn),
                     "rollout_loop_transitions": sum(
-                        1
-                        for state in result.states
-                        if state.name in ("BakeCheck", "Bake", "EvaluateStage", "StageVerdict")
+                        1 for state in result.states if state.name in ("Bake", "EvaluateStage", "StageVerdict")
                     ),
                     "lambda_invocations": len(runtime.lambdas.invocations) if runtime.lambdas else None,
                 }

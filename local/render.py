@@ -42,7 +42,7 @@ def _production(before: ProductionSnapshot | None, after: ProductionSnapshot | N
     return lines
 
 
-LOOP_STATES = frozenset({"BakeCheck", "Bake", "EvaluateStage", "StageVerdict", "ShiftTraffic"})
+LOOP_STATES = frozenset({"Bake", "EvaluateStage", "StageVerdict", "ShiftTraffic"})
 
 
 def _rollout(output: Any) -> list[str]:

@@ -68,7 +68,7 @@ def worst_case(catalog: ModelCatalog) -> HistoryBudget:
     rollout = catalog.rollout
     if rollout is not None:
         looks = math.ceil(rollout.bake_minutes / rollout.look_minutes) * (1 + rollout.max_bake_extensions)
-        look = FLOW + FLOW + TASK + FLOW  # BakeCheck, Bake, EvaluateStage, StageVerdict
+        look = FLOW + TASK + FLOW  # Bake, EvaluateStage, StageVerdict
         phases["rollout looks"] = (
             len(rollout.stages) * (TASK + looks * look),
             "rollout.bake_minutes / rollout.look_minutes, rollout.max_bake_extensions, rollout.stages",

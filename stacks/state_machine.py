@@ -303,19 +303,14 @@ class PromotionStateMachine(Construct):
 
         deploy.next(sfn.Choice(self, "RolloutStart").when(action("SKIPPED"), publish).otherwise(wait_for_instances))
         wait_for_instances.next(check_endpoint)
-        # The bake reads its length from the document; a Wait cannot catch, so a Choice proves the value first.
+        # The bake reads its length from the document; a Wait cannot catch, so the Choice that leads to it proves
+        # the value first (a BAKE with any other look_seconds rolls back).
         look = "$.rollout.look_seconds"
-        bake_check = (
-            sfn.Choice(self, "BakeCheck")
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.is_numeric(look),
-                    sfn.Condition.number_greater_than_equals(look, 1),
-                    sfn.Condition.number_less_than_equals(look, 86400),
-                ),
-                bake,
-            )
-            .otherwise(rollback)
+        bake_next = sfn.Condition.and_(
+            action("BAKE"),
+            sfn.Condition.is_numeric(look),
+            sfn.Condition.number_greater_than_equals(look, 1),
+            sfn.Condition.number_less_than_equals(look, 86400),
         )
         wait_for_endpoint.next(check_endpoint)
         # Every endpoint change (DeployChallenger, each ShiftTraffic, PromoteChallenger) is waited for here and
@@ -323,7 +318,8 @@ class PromotionStateMachine(Construct):
         check_endpoint.next(
             sfn.Choice(self, "EndpointStatus")
             .when(action("SHIFT"), shift)
-            .when(action("BAKE"), bake_check)
+            .when(bake_next, bake)
+            .when(action("BAKE"), rollback)
             .when(action("DONE"), retire)
             .otherwise(wait_for_endpoint)
         )
@@ -332,9 +328,10 @@ class PromotionStateMachine(Construct):
         evaluate.next(
             sfn.Choice(self, "StageVerdict")
             .when(action("NEXT_STAGE"), shift)
-            .when(action("BAKE"), bake_check)
+            .when(bake_next, bake)
             .when(action("PROMOTE"), promote_challenger)
-            # FAIL, INVALID, or INCONCLUSIVE past the extensions: Rollback takes the reason from $.rollout.
+            # FAIL, INVALID, INCONCLUSIVE past the extensions, or a BAKE without a valid look_seconds: Rollback
+            # takes the reason from $.rollout.
             .otherwise(rollback)
         )
         promote_challenger.next(wait_for_instances)

@@ -164,21 +164,39 @@ def test_choices_and_waits(definition: dict[str, Any]) -> None:
     assert verdict["Choices"][1] == {"Variable": "$.comparison.decision", "IsNull": False, "Next": "Rollback"}
     assert verdict["Default"] == "WaitForComparison"
     assert (states["WaitForComparison"]["Seconds"], states["WaitForComparison"]["Next"]) == (60, "CheckComparison")
-    stage = states["StageVerdict"]
-    assert {c["StringEquals"]: c["Next"] for c in stage["Choices"]} == {
-        "NEXT_STAGE": "ShiftTraffic",
-        "BAKE": "BakeCheck",
-        "PROMOTE": "PromoteChallenger",
+    # The Wait reads its length from the document and cannot catch: a BAKE goes to it only with a look_seconds
+    # the Choice proved numeric and within [1, 86400]; any other BAKE rolls back.
+    proven_bake = {
+        "And": [
+            {"Variable": "$.rollout.action", "StringEquals": "BAKE"},
+            {"Variable": "$.rollout.look_seconds", "IsNumeric": True},
+            {"Variable": "$.rollout.look_seconds", "NumericGreaterThanEquals": 1},
+            {"Variable": "$.rollout.look_seconds", "NumericLessThanEquals": 86400},
+        ],
+        "Next": "Bake",
     }
+
+    def routes(choice: dict[str, Any]) -> list[tuple[str, str]]:
+        return [(c.get("StringEquals", "proven BAKE"), c["Next"]) for c in choice["Choices"]]
+
+    stage = states["StageVerdict"]
+    assert proven_bake in stage["Choices"]
+    assert routes(stage) == [
+        ("NEXT_STAGE", "ShiftTraffic"),
+        ("proven BAKE", "Bake"),
+        ("PROMOTE", "PromoteChallenger"),
+    ]
     assert stage["Default"] == "Rollback"
     assert states["Bake"]["SecondsPath"] == "$.rollout.look_seconds"
-    assert states["BakeCheck"]["Default"] == "Rollback"
-    assert {c["StringEquals"]: c["Next"] for c in states["EndpointStatus"]["Choices"]} == {
-        "SHIFT": "ShiftTraffic",
-        "BAKE": "BakeCheck",
-        "DONE": "RetireChampion",
-    }
+    assert proven_bake in states["EndpointStatus"]["Choices"]
+    assert routes(states["EndpointStatus"]) == [
+        ("SHIFT", "ShiftTraffic"),
+        ("proven BAKE", "Bake"),
+        ("BAKE", "Rollback"),
+        ("DONE", "RetireChampion"),
+    ]
     assert states["EndpointStatus"]["Default"] == "WaitForEndpoint"
+    assert "BakeCheck" not in states
     # Every endpoint change is waited for and confirmed by CheckEndpoint before anything follows it.
     # A weight change is looked at after a minute; a new config (new instances, minutes) first after five.
     assert states["ShiftTraffic"]["Next"] == "WaitForEndpoint"
