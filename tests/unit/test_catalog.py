@@ -10,6 +10,7 @@ import yaml
 
 from promotion.catalog import ModelCatalog, catalog_for, load_catalog, load_catalogs
 from promotion.errors import CatalogError, UnknownModel
+from promotion.rollout import gate_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -161,6 +162,13 @@ def test_each_stage_rules_out_a_smaller_harm_by_default_and_the_catalog_may_say_
     rollout = load_catalog(_write(tmp_path, "fraud-detection", document)).rollout
     assert rollout is not None
     assert [round(rollout.rule_out_ratio(stage), 3) for stage in range(4)] == [2.0, 1.5, 1.333, 1.25]
+    # The absolute floor shrinks as the ratio's excess does: 0.5 pp at 1 %, then 1/k of it.
+    assert [round(rollout.rule_out_floor(stage), 5) for stage in range(4)] == [0.005, 0.0025, 0.00167, 0.00125]
+    many = dict(document, rollout=dict(document["rollout"], stages=[1, 2, 5, 10, 20, 35, 50, 70, 85, 95, 100]))
+    long_rollout = load_catalog(_write(tmp_path, "fraud-detection", many)).rollout
+    assert long_rollout is not None
+    assert [round(long_rollout.rule_out_ratio(stage), 2) for stage in range(11)][4:] == [1.2] * 7
+    assert all(gate_settings(load_catalog(_write(tmp_path, "fraud-detection", many)), s) for s in range(11))
     document["rollout"]["gates"]["rule_out_ratios"] = [3.0, 2.0, 1.5, 1.2]
     rollout = load_catalog(_write(tmp_path, "fraud-detection", document)).rollout
     assert rollout is not None and rollout.rule_out_ratio(3) == 1.2
@@ -179,3 +187,16 @@ def test_the_minimum_bake_defaults_to_ten_minutes_or_the_whole_bake_and_may_not_
     document["rollout"].update(bake_minutes=60, min_bake_minutes=90)
     with pytest.raises(CatalogError, match="min_bake_minutes"):
         load_catalog(_write(tmp_path, "fraud-detection", document))
+    # A bake whose last look comes before the minimum bake could never pass: refused.
+    document["rollout"].update(bake_minutes=60, look_minutes=25, min_bake_minutes=60)
+    with pytest.raises(CatalogError, match="last look comes after 50 minutes"):
+        load_catalog(_write(tmp_path, "fraud-detection", document))
+
+
+def test_the_gates_of_a_stage_come_from_the_catalog(tmp_path: Path) -> None:
+    document = yaml.safe_load((ROOT / "models" / "fraud-detection.yaml").read_text())
+    document["rollout"]["gates"].update(min_latency_requests=300, beta=0.05, alpha=0.02)
+    catalog = load_catalog(_write(tmp_path, "fraud-detection", document))
+    settings = gate_settings(catalog, 1)
+    assert (settings.min_latency_requests, settings.beta, settings.alpha) == (300, 0.05, 0.02)
+    assert (settings.pass_max_ratio, settings.pass_abs_excess) == (1.5, 0.0025)

@@ -217,13 +217,14 @@ class Comparison(_Strict):
 
 
 DEFAULT_MIN_BAKE_MINUTES = 10.0
+SMALLEST_DEFAULT_RULE_OUT_RATIO = 1.2  # a PASS bound must stay above the FAIL tolerance (1.1x)
 
 
 def default_rule_out_ratio(stage_number: int) -> float:
-    """Stage k (1-based) passes once a (1 + 1/k)x error rate is ruled out: 2x at 1 %, 1.5x at 10 %, 1.33x, 1.25x.
-    Each stage sees several times the traffic of the one before, so it can rule out a smaller harm in about the
-    same time."""
-    return 1.0 + 1.0 / stage_number
+    """Stage k (1-based) passes once a (1 + 1/k)x error rate is ruled out: 2x at 1 %, 1.5x at 10 %, 1.33x, 1.25x,
+    and 1.2x from the fifth stage on. Each stage sees several times the traffic of the one before, so it can rule out
+    a smaller harm in about the same time."""
+    return max(1.0 + 1.0 / stage_number, SMALLEST_DEFAULT_RULE_OUT_RATIO)
 
 
 class Gates(_Strict):
@@ -235,9 +236,15 @@ class Gates(_Strict):
     # out passes it (lower it to stop more bad challengers at the 1 % stage; stages take longer).
     beta: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.01
     # The error-rate ratio (challenger/champion) each stage must rule out before it passes, one per stage; the
-    # default is 1 + 1/k at stage k. A stage also always rules out an excess of `error_rate_tolerance` (absolute).
+    # default is 1 + 1/k at stage k (at least 1.2). `error_rate_tolerance` is the first stage's absolute floor: stage
+    # k rules out the larger of its ratio's excess and the floor shrunk as its ratio's excess is (1/k by default),
+    # so a model with few errors is not held to an excess its traffic cannot resolve at 1 %, and later stages still
+    # rule out smaller harms.
     rule_out_ratios: list[Annotated[float, Field(gt=FAIL_TOLERANCE_RATIO, le=100.0)]] | None = None
     error_rate_tolerance: Annotated[float, Field(ge=0.0, le=1.0)] = 0.005
+    # Requests each variant needs before their p99 latencies are compared (to FAIL or to PASS a stage): a p99 of n
+    # requests rests on the slowest n/100. Lower it for an endpoint whose 1 % stage sees fewer requests in a bake.
+    min_latency_requests: Annotated[int, Field(ge=1)] = 1000
     max_p99_latency_ratio: Annotated[float, Field(gt=1.0, le=100.0)] = 1.5
     min_requests: Annotated[int, Field(ge=1)] = 200
     srm_alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.001
@@ -281,6 +288,13 @@ class Rollout(_Strict):
             raise ValueError(f"look_minutes ({self.look_minutes}) exceeds bake_minutes ({self.bake_minutes})")
         if self.min_bake_minutes is not None and self.min_bake_minutes > self.bake_minutes:
             raise ValueError(f"min_bake_minutes ({self.min_bake_minutes}) exceeds bake_minutes ({self.bake_minutes})")
+        last_look = max(1, round(self.bake_minutes / self.look_minutes)) * self.look_minutes
+        if last_look < self.shortest_bake_minutes:
+            raise ValueError(
+                f"a bake's last look comes after {last_look:g} minutes (bake_minutes {self.bake_minutes:g} in looks of "
+                f"{self.look_minutes:g}), before the {self.shortest_bake_minutes:g}-minute minimum bake: no stage "
+                "could pass; lengthen bake_minutes or shorten min_bake_minutes"
+            )
         ratios = self.gates.rule_out_ratios
         if ratios is not None and len(ratios) != len(self.stages):
             raise ValueError(
@@ -296,9 +310,18 @@ class Rollout(_Strict):
         )
 
     def rule_out_ratio(self, stage_index: int) -> float:
-        """The error-rate ratio stage `stage_index` (0-based) must rule out to pass."""
+        """The error-rate ratio stage `stage_index` (0-based) must rule out to pass (the last one past the list, as
+        when the catalog lost stages while a rollout of the old list runs)."""
         ratios = self.gates.rule_out_ratios
-        return ratios[stage_index] if ratios is not None else default_rule_out_ratio(stage_index + 1)
+        if ratios is not None:
+            return ratios[min(stage_index, len(ratios) - 1)]
+        return default_rule_out_ratio(stage_index + 1)
+
+    def rule_out_floor(self, stage_index: int) -> float:
+        """The absolute excess stage `stage_index` always rules out: `error_rate_tolerance`, shrunk as the stage's
+        ratio excess is against the first stage's (1/k with the default ratios)."""
+        first = self.rule_out_ratio(0) - 1
+        return self.gates.error_rate_tolerance * (self.rule_out_ratio(stage_index) - 1) / first
 
 
 class ModelCatalog(_Strict):

@@ -270,7 +270,7 @@ class ErrorRateTest(_Frozen):
     cs_upper: float = Field(description="running upper confidence bound at level beta (PASS below the PASS bound)")
     cs_restarted: bool = Field(default=False, description="running bounds crossed; restarted here")
     alpha: float
-    beta: float = 0.05
+    beta: float = 0.01
     tau: float
     difference_4xx: float | None
     z_statistic_4xx: float | None
@@ -858,6 +858,3 @@ def evaluate_stage(
     if not final_look:
         return finish(GateOutcome.INCONCLUSIVE, f"No harm shown so far; the stage keeps baking. {blocker}")
     return finish(GateOutcome.INCONCLUSIVE, blocker)
-    return finish(
-        f"No harm: {diff_text}; p99 latency ratio {latency.p99_ratio:.2f}x within {latency.limit:g}x.",
-    )

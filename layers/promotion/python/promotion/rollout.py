@@ -55,14 +55,17 @@ def rollout_settings(catalog: ModelCatalog) -> RolloutSettings:
 
 def gate_settings(catalog: ModelCatalog, stage_index: int = 0) -> GateSettings:
     """The catalog's gates as one stage's gate settings: the harm that stage must rule out to pass is the larger of
-    `error_rate_tolerance` (absolute) and its rule-out ratio times the champion's rate."""
+    its absolute floor (`error_rate_tolerance`, shrunk stage by stage as its ratio is) and its rule-out ratio's
+    excess over the champion's rate (never below the FAIL tolerance)."""
     settings = rollout_settings(catalog)
     gates = settings.gates
+    fail_tolerance = GateSettings.model_fields["error_rate_abs_tolerance"].default
     return GateSettings(
         alpha=gates.alpha,
         beta=gates.beta,
-        pass_abs_excess=gates.error_rate_tolerance,
+        pass_abs_excess=max(settings.rule_out_floor(stage_index), fail_tolerance),
         pass_max_ratio=settings.rule_out_ratio(stage_index),
+        min_latency_requests=gates.min_latency_requests,
         p99_latency_max_ratio=gates.max_p99_latency_ratio,
         min_challenger_requests=gates.min_requests,
         min_champion_requests=gates.min_requests,
