@@ -18,10 +18,11 @@ the same simulated traffic (common random numbers), at the same alpha and power:
 
 Traffic: 6,000 requests a minute (Poisson), routed to the challenger by the stage's weight; errors Bernoulli per
 request; model latency log-normal (champion median 20 ms, p99 100 ms), counted in a 150-bin histogram per minute
-(4 % per bin) so that every look's p99 is the p99 of all the stage's requests so far, as CloudWatch reports it. At
-100 % the champion serves nothing and the challenger is compared with the champion's numbers at the end of the 50 %
-stage, as in production (promotion.rollout). Scenarios: A/A, a challenger 20 % better, 1.5x / 2x / 5x error rates,
-1.5x latency.
+(4 % per bin, interpolated) so that every look's p99 is the p99 of all the stage's requests so far, as CloudWatch
+reports it. At 100 % the champion serves nothing and the challenger is compared with the champion's requests and
+errors over the three shared stages and its p99 at the end of the 50 % stage, as in production
+(promotion.rollout.champion_reference). Scenarios: A/A, a challenger 20 % better, 1.5x / 2x / 5x error rates, 1.5x
+latency.
 
 Time and instance-hours add SageMaker's endpoint changes (assumed: 8 minutes to add the challenger's instance, 1 to
 shift weights, 8 to promote or roll back). The AWS cost of a promotion adds the orchestration measured by
@@ -66,7 +67,7 @@ from promotion.gate import (  # noqa: E402
     srm_alpha_for_look,
     srm_chi_square,
 )
-from promotion.rollout import gate_settings  # noqa: E402
+from promotion.rollout import champion_reference, gate_settings  # noqa: E402
 
 REQUESTS_PER_MINUTE = 6_000
 BASE_ERROR_RATE = 0.01
@@ -383,8 +384,9 @@ def run_rollouts(traffic: list[StageTraffic], policy: StagePolicy, runs: int) ->
             if end.outcome is not GateOutcome.PASS:
                 outcome, stopped, why = "ROLLED_BACK", stage, end.why
                 break
-            if stage_traffic.share < 1:
-                reference = Reference(end.champion)
+            if stage_traffic.share < 1 and end.champion is not None:
+                previous = reference.metrics.model_dump(mode="json") if reference.metrics is not None else None
+                reference = Reference(champion_reference(previous, end.champion))
         minutes += PROMOTE_MINUTES if outcome == "PROMOTED" else ROLLBACK_MINUTES
         results.append(Rollout(outcome, stopped, why, requests, minutes, stage_minutes))
     return results

@@ -287,3 +287,16 @@ def test_observation_rejects_impossible_inputs() -> None:
 def test_verdict_round_trips_through_json() -> None:
     verdict = judge(observe(356_400, 3_564, 3_600, 72), final_look=False)
     assert StageVerdict.model_validate_json(verdict.model_dump_json()) == verdict
+
+
+def test_the_full_traffic_reference_adds_up_the_champions_shared_stages() -> None:
+    """At 100 % the challenger is compared with everything the champion served beside it (its error rate does not
+    depend on the split), and with the p99 of its last shared stage (percentiles of separate windows do not add)."""
+    from promotion.rollout import champion_reference
+
+    first = VariantMetrics(invocations=280_000, errors_5xx=2_800, errors_4xx=10, latency_p99_ms=100.0)
+    last = VariantMetrics(invocations=45_000, errors_5xx=460, errors_4xx=3, latency_p50_ms=21.0, latency_p99_ms=104.0)
+    assert champion_reference(None, first) == first
+    merged = champion_reference(first.model_dump(mode="json"), last)
+    assert (merged.invocations, merged.errors_5xx, merged.errors_4xx) == (325_000, 3_260, 13)
+    assert (merged.latency_p50_ms, merged.latency_p99_ms) == (21.0, 104.0)

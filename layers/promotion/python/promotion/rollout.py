@@ -333,6 +333,23 @@ def variant_metrics(cloudwatch: Any, endpoint: str, variant: str, start: datetim
     )
 
 
+def champion_reference(previous: dict[str, Any] | None, stage: VariantMetrics) -> VariantMetrics:
+    """What the 100 % stage compares the challenger with: the champion's requests and errors over every stage it
+    shared (its error rate is its own, whatever the split, so the stages add up), and the p50/p99 of the last one
+    (percentiles of separate windows do not add). The more the reference holds, the smaller the harm the last stage
+    can rule out against it; the last shared stage alone ends as soon as its own bound is met."""
+    if previous is None:
+        return stage
+    earlier = VariantMetrics.model_validate(previous)
+    return stage.model_copy(
+        update={
+            "invocations": earlier.invocations + stage.invocations,
+            "errors_5xx": earlier.errors_5xx + stage.errors_5xx,
+            "errors_4xx": earlier.errors_4xx + stage.errors_4xx,
+        }
+    )
+
+
 def evaluate_rollout_stage(
     cloudwatch: Any, catalog: ModelCatalog, rollout: Rollout, now: datetime | None = None
 ) -> Rollout:
@@ -348,7 +365,7 @@ def evaluate_rollout_stage(
     share = rollout.weights[challenger_variant]
     challenger = variant_metrics(cloudwatch, endpoint, challenger_variant, start, end)
     if share >= 1.0 and rollout.reference_champion is not None:
-        # At 100 % the champion serves nothing: the challenger is judged against the champion's last shared stage.
+        # At 100 % the champion serves nothing: the challenger is judged against the champion's shared stages.
         champion = VariantMetrics.model_validate(rollout.reference_champion)
     else:
         champion = variant_metrics(cloudwatch, endpoint, champion_variant, start, end)
@@ -399,7 +416,9 @@ def evaluate_rollout_stage(
         update["action"] = "PROMOTE" if last else "NEXT_STAGE"
         if not last:
             update["stage_index"] = rollout.stage_index + 1
-            update["reference_champion"] = champion.model_dump(mode="json")
+            update["reference_champion"] = champion_reference(rollout.reference_champion, champion).model_dump(
+                mode="json"
+            )
     elif not final:
         update["action"] = "BAKE"
     elif rollout.extensions < settings.max_bake_extensions:
