@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from local.errors import UsageError
+from promotion.events import MODEL_TAG
 
 if TYPE_CHECKING:
     from promotion.catalog import HyperparameterSpec, ModelCatalog
-
-MODEL_TAG = "promotion:model"
 
 
 class ProductionSnapshot(BaseModel):

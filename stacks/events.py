@@ -17,11 +17,10 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from promotion.events import MODEL_PACKAGE_DETAIL_TYPE
+from promotion.events import MODEL_PACKAGE_DETAIL_TYPE, MODEL_TAG
 from promotion.registry import DECIDED_STATUSES, REJECTED_STATUS
 from stacks.nag import acknowledge
 
-MODEL_TAG = "promotion:model"
 TUNING_JOB_PATTERN = events.EventPattern(
     source=["aws.sagemaker"],
     detail_type=["SageMaker HyperParameter Tuning Job State Change"],

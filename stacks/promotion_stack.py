@@ -34,14 +34,6 @@ from stacks.training import TrainingRole
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BUS_NAME = "promotion-events"
-LEASE_MARGIN_SECONDS = 3600
-
-
-def lock_lease_seconds(catalogs: Mapping[str, ModelCatalog]) -> int:
-    """A model's lock must outlive its longest promotion: the approval wait plus the pipeline, plus a margin."""
-    return LEASE_MARGIN_SECONDS + max(
-        int(c.approval.timeout_hours * 3600) + c.training.max_runtime_seconds for c in catalogs.values()
-    )
 
 
 def _construct_name(model_id: str) -> str:
@@ -140,7 +132,6 @@ class PromotionStack(cdk.Stack):
                     # {model id: its pipeline role ARN} (promotion.settings reads it)
                     "TRAINING_ROLE_ARNS": self.to_json_string({m: r.role_arn for m, r in training_roles.items()}),
                     "JOB_IMAGE_URI": job_image.image_uri,
-                    "LOCK_LEASE_SECONDS": str(lock_lease_seconds(catalogs)),
                     "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                     "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 },

@@ -36,7 +36,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from promotion.catalog import ModelCatalog
-from stacks.events import MODEL_TAG
+from promotion.events import MODEL_TAG
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
 from stacks.registry import PACKAGES_REASON, package_arns, package_group_arns
 from stacks.storage import ARCHIVE_PREFIX, REPORTS_PREFIX

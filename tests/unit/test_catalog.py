@@ -200,3 +200,17 @@ def test_the_gates_of_a_stage_come_from_the_catalog(tmp_path: Path) -> None:
     settings = gate_settings(catalog, 1)
     assert (settings.min_latency_requests, settings.beta, settings.alpha) == (300, 0.05, 0.02)
     assert (settings.pass_max_ratio, settings.pass_abs_excess) == (1.5, 0.0025)
+
+
+def test_a_models_lock_outlives_its_longest_promotion(tmp_path: Path) -> None:
+    """The lease covers the approval wait, both jobs at their maximum run time and every stage undecided to its
+    last extension: a lock that expired mid-rollout would let the next promotion of the model start beside it."""
+    from promotion.claiming import lock_lease_seconds
+
+    document = yaml.safe_load((ROOT / "models" / "fraud-detection.yaml").read_text())
+    document["rollout"].update(bake_minutes=24 * 60, look_minutes=60, max_bake_extensions=3)
+    catalog = load_catalog(_write(tmp_path, "fraud-detection", document))
+    rollout = 4 * 24 * 3600 * (1 + 3)
+    assert catalog.comparison is not None
+    longest = 72 * 3600 + catalog.training.max_runtime_seconds + catalog.comparison.max_runtime_seconds + rollout
+    assert longest < lock_lease_seconds(catalog) <= longest + 3600

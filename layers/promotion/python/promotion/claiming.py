@@ -26,9 +26,26 @@ def describe_event_errors(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+LEASE_MARGIN_SECONDS = 3600
+
+
 def lock_lease_seconds(catalog: ModelCatalog) -> int:
-    """A lease long enough for a whole promotion (approval wait + training + a day of rollout)."""
-    return int(catalog.approval.timeout_hours * 3600 + catalog.training.max_runtime_seconds + 86400)
+    """A lease that outlives the model's longest promotion: the approval wait, the training and comparison jobs at
+    their maximum run time, and every stage of the rollout undecided to its last extension, plus an hour."""
+    comparison = catalog.comparison.max_runtime_seconds if catalog.comparison is not None else 0
+    rollout = catalog.rollout
+    rollout_seconds = (
+        len(rollout.stages) * rollout.bake_minutes * 60 * (1 + rollout.max_bake_extensions)
+        if rollout is not None
+        else 0
+    )
+    return int(
+        catalog.approval.timeout_hours * 3600
+        + catalog.training.max_runtime_seconds
+        + comparison
+        + rollout_seconds
+        + LEASE_MARGIN_SECONDS
+    )
 
 
 def parse_promotion_request(request: ClaimInput, catalog_dir: Path) -> Claim | tuple[ClaimedPromotion, ModelCatalog]:

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from promotion.catalog import ModelCatalog
 from promotion.errors import CatalogError, JobNotOurs, PromotionError
+from promotion.events import MODEL_TAG, RELEASE_TAG
 from promotion.job_image import Images
 from promotion.layout import report_prefix
 from promotion.models import Comparison, PipelineState, PromotionState, required
@@ -94,8 +95,8 @@ def comparison_request(
         "StoppingCondition": {"MaxRuntimeInSeconds": settings.max_runtime_seconds},
         "Environment": {"PROMOTION_MODEL": claim.model, "PROMOTION_RELEASE_ID": claim.release_id},
         "Tags": [
-            {"Key": "promotion:model", "Value": claim.model},
-            {"Key": "promotion:release-id", "Value": claim.release_id},
+            {"Key": MODEL_TAG, "Value": claim.model},
+            {"Key": RELEASE_TAG, "Value": claim.release_id},
         ],
     }
 

@@ -8,6 +8,9 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MODEL_TAG = "promotion:model"
+# Tags and metadata keys the product writes on what it creates (jobs, models, model packages): one spelling each.
+RELEASE_TAG = "promotion:release-id"
+TUNING_JOB_TAG = "promotion:tuning-job"
 TUNING_JOB_DETAIL_TYPE = "SageMaker HyperParameter Tuning Job State Change"
 MODEL_PACKAGE_DETAIL_TYPE = "SageMaker Model Package State Change"
 TUNING_JOB_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$"

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from promotion.catalog import ModelCatalog
 from promotion.errors import JobNotOurs, PipelineFailed
+from promotion.events import MODEL_TAG, RELEASE_TAG, TUNING_JOB_TAG
 from promotion.hyperparameters import HyperparameterValue, to_parameter_value
 from promotion.job_image import Images, metric_definitions
 from promotion.layout import training_job_name
@@ -36,9 +37,9 @@ def training_request(
     name = training_job_name(catalog.id, release_id)
     training = catalog.training
     metadata = {
-        "promotion:model": catalog.id,
-        "promotion:release-id": release_id,
-        "promotion:tuning-job": tuning_job_name,
+        MODEL_TAG: catalog.id,
+        RELEASE_TAG: release_id,
+        TUNING_JOB_TAG: tuning_job_name,
     }
 
     def channel(channel_name: str, uri: str) -> dict[str, Any]:

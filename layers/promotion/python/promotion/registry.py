@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from promotion.catalog import ModelCatalog
+from promotion.events import MODEL_TAG, RELEASE_TAG, TUNING_JOB_TAG
 from promotion.models import PromotionState
 
 PENDING_STATUS = "PendingManualApproval"
@@ -28,9 +29,9 @@ APPROVED_STATUS = "Approved"
 REJECTED_STATUS = "Rejected"
 DECIDED_STATUSES = (APPROVED_STATUS, REJECTED_STATUS)
 
-METADATA_MODEL = "promotion:model"
-METADATA_RELEASE = "promotion:release-id"
-METADATA_TUNING_JOB = "promotion:tuning-job"
+METADATA_MODEL = MODEL_TAG  # the package names its model under the key the tuning job's tag uses
+METADATA_RELEASE = RELEASE_TAG
+METADATA_TUNING_JOB = TUNING_JOB_TAG
 METADATA_EXECUTION = "promotion:execution"
 METADATA_OUTCOME = "promotion:outcome"
 METADATA_PRODUCTION = "promotion:production"

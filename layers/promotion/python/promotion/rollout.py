@@ -19,6 +19,7 @@ from promotion.artifacts import pin_artifact
 from promotion.catalog import ModelCatalog
 from promotion.catalog import Rollout as RolloutSettings
 from promotion.errors import ArtifactChanged, CatalogError, PromotionError, ResourceNotOurs
+from promotion.events import RELEASE_TAG
 from promotion.gate import GateOutcome, GateSettings, SequentialState, StageObservation, VariantMetrics, evaluate_stage
 from promotion.job_image import Images
 from promotion.models import PipelineState, Rollout, RolloutState, StageReport, required
@@ -120,7 +121,7 @@ def deploy_challenger(
         ModelName=challenger_model,
         PrimaryContainer={"Image": images.resolve(settings.serving_image), "ModelDataUrl": pinned.url},
         ExecutionRoleArn=role_arn,
-        Tags=[{"Key": "promotion:release-id", "Value": claim.release_id}],
+        Tags=[{"Key": RELEASE_TAG, "Value": claim.release_id}],
     )
     _create_if_absent(
         sagemaker.create_endpoint_config,

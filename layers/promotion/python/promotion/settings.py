@@ -22,7 +22,6 @@ class Settings(BaseModel):
     notification_topic_arn: str | None = Field(alias="NOTIFICATION_TOPIC_ARN", default=None)
     # {model id: the execution role of that model's pipeline jobs}, JSON (one role per model: stacks/training.py)
     training_role_arns: Json[dict[str, str]] | None = Field(alias="TRAINING_ROLE_ARNS", default=None)
-    lock_lease_seconds: int = Field(alias="LOCK_LEASE_SECONDS", default=6 * 3600)
     # The project's job image (jobs/Dockerfile) as `cdk deploy` pushed it, in this region's ECR.
     job_image_uri: str | None = Field(alias="JOB_IMAGE_URI", default=None)
     region: str = Field(alias="AWS_REGION", default="us-east-1")  # set by the Lambda runtime
