@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from local.errors import UsageError
-from promotion.events import MODEL_TAG
+
+# promotion.events.MODEL_TAG: `python -m local` reads the event before the runtime puts the layer on sys.path, so the
+# spelling is repeated here once (tests/local/test_production_and_cli.py checks that the two agree).
+MODEL_TAG = "promotion:model"
 
 if TYPE_CHECKING:
     from promotion.catalog import HyperparameterSpec, ModelCatalog

@@ -127,3 +127,11 @@ def test_the_readable_timeline_shows_states_and_the_production_diff() -> None:
     assert "ClaimPromotion  SUCCEEDED" in text
     assert "* /m/hyperparameters/eta  0.1 -> 0.2" in text
     assert "config: absent -> release r2" in text
+
+
+def test_the_local_clis_model_tag_is_the_products() -> None:
+    """`python -m local` reads an event's model before the layer is importable, so it spells the tag itself."""
+    from local.production import MODEL_TAG as LOCAL_MODEL_TAG
+    from promotion.events import MODEL_TAG
+
+    assert LOCAL_MODEL_TAG == MODEL_TAG
