@@ -56,12 +56,13 @@ from promotion.catalog import ModelCatalog, load_catalog  # noqa: E402
 from promotion.cost import PRICE_TABLE_DATE, SAGEMAKER_HOURLY  # noqa: E402
 from promotion.gate import (  # noqa: E402
     GateOutcome,
-    GateSettings,
     SequentialState,
     StageObservation,
     VariantMetrics,
     _edge,
+    error_rate_margins,
     evaluate_stage,
+    first_step,
     msprt_log_lr_at,
     restricted_variance,
     srm_alpha_for_look,
@@ -243,7 +244,7 @@ def _two_sided_bounds(x_a: int, n_a: int, x_b: int, n_b: int, tau: float, alpha:
     """The previous gate's confidence sequence: {theta : two-sided mixture Lambda(theta) < 1/alpha}."""
     difference = x_b / n_b - x_a / n_a
     threshold = math.log(1 / alpha)
-    step = max(math.sqrt(restricted_variance(x_a, n_a, x_b, n_b, difference)), 1e-4)
+    step = first_step(x_a, n_a, x_b, n_b)
 
     def log_lr(theta: float) -> float:
         return msprt_log_lr_at(x_a, n_a, x_b, n_b, tau, theta)
@@ -271,9 +272,7 @@ def previous_gate_policy(catalog: ModelCatalog, schedule: Schedule) -> StagePoli
                     a.errors_5xx, a.invocations, b.errors_5xx, b.invocations, base.tau, base.alpha
                 )
                 lower, upper = max(lower, low), min(upper, high)
-                rate_a = a.errors_5xx / a.invocations
-                fail_margin = max(base.error_rate_abs_tolerance, (base.error_rate_max_ratio - 1) * rate_a)
-                pass_margin = max(base.pass_abs_excess, (base.pass_max_ratio - 1) * rate_a)
+                fail_margin, pass_margin = error_rate_margins(base, a.errors_5xx / a.invocations)
                 if b.errors_5xx >= base.min_errors_to_fail and lower > fail_margin:
                     return StageEnd(GateOutcome.FAIL, minute, b.invocations, a, "errors")
                 ratio = _p99_ratio(seen)
@@ -306,18 +305,12 @@ def fixed_horizon_n(p_a: float, theta0: float, delta: float, alpha: float, power
     return math.ceil((spread / (delta - theta0)) ** 2)
 
 
-def stage_margins(settings: GateSettings, p_a: float) -> tuple[float, float]:
-    fail = max(settings.error_rate_abs_tolerance, (settings.error_rate_max_ratio - 1) * p_a)
-    harm = max(settings.pass_abs_excess, (settings.pass_max_ratio - 1) * p_a)
-    return fail, harm
-
-
 def fixed_horizon_policy(catalog: ModelCatalog, schedule: Schedule) -> StagePolicy:
     """One analysis per stage, at the first minute the planned challenger sample size is reached."""
 
     def run_stage(traffic: StageTraffic, run: int, reference: Reference, stage: int) -> StageEnd:
         settings = gate_settings(catalog, stage)
-        theta0, delta = stage_margins(settings, BASE_ERROR_RATE)
+        theta0, delta = error_rate_margins(settings, BASE_ERROR_RATE)
         needed = fixed_horizon_n(BASE_ERROR_RATE, theta0, delta, settings.alpha, 1 - settings.beta, traffic.share)
         reached = np.nonzero(traffic.n_b[run] >= needed)[0]
         minute = int(reached[0]) + 1 if reached.size else traffic.n_b.shape[1]
@@ -483,7 +476,7 @@ def main() -> None:
         }
         print(f"{name}: done after {time.perf_counter() - started:.0f} s", flush=True)
     first = gate_settings(catalog, 0)
-    theta0, delta = stage_margins(first, BASE_ERROR_RATE)
+    theta0, delta = error_rate_margins(first, BASE_ERROR_RATE)
     fixed_2x = fixed_horizon_n(BASE_ERROR_RATE, theta0, delta, first.alpha, 1 - first.beta, rollout.stages[0] / 100)
     aa, regression, better = scenarios["aa"]["gate"], scenarios["errors_2x"]["gate"], scenarios["better_20pct"]
     report = {

@@ -54,7 +54,7 @@ POLL_INTERVAL = cdk.Duration.seconds(60)
 # 5 days and stay well inside Step Functions' 25,000-event execution history.
 LOCK_POLL_INTERVAL = cdk.Duration.seconds(300)
 # A new endpoint config (DeployChallenger, PromoteChallenger) puts new instances up, which SageMaker takes minutes to
-# do: the first look comes after 5 minutes, then every POLL_INTERVAL (12 polls of a minute saved on each).
+# do: the first look comes after 5 minutes, then every POLL_INTERVAL (five polls of a minute saved on each).
 NEW_INSTANCES_WAIT = cdk.Duration.seconds(300)
 ENDPOINT_BUSY_ERROR = "EndpointBusy"  # promotion.errors.EndpointBusy
 # The tasks that send SageMaker an endpoint change (Rollback waits in its own loop instead of retrying).

@@ -81,7 +81,9 @@ __all__ = [
     "chi_square_sf_1dof",
     "constrained_rates",
     "continuity_correction",
+    "error_rate_margins",
     "evaluate_stage",
+    "first_step",
     "harm_log_lr",
     "log_normal_cdf",
     "lower_confidence_bound",
@@ -444,23 +446,28 @@ def one_sided_log_lr(deviation: float, variance: float, tau: float) -> float:
     return math.log(2) + 0.5 * math.log(variance / total) + x * x / 2 + log_normal_cdf(x)
 
 
+def _one_sided_at(
+    x_champion: int, n_champion: int, x_challenger: int, n_challenger: int, tau: float, theta0: float, side: float
+) -> float:
+    """Evidence that challenger - champion error rate lies beyond theta0 on `side` (+1 above, -1 below): the
+    one-sided mixture, variance under theta0, deviation shortened by the continuity correction."""
+    deviation = side * (x_challenger / n_challenger - x_champion / n_champion - theta0)
+    variance = restricted_variance(x_champion, n_champion, x_challenger, n_challenger, theta0)
+    return one_sided_log_lr(deviation - continuity_correction(n_champion, n_challenger), variance, tau)
+
+
 def harm_log_lr(
     x_champion: int, n_champion: int, x_challenger: int, n_challenger: int, tau: float, theta0: float
 ) -> float:
-    """Evidence that challenger - champion error rate is above theta0 (one-sided mixture, variance under theta0,
-    deviation shortened by the continuity correction)."""
-    deviation = x_challenger / n_challenger - x_champion / n_champion - theta0
-    variance = restricted_variance(x_champion, n_champion, x_challenger, n_challenger, theta0)
-    return one_sided_log_lr(deviation - continuity_correction(n_champion, n_challenger), variance, tau)
+    """Evidence that challenger - champion error rate is above theta0."""
+    return _one_sided_at(x_champion, n_champion, x_challenger, n_challenger, tau, theta0, 1.0)
 
 
 def safety_log_lr(
     x_champion: int, n_champion: int, x_challenger: int, n_challenger: int, tau: float, theta0: float
 ) -> float:
     """Evidence that challenger - champion error rate is below theta0 (the mirror of harm_log_lr)."""
-    deviation = theta0 - (x_challenger / n_challenger - x_champion / n_champion)
-    variance = restricted_variance(x_champion, n_champion, x_challenger, n_challenger, theta0)
-    return one_sided_log_lr(deviation - continuity_correction(n_champion, n_challenger), variance, tau)
+    return _one_sided_at(x_champion, n_champion, x_challenger, n_challenger, tau, theta0, -1.0)
 
 
 def _edge(log_lr: Callable[[float], float], threshold: float, start: float, direction: float, step: float) -> float:
@@ -486,10 +493,25 @@ def _edge(log_lr: Callable[[float], float], threshold: float, start: float, dire
     return outside
 
 
-def _first_step(x_champion: int, n_champion: int, x_challenger: int, n_challenger: int) -> float:
+def first_step(x_champion: int, n_champion: int, x_challenger: int, n_challenger: int) -> float:
+    """The first step of a bound's search: the Wald standard error of the difference (at least 0.01 pp)."""
     difference = x_challenger / n_challenger - x_champion / n_champion
     wald = restricted_variance(x_champion, n_champion, x_challenger, n_challenger, difference)
     return max(math.sqrt(wald), 1e-4)
+
+
+def _confidence_bound(
+    x_champion: int, n_champion: int, x_challenger: int, n_challenger: int, tau: float, level: float, side: float
+) -> float:
+    """Where the one-sided evidence against theta reaches 1/level, walking from the estimate away from it on `side`:
+    the upper bound for side +1, the lower bound for side -1."""
+    return _edge(
+        lambda theta: _one_sided_at(x_champion, n_champion, x_challenger, n_challenger, tau, theta, -side),
+        math.log(1 / level),
+        x_challenger / n_challenger - x_champion / n_champion,
+        side,
+        first_step(x_champion, n_champion, x_challenger, n_challenger),
+    )
 
 
 def lower_confidence_bound(
@@ -498,14 +520,7 @@ def lower_confidence_bound(
     """This look's lower confidence bound of (challenger - champion) error rate at level alpha, anytime-valid:
     every theta below it has harm evidence >= 1/alpha, so the chance that it ever exceeds the true difference is
     <= alpha however often one looks. FAIL compares it with the tolerance."""
-    difference = x_challenger / n_challenger - x_champion / n_champion
-    return _edge(
-        lambda theta: harm_log_lr(x_champion, n_champion, x_challenger, n_challenger, tau, theta),
-        math.log(1 / alpha),
-        difference,
-        -1.0,
-        _first_step(x_champion, n_champion, x_challenger, n_challenger),
-    )
+    return _confidence_bound(x_champion, n_champion, x_challenger, n_challenger, tau, alpha, -1.0)
 
 
 def upper_confidence_bound(
@@ -513,14 +528,15 @@ def upper_confidence_bound(
 ) -> float:
     """This look's upper confidence bound at level beta (anytime-valid): PASS compares it with the harm to rule
     out, so a challenger exactly that harmful passes with chance <= beta."""
-    difference = x_challenger / n_challenger - x_champion / n_champion
-    return _edge(
-        lambda theta: safety_log_lr(x_champion, n_champion, x_challenger, n_challenger, tau, theta),
-        math.log(1 / beta),
-        difference,
-        1.0,
-        _first_step(x_champion, n_champion, x_challenger, n_challenger),
-    )
+    return _confidence_bound(x_champion, n_champion, x_challenger, n_challenger, tau, beta, 1.0)
+
+
+def error_rate_margins(settings: GateSettings, champion_rate: float) -> tuple[float, float]:
+    """(FAIL tolerance, PASS bound) of the error-rate excess at this champion rate: the larger of each absolute
+    floor and its ratio's excess over the champion."""
+    fail = max(settings.error_rate_abs_tolerance, (settings.error_rate_max_ratio - 1) * champion_rate)
+    harm = max(settings.pass_abs_excess, (settings.pass_max_ratio - 1) * champion_rate)
+    return fail, harm
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -643,8 +659,7 @@ def _error_rate_test(
         )
     rate_a, rate_b = x_a / n_a, x_b / n_b
     difference = rate_b - rate_a
-    fail_margin = max(settings.error_rate_abs_tolerance, (settings.error_rate_max_ratio - 1) * rate_a)
-    pass_margin = max(settings.pass_abs_excess, (settings.pass_max_ratio - 1) * rate_a)
+    fail_margin, pass_margin = error_rate_margins(settings, rate_a)
     variance = pooled_variance(x_a, n_a, x_b, n_b)
     log_lr = msprt_log_lr_at(x_a, n_a, x_b, n_b, settings.tau, 0.0)
     p_value = min(prior_p, math.exp(-max(0.0, log_lr)))
