@@ -47,7 +47,7 @@ FIRST_CLIENT = {
     "write_parameters": "ssm",
     "write_config": "s3",
     "trigger_pipeline": "sagemaker",
-    "check_pipeline": "sagemaker",
+    "resume_waiting_step": "sagemaker",
     "rollback": "ssm",
     "publish_result": "s3",
     "approval_decision": "dynamodb",

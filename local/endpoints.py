@@ -30,6 +30,7 @@ scenario (good, worse-errors, worse-latency, no-traffic, skewed-split).
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import threading
@@ -44,7 +45,11 @@ Scenario = Literal["good", "worse-errors", "worse-latency", "no-traffic", "skewe
 SCENARIOS: tuple[str, ...] = ("good", "worse-errors", "worse-latency", "no-traffic", "skewed-split")
 PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
 REQUESTS_PER_SECOND = 100.0
-LATENCY_SAMPLES = 120  # per variant and wait: enough for a stable p99 in moto without storing every request
+# ModelLatency samples per variant and simulated minute (a PutMetricData datum holds at most 150 values): a look at
+# a 15-minute bake reads 1,800, enough for a p99 whose noise alone does not fail a good challenger, without storing
+# every request in moto.
+LATENCY_SAMPLES_PER_MINUTE = 120
+MAX_VALUES_PER_DATUM = 150
 # Simulated seconds an endpoint change takes. SageMaker takes minutes to create or update an endpoint (new
 # instances) and seconds to a minute to apply new weights; the values only need to outlast a poll or two.
 CHANGE_SECONDS = {"create": 360.0, "update": 300.0, "weights": 30.0}
@@ -89,6 +94,8 @@ class EndpointLifecycle:
         self.failures: dict[str, list[str]] = {}
         self.refused: list[str] = []
         self.interference: dict[str, float] = {}
+        # Called with the endpoint after each status change (local.sagemaker_events puts SageMaker's event).
+        self.on_change: Callable[[Any], None] | None = None
         self._lock = threading.Lock()
 
     def interfere(self, endpoint: str, seconds: float = 240.0) -> None:
@@ -115,6 +122,19 @@ class EndpointLifecycle:
                 change.failure = queued.pop(0)
             self.pending[endpoint.endpoint_name] = change
         endpoint.endpoint_status = "Creating" if change.kind == "create" else "Updating"
+        self._changed(endpoint)
+
+    def _changed(self, endpoint: Any) -> None:
+        if self.on_change is not None:
+            self.on_change(endpoint)
+
+    def next_change(self) -> tuple[str, datetime] | None:
+        """The endpoint whose pending change completes first, and when (None: nothing is changing)."""
+        with self._lock:
+            if not self.pending:
+                return None
+            name, change = min(self.pending.items(), key=lambda item: item[1].ready_at)
+            return name, change.ready_at
 
     def settle(self, endpoint: Any, force: bool = False) -> None:
         """Finish the endpoint's pending change if its time has come (or `force`)."""
@@ -144,6 +164,7 @@ class EndpointLifecycle:
                 variant["CurrentWeight"] = variant["DesiredWeight"] = weight
             endpoint.failure_reason = None
         endpoint.endpoint_status = "InService"
+        self._changed(endpoint)
 
     def complete_now(self, endpoint_name: str) -> None:
         """The endpoint's pending change is done at its next DescribeEndpoint (a seeded champion starts InService)."""
@@ -233,11 +254,11 @@ class TrafficSimulator:
                 {"MetricName": "Invocation4XXErrors", "Value": errors_4xx, "Unit": "Count"},
             ]
             if requests:
-                latencies = [
-                    self.random.lognormvariate(0, 0.35) * serving.latency_ms * 1000
-                    for _ in range(min(requests, LATENCY_SAMPLES))
-                ]
-                data.append({"MetricName": "ModelLatency", "Values": latencies, "Unit": "Microseconds"})
+                samples = min(requests, LATENCY_SAMPLES_PER_MINUTE * max(1, math.ceil(seconds / 60)))
+                latencies = [self.random.lognormvariate(0, 0.35) * serving.latency_ms * 1000 for _ in range(samples)]
+                for first in range(0, samples, MAX_VALUES_PER_DATUM):
+                    chunk = latencies[first : first + MAX_VALUES_PER_DATUM]
+                    data.append({"MetricName": "ModelLatency", "Values": chunk, "Unit": "Microseconds"})
             self.cloudwatch.put_metric_data(
                 Namespace="AWS/SageMaker",
                 MetricData=[{**datum, "Dimensions": dimensions, "Timestamp": now} for datum in data],

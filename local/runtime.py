@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from pydantic import BaseModel, ConfigDict
 
-from local import endpoints, events_bridge, registry, sagemaker_jobs, sfn_bridge
+from local import endpoints, events_bridge, registry, sagemaker_events, sagemaker_jobs, sfn_bridge
 from local.errors import UsageError
 from local.events_bridge import OVER_THE_LIMIT, PUT_EVENTS_LIMIT_BYTES, entry_size
 from local.faults import FaultInjector
@@ -227,6 +227,8 @@ class LocalRuntime:
         reports_dir: Path | None = None,
         champion: Literal["weak", "strong"] = "weak",
         scenario: str = "good",
+        traffic_seed: int = 7,
+        event_delivery: sagemaker_events.EventDelivery | None = None,
         jobs_dir: Path | None = None,
         faults: FaultInjector | None = None,
         enforce_iam: bool = True,
@@ -240,6 +242,9 @@ class LocalRuntime:
         self.champion = champion
         # How the endpoint's callers fare on the challenger during a rollout (local/endpoints.py).
         self.scenario = scenario
+        self.traffic_seed = traffic_seed  # the simulated callers' random draws (errors, latencies)
+        # How SageMaker's state-change events arrive (all, once, by default) and the record of those put.
+        self.event_delivery = event_delivery or sagemaker_events.EventDelivery()
         self.traffic: endpoints.TrafficSimulator | None = None
         self.jobs_dir = jobs_dir or root / ".local-runs" / "jobs" / uuid.uuid4().hex[:12]
         self.jobs: sagemaker_jobs.LocalJobs | None = None
@@ -296,14 +301,20 @@ class LocalRuntime:
             if self.faults is not None:
                 self.faults.attach(self)
             self.traffic = endpoints.TrafficSimulator(
-                self.clients.sagemaker, self.clients.cloudwatch, self._endpoint_names(), self.scenario
+                self.clients.sagemaker,
+                self.clients.cloudwatch,
+                self._endpoint_names(),
+                self.scenario,
+                seed=self.traffic_seed,
             )
             self.traffic.lifecycle.model_data_check = self._model_data_check
+            self.traffic.lifecycle.on_change = sagemaker_events.endpoint_changed
             self._sfn = sfn_bridge.StepFunctionsBridge(
                 lambdas=self.lambdas,
                 time=self.time,
                 on_wait=self.traffic.on_wait,
                 authorize_invoke=self.iam.authorize_invoke if self.iam is not None else None,
+                advance=self._advance_sagemaker,
             )
             self._events = events_bridge.EventsBridge(
                 start_execution=self._start_from_rule,
@@ -321,6 +332,7 @@ class LocalRuntime:
                 project_image=self._optional_function_env("JOB_IMAGE_URI"),
             )
             sagemaker_jobs.HOOKS.activate(self.jobs)
+            sagemaker_events.HOOKS.activate(self.event_delivery)
             endpoints.HOOKS.activate(self.traffic)
             self._registry = registry.RegistryBridge(caller=self._caller)
             registry.HOOKS.activate(self._registry)
@@ -363,6 +375,7 @@ class LocalRuntime:
                 attempt(events_bridge.HOOKS.deactivate, self._events)
             if self.jobs is not None:
                 attempt(sagemaker_jobs.HOOKS.deactivate, self.jobs)
+            attempt(sagemaker_events.HOOKS.deactivate, self.event_delivery)
             if self.traffic is not None:
                 attempt(endpoints.HOOKS.deactivate, self.traffic)
             if self._registry is not None:
@@ -986,6 +999,24 @@ class LocalRuntime:
             except AccessDenied as denied:
                 return str(denied)
         return None
+
+    def _advance_sagemaker(self) -> bool:
+        """While a task waits for its token: simulated time passes to the next thing SageMaker has pending (an
+        endpoint change completes, a job ends; the traffic simulator serves that time), which then happens and
+        puts its event."""
+        if self.traffic is None or self.jobs is None:
+            return False
+        change, job = self.traffic.lifecycle.next_change(), self.jobs.next_end()
+        upcoming = min((when for when in (change, job) if when is not None), key=lambda item: item[1], default=None)
+        if upcoming is None:
+            return False
+        from promotion import clock
+
+        self.traffic.on_wait(max(0.0, (upcoming[1] - clock.now()).total_seconds()))
+        if change is not None and upcoming == change:
+            self.clients.sagemaker.describe_endpoint(EndpointName=change[0])  # settles it if on_wait did not
+        self.jobs.end_due()
+        return True
 
     def _drain(self) -> None:
         """Let asynchronous Lambda deliveries (EventBridge targets) finish before production is read."""

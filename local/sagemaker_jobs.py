@@ -17,7 +17,9 @@ SageMaker runs it, against a temporary `/opt/ml` tree (SAGEMAKER_BASE_DIR):
   LocalPath, each output uploaded from its LocalPath; a non-zero exit fails the job with FailureReason
   "AlgorithmError: See job logs for more information" and the first 1 KB of output/message as ExitMessage.
 
-The job's log is kept beside it (the local stand-in for its CloudWatch log stream).
+The job's log is kept beside it (the local stand-in for its CloudWatch log stream). The job runs at once, but as
+SageMaker tells it, it is InProgress for JOB_SECONDS of simulated time; then its outcome shows and its state-change
+event is put on the default bus (local.sagemaker_events), which completes the step waiting for it.
 
 It also seeds what the jobs read: a generated fraud-like data set (train / validation / holdout) at the catalog's
 S3 locations, and a champion model artifact where the champion's config says it is.
@@ -38,9 +40,12 @@ import tarfile
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from local import sagemaker_events
 from local.hooks import Hooks
 from local.iam.actions import Need
 from local.iam.enforcer import AccessDenied
@@ -85,6 +90,30 @@ def split_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+# Simulated seconds a job runs on SageMaker (instances, image, the work, the upload): it reads InProgress until then,
+# and its state-change event comes when it ends. Simulated time passes while the state machine waits for it.
+JOB_SECONDS = {"training": 600.0, "processing": 300.0}
+# The fields that say how a job ended, held back until it does.
+_OUTCOME_FIELDS = {
+    "training": ("training_job_status", "secondary_status", "failure_reason"),
+    "processing": ("processing_job_status", "failure_reason", "exit_message"),
+}
+_RUNNING = {
+    "training": {"training_job_status": "InProgress", "secondary_status": "Training", "failure_reason": None},
+    "processing": {"processing_job_status": "InProgress", "failure_reason": None, "exit_message": None},
+}
+
+
+@dataclass
+class RunningJob:
+    """A job that ran here at once but, as SageMaker tells it, is still running until `ends_at`."""
+
+    kind: str
+    job: Any
+    ends_at: datetime
+    outcome: dict[str, Any]
+
+
 class LocalJobs:
     """Runs SageMaker jobs locally for one runtime; `work_dir` keeps each job's tree and log.
 
@@ -111,8 +140,46 @@ class LocalJobs:
         self.python = python
         self.cache_dir = cache_dir
         self.logs: dict[str, Path] = {}
+        self.running: dict[str, RunningJob] = {}
         self._seeded: set[str] = set()
         self._lock = threading.Lock()
+
+    # -- SageMaker's timeline -------------------------------------------------------------------------------------
+    @staticmethod
+    def _now() -> datetime:
+        from promotion import clock
+
+        return clock.now()
+
+    def defer(self, kind: str, job: Any) -> None:
+        """The job ran; SageMaker says it is InProgress until JOB_SECONDS of simulated time have passed."""
+        outcome = {field: getattr(job, field, None) for field in _OUTCOME_FIELDS[kind]}
+        for field, value in _RUNNING[kind].items():
+            setattr(job, field, value)
+        with self._lock:
+            self.running[_job_name(kind, job)] = RunningJob(
+                kind, job, self._now() + timedelta(seconds=JOB_SECONDS[kind]), outcome
+            )
+        _announce(kind, job)
+
+    def next_end(self) -> tuple[str, datetime] | None:
+        """The running job that ends first, and when (None: no job runs)."""
+        with self._lock:
+            if not self.running:
+                return None
+            name, running = min(self.running.items(), key=lambda item: item[1].ends_at)
+            return name, running.ends_at
+
+    def end_due(self) -> None:
+        """Every job whose time has come ends: its outcome shows and SageMaker's state-change event is put."""
+        now = self._now()
+        with self._lock:
+            due = [name for name, running in self.running.items() if running.ends_at <= now]
+            ended = [self.running.pop(name) for name in due]
+        for running in ended:
+            for field, value in running.outcome.items():
+                setattr(running.job, field, value)
+            _announce(running.kind, running.job)
 
     # -- S3 <-> local tree ---------------------------------------------------------------------------------------
     def _ensure_bucket(self, bucket: str) -> None:
@@ -397,6 +464,17 @@ def _metric_data(metrics: Mapping[str, float], timestamp: Any) -> list[dict[str,
     return [{"MetricName": name, "Value": value, "Timestamp": timestamp} for name, value in metrics.items()]
 
 
+def _job_name(kind: str, job: Any) -> str:
+    return str(job.training_job_name if kind == "training" else job.processing_job_name)
+
+
+def _announce(kind: str, job: Any) -> None:
+    if kind == "training":
+        sagemaker_events.training_job_changed(job)
+    else:
+        sagemaker_events.processing_job_changed(job)
+
+
 def _fail_training(job: Any, reason: str) -> None:
     job.training_job_status = job.secondary_status = "Failed"
     job.failure_reason = reason
@@ -428,6 +506,8 @@ def _patch(originals: dict[str, Any]) -> None:
 
     originals["create_training_job"] = SageMakerModelBackend.create_training_job
     originals["create_processing_job"] = SageMakerModelBackend.create_processing_job
+    originals["describe_training_job"] = SageMakerModelBackend.describe_training_job
+    originals["describe_processing_job"] = SageMakerModelBackend.describe_processing_job
 
     from moto.sagemaker.exceptions import ResourceInUseException
 
@@ -447,6 +527,7 @@ def _patch(originals: dict[str, Any]) -> None:
             if not requested:
                 del job.algorithm_specification["MetricDefinitions"]
             HOOKS.current.run_training(job)
+            HOOKS.current.defer("training", job)
         return job
 
     def create_processing_job(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -459,10 +540,23 @@ def _patch(originals: dict[str, Any]) -> None:
         job = originals["create_processing_job"](self, *args, **kwargs)
         if HOOKS.current is not None:
             HOOKS.current.run_processing(job)
+            HOOKS.current.defer("processing", job)
         return job
+
+    def describe_training_job(self: Any, training_job_name: str) -> Any:
+        if HOOKS.current is not None:
+            HOOKS.current.end_due()
+        return originals["describe_training_job"](self, training_job_name)
+
+    def describe_processing_job(self: Any, processing_job_name: str) -> Any:
+        if HOOKS.current is not None:
+            HOOKS.current.end_due()
+        return originals["describe_processing_job"](self, processing_job_name)
 
     SageMakerModelBackend.create_training_job = create_training_job  # type: ignore[method-assign]
     SageMakerModelBackend.create_processing_job = create_processing_job  # type: ignore[method-assign]
+    SageMakerModelBackend.describe_training_job = describe_training_job  # type: ignore[method-assign]
+    SageMakerModelBackend.describe_processing_job = describe_processing_job  # type: ignore[method-assign]
 
 
 HOOKS: Hooks[LocalJobs] = Hooks(_patch)

@@ -22,6 +22,9 @@ Bridges (each tested in tests/local/test_sfn_bridge.py):
   is wrapped when the state is first evaluated, so its value becomes `ceil(seconds * callback_timeout_factor)`,
   capped at `callback_timeout_max_s`, at least 1 s; an approval expiry scenario then times out in seconds. Other
   tasks keep their timeouts. A compressed value also shows in the TaskScheduled event's `timeoutInSeconds`.
+* Callback waits: while a `.waitForTaskToken` task waits, `advance` lets the next pending SageMaker change
+  complete (simulated time passes to it, the traffic simulator serves that time), so the SageMaker event that
+  answers the task comes at once; an answer that never comes still times the task out.
 * StopExecution during a callback wait: moto's `Execution.stop` marks the program stopped, but a task waiting
   for its token keeps waiting for the whole TimeoutSeconds (72 h for an approval), so the execution stays RUNNING.
   The replacement also interrupts the execution's waiting callback endpoints, and `Environment.set_error` no
@@ -52,6 +55,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceCallback,
 )
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, CallbackOutcome
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.backend.execution import Execution
@@ -97,6 +101,9 @@ class StepFunctionsBridge:
     # local.iam: (state machine ARN, function) -> raises a ClientError (AccessDeniedException) when the state
     # machine's role may not invoke the function
     authorize_invoke: Callable[[str, str], None] | None = None
+    # Called while a task waits for its token: let the next thing SageMaker has pending happen (simulated time
+    # passes until then); False when nothing is pending.
+    advance: Callable[[], bool] | None = None
 
 
 def _stop(self: Execution, stop_date: datetime, error: str | None, cause: str | None) -> None:
@@ -120,6 +127,7 @@ def _patch(originals: dict[str, Any]) -> None:
     originals["wait"] = WaitFunction._wait_interval
     originals["retry_time"] = retrier_decl.time
     originals["callback_eval_body"] = StateTaskServiceCallback._eval_body
+    originals["token_wait"] = StateTaskServiceCallback._wait_for_task_token_timeout
     originals["send_task_failure"] = StepFunctionResponse.send_task_failure
     originals["stop"] = Execution.stop
     originals["set_error"] = Environment.set_error
@@ -128,6 +136,7 @@ def _patch(originals: dict[str, Any]) -> None:
     WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
     retrier_decl.time = _RetryClock()  # type: ignore[assignment]
     StateTaskServiceCallback._eval_body = _callback_eval_body  # type: ignore[method-assign]
+    StateTaskServiceCallback._wait_for_task_token_timeout = _wait_for_task_token  # type: ignore[method-assign]
     StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
     Execution.stop = _stop  # type: ignore[method-assign]
     Environment.set_error = _set_error  # type: ignore[method-assign]
@@ -234,6 +243,30 @@ def _callback_eval_body(self: StateTaskServiceCallback, env: Environment) -> Non
     ):
         self.timeout = CompressedTimeout(self.timeout)
     _ORIGINALS["callback_eval_body"](self, env)
+
+
+TOKEN_WAIT_SLICE_S = 0.02
+
+
+def _wait_for_task_token(
+    self: StateTaskServiceCallback, timeout_seconds: int, callback_endpoint: CallbackEndpoint
+) -> CallbackOutcome | None:
+    """Wait for the token as moto does, but while nothing has answered, let SageMaker's pending work finish in
+    simulated time (an endpoint change completes, its event completes the task): a wait for SageMaker takes no real
+    time. The timeout is the (compressed) real-time one: an answer that never comes times the task out."""
+    bridge = HOOKS.current
+    if bridge is None or bridge.advance is None:
+        result: CallbackOutcome | None = _ORIGINALS["token_wait"](self, timeout_seconds, callback_endpoint)
+        return result
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        outcome = callback_endpoint.wait(timeout=min(TOKEN_WAIT_SLICE_S, remaining))
+        if outcome is not None or callback_endpoint._notify_event.is_set():
+            return outcome  # answered, or interrupted (StopExecution): moto's own handling follows
+        bridge.advance()
 
 
 def _send_task_failure(self: StepFunctionResponse) -> Any:

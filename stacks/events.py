@@ -1,11 +1,13 @@
 """Event routing: SageMaker's tuning-job completion starts a promotion; SageMaker's model package changes reach the
 decision function (an approver's decision on a candidate) and the operator rollback state machine (an operator's
-rejection of the live release). The product's own bus carries what the promotions publish. Every target has a retry
+rejection of the live release); SageMaker's state changes of the product's jobs and endpoints complete the step
+waiting for them. The product's own bus carries what the promotions publish. Every target has a retry
 policy and an encrypted DLQ."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
@@ -17,6 +19,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from promotion.callbacks import WAITED_EVENTS, WaitKind
 from promotion.events import MODEL_PACKAGE_DETAIL_TYPE, MODEL_TAG
 from promotion.registry import DECIDED_STATUSES, REJECTED_STATUS
 from stacks.nag import acknowledge
@@ -47,6 +50,32 @@ def rollback_pattern(package_groups: Sequence[str]) -> events.EventPattern:
         detail_type=[MODEL_PACKAGE_DETAIL_TYPE],
         detail={"ModelPackageGroupName": sorted(package_groups), "ModelApprovalStatus": [REJECTED_STATUS]},
     )
+
+
+def state_change_patterns(model_ids: Sequence[str], endpoint_names: Sequence[str]) -> dict[str, events.EventPattern]:
+    """SageMaker's settled state changes of the product's own jobs (named <model-id>-...) and production endpoints,
+    by rule name: they complete the promotion step that waits for them (promotion.callbacks)."""
+    prefixes = [{"prefix": f"{model_id}-"} for model_id in sorted(model_ids)]
+    names: dict[WaitKind, list[Any]] = {
+        WaitKind.TRAINING_JOB: list(prefixes),
+        WaitKind.PROCESSING_JOB: list(prefixes),
+        WaitKind.ENDPOINT: sorted(endpoint_names),
+    }
+    rules = {
+        WaitKind.TRAINING_JOB: "TrainingJobChanged",
+        WaitKind.PROCESSING_JOB: "ComparisonJobChanged",
+        WaitKind.ENDPOINT: "EndpointChanged",
+    }
+    patterns = {}
+    for detail_type, waited in WAITED_EVENTS.items():
+        if not names[waited.kind]:
+            continue  # no catalog has an endpoint: no endpoint rule
+        patterns[rules[waited.kind]] = events.EventPattern(
+            source=["aws.sagemaker"],
+            detail_type=[detail_type],
+            detail={waited.name_field: names[waited.kind], waited.status_field: list(waited.statuses)},
+        )
+    return patterns
 
 
 TARGET_RETRY_ATTEMPTS = 4
@@ -93,7 +122,7 @@ class PromotionBus(Construct):
 
 
 class PromotionRules(Construct):
-    """The three rules and their dead-letter queues (`dead_letter_queues` by rule name)."""
+    """The rules and their dead-letter queues (`dead_letter_queues` by rule name, one for the state changes)."""
 
     def __init__(
         self,
@@ -104,6 +133,9 @@ class PromotionRules(Construct):
         approval_decision: lambda_.IFunction,
         operator_rollback: sfn.IStateMachine,
         package_groups: Sequence[str],
+        resume_waiting_step: lambda_.IFunction,
+        model_ids: Sequence[str],
+        endpoint_names: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
@@ -129,6 +161,18 @@ class PromotionRules(Construct):
             operator_rollback,
             "A package was rejected in the Model Registry: an operator's rollback request if it is the live release's",
         )
+        # One dead-letter queue for the three: the function's asynchronous failures land in one destination.
+        self.state_change_rules = [
+            self._function_rule(
+                name,
+                None,  # the default bus, where SageMaker puts its events
+                pattern,
+                resume_waiting_step,
+                "A product job or production endpoint settled: complete the promotion step waiting for it",
+                dead_letter_name="SageMakerStateChange",
+            )
+            for name, pattern in state_change_patterns(model_ids, endpoint_names).items()
+        ]
 
     def _machine_rule(
         self,
@@ -163,10 +207,14 @@ class PromotionRules(Construct):
         pattern: events.EventPattern,
         function: lambda_.IFunction,
         description: str,
+        dead_letter_name: str | None = None,
     ) -> events.Rule:
-        dlq = self._dead_letter_queue(name)
-        # Events that fail delivery and invocations that fail after Lambda's async retries land in the same queue.
-        function.configure_async_invoke(on_failure=destinations.SqsDestination(dlq), retry_attempts=2)
+        queue_name = dead_letter_name or name
+        known = self.dead_letter_queues.get(queue_name)
+        dlq = known if known is not None else self._dead_letter_queue(queue_name)
+        if known is None:
+            # Events that fail delivery and invocations that fail after Lambda's async retries land in one queue.
+            function.configure_async_invoke(on_failure=destinations.SqsDestination(dlq), retry_attempts=2)
         return events.Rule(
             self,
             name,

@@ -107,38 +107,31 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     ),
     StepFunctionSpec(
         "trigger_pipeline",
-        "TriggerPipeline: start the production training job",
-        (P.start_training, P.watch_training),
-    ),
-    StepFunctionSpec(
-        "check_pipeline",
-        "CheckPipeline: poll the production training job (stop it when it overruns)",
-        (P.watch_training, P.stop_training),
+        "TriggerPipeline: start the production training job, wait for SageMaker's word that it ended",
+        (P.start_training, P.watch_training, P.register_waits, P.complete_own_waits),
     ),
     StepFunctionSpec(
         "compare_with_champion",
-        "CompareWithChampion: start the processing job scoring champion and challenger on the holdout",
-        (P.promotion_table, P.read_archive, P.start_comparison),
-    ),
-    StepFunctionSpec(
-        "check_comparison",
-        "CheckComparison: poll the comparison job, read its verdict",
-        (P.watch_comparison, P.read_reports),
+        "CompareWithChampion: start the processing job scoring champion and challenger, wait for its verdict",
+        # promotion_table covers the wait record (register_waits)
+        (
+            P.promotion_table,
+            P.read_archive,
+            P.start_comparison,
+            P.watch_comparison,
+            P.read_reports,
+            P.complete_own_waits,
+        ),
     ),
     StepFunctionSpec(
         "deploy_challenger",
         "DeployChallenger: the challenger beside the champion on the endpoint, at weight 0",
-        (P.read_endpoint, P.read_endpoint_configs, P.deploy_challenger),
-    ),
-    StepFunctionSpec(
-        "check_endpoint",
-        "CheckEndpoint: wait for an endpoint update to finish",
-        (P.read_endpoint,),
+        (P.read_endpoint, P.read_endpoint_configs, P.deploy_challenger, P.register_waits, P.complete_own_waits),
     ),
     StepFunctionSpec(
         "shift_traffic",
         "ShiftTraffic: the rollout stage's variant weights",
-        (P.shift_traffic,),
+        (P.shift_traffic, P.read_endpoint, P.register_waits, P.complete_own_waits),
     ),
     StepFunctionSpec(
         "evaluate_stage",
@@ -149,7 +142,7 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
         "promote_challenger",
         "PromoteChallenger: the challenger becomes the endpoint's only variant",
         # read_endpoint_configs: a retried step adopts the final config it created, and only that one
-        (P.promote_challenger, P.read_endpoint_configs),
+        (P.promote_challenger, P.read_endpoint_configs, P.read_endpoint, P.register_waits, P.complete_own_waits),
     ),
     StepFunctionSpec(
         "retire_champion",
@@ -175,6 +168,11 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
             P.notify,
             P.mark_candidates,  # the candidate's package says how its promotion ended
         ),
+    ),
+    StepFunctionSpec(
+        "resume_waiting_step",
+        "SageMaker job and endpoint state changes: complete the promotion step that waits for one",
+        (P.resume_waits, P.watch_training, P.watch_comparison, P.read_reports, P.read_endpoint),
     ),
     StepFunctionSpec(
         "approval_decision",

@@ -17,14 +17,12 @@ from dataclasses import dataclass
 from promotion.catalog import ModelCatalog
 from promotion.claiming import MAX_LOCK_WAITS
 from promotion.errors import CatalogError
-from promotion.pipeline import POLL_SECONDS
 from promotion.rollback import RESTORE_STEPS
-from promotion.rollout import MAX_ENDPOINT_POLLS, MAX_WEIGHT_POLLS
+from promotion.rollout import MAX_ENDPOINT_POLLS
 
 HISTORY_LIMIT = 25_000
 MARGIN = 1_000  # occasional retries of transient errors, and states the phases below do not count one by one
 TASK, CALLBACK_TASK, FLOW = 5, 6, 2
-JOB_POLL_SLACK = 30  # CheckPipeline gives up after max_runtime // 60 + 30 polls; SageMaker stops a job at its max
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,7 @@ class HistoryBudget:
 
 
 def worst_case(catalog: ModelCatalog) -> HistoryBudget:
-    poll_loop = FLOW + TASK + FLOW  # Wait, Check*, its Choice
+    poll_loop = FLOW + TASK + FLOW  # Wait, Rollback, its Choice (only Rollback still polls the endpoint)
     phases: dict[str, tuple[int, str]] = {
         "lock waits": (
             (MAX_LOCK_WAITS + 1) * (TASK + FLOW) + MAX_LOCK_WAITS * FLOW,
@@ -49,20 +47,9 @@ def worst_case(catalog: ModelCatalog) -> HistoryBudget:
             TASK + FLOW + CALLBACK_TASK + FLOW + 4 * TASK,
             "(fixed)",
         ),
-        "training polls": (
-            (catalog.training.max_runtime_seconds // POLL_SECONDS + JOB_POLL_SLACK) * poll_loop,
-            "training.max_runtime_seconds",
-        ),
-        "comparison polls": (
-            TASK
-            + FLOW
-            + (
-                (catalog.comparison.max_runtime_seconds // POLL_SECONDS + JOB_POLL_SLACK) * poll_loop
-                if catalog.comparison is not None
-                else 0
-            ),
-            "comparison.max_runtime_seconds",
-        ),
+        # The jobs and the endpoint changes are waited for by callback (promotion.callbacks): one visit each,
+        # however long SageMaker takes.
+        "training and comparison": (2 * CALLBACK_TASK + FLOW, "(fixed)"),
         "end": (TASK + TASK + FLOW + 2, "(fixed)"),  # Rollback or RetireChampion, PublishResult, Outcome, start/end
     }
     rollout = catalog.rollout
@@ -73,10 +60,9 @@ def worst_case(catalog: ModelCatalog) -> HistoryBudget:
             len(rollout.stages) * (TASK + looks * look),
             "rollout.bake_minutes / rollout.look_minutes, rollout.max_bake_extensions, rollout.stages",
         )
-        # DeployChallenger and PromoteChallenger each wait for their endpoint update, every ShiftTraffic for its
-        # weights, and Rollback for each of its endpoint calls (Wait, Rollback, its Choice).
-        phases["endpoint updates"] = (2 * (TASK + FLOW + (MAX_ENDPOINT_POLLS + 1) * poll_loop), "(fixed)")
-        phases["stage weight changes"] = (len(rollout.stages) * (MAX_WEIGHT_POLLS + 1) * poll_loop, "rollout.stages")
+        # DeployChallenger, every ShiftTraffic and PromoteChallenger: one callback task and EndpointStatus each;
+        # Rollback waits for each of its endpoint calls (Wait, Rollback, its Choice).
+        phases["endpoint changes"] = ((len(rollout.stages) + 2) * (CALLBACK_TASK + FLOW), "rollout.stages")
         phases["rollback endpoint waits"] = (RESTORE_STEPS * (MAX_ENDPOINT_POLLS + 1) * poll_loop, "(fixed)")
     return HistoryBudget(phases)
 

@@ -235,19 +235,10 @@ class StepPermissions:
         ]
 
     def watch_training(self) -> list[Grant]:
-        """Poll the production pipeline's training job."""
+        """Read the production pipeline's training job: its status once SageMaker says it ended."""
         return [
             Grant(
                 self._statement("WatchPipeline", ["sagemaker:DescribeTrainingJob"], self._training_jobs()),
-                _TRAINING_JOBS_REASON,
-            )
-        ]
-
-    def stop_training(self) -> list[Grant]:
-        """Stop a pipeline that is still running when its promotion rolls back."""
-        return [
-            Grant(
-                self._statement("StopPipeline", ["sagemaker:StopTrainingJob"], self._training_jobs()),
                 _TRAINING_JOBS_REASON,
             )
         ]
@@ -275,7 +266,7 @@ class StepPermissions:
         ]
 
     def watch_comparison(self) -> list[Grant]:
-        """Poll the comparison processing job."""
+        """Read the comparison processing job: its status once SageMaker says it ended."""
         return [
             Grant(
                 self._statement("WatchComparison", ["sagemaker:DescribeProcessingJob"], self._processing_jobs()),
@@ -467,6 +458,28 @@ class StepPermissions:
         actions = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
         resources = [self._states_arn(f"stateMachine:{self._state_machine_name}")]
         return [Grant(self._statement("AnswerApprovals", actions, resources))]
+
+    def _complete_waits(self, sid: str) -> Grant:
+        resources = [self._states_arn(f"stateMachine:{self._state_machine_name}")]
+        return Grant(self._statement(sid, ["states:SendTaskSuccess", "states:SendTaskFailure"], resources))
+
+    def register_waits(self) -> list[Grant]:
+        """A step that waits for SageMaker by callback: keep its task token with the resource's name, and take it
+        back to complete the task itself when its work is already done (promotion.callbacks)."""
+        actions = ["dynamodb:PutItem", "dynamodb:DeleteItem"]
+        return [Grant(self._statement("RegisterWaits", actions, [self._table.table_arn]))]
+
+    def complete_own_waits(self) -> list[Grant]:
+        """A waiting step completes its own task when its result needs no wait or the work is already done."""
+        return [self._complete_waits("CompleteOwnWaits")]
+
+    def resume_waits(self) -> list[Grant]:
+        """ResumeWaitingStep: find the task waiting for a resource and complete it, once."""
+        actions = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
+        return [
+            Grant(self._statement("ReadWaits", actions, [self._table.table_arn])),
+            self._complete_waits("CompleteWaits"),
+        ]
 
     def read_execution_history(self) -> list[Grant]:
         """Read an execution's own history: the state that failed and the orchestration cost so far (PublishResult)."""

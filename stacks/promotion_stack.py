@@ -69,7 +69,7 @@ class PromotionStack(cdk.Stack):
         )
         bus = PromotionBus(self, "ProductBus", bus_name=bus_name)
         # One pipeline role and one tuning role per model: a job of one model cannot write another's artifacts or
-        # reports (which CheckComparison trusts), and a tuning job cannot write production artifacts or reports.
+        # reports (which the comparison's check trusts), and a tuning job cannot write production artifacts or reports.
         training_roles: dict[str, iam.IRole] = {}
         tuning_roles: dict[str, iam.IRole] = {}
         # The SageMaker jobs' image (jobs/Dockerfile: training, comparison, serving), built and pushed by `cdk deploy`.
@@ -155,6 +155,9 @@ class PromotionStack(cdk.Stack):
             approval_decision=functions.functions["approval_decision"],
             operator_rollback=operator_rollback.state_machine,
             package_groups=[catalog.model_package_group for catalog in catalogs.values()],
+            resume_waiting_step=functions.functions["resume_waiting_step"],
+            model_ids=sorted(catalogs),
+            endpoint_names=sorted(c.rollout.endpoint_name for c in catalogs.values() if c.rollout is not None),
         )
         # What the product bus carries is the promotions' own word: only the functions that publish may put events.
         bus.only_published_by([functions.roles[name] for name in PUBLISHERS])

@@ -17,6 +17,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from promotion.callbacks import ENDPOINT_WAIT_SECONDS
 from stacks.nag import acknowledge, wildcard_resource_finding
 
 # State name -> function directory of every Lambda task, in the order of the contract's table.
@@ -28,11 +29,8 @@ TASK_FUNCTIONS: dict[str, str] = {
     "WriteParameters": "write_parameters",
     "WriteConfig": "write_config",
     "TriggerPipeline": "trigger_pipeline",
-    "CheckPipeline": "check_pipeline",
     "CompareWithChampion": "compare_with_champion",
-    "CheckComparison": "check_comparison",
     "DeployChallenger": "deploy_challenger",
-    "CheckEndpoint": "check_endpoint",
     "ShiftTraffic": "shift_traffic",
     "EvaluateStage": "evaluate_stage",
     "PromoteChallenger": "promote_challenger",
@@ -49,13 +47,21 @@ RETRYABLE_ERRORS = [
     "Lambda.TooManyRequestsException",
     "TransientAwsError",
 ]
+# Rollback's endpoint loop (it waits for SageMaker between restore calls; a rollback is rare, so it polls).
 POLL_INTERVAL = cdk.Duration.seconds(60)
 # A waiting promotion looks at the model lock every 5 minutes: 1,500 looks (promotion.claiming.MAX_LOCK_WAITS) span
 # 5 days and stay well inside Step Functions' 25,000-event execution history.
 LOCK_POLL_INTERVAL = cdk.Duration.seconds(300)
-# A new endpoint config (DeployChallenger, PromoteChallenger) puts new instances up, which SageMaker takes minutes to
-# do: the first look comes after 5 minutes, then every POLL_INTERVAL (five polls of a minute saved on each).
-NEW_INSTANCES_WAIT = cdk.Duration.seconds(300)
+# The steps that start SageMaker work and wait for its state-change event (promotion.callbacks), each with the
+# longest it waits: the job's max run time plus a margin (from the catalog, in $.validation), or two hours for an
+# endpoint change. A wait that times out (the event never came) fails the step, and the promotion rolls back.
+CALLBACK_TIMEOUTS: dict[str, str | int] = {
+    "TriggerPipeline": "$.validation.training_wait_seconds",
+    "CompareWithChampion": "$.validation.comparison_wait_seconds",
+    "DeployChallenger": ENDPOINT_WAIT_SECONDS,
+    "ShiftTraffic": ENDPOINT_WAIT_SECONDS,
+    "PromoteChallenger": ENDPOINT_WAIT_SECONDS,
+}
 ENDPOINT_BUSY_ERROR = "EndpointBusy"  # promotion.errors.EndpointBusy
 # The tasks that send SageMaker an endpoint change (Rollback waits in its own loop instead of retrying).
 ENDPOINT_CHANGING_STATES = frozenset({"DeployChallenger", "ShiftTraffic", "PromoteChallenger"})
@@ -144,6 +150,22 @@ class PromotionStateMachine(Construct):
         def step(state: str, result_path: str) -> tasks.LambdaInvoke:
             return task(state, payload_response_only=True, result_path=result_path)
 
+        def waiting_step(state: str, result_path: str) -> tasks.LambdaInvoke:
+            """A step whose task completes when SageMaker's work is done (SendTaskSuccess with the step's result)."""
+            limit = CALLBACK_TIMEOUTS[state]
+            timeout = (
+                sfn.Timeout.at(limit) if isinstance(limit, str) else sfn.Timeout.duration(cdk.Duration.seconds(limit))
+            )
+            return task(
+                state,
+                integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+                payload=sfn.TaskInput.from_object(
+                    {"state": sfn.JsonPath.entire_payload, "task_token": sfn.JsonPath.task_token}
+                ),
+                task_timeout=timeout,
+                result_path=result_path,
+            )
+
         claim = task(
             "ClaimPromotion",
             payload_response_only=True,
@@ -171,24 +193,17 @@ class PromotionStateMachine(Construct):
         backup = step("BackupProduction", "$.backup")
         write_parameters = step("WriteParameters", "$.parameters")
         write_config = step("WriteConfig", "$.config")
-        trigger_pipeline = step("TriggerPipeline", "$.pipeline")
-        check_pipeline = step("CheckPipeline", "$.pipeline")
-        compare = step("CompareWithChampion", "$.comparison")
-        check_comparison = step("CheckComparison", "$.comparison")
-        deploy = step("DeployChallenger", "$.rollout")
-        check_endpoint = step("CheckEndpoint", "$.rollout")
-        shift = step("ShiftTraffic", "$.rollout")
+        trigger_pipeline = waiting_step("TriggerPipeline", "$.pipeline")
+        compare = waiting_step("CompareWithChampion", "$.comparison")
+        deploy = waiting_step("DeployChallenger", "$.rollout")
+        shift = waiting_step("ShiftTraffic", "$.rollout")
         evaluate = step("EvaluateStage", "$.rollout")
-        promote_challenger = step("PromoteChallenger", "$.rollout")
+        promote_challenger = waiting_step("PromoteChallenger", "$.rollout")
         retire = step("RetireChampion", "$.rollout")
         rollback = step("Rollback", "$.rollback")
         publish = step("PublishResult", "$.result")
 
         wait_for_lock = sfn.Wait(self, "WaitForModelLock", time=sfn.WaitTime.duration(LOCK_POLL_INTERVAL))
-        wait_for_pipeline = sfn.Wait(self, "WaitForPipeline", time=sfn.WaitTime.duration(POLL_INTERVAL))
-        wait_for_comparison = sfn.Wait(self, "WaitForComparison", time=sfn.WaitTime.duration(POLL_INTERVAL))
-        wait_for_endpoint = sfn.Wait(self, "WaitForEndpoint", time=sfn.WaitTime.duration(POLL_INTERVAL))
-        wait_for_instances = sfn.Wait(self, "WaitForNewInstances", time=sfn.WaitTime.duration(NEW_INSTANCES_WAIT))
         # The bake between two looks at a stage: the catalog's look interval, carried in the rollout section.
         bake = sfn.Wait(self, "Bake", time=sfn.WaitTime.seconds_path("$.rollout.look_seconds"))
         duplicate = sfn.Succeed(self, "Duplicate")
@@ -269,40 +284,27 @@ class PromotionStateMachine(Construct):
             (backup, write_parameters),
             (write_parameters, write_config),
             (write_config, trigger_pipeline),
-            (trigger_pipeline, wait_for_pipeline),
+            # The training job's task completes only once the job Completed (a failed job fails the task).
+            (trigger_pipeline, compare),
         ):
             state.next(following)
             state.add_catch(rollback, errors=["States.ALL"], result_path="$.error")
-        wait_for_pipeline.next(check_pipeline)
-        check_pipeline.next(
-            sfn.Choice(self, "PipelineStatus")
-            .when(sfn.Condition.string_equals("$.pipeline.status", "Completed"), compare)
-            .otherwise(wait_for_pipeline)
-        )
-        check_pipeline.add_catch(rollback, errors=["States.ALL"], result_path="$.error")
 
-        decided = sfn.Condition.is_not_null("$.comparison.decision")
-        comparison_verdict = (
+        compare.next(
             sfn.Choice(self, "ComparisonVerdict")
-            .when(sfn.Condition.and_(decided, sfn.Condition.string_equals("$.comparison.decision", "PASS")), deploy)
+            .when(sfn.Condition.string_equals("$.comparison.decision", "PASS"), deploy)
             # FAIL or INCONCLUSIVE: the challenger was not proven better; Rollback and the report take the
             # reason and the numbers from $.comparison.
-            .when(decided, rollback)
-            .otherwise(wait_for_comparison)
+            .otherwise(rollback)
         )
-        for state in (compare, check_comparison):
-            state.next(comparison_verdict)
-            state.add_catch(rollback, errors=["States.ALL"], result_path="$.error")
-        wait_for_comparison.next(check_comparison)
+        compare.add_catch(rollback, errors=["States.ALL"], result_path="$.error")
 
-        # Rollout: DeployChallenger -> (WaitForEndpoint, CheckEndpoint)* -> [ShiftTraffic -> (WaitForEndpoint,
-        # CheckEndpoint)* -> (Bake, EvaluateStage)*]* -> PromoteChallenger -> (WaitForEndpoint, CheckEndpoint)*
-        # -> RetireChampion. `$.rollout.action` steers.
+        # Rollout: DeployChallenger -> [ShiftTraffic -> (Bake, EvaluateStage)*]* -> PromoteChallenger ->
+        # RetireChampion. Each endpoint change's task completes once SageMaker serves the config and the weights it
+        # asked for (rollout.check_endpoint, run on SageMaker's event); `$.rollout.action` steers.
         def action(name: str) -> sfn.Condition:
             return sfn.Condition.string_equals("$.rollout.action", name)
 
-        deploy.next(sfn.Choice(self, "RolloutStart").when(action("SKIPPED"), publish).otherwise(wait_for_instances))
-        wait_for_instances.next(check_endpoint)
         # The bake reads its length from the document; a Wait cannot catch, so the Choice that leads to it proves
         # the value first (a BAKE with any other look_seconds rolls back).
         look = "$.rollout.look_seconds"
@@ -312,18 +314,17 @@ class PromotionStateMachine(Construct):
             sfn.Condition.number_greater_than_equals(look, 1),
             sfn.Condition.number_less_than_equals(look, 86400),
         )
-        wait_for_endpoint.next(check_endpoint)
-        # Every endpoint change (DeployChallenger, each ShiftTraffic, PromoteChallenger) is waited for here and
-        # confirmed by CheckEndpoint (the config and weights asked for are the ones served) before anything follows.
-        check_endpoint.next(
+        endpoint_status = (
             sfn.Choice(self, "EndpointStatus")
             .when(action("SHIFT"), shift)
             .when(bake_next, bake)
-            .when(action("BAKE"), rollback)
             .when(action("DONE"), retire)
-            .otherwise(wait_for_endpoint)
+            .when(action("SKIPPED"), publish)
+            # A BAKE without a valid look_seconds, or anything else: roll back with the document as it is.
+            .otherwise(rollback)
         )
-        shift.next(wait_for_endpoint)
+        for changed in (deploy, shift, promote_challenger):
+            changed.next(endpoint_status)
         bake.next(evaluate)
         evaluate.next(
             sfn.Choice(self, "StageVerdict")
@@ -334,9 +335,8 @@ class PromotionStateMachine(Construct):
             # takes the reason from $.rollout.
             .otherwise(rollback)
         )
-        promote_challenger.next(wait_for_instances)
         retire.next(publish)
-        for state in (deploy, check_endpoint, shift, evaluate, promote_challenger, retire):
+        for state in (deploy, shift, evaluate, promote_challenger, retire):
             state.add_catch(rollback, errors=["States.ALL"], result_path="$.error")
 
         # Rollback restores parameters and config at once, then the endpoint one SageMaker call at a time: while

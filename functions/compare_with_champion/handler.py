@@ -1,11 +1,13 @@
-"""CompareWithChampion: start the processing job that scores champion and challenger on the same holdout."""
+"""CompareWithChampion: start the processing job that scores champion and challenger on the same holdout; the task
+completes with the verdict when SageMaker says the job ended (promotion.callbacks)."""
 
 from typing import Any
 
+from promotion.callbacks import WaitKind
 from promotion.clients import client
 from promotion.comparison import start_comparison
-from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import PipelineState, step_input
+from promotion.handler_support import answer_by_callback, catalog_of, step_boundary
+from promotion.models import CallbackRequest, PipelineState, step_input
 from promotion.observability import logger, metrics
 from promotion.settings import settings
 
@@ -14,7 +16,8 @@ from promotion.settings import settings
 @metrics.log_metrics
 @step_boundary("CompareWithChampion")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = step_input(PipelineState, event, "CompareWithChampion")
+    request = step_input(CallbackRequest, event, "CompareWithChampion")
+    state = step_input(PipelineState, request.state, "CompareWithChampion")
     catalog = catalog_of(state)
     config = settings()
     result = start_comparison(
@@ -29,4 +32,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         images=config.images(),
     )
     logger.info("comparison started", extra=result.model_dump(mode="json"))
-    return result.model_dump(mode="json")
+    return answer_by_callback(
+        "CompareWithChampion", WaitKind.PROCESSING_JOB, result.processing_job_name, request, state, result
+    )

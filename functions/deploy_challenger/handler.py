@@ -1,10 +1,12 @@
-"""DeployChallenger: the challenger beside the champion on the production endpoint, at weight 0."""
+"""DeployChallenger: the challenger beside the champion on the production endpoint, at weight 0; the task completes
+when SageMaker serves the new config (promotion.callbacks)."""
 
 from typing import Any
 
+from promotion.callbacks import WaitKind
 from promotion.clients import client
-from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import PipelineState, step_input
+from promotion.handler_support import answer_by_callback, catalog_of, step_boundary
+from promotion.models import CallbackRequest, PipelineState, step_input
 from promotion.observability import logger, metrics
 from promotion.rollout import deploy_challenger
 from promotion.settings import settings
@@ -14,7 +16,8 @@ from promotion.settings import settings
 @metrics.log_metrics
 @step_boundary("DeployChallenger")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = step_input(PipelineState, event, "DeployChallenger")
+    request = step_input(CallbackRequest, event, "DeployChallenger")
+    state = step_input(PipelineState, request.state, "DeployChallenger")
     catalog = catalog_of(state)
     config = settings()
     result = deploy_challenger(
@@ -27,4 +30,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         config.images(),
     )
     logger.info("challenger deployed", extra={"action": result.action, "reason": result.reason})
-    return result.model_dump(mode="json")
+    return answer_by_callback("DeployChallenger", WaitKind.ENDPOINT, result.endpoint_name, request, state, result)

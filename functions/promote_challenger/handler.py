@@ -1,10 +1,12 @@
-"""PromoteChallenger: the challenger becomes the endpoint's only variant."""
+"""PromoteChallenger: the challenger becomes the endpoint's only variant; the task completes when SageMaker serves
+it (promotion.callbacks)."""
 
 from typing import Any
 
+from promotion.callbacks import WaitKind
 from promotion.clients import client
-from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import RolloutState, step_input
+from promotion.handler_support import answer_by_callback, catalog_of, step_boundary
+from promotion.models import CallbackRequest, RolloutState, step_input
 from promotion.observability import logger, metrics
 from promotion.rollout import promote_challenger
 
@@ -13,8 +15,9 @@ from promotion.rollout import promote_challenger
 @metrics.log_metrics
 @step_boundary("PromoteChallenger")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = step_input(RolloutState, event, "PromoteChallenger")
+    request = step_input(CallbackRequest, event, "PromoteChallenger")
+    state = step_input(RolloutState, request.state, "PromoteChallenger")
     catalog = catalog_of(state)
     result = promote_challenger(client("sagemaker"), catalog, state)
     logger.info("challenger promoted", extra={"action": result.action, "reason": result.reason})
-    return result.model_dump(mode="json")
+    return answer_by_callback("PromoteChallenger", WaitKind.ENDPOINT, result.endpoint_name, request, state, result)

@@ -1,10 +1,12 @@
-"""ShiftTraffic: the stage's weights on the endpoint (they sum to 1; the challenger's share only grows)."""
+"""ShiftTraffic: the stage's weights on the endpoint (they sum to 1; the challenger's share only grows); the task
+completes when SageMaker serves them (promotion.callbacks)."""
 
 from typing import Any
 
+from promotion.callbacks import WaitKind
 from promotion.clients import client
-from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import RolloutState, step_input
+from promotion.handler_support import answer_by_callback, catalog_of, step_boundary
+from promotion.models import CallbackRequest, RolloutState, step_input
 from promotion.observability import logger, metrics
 from promotion.rollout import shift_traffic
 
@@ -13,8 +15,9 @@ from promotion.rollout import shift_traffic
 @metrics.log_metrics
 @step_boundary("ShiftTraffic")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = step_input(RolloutState, event, "ShiftTraffic")
+    request = step_input(CallbackRequest, event, "ShiftTraffic")
+    state = step_input(RolloutState, request.state, "ShiftTraffic")
     catalog_of(state)  # binds model, release id and execution name to the logs and metrics
     result = shift_traffic(client("sagemaker"), state.rollout)
     logger.info("traffic shifted", extra={"action": result.action, "reason": result.reason})
-    return result.model_dump(mode="json")
+    return answer_by_callback("ShiftTraffic", WaitKind.ENDPOINT, result.endpoint_name, request, state, result)

@@ -1,10 +1,12 @@
-"""TriggerPipeline: start the production training job with the promoted hyperparameters."""
+"""TriggerPipeline: start the production training job with the promoted hyperparameters; the task completes when
+SageMaker says the job ended (promotion.callbacks)."""
 
 from typing import Any
 
+from promotion.callbacks import WaitKind
 from promotion.clients import client
-from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import ValidatedState, step_input
+from promotion.handler_support import answer_by_callback, catalog_of, step_boundary
+from promotion.models import CallbackRequest, ValidatedState, step_input
 from promotion.observability import logger, metrics
 from promotion.pipeline import trigger_pipeline
 from promotion.settings import settings
@@ -14,7 +16,8 @@ from promotion.settings import settings
 @metrics.log_metrics
 @step_boundary("TriggerPipeline")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    state = step_input(ValidatedState, event, "TriggerPipeline")
+    request = step_input(CallbackRequest, event, "TriggerPipeline")
+    state = step_input(ValidatedState, request.state, "TriggerPipeline")
     catalog = catalog_of(state)
     config = settings()
     claim, role_arn = state.claim, config.training_role_for(state.claim.model)
@@ -28,4 +31,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         config.images(),
     )
     logger.info("pipeline started", extra={"training_job": result.training_job_name, "status": result.status})
-    return result.model_dump(mode="json")
+    return answer_by_callback(
+        "TriggerPipeline", WaitKind.TRAINING_JOB, result.training_job_name, request, state, result
+    )

@@ -106,11 +106,9 @@ def test_an_endpoint_change_refused_as_in_progress_is_retried_after_the_wait(syn
         history = runtime.history(result.execution_arn)
     assert result.outcome == "PROMOTED", result.cause
     assert refused and all(message.startswith("Cannot update in-progress endpoint") for message in refused)
+    # DeployChallenger is a `.waitForTaskToken` task: its failed attempts are TaskFailed events.
     failed_attempts = [
-        e
-        for e in history
-        if e["type"] == "LambdaFunctionFailed"
-        and e.get("lambdaFunctionFailedEventDetails", {}).get("error") == "EndpointBusy"
+        e for e in history if e["type"] == "TaskFailed" and e["taskFailedEventDetails"].get("error") == "EndpointBusy"
     ]
     assert len(failed_attempts) == len(refused) >= 2  # 60 s, then 120 s more: the 150 s change is over
 

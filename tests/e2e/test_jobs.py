@@ -68,7 +68,8 @@ def test_a_failed_training_job_rolls_back_and_names_its_log(synthesized: Path, t
             s3.delete_object(Bucket="fraud-detection-data", Key=item["Key"])  # the training channel is empty
         result = runtime.run(event())
         assert runtime.jobs is not None
-        job = result.output["pipeline"]["training_job_name"]
+        # The task failed (SendTaskFailure from the job's state-change event): no $.pipeline; the release's job is it.
+        job = next(name for name in runtime.jobs.logs if name.startswith("fraud-detection-2"))
         failure = (runtime.jobs.logs[job].parent / "opt_ml" / "output" / "failure").read_text().strip()
     assert result.error == "ROLLED_BACK"
     assert result.cause is not None

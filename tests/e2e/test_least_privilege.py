@@ -27,7 +27,7 @@ KEPT_WITHOUT_A_SCENARIO: dict[tuple[str, str], str] = {
             "FunctionsWriteParametersRole",
             "FunctionsWriteConfigRole",
             "FunctionsCompareWithChampionRole",
-            "FunctionsCheckComparisonRole",
+            "FunctionsResumeWaitingStepRole",
             "FunctionsPublishResultRole",
             "FunctionsRollbackRequestRole",
         )
@@ -52,8 +52,21 @@ KEPT_WITHOUT_A_SCENARIO: dict[tuple[str, str], str] = {
         "PromoteChallenger reads its final endpoint config back only when a retried step finds the name taken (it "
         "adopts its own config, never another); no scenario retries it."
     ),
-    ("FunctionsCheckPipelineRole", "StopPipeline"): (
-        "CheckPipeline stops a training job that overran its polling budget; local training jobs end at once."
+    **{
+        (role, "CompleteOwnWaits"): (
+            "A waiting step completes its own task only when the endpoint already serves what it asked for (a "
+            "retried step, or SageMaker's event came before the token was kept) or there is nothing to wait for (no "
+            "endpoint); every scenario's endpoint change is still in progress when the step checks."
+        )
+        for role in ("FunctionsDeployChallengerRole", "FunctionsShiftTrafficRole", "FunctionsPromoteChallengerRole")
+    },
+    ("FunctionsTriggerPipelineRole", "CompleteOwnWaits"): (
+        "TriggerPipeline completes its own task only when a retried step adopts its job already ended; a job runs "
+        "for minutes, and every scenario's job is still running when the step checks."
+    ),
+    ("FunctionsCompareWithChampionRole", "ReadReports"): (
+        "CompareWithChampion reads the report itself only when a retried step adopts its job already ended; "
+        "otherwise ResumeWaitingStep does, on SageMaker's event."
     ),
     ("FunctionsPublishResultRole", "DescribePromotionExecutions"): (
         "PublishResult asks whether a lock holder still runs only when another execution holds the model's lock."
@@ -69,6 +82,9 @@ KEPT_WITHOUT_A_SCENARIO: dict[tuple[str, str], str] = {
         "invocation's record to the queue with the function's role; the local runtime does not model destinations."
     ),
     ("FunctionsRollbackRequestRole", "sqs:SendMessage"): (
+        "Lambda's on-failure destination, as for the approval function; not modelled by the local runtime."
+    ),
+    ("FunctionsResumeWaitingStepRole", "sqs:SendMessage"): (
         "Lambda's on-failure destination, as for the approval function; not modelled by the local runtime."
     ),
     ("Tuning", "*"): (  # every statement of each model's tuning role

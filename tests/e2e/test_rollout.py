@@ -42,10 +42,12 @@ def test_each_stage_ends_at_the_first_look_that_rules_the_harm_out(synthesized: 
         assert look["baked_minutes"] >= 10  # the catalog's minimum bake
         earlier = [h for h in history if h["stage"] == look["stage"] and h["look"] < look["look"]]
         assert all(h["outcome"] == "INCONCLUSIVE" for h in earlier)
-    # The later stages rule out smaller harms, yet with ten times the traffic one look (15 minutes) is enough.
+    # The later stages rule out smaller harms, yet with ten times the traffic one or two looks (15 minutes each)
+    # are enough where the 1 % stage needs three.
     margins = [look["pass_margin"] for look in passes]
     assert margins[0] > margins[1] >= margins[2] >= margins[3]
-    assert all(look["look"] == 1 for look in passes[1:])
+    assert all(look["look"] <= 2 for look in passes[1:])
+    assert passes[0]["look"] > max(look["look"] for look in passes[2:])
     assert len(history) < rollout["looks_per_stage"] * len(passes)  # fewer looks than fixed one-hour bakes
 
 

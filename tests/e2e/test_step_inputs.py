@@ -20,10 +20,11 @@ CASES = {
     "PromoteChallenger": ("rollout", "$.rollout"),
     "DeployChallenger": ("pipeline", "$.pipeline"),
     "CompareWithChampion": ("pipeline", "$.pipeline"),
-    "CheckComparison": ("comparison", "$.comparison"),
     "WriteParameters": ("validation", "$.validation"),
     "TriggerPipeline": ("validation", "$.validation"),
 }
+# `.waitForTaskToken` steps: the document comes as `state`, beside the task token (promotion.callbacks).
+CALLBACK_STEPS = {"ShiftTraffic", "PromoteChallenger", "DeployChallenger", "CompareWithChampion", "TriggerPipeline"}
 
 
 def _function(runtime: LocalRuntime, state: str) -> str:
@@ -40,7 +41,8 @@ def test_a_step_without_the_section_it_needs_refuses_by_name_and_writes_nothing(
     for step, (section, path) in CASES.items():
         broken = copy.deepcopy(document)
         broken.pop(section)
-        output, error = runtime.lambdas.invoke(_function(runtime, step), broken)
+        payload = {"state": broken, "task_token": "token"} if step in CALLBACK_STEPS else broken
+        output, error = runtime.lambdas.invoke(_function(runtime, step), payload)
         assert output is None and error is not None, step
         assert error["errorType"] == "StepInputInvalid", (step, error)
         assert f"{step} cannot run on this execution document: {path}: Field required" in error["errorMessage"]
@@ -50,6 +52,10 @@ def test_a_step_without_the_section_it_needs_refuses_by_name_and_writes_nothing(
     _, error = runtime.lambdas.invoke(_function(runtime, "EvaluateStage"), rollout)
     assert error is not None and error["errorType"] == "StepInputInvalid"
     assert "$.rollout.stage_started_at is missing" in error["errorMessage"]
+    # A waiting step invoked without its task token (by hand, or by another integration pattern) refuses too.
+    _, error = runtime.lambdas.invoke(_function(runtime, "ShiftTraffic"), {"state": document})
+    assert error is not None and error["errorType"] == "StepInputInvalid"
+    assert "ShiftTraffic cannot run on this execution document: $.task_token: Field required" in error["errorMessage"]
     assert runtime.production_snapshot(MODEL) == before
 
 

@@ -459,12 +459,18 @@ def _orphan(definition: Definition) -> None:
 
 
 def _end_after_backup(definition: Definition) -> None:
-    definition["States"]["PipelineStatus"]["Default"] = "Promoted"
+    definition["States"]["ComparisonVerdict"]["Default"] = "Promoted"
 
 
 def _spin(definition: Definition) -> None:
-    definition["States"]["PipelineStatus"]["Default"] = "Spin"
+    definition["States"]["ComparisonVerdict"]["Default"] = "Spin"
     definition["States"]["Spin"] = {"Type": "Wait", "Seconds": 60, "Next": "Spin"}
+
+
+def _poll_on_a_path(definition: Definition) -> None:
+    """A polling loop whose Wait reads its length from the document, after production was written."""
+    definition["States"]["ComparisonVerdict"]["Default"] = "PollAgain"
+    definition["States"]["PollAgain"] = {"Type": "Wait", "SecondsPath": "$.comparison.poll_seconds", "Next": "Rollback"}
 
 
 def _unguarded_publish_failed(definition: Definition) -> None:
@@ -488,12 +494,8 @@ MUTATIONS: dict[str, tuple[Callable[[Definition], None], str, str]] = {
         "replaces the document",
     ),
     "ends after backup": (_end_after_backup, "coverage", "Promoted ends the execution"),
-    "wait on a path after backup": (
-        _set("WaitForPipeline", "SecondsPath", "$.pipeline.poll_seconds"),
-        "coverage",
-        "WaitForPipeline: a Wait reading a path",
-    ),
-    "retries everything": (_retry_also("CheckPipeline", "States.ALL"), "retry", "CheckPipeline retries States.ALL"),
+    "wait on a path after backup": (_poll_on_a_path, "coverage", "PollAgain: a Wait reading a path"),
+    "retries everything": (_retry_also("ShiftTraffic", "States.ALL"), "retry", "ShiftTraffic retries States.ALL"),
     "retries a domain error": (_retry_also("WriteParameters", "BackupMissing"), "retry", "retries BackupMissing"),
     "retries access denied": (
         _retry_also("Rollback", "AccessDeniedException"),

@@ -192,3 +192,76 @@ def test_only_the_publishing_functions_may_put_events_on_the_product_bus(
     )
     assert allowed == publishers and len(publishers) == 2
     assert not synth.resources("AWS::Events::EventBusPolicy")
+
+
+def state_change_rules(synth: Synth) -> dict[str, dict[str, Any]]:
+    """The default-bus rules on SageMaker's job and endpoint state changes, by detail type."""
+    return {
+        rule["EventPattern"]["detail-type"][0]: rule
+        for rule in rules(synth).values()
+        if rule["EventPattern"]["detail-type"][0].endswith("State Change")
+        and rule["EventPattern"]["detail-type"][0].split(" ")[1] in ("Training", "Processing", "Endpoint")
+    }
+
+
+def sagemaker_event(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "d2921b5a-b0ad-cace-a8e3-0f159d018e06",
+        "detail-type": detail_type,
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "time": "2026-11-20T14:30:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def test_sagemakers_settled_state_changes_of_the_products_jobs_and_endpoints_reach_resume_waiting_step(
+    synth: Synth, functions_by_step: dict[str, str]
+) -> None:
+    """The waiting steps are completed by SageMaker's own events (promotion.callbacks): only settled statuses of the
+    catalogs' jobs (named <model-id>-...) and production endpoints are delivered, each with retries and a DLQ."""
+    found = state_change_rules(synth)
+    assert set(found) == {
+        "SageMaker Training Job State Change",
+        "SageMaker Processing Job State Change",
+        "SageMaker Endpoint State Change",
+    }
+    queues = set()
+    for rule in found.values():
+        assert "EventBusName" not in rule  # the default bus, where SageMaker puts its events
+        (target,) = rule["Targets"]
+        assert flat(target["Arn"]) == f"<{functions_by_step['resume_waiting_step']}.Arn>"
+        assert_target_has_dlq_and_retries(synth, target)
+        queues.add(target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0])
+    (queue,) = queues  # one queue for the three rules, also the function's asynchronous on-failure destination
+    (invoke_config,) = [
+        c["Properties"]
+        for c in synth.resources("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": functions_by_step["resume_waiting_step"]}
+    ]
+    assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [queue, "Arn"]}
+
+    training = EventPattern.load(json.dumps(found["SageMaker Training Job State Change"]["EventPattern"]))
+    ours = {"TrainingJobName": "fraud-detection-20261120-140541-481646", "TrainingJobStatus": "Completed"}
+    assert training.matches_event(sagemaker_event("SageMaker Training Job State Change", ours))
+    for change in (
+        {"TrainingJobStatus": "InProgress"},  # a secondary status change: not delivered
+        {"TrainingJobName": "another-teams-job"},
+        {"TrainingJobName": "fraud-detectionx-1"},  # the prefix is the model id and its dash
+    ):
+        other = sagemaker_event("SageMaker Training Job State Change", {**ours, **change})
+        assert not training.matches_event(other), change
+    for status in ("Failed", "Stopped"):
+        failed = sagemaker_event("SageMaker Training Job State Change", {**ours, "TrainingJobStatus": status})
+        assert training.matches_event(failed)
+
+    endpoint = EventPattern.load(json.dumps(found["SageMaker Endpoint State Change"]["EventPattern"]))
+    served = {"EndpointName": "fraud-detection-prod", "EndpointStatus": "IN_SERVICE"}
+    assert endpoint.matches_event(sagemaker_event("SageMaker Endpoint State Change", served))
+    updating = {**served, "EndpointStatus": "UPDATING"}
+    assert not endpoint.matches_event(sagemaker_event("SageMaker Endpoint State Change", updating))
+    elsewhere = {**served, "EndpointName": "someone-elses-endpoint"}
+    assert not endpoint.matches_event(sagemaker_event("SageMaker Endpoint State Change", elsewhere))

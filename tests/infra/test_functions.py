@@ -20,11 +20,8 @@ STEPS = {
     "write_parameters",
     "write_config",
     "trigger_pipeline",
-    "check_pipeline",
     "compare_with_champion",
-    "check_comparison",
     "deploy_challenger",
-    "check_endpoint",
     "shift_traffic",
     "evaluate_stage",
     "promote_challenger",
@@ -33,6 +30,7 @@ STEPS = {
     "publish_result",
     "approval_decision",
     "rollback_request",
+    "resume_waiting_step",
 }
 ENVIRONMENT = {
     "CONFIG_BUCKET",

@@ -85,7 +85,7 @@ def test_no_aws_managed_policies_and_one_role_per_function(synth: Synth, functio
     for logical_id, role in synth.resources("AWS::IAM::Role").items():
         assert "ManagedPolicyArns" not in role["Properties"], logical_id
     roles = [function_role(synth, logical_id) for logical_id in functions_by_step.values()]
-    assert len(roles) == len(set(roles)) == len(functions_by_step) == 20
+    assert len(roles) == len(set(roles)) == len(functions_by_step) == 18
 
 
 def test_pass_role_only_for_the_training_role_to_sagemaker(synth: Synth, functions_by_step: dict[str, str]) -> None:
@@ -158,16 +158,31 @@ def test_training_jobs_are_scoped_by_model_id(synth: Synth, functions_by_step: d
     assert [r.rsplit(":", 1)[1] for r in tuning] == ["hyper-parameter-tuning-job/*"]
 
 
-def test_approval_decision_answers_only_the_promotion_machine(synth: Synth, functions_by_step: dict[str, str]) -> None:
-    statements = step_statements(synth, functions_by_step, "approval_decision")
+# Who may complete a waiting task: the approval path, and the steps that wait for SageMaker with the function that
+# takes SageMaker's events (promotion.callbacks). Only the approval path heartbeats.
+TASK_ANSWERERS = {
+    "approval_decision",
+    "trigger_pipeline",
+    "compare_with_champion",
+    "deploy_challenger",
+    "shift_traffic",
+    "promote_challenger",
+    "resume_waiting_step",
+}
+
+
+def test_only_the_waits_answer_tasks_and_only_the_promotion_machines(
+    synth: Synth, functions_by_step: dict[str, str]
+) -> None:
     name = machine(synth)["Properties"]["StateMachineName"]
-    for action in ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"):
-        assert granted(statements, action) == [
-            f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:{name}"
-        ]
-    others = [s for s in functions_by_step if s != "approval_decision"]
-    for step in others:
-        assert not granted(step_statements(synth, functions_by_step, step), "states:SendTaskSuccess"), step
+    promotion_machine = [f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:{name}"]
+    for step in functions_by_step:
+        statements = step_statements(synth, functions_by_step, step)
+        expected = promotion_machine if step in TASK_ANSWERERS else []
+        for action in ("states:SendTaskSuccess", "states:SendTaskFailure"):
+            assert granted(statements, action) == expected, (step, action)
+        heartbeat = promotion_machine if step == "approval_decision" else []
+        assert granted(statements, "states:SendTaskHeartbeat") == heartbeat, step
 
 
 def test_events_and_notifications_only_where_the_contract_says(synth: Synth, functions_by_step: dict[str, str]) -> None:

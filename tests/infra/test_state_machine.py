@@ -23,6 +23,14 @@ RETRYABLE = [
     "Lambda.TooManyRequestsException",
     "TransientAwsError",
 ]
+# The steps that wait for SageMaker's state-change event (promotion.callbacks) and how long each may.
+CALLBACK_TIMEOUTS = {
+    "TriggerPipeline": ("TimeoutSecondsPath", "$.validation.training_wait_seconds"),
+    "CompareWithChampion": ("TimeoutSecondsPath", "$.validation.comparison_wait_seconds"),
+    "DeployChallenger": ("TimeoutSeconds", 7200),
+    "ShiftTraffic": ("TimeoutSeconds", 7200),
+    "PromoteChallenger": ("TimeoutSeconds", 7200),
+}
 RESULT_PATHS = {
     "ClaimPromotion": "$",
     "ValidateCandidate": "$.validation",
@@ -31,11 +39,8 @@ RESULT_PATHS = {
     "WriteParameters": "$.parameters",
     "WriteConfig": "$.config",
     "TriggerPipeline": "$.pipeline",
-    "CheckPipeline": "$.pipeline",
     "CompareWithChampion": "$.comparison",
-    "CheckComparison": "$.comparison",
     "DeployChallenger": "$.rollout",
-    "CheckEndpoint": "$.rollout",
     "ShiftTraffic": "$.rollout",
     "EvaluateStage": "$.rollout",
     "PromoteChallenger": "$.rollout",
@@ -48,11 +53,8 @@ TOUCHES_PRODUCTION = [
     "WriteParameters",
     "WriteConfig",
     "TriggerPipeline",
-    "CheckPipeline",
     "CompareWithChampion",
-    "CheckComparison",
     "DeployChallenger",
-    "CheckEndpoint",
     "ShiftTraffic",
     "EvaluateStage",
     "PromoteChallenger",
@@ -110,7 +112,7 @@ def test_result_paths(definition: dict[str, Any]) -> None:
         "state.$": "$",
     }
     # Every other Lambda task: payload_response_only, the whole document as input.
-    for name in set(RESULT_PATHS) - {"ClaimPromotion", "AwaitApproval"}:
+    for name in set(RESULT_PATHS) - {"ClaimPromotion", "AwaitApproval", *CALLBACK_TIMEOUTS}:
         assert "Parameters" not in states[name] and "InputPath" not in states[name], name
         assert states[name]["Resource"].endswith(".Arn>"), name
 
@@ -134,6 +136,20 @@ def test_await_approval_waits_for_the_task_token(definition: dict[str, Any]) -> 
     )
 
 
+@pytest.mark.parametrize("name", sorted(CALLBACK_TIMEOUTS))
+def test_sagemaker_work_is_waited_for_by_callback(definition: dict[str, Any], name: str) -> None:
+    """No polling loop: the task completes with the step's section when SageMaker's event says the work is done,
+    and a bounded timeout (the event never came) rolls back."""
+    state = definition["States"][name]
+    assert state["Resource"].endswith(":states:::lambda:invoke.waitForTaskToken")
+    assert state["Parameters"]["Payload"] == {"state.$": "$", "task_token.$": "$$.Task.Token"}
+    key, value = CALLBACK_TIMEOUTS[name]
+    assert state[key] == value
+    assert not {"TimeoutSeconds", "TimeoutSecondsPath"} - {key} & state.keys()
+    assert "HeartbeatSeconds" not in state
+    assert catch(state) == [(["States.ALL"], "Rollback", "$.error")]
+
+
 def test_choices_and_waits(definition: dict[str, Any]) -> None:
     states = definition["States"]
     assert choices(states["ClaimOutcome"]) == {
@@ -144,8 +160,6 @@ def test_choices_and_waits(definition: dict[str, Any]) -> None:
     assert states["ClaimOutcome"]["Default"] == "PublishResult"
     assert choices(states["CandidateVerdict"]) == {"$.validation.verdict == PASSED": "AwaitApproval"}
     assert states["CandidateVerdict"]["Default"] == "PublishResult"
-    assert choices(states["PipelineStatus"]) == {"$.pipeline.status == Completed": "CompareWithChampion"}
-    assert states["PipelineStatus"]["Default"] == "WaitForPipeline"
     assert choices(states["PublishFailed"]) == {
         "$.rollback is present": "PromotionFailed",
         "$.rollback_error is present": "PromotionFailed",
@@ -154,16 +168,17 @@ def test_choices_and_waits(definition: dict[str, Any]) -> None:
     assert choices(states["Outcome"]) == {"$.result.outcome == PROMOTED": "Promoted"}
     assert states["Outcome"]["Default"] == "NotPromoted"
     assert (states["WaitForModelLock"]["Seconds"], states["WaitForModelLock"]["Next"]) == (300, "ClaimPromotion")
-    assert (states["WaitForPipeline"]["Seconds"], states["WaitForPipeline"]["Next"]) == (60, "CheckPipeline")
     verdict = states["ComparisonVerdict"]
-    assert [choice["Next"] for choice in verdict["Choices"]] == ["DeployChallenger", "Rollback"]
-    assert verdict["Choices"][0]["And"] == [
-        {"Variable": "$.comparison.decision", "IsNull": False},
-        {"Variable": "$.comparison.decision", "StringEquals": "PASS"},
+    assert verdict["Choices"] == [
+        {"Variable": "$.comparison.decision", "StringEquals": "PASS", "Next": "DeployChallenger"}
     ]
-    assert verdict["Choices"][1] == {"Variable": "$.comparison.decision", "IsNull": False, "Next": "Rollback"}
-    assert verdict["Default"] == "WaitForComparison"
-    assert (states["WaitForComparison"]["Seconds"], states["WaitForComparison"]["Next"]) == (60, "CheckComparison")
+    assert verdict["Default"] == "Rollback"  # FAIL, INCONCLUSIVE
+    # No polling loop is left but Rollback's: SageMaker's events complete the waiting tasks.
+    assert {name for name, state in states.items() if state["Type"] == "Wait"} == {
+        "WaitForModelLock",
+        "Bake",
+        "WaitForRollbackEndpoint",
+    }
     # The Wait reads its length from the document and cannot catch: a BAKE goes to it only with a look_seconds
     # the Choice proved numeric and within [1, 86400]; any other BAKE rolls back.
     proven_bake = {
@@ -192,18 +207,13 @@ def test_choices_and_waits(definition: dict[str, Any]) -> None:
     assert routes(states["EndpointStatus"]) == [
         ("SHIFT", "ShiftTraffic"),
         ("proven BAKE", "Bake"),
-        ("BAKE", "Rollback"),
         ("DONE", "RetireChampion"),
+        ("SKIPPED", "PublishResult"),
     ]
-    assert states["EndpointStatus"]["Default"] == "WaitForEndpoint"
-    assert "BakeCheck" not in states
-    # Every endpoint change is waited for and confirmed by CheckEndpoint before anything follows it.
-    # A weight change is looked at after a minute; a new config (new instances, minutes) first after five.
-    assert states["ShiftTraffic"]["Next"] == "WaitForEndpoint"
-    assert states["PromoteChallenger"]["Next"] == "WaitForNewInstances"
-    assert states[states["DeployChallenger"]["Next"]]["Default"] == "WaitForNewInstances"
-    assert (states["WaitForEndpoint"]["Seconds"], states["WaitForEndpoint"]["Next"]) == (60, "CheckEndpoint")
-    assert (states["WaitForNewInstances"]["Seconds"], states["WaitForNewInstances"]["Next"]) == (300, "CheckEndpoint")
+    assert states["EndpointStatus"]["Default"] == "Rollback"  # a BAKE without a valid look_seconds, or anything else
+    # Every endpoint change's task completes only once SageMaker serves what it asked for.
+    for name in ("DeployChallenger", "ShiftTraffic", "PromoteChallenger"):
+        assert states[name]["Next"] == "EndpointStatus", name
     # Rollback restores the endpoint in a wait loop while it reports the endpoint still changing.
     assert states["RollbackEndpoint"]["Choices"] == [
         {
@@ -241,8 +251,8 @@ def test_the_happy_path_order(definition: dict[str, Any]) -> None:
     assert nexts["BackupProduction"] == "WriteParameters"
     assert nexts["WriteParameters"] == "WriteConfig"
     assert nexts["WriteConfig"] == "TriggerPipeline"
-    assert nexts["TriggerPipeline"] == "WaitForPipeline"
-    assert nexts["CheckPipeline"] == "PipelineStatus"
+    assert nexts["TriggerPipeline"] == "CompareWithChampion"  # its task completes once the job Completed
+    assert nexts["CompareWithChampion"] == "ComparisonVerdict"
     assert nexts["Rollback"] == "RollbackEndpoint"
     assert nexts["PublishResult"] == "Outcome"
 

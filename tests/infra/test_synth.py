@@ -94,14 +94,15 @@ def test_a_models_folder_without_catalogs_fails_clearly(tmp_path: Path) -> None:
 
 
 def test_a_catalog_that_could_overflow_the_execution_history_fails_the_synth(tmp_path: Path) -> None:
-    """Step Functions keeps 25,000 events per execution: a 28-day training budget polled every minute cannot fit."""
+    """Step Functions keeps 25,000 events per execution: a week's bake per stage looked at every 5 minutes cannot."""
     models = tmp_path / "models"
     models.mkdir()
     document = yaml.safe_load((ROOT / "models" / "fraud-detection.yaml").read_text())
-    document["training"]["max_runtime_seconds"] = 28 * 24 * 3600
+    document["rollout"]["bake_minutes"] = 7 * 24 * 60
+    document["rollout"]["look_minutes"] = 5
     (models / "fraud-detection.yaml").write_text(yaml.safe_dump(document))
     result = run_app(tmp_path / "cdk.out", models)
     assert result.returncode == 1
     assert result.stderr.startswith("synth failed: model fraud-detection: a promotion could need")
-    assert "set by training.max_runtime_seconds" in result.stderr
+    assert "set by rollout.bake_minutes" in result.stderr
     assert not (tmp_path / "cdk.out").exists()

@@ -1,5 +1,5 @@
-"""Properties of the flow's bookkeeping: duplicates make one promotion (ours), and every approved promotion leaves
-one complete audit record (seed property 4)."""
+"""Properties of the flow's bookkeeping: duplicates make one promotion (ours), a waiting task is answered once (ours),
+and every approved promotion leaves one complete audit record (seed property 4)."""
 
 from __future__ import annotations
 
@@ -155,3 +155,52 @@ def test_property_4_promotion_event_logging(
     assert record.previous_release_id == previous
     assert record.release_id == release
     assert record.report_key == f"reports/{CATALOG.id}/{release}/decision.json"
+
+
+# One answerer's turn: ("event", the job's status SageMaker reports then) or ("retry", status): Step Functions
+# retried the waiting step, which gets a new token, registers it and checks once.
+ANSWERERS = st.lists(
+    st.tuples(st.sampled_from(["event", "retry"]), st.sampled_from(["InProgress", "Completed"])),
+    min_size=1,
+    max_size=10,
+)
+
+
+@WITH_AWS
+@given(first_status=st.sampled_from(["InProgress", "Completed"]), turns=ANSWERERS)
+def test_a_waiting_task_is_answered_once(aws: dict[str, Any], first_status: str, turns: list[tuple[str, str]]) -> None:
+    """Ours (promotion.callbacks): whatever the number and order of SageMaker's events and of the step's retries,
+    exactly the tokens a simple model says are answered: the live one (the last registered), once, only when
+    SageMaker says the job ended; a token a retry replaced before that, never."""
+    from promotion.callbacks import await_change, resume
+    from tests.fakes import RecordingStepFunctions
+    from tests.integration.test_callbacks import started, training_event, training_world
+
+    clear_table(aws)
+    sfn = RecordingStepFunctions()
+    expected: list[str] = []
+    live: str | None = None  # the model: the token the wait record holds
+
+    def step(token: str, status: str) -> None:
+        nonlocal live
+        waiting, result = started(token)
+        await_change(
+            aws["dynamodb"], sfn, training_world(status), aws["s3"], table=TABLE, waiting=waiting, result=result
+        )
+        live = token
+        if status == "Completed":
+            expected.append(token)
+            live = None
+
+    step("attempt-0", first_status)
+    for index, (kind, status) in enumerate(turns, start=1):
+        if kind == "retry":
+            step(f"attempt-{index}", status)
+            continue
+        resume(aws["dynamodb"], sfn, training_world(status), aws["s3"], table=TABLE, event=training_event(status))
+        if status == "Completed" and live is not None:
+            expected.append(live)
+            live = None
+    assert [call["taskToken"] for _, call in sfn.calls] == expected
+    assert all(kind == "success" for kind, _ in sfn.calls)
+    assert len(expected) == len(set(expected))

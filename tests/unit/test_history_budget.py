@@ -11,15 +11,21 @@ from stacks.history import HISTORY_LIMIT, check_history_budget, worst_case
 
 def test_the_shipped_catalog_fits_with_room(catalog: ModelCatalog) -> None:
     totals = check_history_budget({catalog.id: catalog})
-    assert 10_000 < totals[catalog.id] < HISTORY_LIMIT
-    assert worst_case(catalog).phases["training polls"][0] == (3600 // 60 + 30) * 9
+    assert 5_000 < totals[catalog.id] < HISTORY_LIMIT
+    # The jobs are waited for by callback: one task visit each, however long the catalog lets them run.
+    phases = worst_case(catalog).phases
+    assert phases["training and comparison"][0] == 2 * 6 + 2
+    longest = catalog.model_copy(
+        update={
+            "training": catalog.training.model_copy(update={"max_runtime_seconds": 28 * 24 * 3600}),
+        }
+    )
+    assert worst_case(longest).total == worst_case(catalog).total
 
 
 @pytest.mark.parametrize(
     ("section", "changes", "field"),
     [
-        ("training", {"max_runtime_seconds": 28 * 24 * 3600}, "training.max_runtime_seconds"),
-        ("comparison", {"max_runtime_seconds": 24 * 3600}, "comparison.max_runtime_seconds"),
         ("rollout", {"bake_minutes": 7 * 24 * 60, "look_minutes": 5}, "rollout.bake_minutes"),
     ],
 )

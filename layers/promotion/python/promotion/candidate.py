@@ -11,6 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from promotion.callbacks import CALLBACK_MARGIN_SECONDS
 from promotion.catalog import ModelCatalog
 from promotion.config import parse_config
 from promotion.errors import ConfigSchemaError, HyperparameterValidationError
@@ -220,4 +221,7 @@ def validate_candidate(sagemaker: Any, s3: Any, bucket: str, catalog: ModelCatal
         candidate=candidate,
         champion=champion,
         approval_timeout_seconds=int(catalog.approval.timeout_hours * 3600),
+        training_wait_seconds=catalog.training.max_runtime_seconds + CALLBACK_MARGIN_SECONDS,
+        comparison_wait_seconds=(catalog.comparison.max_runtime_seconds if catalog.comparison is not None else 0)
+        + CALLBACK_MARGIN_SECONDS,
     )

@@ -1,5 +1,6 @@
-"""CompareWithChampion and CheckComparison: the SageMaker processing job that scores champion and challenger on
-the same held-out rows (jobs/comparison/compare.py), and its verdict read back from the job's report.json.
+"""CompareWithChampion: the SageMaker processing job that scores champion and challenger on
+the same held-out rows (jobs/comparison/compare.py), and its verdict read back from the job's report.json once
+SageMaker's state-change event says the job ended (`check_comparison`, run by promotion.callbacks).
 
 Only the numbers an operator judges on are kept in the execution's output; the full report and its plots stay in
 S3 under the release's report prefix.

@@ -11,9 +11,11 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
+from promotion.callbacks import Waiting, WaitKind, await_change
 from promotion.catalog import ModelCatalog, catalog_for
+from promotion.clients import client
 from promotion.errors import EndpointBusy, TransientAwsError, is_endpoint_busy
-from promotion.models import Claim, PromotionState
+from promotion.models import CallbackRequest, Claim, ClaimedState, PromotionState, Section
 from promotion.observability import logger, metrics
 from promotion.retry import is_transient
 from promotion.settings import settings
@@ -65,3 +67,30 @@ def step_boundary(step: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def answer_by_callback(
+    step: str, kind: WaitKind, resource: str | None, request: CallbackRequest, state: ClaimedState, result: Section
+) -> dict[str, Any]:
+    """A `.waitForTaskToken` step's end: its result completes the task now, or once SageMaker says the work is done
+    (promotion.callbacks). The return value is only logged: Step Functions takes the task's output from the token."""
+    config = settings()
+    waiting = Waiting(
+        kind=kind,
+        resource=resource or "",
+        step=step,
+        task_token=request.task_token,
+        claim=state.claim,
+        section=result.model_dump(mode="json"),
+    )
+    resumed = await_change(
+        client("dynamodb"),
+        client("stepfunctions"),
+        client("sagemaker"),
+        client("s3"),
+        table=config.table_name,
+        waiting=waiting,
+        result=result,
+    )
+    logger.info("waiting by callback", extra=resumed.model_dump())
+    return result.model_dump(mode="json")

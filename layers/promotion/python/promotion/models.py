@@ -53,6 +53,13 @@ class Claim(Section):
     attempts: int = 0
 
 
+class CallbackRequest(BaseModel):
+    """The input of a `.waitForTaskToken` step: the execution document and the token that completes the task."""
+
+    state: dict[str, Any]
+    task_token: str = Field(min_length=1)
+
+
 class ClaimInput(BaseModel):
     """What the state machine passes to ClaimPromotion: the raw event and, on a lock-wait loop, the previous claim."""
 
@@ -107,6 +114,10 @@ class Validation(Section):
     candidate: Candidate | None = None
     champion: Champion | None = None
     approval_timeout_seconds: int = 72 * 3600
+    # How long TriggerPipeline and CompareWithChampion wait for SageMaker's event that their job ended: the job's
+    # MaxRuntimeInSeconds (SageMaker stops it then) plus promotion.callbacks.CALLBACK_MARGIN_SECONDS.
+    training_wait_seconds: int = 2 * 3600
+    comparison_wait_seconds: int = 2 * 3600
 
 
 class Approval(Section):
@@ -385,19 +396,13 @@ class ValidatedState(ClaimedState):
 
 
 class PipelineState(ClaimedState):
-    """CheckPipeline, CompareWithChampion, DeployChallenger: the training job TriggerPipeline started."""
+    """CompareWithChampion, DeployChallenger: the training job TriggerPipeline started (and SageMaker ended)."""
 
     pipeline: Pipeline
 
 
-class ComparisonState(ClaimedState):
-    """CheckComparison: the comparison job CompareWithChampion started."""
-
-    comparison: Comparison
-
-
 class RolloutState(ClaimedState):
-    """CheckEndpoint, ShiftTraffic, EvaluateStage, PromoteChallenger, RetireChampion: the rollout DeployChallenger
+    """ShiftTraffic, EvaluateStage, PromoteChallenger, RetireChampion: the rollout DeployChallenger
     began."""
 
     rollout: Rollout

@@ -1,8 +1,9 @@
-"""TriggerPipeline and CheckPipeline: the production pipeline is a SageMaker training job run with exactly the
-promoted hyperparameters; the release id is in its name, its tags and its environment (experiment metadata).
+"""TriggerPipeline: the production pipeline is a SageMaker training job run with exactly the promoted
+hyperparameters; the release id is in its name, its tags and its environment (experiment metadata).
 
-The state machine polls (Wait -> CheckPipeline) rather than using `createTrainingJob.sync`: the same definition then
-runs on AWS and in the local runtime, and each poll's output shows the job's status in the console.
+The step waits for the job by callback (promotion.callbacks) rather than `createTrainingJob.sync`: the same
+definition then runs on AWS and in the local runtime, and `check_pipeline` is what SageMaker's state-change event
+runs to say whether the job ended and how. SageMaker itself stops a job at its MaxRuntimeInSeconds (Stopped).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from promotion.job_image import Images, metric_definitions
 from promotion.layout import training_job_name
 from promotion.models import Pipeline
 
-POLL_SECONDS = 60
 TERMINAL_FAILURES = ("Failed", "Stopped")
 
 
@@ -146,8 +146,9 @@ def require_same_job(
         )
 
 
-def check_pipeline(sagemaker: Any, catalog: ModelCatalog, previous: Pipeline) -> Pipeline:
-    """The training job's status; PipelineFailed (naming its log stream) when it failed, stopped or overran."""
+def check_pipeline(sagemaker: Any, previous: Pipeline) -> Pipeline:
+    """The training job's status; PipelineFailed (naming its log stream) when it failed or was stopped (at its
+    MaxRuntimeInSeconds, or by a person)."""
     job = sagemaker.describe_training_job(TrainingJobName=previous.training_job_name)
     current = _summary(job, polls=previous.polls + 1)
     where = f"CloudWatch Logs group {current.log_group}, streams {current.log_stream_prefix}*"
@@ -155,12 +156,5 @@ def check_pipeline(sagemaker: Any, catalog: ModelCatalog, previous: Pipeline) ->
         raise PipelineFailed(
             f"training job {current.training_job_name} {current.status}: "
             f"{current.failure_reason or 'no failure reason given'}; logs: {where}"
-        )
-    max_polls = catalog.training.max_runtime_seconds // POLL_SECONDS + 30
-    if current.status != "Completed" and current.polls > max_polls:
-        sagemaker.stop_training_job(TrainingJobName=current.training_job_name)
-        raise PipelineFailed(
-            f"training job {current.training_job_name} still {current.status} after {current.polls} polls "
-            f"(max runtime {catalog.training.max_runtime_seconds} s); stopped it; logs: {where}"
         )
     return current

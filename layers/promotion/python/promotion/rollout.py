@@ -244,8 +244,8 @@ def check_endpoint(sagemaker: Any, rollout: Rollout, now: datetime | None = None
 
 
 def shift_traffic(sagemaker: Any, rollout: Rollout) -> Rollout:
-    """Ask for the current stage's weights (they sum to 1; the challenger's share only grows); CheckEndpoint starts
-    the stage's bake once SageMaker serves them."""
+    """Ask for the current stage's weights (they sum to 1; the challenger's share only grows); the stage's bake
+    starts once SageMaker serves them (check_endpoint, on SageMaker's event)."""
     endpoint, champion, challenger = _variants(rollout)
     champion_weight, challenger_weight = stage_weights(rollout.stages)[rollout.stage_index]
     sagemaker.update_endpoint_weights_and_capacities(
@@ -285,8 +285,12 @@ def _next_minute(moment: datetime) -> datetime:
     return floor if floor == moment else floor + timedelta(minutes=1)
 
 
-def variant_metrics(cloudwatch: Any, endpoint: str, variant: str, start: datetime, end: datetime) -> VariantMetrics:
-    """Cumulative Invocations / 5XX / 4XX and ModelLatency p50/p99 (microseconds -> ms) of one variant."""
+def variant_metrics(
+    cloudwatch: Any, endpoint: str, variant: str, start: datetime, end: datetime, *, count_4xx: bool = False
+) -> VariantMetrics:
+    """Cumulative Invocations and 5XX (and 4XX when the gate counts them) and the ModelLatency p99 (microseconds ->
+    ms) of one variant: only what the gate decides on, since GetMetricData is priced per metric requested (each
+    look reads two variants; the p50 and uncounted 4XX would add two thirds to the promotion's CloudWatch cost)."""
 
     def query(query_id: str, metric: str, stat: str) -> dict[str, Any]:
         return {
@@ -305,14 +309,15 @@ def variant_metrics(cloudwatch: Any, endpoint: str, variant: str, start: datetim
             },
         }
 
+    queries = [
+        query("invocations", "Invocations", "Sum"),
+        query("errors5xx", "Invocation5XXErrors", "Sum"),
+        query("p99", "ModelLatency", "p99"),
+    ]
+    if count_4xx:
+        queries.append(query("errors4xx", "Invocation4XXErrors", "Sum"))
     response = cloudwatch.get_metric_data(
-        MetricDataQueries=[
-            query("invocations", "Invocations", "Sum"),
-            query("errors5xx", "Invocation5XXErrors", "Sum"),
-            query("errors4xx", "Invocation4XXErrors", "Sum"),
-            query("p50", "ModelLatency", "p50"),
-            query("p99", "ModelLatency", "p99"),
-        ],
+        MetricDataQueries=queries,
         StartTime=start,
         EndTime=end,
     )
@@ -329,7 +334,7 @@ def variant_metrics(cloudwatch: Any, endpoint: str, variant: str, start: datetim
         invocations=total("invocations"),
         errors_5xx=min(total("errors5xx"), total("invocations")),
         errors_4xx=min(total("errors4xx"), total("invocations")),
-        latency_p50_ms=worst("p50"),
+        latency_p50_ms=None,
         latency_p99_ms=worst("p99"),
     )
 
@@ -364,19 +369,21 @@ def evaluate_rollout_stage(
     start = _next_minute(stage_started_at)
     end = max(moment, start + timedelta(minutes=1))
     share = rollout.weights[challenger_variant]
-    challenger = variant_metrics(cloudwatch, endpoint, challenger_variant, start, end)
+    stage_gate = gate_settings(catalog, rollout.stage_index)
+    count_4xx = stage_gate.count_4xx_as_errors
+    challenger = variant_metrics(cloudwatch, endpoint, challenger_variant, start, end, count_4xx=count_4xx)
     if share >= 1.0 and rollout.reference_champion is not None:
         # At 100 % the champion serves nothing: the challenger is judged against the champion's shared stages.
         champion = VariantMetrics.model_validate(rollout.reference_champion)
     else:
-        champion = variant_metrics(cloudwatch, endpoint, champion_variant, start, end)
+        champion = variant_metrics(cloudwatch, endpoint, champion_variant, start, end, count_4xx=count_4xx)
     look = rollout.looks + 1
     final = look >= rollout.looks_per_stage * (1 + rollout.extensions)
     baked_minutes = (moment - stage_started_at).total_seconds() / 60
     prior = SequentialState.model_validate(rollout.gate_state) if rollout.gate_state else None
     verdict = evaluate_stage(
         StageObservation(challenger_share=share, champion=champion, challenger=challenger),
-        gate_settings(catalog, rollout.stage_index),
+        stage_gate,
         final_look=final,
         prior=prior,
         may_pass=baked_minutes >= settings.shortest_bake_minutes,
