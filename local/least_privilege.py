@@ -9,6 +9,7 @@ instead of re-running the scenarios per statement keeps the survey to one run of
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -80,12 +81,12 @@ def promote(runtime: LocalRuntime, kind: str, person: str, *arguments: str, role
     assert runtime.iam is not None
     role_arn = runtime.iam.person_role(kind, role)
     assert role_arn is not None, f"the template ships no {kind}s policy"
-    environment = {"PROMOTION_TABLE": runtime.table_name}
+    assert os.environ.get("PROMOTION_TABLE") == runtime.table_name  # the runtime sets it for its life
     width = cli.console.width
     cli.console.width = 250  # whole names in the tables, not ellipses
     try:
         with runtime.iam.person(role_arn, person):
-            result = CliRunner().invoke(app, list(arguments), env=environment, catch_exceptions=False)
+            result = CliRunner().invoke(app, list(arguments), catch_exceptions=False)
     finally:
         cli.console.width = width
     if result.exit_code != 0:

@@ -291,6 +291,11 @@ class LocalRuntime:
         self._mock.start()
         try:
             self.world = WorldBuilder(self.stack, self.clients, account=ACCOUNT, region=REGION).build()
+            # The people's shell: `promote` finds the table here. Set once for the runtime's life, not per command:
+            # a command that swapped it in and out would race the functions running meanwhile in other threads
+            # (each sets its own environment over the process's and puts back what it found).
+            self._saved_env.setdefault("PROMOTION_TABLE", os.environ.get("PROMOTION_TABLE"))
+            os.environ["PROMOTION_TABLE"] = self.table_name
             faults = self._fault_functions(self.fail_at)
             self.lambdas = InProcessLambdas(self.world.functions, REGION, faults=faults, echo=self.function_logs)
             self.lambdas.open()

@@ -23,5 +23,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         table=config.table_name,
         event=event,
     )
-    logger.info("sagemaker state change", extra=resumed.model_dump())
+    if resumed.model is not None:  # a step waited for it: its promotion's model, release and execution on the log
+        logger.append_keys(model=resumed.model, release_id=resumed.release_id, execution_name=resumed.execution_name)
+    logger.info("sagemaker state change", extra=resumed.model_dump(exclude={"model", "release_id", "execution_name"}))
     return resumed.model_dump(mode="json")

@@ -261,7 +261,10 @@ def test_sagemakers_settled_state_changes_of_the_products_jobs_and_endpoints_rea
     endpoint = EventPattern.load(json.dumps(found["SageMaker Endpoint State Change"]["EventPattern"]))
     served = {"EndpointName": "fraud-detection-prod", "EndpointStatus": "IN_SERVICE"}
     assert endpoint.matches_event(sagemaker_event("SageMaker Endpoint State Change", served))
-    updating = {**served, "EndpointStatus": "UPDATING"}
-    assert not endpoint.matches_event(sagemaker_event("SageMaker Endpoint State Change", updating))
+    for status in ("UPDATING", "Updating", "CREATING", "SYSTEM_UPDATING"):
+        changing = {**served, "EndpointStatus": status}
+        assert not endpoint.matches_event(sagemaker_event("SageMaker Endpoint State Change", changing)), status
+    described = {**served, "EndpointStatus": "InService"}  # DescribeEndpoint's spelling, taken too
+    assert endpoint.matches_event(sagemaker_event("SageMaker Endpoint State Change", described))
     elsewhere = {**served, "EndpointName": "someone-elses-endpoint"}
     assert not endpoint.matches_event(sagemaker_event("SageMaker Endpoint State Change", elsewhere))

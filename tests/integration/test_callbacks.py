@@ -254,3 +254,30 @@ def test_an_endpoint_wait_completes_with_the_rollout_once_the_endpoint_serves_wh
     kind, call = sfn.calls[-1]
     assert (kind, call["error"]) == ("failure", "EndpointUpdateFailed")
     assert "not the requested config-c" in json.loads(call["cause"])["errorMessage"]
+
+
+def test_an_accident_while_checking_is_raised_for_a_retry_and_fails_nothing(aws: dict[str, Any]) -> None:
+    """SageMaker's answer is an error (throttled, not found yet): not a verdict on the job. The event is retried by
+    Lambda (then kept in the dead-letter queue); the task is not failed and its wait stays registered."""
+    from botocore.exceptions import ClientError
+
+    sfn = RecordingStepFunctions()
+    begin(aws, training_world("InProgress"), sfn)
+    nobody_knows_it = WorldSageMaker({"DescribeTrainingJob": {}})
+    with pytest.raises(ClientError):
+        on_event(aws, nobody_knows_it, sfn, training_event("Completed"))
+    assert sfn.calls == []
+    assert registered(aws["dynamodb"], TABLE, WaitKind.TRAINING_JOB, JOB) is not None
+
+
+def test_the_answer_names_the_promotion_it_concerns(aws: dict[str, Any]) -> None:
+    """ResumeWaitingStep's log line carries the model, release and execution of the step it answered."""
+    sfn = RecordingStepFunctions()
+    begin(aws, training_world("InProgress"), sfn)
+    answer = on_event(aws, training_world("Completed"), sfn, training_event("Completed"))
+    assert (answer.model, answer.release_id, answer.execution_name, answer.step) == (
+        "fraud-detection",
+        CLAIM.release_id,
+        "exec-1",
+        "TriggerPipeline",
+    )

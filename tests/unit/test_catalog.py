@@ -203,14 +203,17 @@ def test_the_gates_of_a_stage_come_from_the_catalog(tmp_path: Path) -> None:
 
 
 def test_a_models_lock_outlives_its_longest_promotion(tmp_path: Path) -> None:
-    """The lease covers the approval wait, both jobs at their maximum run time and every stage undecided to its
-    last extension: a lock that expired mid-rollout would let the next promotion of the model start beside it."""
+    """The lease covers the approval wait, both jobs' waits at their longest (max run time plus an hour), every
+    endpoint change's wait at its longest (two hours each) and every stage undecided to its last extension: a lock
+    that expired mid-rollout would let the next promotion of the model start beside it."""
     from promotion.claiming import lock_lease_seconds
 
     document = yaml.safe_load((ROOT / "models" / "fraud-detection.yaml").read_text())
     document["rollout"].update(bake_minutes=24 * 60, look_minutes=60, max_bake_extensions=3)
     catalog = load_catalog(_write(tmp_path, "fraud-detection", document))
     rollout = 4 * 24 * 3600 * (1 + 3)
+    endpoint_changes = (1 + 4 + 1) * 2 * 3600  # DeployChallenger, four ShiftTraffic, PromoteChallenger
     assert catalog.comparison is not None
-    longest = 72 * 3600 + catalog.training.max_runtime_seconds + catalog.comparison.max_runtime_seconds + rollout
+    jobs = catalog.training.max_runtime_seconds + catalog.comparison.max_runtime_seconds + 2 * 3600
+    longest = 72 * 3600 + jobs + endpoint_changes + rollout
     assert longest < lock_lease_seconds(catalog) <= longest + 3600

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from promotion.claims import condition_held
 from promotion.comparison import check_comparison
+from promotion.errors import EndpointBusy, PromotionError, TransientAwsError
 from promotion.models import ClaimedPromotion, Comparison, Pipeline, Rollout
 from promotion.pipeline import check_pipeline
 from promotion.rollout import check_endpoint
@@ -46,6 +47,12 @@ ENDPOINT_WAIT_SECONDS = 2 * 3600
 RECORD_TTL_SECONDS = 30 * 86400
 # SendTaskSuccess/Failure answer these when the task no longer waits (it timed out, the execution ended).
 TASK_GONE_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
+# What the check raises that is not the work's outcome: an accident to retry, not a reason to fail the step. These,
+# AWS's own errors (ClientError, BotoCoreError) and anything unexpected (a bug) are raised: the step that checks
+# fails and is retried, the event is retried by Lambda and lands in the dead-letter queue; the wait stays
+# registered until its timeout. Only the domain's verdicts on the work (PipelineFailed, ComparisonFailed,
+# EndpointUpdateFailed ...) fail the waiting task.
+RETRIED_ERRORS: tuple[type[PromotionError], ...] = (TransientAwsError, EndpointBusy)
 
 
 class WaitKind(StrEnum):
@@ -80,12 +87,23 @@ WAITED_EVENTS: dict[str, WaitedEvent] = {
         status_field="ProcessingJobStatus",
         statuses=("Completed", "Failed", "Stopped"),
     ),
-    # The endpoint's event spells its status in upper case with underscores (IN_SERVICE), unlike DescribeEndpoint.
+    # The endpoint's event spells its status in upper case with underscores (IN_SERVICE, as SageMaker's guide shows
+    # it), unlike DescribeEndpoint (InService). The rule takes both spellings: an event its pattern missed would
+    # leave the step waiting until its timeout, and the check never reads the event's status anyway.
     "SageMaker Endpoint State Change": WaitedEvent(
         kind=WaitKind.ENDPOINT,
         name_field="EndpointName",
         status_field="EndpointStatus",
-        statuses=("IN_SERVICE", "FAILED", "OUT_OF_SERVICE", "UPDATE_ROLLBACK_FAILED"),
+        statuses=(
+            "IN_SERVICE",
+            "FAILED",
+            "OUT_OF_SERVICE",
+            "UPDATE_ROLLBACK_FAILED",
+            "InService",
+            "Failed",
+            "OutOfService",
+            "UpdateRollbackFailed",
+        ),
     ),
 }
 
@@ -210,13 +228,17 @@ def settle(dynamodb: Any, stepfunctions: Any, table: str, waiting: Waiting, outc
 
 
 class Resumed(BaseModel):
-    """What ResumeWaitingStep did with one event (its return value and log line)."""
+    """What ResumeWaitingStep did with one event (its return value and log line): the promotion it concerned, when
+    a step waited for it."""
 
     action: str
     reason: str
     kind: str | None = None
     resource: str | None = None
     step: str | None = None
+    model: str | None = None
+    release_id: str | None = None
+    execution_name: str | None = None
 
 
 def await_change(
@@ -237,9 +259,9 @@ def await_change(
     register(dynamodb, table, waiting)
     try:
         current = check(waiting, sagemaker, s3)
-    except ClientError:
-        raise  # transient or access errors: the step fails (and is retried); the record is replaced on retry
-    except Exception as failure:
+    except PromotionError as failure:
+        if isinstance(failure, RETRIED_ERRORS):
+            raise
         settle(dynamodb, stepfunctions, table, waiting, failure)
         return Resumed(action="FAILED", reason=str(failure), **_where(waiting))
     if decided(waiting.kind, current) and settle(dynamodb, stepfunctions, table, waiting, current):
@@ -274,9 +296,9 @@ def resume(
         return Resumed(action="IGNORED", reason="no step waits for it", kind=kind.value, resource=name)
     try:
         current = check(waiting, sagemaker, s3)
-    except ClientError:
-        raise  # Lambda's asynchronous retries run the event again
-    except Exception as failure:
+    except PromotionError as failure:
+        if isinstance(failure, RETRIED_ERRORS):
+            raise
         if settle(dynamodb, stepfunctions, table, waiting, failure):
             return Resumed(action="FAILED", reason=str(failure), **_where(waiting))
         return Resumed(action="IGNORED", reason="already answered", **_where(waiting))
@@ -288,4 +310,12 @@ def resume(
 
 
 def _where(waiting: Waiting) -> dict[str, str]:
-    return {"kind": waiting.kind.value, "resource": waiting.resource, "step": waiting.step}
+    claim = waiting.claim
+    return {
+        "kind": waiting.kind.value,
+        "resource": waiting.resource,
+        "step": waiting.step,
+        "model": claim.model,
+        "release_id": claim.release_id,
+        "execution_name": claim.execution_name,
+    }

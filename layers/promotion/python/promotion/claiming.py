@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from promotion.callbacks import CALLBACK_MARGIN_SECONDS, ENDPOINT_WAIT_SECONDS
 from promotion.catalog import ModelCatalog, catalog_for
 from promotion.claims import ClaimStore
 from promotion.errors import UnknownModel
@@ -30,18 +31,23 @@ LEASE_MARGIN_SECONDS = 3600
 
 
 def lock_lease_seconds(catalog: ModelCatalog) -> int:
-    """A lease that outlives the model's longest promotion: the approval wait, the training and comparison jobs at
-    their maximum run time, and every stage of the rollout undecided to its last extension, plus an hour."""
-    comparison = catalog.comparison.max_runtime_seconds if catalog.comparison is not None else 0
+    """A lease that outlives the model's longest promotion: the approval wait, the training and comparison jobs'
+    waits at their longest (promotion.callbacks: max run time plus a margin), every endpoint change's wait at its
+    longest, and every stage of the rollout undecided to its last extension, plus an hour."""
+    comparison = (
+        catalog.comparison.max_runtime_seconds + CALLBACK_MARGIN_SECONDS if catalog.comparison is not None else 0
+    )
     rollout = catalog.rollout
     rollout_seconds = (
         len(rollout.stages) * rollout.bake_minutes * 60 * (1 + rollout.max_bake_extensions)
+        + (len(rollout.stages) + 2) * ENDPOINT_WAIT_SECONDS  # DeployChallenger, each ShiftTraffic, PromoteChallenger
         if rollout is not None
         else 0
     )
     return int(
         catalog.approval.timeout_hours * 3600
         + catalog.training.max_runtime_seconds
+        + CALLBACK_MARGIN_SECONDS
         + comparison
         + rollout_seconds
         + LEASE_MARGIN_SECONDS
