@@ -46,9 +46,10 @@ SCENARIOS: tuple[str, ...] = ("good", "worse-errors", "worse-latency", "no-traff
 PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
 REQUESTS_PER_SECOND = 100.0
 # ModelLatency samples per variant and simulated minute (a PutMetricData datum holds at most 150 values): a look at
-# a 15-minute bake reads 1,800, enough for a p99 whose noise alone does not fail a good challenger, without storing
-# every request in moto.
-LATENCY_SAMPLES_PER_MINUTE = 120
+# a 15-minute bake reads 900 per variant, so the p99 ratio of two equal variants has a log-SD of about 0.06, over six
+# of them from the 1.5x limit (120 per look, as before, left the noise alone failing a good challenger now and then),
+# without storing every request in moto.
+LATENCY_SAMPLES_PER_MINUTE = 60
 MAX_VALUES_PER_DATUM = 150
 # Simulated seconds an endpoint change takes. SageMaker takes minutes to create or update an endpoint (new
 # instances) and seconds to a minute to apply new weights; the values only need to outlast a poll or two.

@@ -294,8 +294,10 @@ class LocalRuntime:
             # The people's shell: `promote` finds the table here. Set once for the runtime's life, not per command:
             # a command that swapped it in and out would race the functions running meanwhile in other threads
             # (each sets its own environment over the process's and puts back what it found).
-            self._saved_env.setdefault("PROMOTION_TABLE", os.environ.get("PROMOTION_TABLE"))
-            os.environ["PROMOTION_TABLE"] = self.table_name
+            table = self._optional_function_env("PROMOTION_TABLE")
+            if table is not None:
+                self._saved_env.setdefault("PROMOTION_TABLE", os.environ.get("PROMOTION_TABLE"))
+                os.environ["PROMOTION_TABLE"] = table
             faults = self._fault_functions(self.fail_at)
             self.lambdas = InProcessLambdas(self.world.functions, REGION, faults=faults, echo=self.function_logs)
             self.lambdas.open()

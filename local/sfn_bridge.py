@@ -260,13 +260,13 @@ def _wait_for_task_token(
         return result
     deadline = time.monotonic() + timeout_seconds
     while True:
+        if callback_endpoint._notify_event.is_set():
+            return callback_endpoint.get_outcome()  # answered, or interrupted (StopExecution): moto's handling follows
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return None
-        outcome = callback_endpoint.wait(timeout=min(TOKEN_WAIT_SLICE_S, remaining))
-        if outcome is not None or callback_endpoint._notify_event.is_set():
-            return outcome  # answered, or interrupted (StopExecution): moto's own handling follows
-        bridge.advance()
+        bridge.advance()  # SageMaker's next change, if any: its event (on another thread) may answer the task
+        callback_endpoint.wait(timeout=min(TOKEN_WAIT_SLICE_S, remaining))
 
 
 def _send_task_failure(self: StepFunctionResponse) -> Any:
