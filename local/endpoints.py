@@ -52,7 +52,7 @@ REQUESTS_PER_SECOND = 100.0
 LATENCY_SAMPLES_PER_MINUTE = 60
 MAX_VALUES_PER_DATUM = 150
 # Simulated seconds an endpoint change takes. SageMaker takes minutes to create or update an endpoint (new
-# instances) and seconds to a minute to apply new weights; the values only need to outlast a poll or two.
+# instances) and seconds to a minute to apply new weights (a waiting step lets simulated time pass to the end).
 CHANGE_SECONDS = {"create": 360.0, "update": 300.0, "weights": 30.0}
 IN_PROGRESS_MESSAGE = 'Cannot update in-progress endpoint "{arn}".'
 # DeleteEndpoint answers with the same text (aws/amazon-sagemaker-operator-for-k8s matches it for deletes).

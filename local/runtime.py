@@ -267,6 +267,7 @@ class LocalRuntime:
         self._events: events_bridge.EventsBridge | None = None
         self._registry: registry.RegistryBridge | None = None
         self._persons = threading.local()  # the people this thread plays (role ARN, session), innermost last
+        self._advance_lock = threading.Lock()
         self.stack: StackTemplate | None = None
         self.world: World | None = None
         self.lambdas: InProcessLambdas | None = None
@@ -1013,17 +1014,19 @@ class LocalRuntime:
         puts its event."""
         if self.traffic is None or self.jobs is None:
             return False
-        change, job = self.traffic.lifecycle.next_change(), self.jobs.next_end()
-        upcoming = min((when for when in (change, job) if when is not None), key=lambda item: item[1], default=None)
-        if upcoming is None:
-            return False
         from promotion import clock
 
-        self.traffic.on_wait(max(0.0, (upcoming[1] - clock.now()).total_seconds()))
-        if change is not None and upcoming == change:
-            self.clients.sagemaker.describe_endpoint(EndpointName=change[0])  # settles it if on_wait did not
-        self.jobs.end_due()
-        return True
+        # One advance at a time: two waiting executions must not both move the clock over the same gap.
+        with self._advance_lock:
+            change, job = self.traffic.lifecycle.next_change(), self.jobs.next_end()
+            upcoming = min((when for when in (change, job) if when is not None), key=lambda item: item[1], default=None)
+            if upcoming is None:
+                return False
+            self.traffic.on_wait(max(0.0, (upcoming[1] - clock.now()).total_seconds()))
+            if change is not None and upcoming == change:
+                self.clients.sagemaker.describe_endpoint(EndpointName=change[0])  # settles it if on_wait did not
+            self.jobs.end_due()
+            return True
 
     def _drain(self) -> None:
         """Let asynchronous Lambda deliveries (EventBridge targets) finish before production is read."""

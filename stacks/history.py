@@ -1,11 +1,13 @@
 """Step Functions keeps at most 25,000 events in a Standard execution's history; an execution that would need more
 fails with `States.Runtime` wherever it is, possibly in the middle of a rollout. So the catalogs are checked at synth:
-the worst case of one execution (every lock wait, every poll of the longest jobs and endpoint updates, every look of
-every stage with all its bake extensions) must fit, or synth fails naming the catalog field that drives it.
+the worst case of one execution (every lock wait, every look of every stage with all its bake extensions, every poll
+of a rollback's endpoint calls; the jobs and endpoint changes are one callback task each) must fit, or synth fails
+naming the catalog field that drives it.
 
 Events per state visit, as Step Functions records them: a Lambda task with the function as Resource 5 (Entered,
 LambdaFunctionScheduled, Started, Succeeded, Exited); a `.waitForTaskToken` task 6 (adds TaskSubmitted); a Choice,
-Wait or Pass 2. A retry adds 3 per attempt; occasional retries fit in the margin, a retry storm on every poll would not.
+Wait or Pass 2. A retry adds 3 per attempt; occasional retries fit in the margin, a retry storm on every look would
+not.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from promotion.callbacks import ENDPOINT_WAIT_SECONDS
+from promotion.callbacks import ENDPOINT_WAIT_SECONDS, WEIGHTS_WAIT_SECONDS
 from stacks.nag import acknowledge, wildcard_resource_finding
 
 # State name -> function directory of every Lambda task, in the order of the contract's table.
@@ -53,13 +53,14 @@ POLL_INTERVAL = cdk.Duration.seconds(60)
 # 5 days and stay well inside Step Functions' 25,000-event execution history.
 LOCK_POLL_INTERVAL = cdk.Duration.seconds(300)
 # The steps that start SageMaker work and wait for its state-change event (promotion.callbacks), each with the
-# longest it waits: the job's max run time plus a margin (from the catalog, in $.validation), or two hours for an
-# endpoint change. A wait that times out (the event never came) fails the step, and the promotion rolls back.
+# longest it waits: the job's max run time plus a margin (from the catalog, in $.validation), two hours for a new
+# endpoint config, half an hour for new weights. A wait that times out (the event never came) fails the step, and the
+# promotion rolls back.
 CALLBACK_TIMEOUTS: dict[str, str | int] = {
     "TriggerPipeline": "$.validation.training_wait_seconds",
     "CompareWithChampion": "$.validation.comparison_wait_seconds",
     "DeployChallenger": ENDPOINT_WAIT_SECONDS,
-    "ShiftTraffic": ENDPOINT_WAIT_SECONDS,
+    "ShiftTraffic": WEIGHTS_WAIT_SECONDS,
     "PromoteChallenger": ENDPOINT_WAIT_SECONDS,
 }
 ENDPOINT_BUSY_ERROR = "EndpointBusy"  # promotion.errors.EndpointBusy
@@ -160,7 +161,12 @@ class PromotionStateMachine(Construct):
                 state,
                 integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
                 payload=sfn.TaskInput.from_object(
-                    {"state": sfn.JsonPath.entire_payload, "task_token": sfn.JsonPath.task_token}
+                    {
+                        "state": sfn.JsonPath.entire_payload,
+                        "task_token": sfn.JsonPath.task_token,
+                        # a retried step's newer token must win over a late write of an earlier attempt's
+                        "attempt": sfn.JsonPath.number_at("$$.State.RetryCount"),
+                    }
                 ),
                 task_timeout=timeout,
                 result_path=result_path,

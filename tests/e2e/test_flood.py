@@ -49,7 +49,7 @@ from tests.conftest import EVENTS, ROOT
 
 BASE_MODEL = "fraud-detection"
 ACCOUNT, REGION = "123456789012", "us-east-1"
-WAIT_FACTOR = 0.002  # WaitForModelLock 300 s -> 0.6 s; WaitForPipeline 60 s -> 0.12 s
+WAIT_FACTOR = 0.002  # WaitForModelLock 300 s -> 0.6 s; a 15-minute Bake -> 1.8 s
 FIRST_STATE_OF_A_PROMOTION, LAST_STATE = "BackupProduction", "PublishResult"  # operator contract
 
 

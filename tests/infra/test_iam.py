@@ -208,9 +208,9 @@ def job_role(synth: Synth, prefix: str) -> tuple[str, list[dict[str, Any]]]:
 def test_each_models_pipeline_role_reaches_only_that_models_data_artifacts_and_reports(
     synth: Synth, model: str
 ) -> None:
-    """One pipeline role per model: its comparison job cannot write a report of another model (CheckComparison
-    trusts the report), nor read or write another model's artifacts; as the endpoint model's role it reads only its
-    own model's pinned release artifacts."""
+    """One pipeline role per model: its comparison job cannot write a report of another model (the comparison's
+    check trusts the report), nor read or write another model's artifacts; as the endpoint model's role it reads
+    only its own model's pinned release artifacts."""
     name = "".join(part.capitalize() for part in model.split("-"))
     _, statements = job_role(synth, f"Training{name}")
     reads = sorted(granted(statements, "s3:GetObject"))

@@ -28,7 +28,7 @@ CALLBACK_TIMEOUTS = {
     "TriggerPipeline": ("TimeoutSecondsPath", "$.validation.training_wait_seconds"),
     "CompareWithChampion": ("TimeoutSecondsPath", "$.validation.comparison_wait_seconds"),
     "DeployChallenger": ("TimeoutSeconds", 7200),
-    "ShiftTraffic": ("TimeoutSeconds", 7200),
+    "ShiftTraffic": ("TimeoutSeconds", 1800),  # new weights take seconds; meanwhile no look judges the challenger
     "PromoteChallenger": ("TimeoutSeconds", 7200),
 }
 RESULT_PATHS = {
@@ -142,7 +142,11 @@ def test_sagemaker_work_is_waited_for_by_callback(definition: dict[str, Any], na
     and a bounded timeout (the event never came) rolls back."""
     state = definition["States"][name]
     assert state["Resource"].endswith(":states:::lambda:invoke.waitForTaskToken")
-    assert state["Parameters"]["Payload"] == {"state.$": "$", "task_token.$": "$$.Task.Token"}
+    assert state["Parameters"]["Payload"] == {
+        "state.$": "$",
+        "task_token.$": "$$.Task.Token",
+        "attempt.$": "$$.State.RetryCount",  # a retry's newer token wins over a late write of an earlier attempt
+    }
     key, value = CALLBACK_TIMEOUTS[name]
     assert state[key] == value
     assert not {"TimeoutSeconds", "TimeoutSecondsPath"} - {key} & state.keys()

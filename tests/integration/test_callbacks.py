@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from promotion.callbacks import (
     SageMakerStateChange,
@@ -15,10 +16,12 @@ from promotion.callbacks import (
     WaitKind,
     await_change,
     record_key,
+    register,
     registered,
     resume,
     settle,
 )
+from promotion.errors import TransientAwsError
 from promotion.models import ClaimedPromotion, Pipeline, Rollout
 from tests.conftest import TABLE
 from tests.fakes import RecordingStepFunctions, WorldSageMaker
@@ -256,18 +259,83 @@ def test_an_endpoint_wait_completes_with_the_rollout_once_the_endpoint_serves_wh
     assert "not the requested config-c" in json.loads(call["cause"])["errorMessage"]
 
 
-def test_an_accident_while_checking_is_raised_for_a_retry_and_fails_nothing(aws: dict[str, Any]) -> None:
-    """SageMaker's answer is an error (throttled, not found yet): not a verdict on the job. The event is retried by
-    Lambda (then kept in the dead-letter queue); the task is not failed and its wait stays registered."""
-    from botocore.exceptions import ClientError
+class ThrottledSageMaker:
+    """SageMaker answering ThrottlingException, as it does under load (moto never throttles)."""
 
+    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:
+        raise ClientError(
+            {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}, "ResponseMetadata": {}},
+            "DescribeTrainingJob",
+        )
+
+
+class UnreachableStepFunctions(RecordingStepFunctions):
+    """Step Functions throttling SendTaskSuccess: the answer could not be sent."""
+
+    def send_task_success(self, taskToken: str, output: str) -> dict[str, Any]:
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "SendTaskSuccess")
+
+
+def test_an_accident_while_checking_is_raised_for_a_retry_and_fails_nothing(aws: dict[str, Any]) -> None:
+    """SageMaker throttled the look: not a verdict on the job. The event is retried by Lambda (then kept in the
+    dead-letter queue); the task is not failed and its wait stays registered."""
     sfn = RecordingStepFunctions()
     begin(aws, training_world("InProgress"), sfn)
-    nobody_knows_it = WorldSageMaker({"DescribeTrainingJob": {}})
     with pytest.raises(ClientError):
-        on_event(aws, nobody_knows_it, sfn, training_event("Completed"))
+        on_event(aws, ThrottledSageMaker(), sfn, training_event("Completed"))
     assert sfn.calls == []
     assert registered(aws["dynamodb"], TABLE, WaitKind.TRAINING_JOB, JOB) is not None
+
+
+def test_a_fault_retrying_cannot_fix_fails_the_step_at_once(aws: dict[str, Any]) -> None:
+    """SageMaker does not know the job (or access is denied): waiting for the timeout would only delay the
+    rollback, so the task fails now with the error's name."""
+    sfn = RecordingStepFunctions()
+    begin(aws, training_world("InProgress"), sfn)
+    assert on_event(aws, WorldSageMaker({"DescribeTrainingJob": {}}), sfn, training_event("Completed")).action == (
+        "FAILED"
+    )
+    ((kind, call),) = sfn.calls
+    assert (kind, call["error"]) == ("failure", "ClientError")
+    assert "Could not find training job" in json.loads(call["cause"])["errorMessage"]
+
+
+def test_an_answer_that_cannot_be_sent_is_kept_for_the_retry(aws: dict[str, Any]) -> None:
+    """The record is taken before the answer is sent; if Step Functions throttles the answer, the record is put
+    back, so Lambda's retry of the event answers the task instead of finding nothing to answer."""
+    begin(aws, training_world("InProgress"), RecordingStepFunctions())
+    with pytest.raises(ClientError):
+        on_event(aws, training_world("Completed"), UnreachableStepFunctions(), training_event("Completed"))
+    assert registered(aws["dynamodb"], TABLE, WaitKind.TRAINING_JOB, JOB) is not None
+    sfn = RecordingStepFunctions()
+    assert on_event(aws, training_world("Completed"), sfn, training_event("Completed")).action == "COMPLETED"
+    assert [call["taskToken"] for _, call in sfn.calls] == ["token-1"]
+
+
+def test_an_event_sagemakers_describe_does_not_show_yet_is_retried_an_old_one_is_not(aws: dict[str, Any]) -> None:
+    """SageMaker's event says the job ended after the step began waiting, but DescribeTrainingJob still says it
+    runs: the event is raised for Lambda's retry rather than spent. A repeat of an older event is not."""
+    sfn = RecordingStepFunctions()
+    begin(aws, training_world("InProgress"), sfn)
+    fresh = {**training_event("Completed"), "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    with pytest.raises(TransientAwsError, match="does not show it yet"):
+        on_event(aws, training_world("InProgress"), sfn, fresh)
+    assert on_event(aws, training_world("InProgress"), sfn, training_event("Completed")).action == "WAITING"
+    assert sfn.calls == []
+
+
+def test_a_late_write_of_an_earlier_attempt_never_replaces_a_later_ones(aws: dict[str, Any]) -> None:
+    """Step Functions retried the step while its first invocation still ran: whichever writes last, the token of
+    the later attempt (the one the task waits on) is kept."""
+    later, _ = started("attempt-1")
+    earlier, _ = started("attempt-0")
+    assert register(aws["dynamodb"], TABLE, later.model_copy(update={"attempt": 1})) is True
+    assert register(aws["dynamodb"], TABLE, earlier) is False
+    kept = registered(aws["dynamodb"], TABLE, WaitKind.TRAINING_JOB, JOB)
+    assert kept is not None and kept.task_token == "attempt-1"
+    # The next promotion's step (another execution) replaces it whatever its attempt.
+    other_claim = CLAIM.model_copy(update={"execution_arn": CLAIM.execution_arn + "-next"})
+    assert register(aws["dynamodb"], TABLE, earlier.model_copy(update={"claim": other_claim})) is True
 
 
 def test_the_answer_names_the_promotion_it_concerns(aws: dict[str, Any]) -> None:

@@ -25,34 +25,45 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, ValidationError
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promotion.claims import condition_held
 from promotion.comparison import check_comparison
-from promotion.errors import EndpointBusy, PromotionError, TransientAwsError
+from promotion.errors import EndpointBusy, TransientAwsError
 from promotion.models import ClaimedPromotion, Comparison, Pipeline, Rollout
 from promotion.pipeline import check_pipeline
-from promotion.rollout import check_endpoint
+from promotion.retry import is_transient, with_backoff
+from promotion.rollout import EndpointUpdateFailed, check_endpoint
 
 # What a job's wait allows beyond its MaxRuntimeInSeconds: SageMaker's start-up (instances, image pull) and upload.
 CALLBACK_MARGIN_SECONDS = 3600
 # An endpoint change (new instances for a new config; a weight change takes seconds) that SageMaker has not
 # announced within two hours is not coming: the step fails and the promotion rolls back.
 ENDPOINT_WAIT_SECONDS = 2 * 3600
+# New weights take SageMaker seconds to a minute; meanwhile the challenger serves traffic no look judges, so a weight
+# change that was not announced within half an hour fails ShiftTraffic (and the promotion rolls back).
+WEIGHTS_WAIT_SECONDS = 1800
+# Event times are whole seconds: an event of the change a step waits for may carry a time just before its record's.
+EVENT_CLOCK_SKEW = timedelta(seconds=5)
 # A record outlives any wait: the longest callback timeout (the training job's) is the catalog's max runtime.
 RECORD_TTL_SECONDS = 30 * 86400
 # SendTaskSuccess/Failure answer these when the task no longer waits (it timed out, the execution ended).
 TASK_GONE_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
-# What the check raises that is not the work's outcome: an accident to retry, not a reason to fail the step. These,
-# AWS's own errors (ClientError, BotoCoreError) and anything unexpected (a bug) are raised: the step that checks
-# fails and is retried, the event is retried by Lambda and lands in the dead-letter queue; the wait stays
-# registered until its timeout. Only the domain's verdicts on the work (PipelineFailed, ComparisonFailed,
-# EndpointUpdateFailed ...) fail the waiting task.
-RETRIED_ERRORS: tuple[type[PromotionError], ...] = (TransientAwsError, EndpointBusy)
+
+
+def is_accident(error: BaseException) -> bool:
+    """An error worth another try (throttling, a 5xx, no connection, the domain's transient errors), as opposed to
+    a verdict on the work (a failed job, an update that did not take) or a fault that retrying cannot fix (access
+    denied, a missing report, a bug): those fail the waiting step at once, so the promotion rolls back now rather
+    than at its timeout."""
+    if isinstance(error, (TransientAwsError, EndpointBusy, BotoCoreError)):
+        return True
+    return isinstance(error, ClientError) and is_transient(error)
 
 
 class WaitKind(StrEnum):
@@ -115,13 +126,14 @@ class SageMakerStateChange(BaseModel):
 
     detail_type: str
     detail: dict[str, Any]
+    time: datetime | None = None  # when SageMaker saw the change (the event's `time`)
 
     @classmethod
     def parse(cls, event: Any) -> SageMakerStateChange:
         if not isinstance(event, dict):
             raise ValueError(f"not an EventBridge event: {type(event).__name__}")
         try:
-            return cls(detail_type=event["detail-type"], detail=event["detail"])
+            return cls(detail_type=event["detail-type"], detail=event["detail"], time=event.get("time"))
         except (KeyError, ValidationError) as error:
             raise ValueError(f"not an EventBridge event with detail-type and detail: {error}") from None
 
@@ -145,6 +157,10 @@ class Waiting(BaseModel):
     task_token: str
     claim: ClaimedPromotion
     section: dict[str, Any]
+    # Step Functions' retry count of the step ($$.State.RetryCount): a late write of an earlier attempt's token must
+    # not replace a later attempt's, or the task that waits would never be answered.
+    attempt: int = 0
+    registered_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
 def record_key(kind: WaitKind, resource: str) -> dict[str, Any]:
@@ -174,17 +190,36 @@ def check(waiting: Waiting, sagemaker: Any, s3: Any) -> BaseModel:
     return check_endpoint(sagemaker, Rollout.model_validate(waiting.section))
 
 
-def register(dynamodb: Any, table: str, waiting: Waiting, now: float | None = None) -> None:
-    expires_at = int(now if now is not None else time.time()) + RECORD_TTL_SECONDS
-    dynamodb.put_item(
+def register(dynamodb: Any, table: str, waiting: Waiting, *, only_if_absent: bool = False) -> bool:
+    """Keep the waiting task's token; False when a later attempt of the same execution's step already has (or, with
+    `only_if_absent`, anyone has: putting a record back that another answerer may since have replaced)."""
+    expires_at = int(time.time()) + RECORD_TTL_SECONDS
+    condition = (
+        "attribute_not_exists(pk)"
+        if only_if_absent
+        else "attribute_not_exists(pk) OR execution_arn <> :execution OR attempt <= :attempt"
+    )
+    values = (
+        {}
+        if only_if_absent
+        else {
+            ":execution": {"S": waiting.claim.execution_arn},
+            ":attempt": {"N": str(waiting.attempt)},
+        }
+    )
+    return condition_held(
+        dynamodb.put_item,
         TableName=table,
         Item={
             **record_key(waiting.kind, waiting.resource),
             "task_token": {"S": waiting.task_token},
             "waiting": {"S": waiting.model_dump_json()},
             "execution_arn": {"S": waiting.claim.execution_arn},
+            "attempt": {"N": str(waiting.attempt)},
             "expires_at": {"N": str(expires_at)},
         },
+        ConditionExpression=condition,
+        **({"ExpressionAttributeValues": values} if values else {}),
     )
 
 
@@ -203,7 +238,9 @@ def failure_cause(error: Exception) -> str:
 
 def settle(dynamodb: Any, stepfunctions: Any, table: str, waiting: Waiting, outcome: BaseModel | Exception) -> bool:
     """Complete the waiting task with `outcome` (a result, or the error that fails the task), once: False when
-    someone else already did or the task no longer waits."""
+    someone else already did or the task no longer waits. The record is taken first (so one answerer sends); if
+    the answer cannot be sent for a reason that may pass, the record is put back before the error is raised, so
+    a retry of the event (or of the step) can still answer."""
     claimed = condition_held(
         dynamodb.delete_item,
         TableName=table,
@@ -223,6 +260,10 @@ def settle(dynamodb: Any, stepfunctions: Any, table: str, waiting: Waiting, outc
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in TASK_GONE_CODES:
             return False
+        register(dynamodb, table, waiting, only_if_absent=True)
+        raise
+    except BotoCoreError:
+        register(dynamodb, table, waiting, only_if_absent=True)
         raise
     return True
 
@@ -256,12 +297,18 @@ def await_change(
     if decided(waiting.kind, result):
         settle_now(stepfunctions, waiting, result)
         return Resumed(action="COMPLETED", reason="the step's own result decides", **_where(waiting))
-    register(dynamodb, table, waiting)
+    # The work has started: from here an accident must not fail the step (its retry would start the work again on
+    # top of the first), so each call is retried in place, and a look that still fails is left to the event.
+    if not with_backoff(lambda: register(dynamodb, table, waiting), attempts=4):
+        return Resumed(action="IGNORED", reason="a later attempt of the step waits instead", **_where(waiting))
     try:
-        current = check(waiting, sagemaker, s3)
-    except PromotionError as failure:
-        if isinstance(failure, RETRIED_ERRORS):
-            raise
+        current = with_backoff(lambda: check(waiting, sagemaker, s3), attempts=3)
+    except EndpointUpdateFailed:
+        # Right after the call, DescribeEndpoint may not show the change yet: SageMaker's event decides.
+        return Resumed(action="WAITING", reason="the endpoint does not show the change yet", **_where(waiting))
+    except Exception as failure:
+        if is_accident(failure):
+            return Resumed(action="WAITING", reason=f"could not look yet: {failure}", **_where(waiting))
         settle(dynamodb, stepfunctions, table, waiting, failure)
         return Resumed(action="FAILED", reason=str(failure), **_where(waiting))
     if decided(waiting.kind, current) and settle(dynamodb, stepfunctions, table, waiting, current):
@@ -296,13 +343,20 @@ def resume(
         return Resumed(action="IGNORED", reason="no step waits for it", kind=kind.value, resource=name)
     try:
         current = check(waiting, sagemaker, s3)
-    except PromotionError as failure:
-        if isinstance(failure, RETRIED_ERRORS):
-            raise
+    except Exception as failure:
+        if is_accident(failure):
+            raise  # Lambda's asynchronous retries run the event again, then its dead-letter queue keeps it
         if settle(dynamodb, stepfunctions, table, waiting, failure):
             return Resumed(action="FAILED", reason=str(failure), **_where(waiting))
         return Resumed(action="IGNORED", reason="already answered", **_where(waiting))
     if not decided(kind, current):
+        if change.time is not None and change.time >= waiting.registered_at - EVENT_CLOCK_SKEW:
+            # SageMaker says the change settled after the step began waiting, but its Describe* does not show it
+            # yet: raised, so Lambda's asynchronous retry looks again (a minute, then two) rather than the event
+            # being spent and the step left to its timeout. An older event (a repeat from an earlier change) is not.
+            raise TransientAwsError(
+                f"{kind.value} {name}: SageMaker's event says it settled, its Describe call does not show it yet"
+            )
         return Resumed(action="WAITING", reason="not settled yet", **_where(waiting))
     if settle(dynamodb, stepfunctions, table, waiting, current):
         return Resumed(action="COMPLETED", reason="settled", **_where(waiting))

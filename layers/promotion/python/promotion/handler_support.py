@@ -80,6 +80,7 @@ def answer_by_callback(
         resource=resource or "",
         step=step,
         task_token=request.task_token,
+        attempt=request.attempt,
         claim=state.claim,
         section=result.model_dump(mode="json"),
     )

@@ -58,6 +58,7 @@ class CallbackRequest(BaseModel):
 
     state: dict[str, Any]
     task_token: str = Field(min_length=1)
+    attempt: int = Field(default=0, ge=0)  # Step Functions' retry count of the step ($$.State.RetryCount)
 
 
 class ClaimInput(BaseModel):
@@ -223,8 +224,7 @@ class StageReport(Section):
 class Rollout(Section):
     """The A/B rollout on the endpoint: where it stands and what the state machine does next (`action`)."""
 
-    # RETIRE: only in executions started before `then` existed (PromoteChallenger's wait), see check_endpoint.
-    action: Literal["WAIT_ENDPOINT", "SHIFT", "BAKE", "NEXT_STAGE", "PROMOTE", "RETIRE", "DONE", "ROLLBACK", "SKIPPED"]
+    action: Literal["WAIT_ENDPOINT", "SHIFT", "BAKE", "NEXT_STAGE", "PROMOTE", "DONE", "ROLLBACK", "SKIPPED"]
     reason: str = ""
     endpoint_name: str | None = None
     endpoint_status: str | None = None

@@ -32,9 +32,8 @@ from promotion.traffic import (
     stage_weights,
 )
 
-ENDPOINT_POLL_SECONDS = 60
-MAX_ENDPOINT_POLLS = 90  # a config change (new instances): SageMaker takes minutes
-MAX_WEIGHT_POLLS = 15  # a weight change: SageMaker takes seconds to a minute
+# Rollback's looks at one endpoint call (its 60-s loop): a config change (new instances) takes SageMaker minutes.
+MAX_ENDPOINT_POLLS = 90
 # SageMaker's transitional statuses: the endpoint takes no other change until it is InService again.
 IN_PROGRESS = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
 WEIGHT_TOLERANCE = 1e-6
@@ -205,23 +204,15 @@ def same_weights(left: dict[str, float], right: dict[str, float]) -> bool:
 
 
 def check_endpoint(sagemaker: Any, rollout: Rollout, now: datetime | None = None) -> Rollout:
-    """Wait for the last endpoint change; once InService, confirm the endpoint serves the config and the weights it
-    asked for (an update that failed leaves the endpoint InService on the old ones, with a FailureReason), then
-    go on with `then` (the first stage, the stage's bake, or retiring the champion)."""
-    if rollout.then is None:  # an execution started before `then`/`expected_config` existed (DeployChallenger or
-        # PromoteChallenger of the previous version): what they meant, so a deploy does not break a running rollout
-        final = rollout.action == "RETIRE"
-        then = "DONE" if final else "SHIFT"
-        rollout = rollout.model_copy(
-            update={"then": then, "expected_config": rollout.final_config if final else rollout.rollout_config}
-        )
+    """Where the last endpoint change stands (SageMaker's event runs this, promotion.callbacks); once InService,
+    confirm the endpoint serves the config and the weights it asked for (an update that failed leaves the endpoint
+    InService on the old ones, with a FailureReason), then go on with `then` (the first stage, the stage's bake, or
+    retiring the champion)."""
     endpoint_name = required(rollout.endpoint_name, "$.rollout.endpoint_name")
     endpoint = describe_endpoint(sagemaker, endpoint_name) or {}
     status = endpoint.get("EndpointStatus", "Missing")
     polls = rollout.polls + 1
-    if status in IN_PROGRESS:
-        if polls > (MAX_WEIGHT_POLLS if rollout.then == "BAKE" else MAX_ENDPOINT_POLLS):
-            raise EndpointUpdateFailed(f"endpoint {rollout.endpoint_name} still {status} after {polls} polls")
+    if status in IN_PROGRESS:  # not settled yet: the waiting step's timeout bounds how long (promotion.callbacks)
         return rollout.model_copy(update={"endpoint_status": status, "polls": polls})
     if status != "InService":
         raise EndpointUpdateFailed(
