@@ -257,12 +257,9 @@ def settle(dynamodb: Any, stepfunctions: Any, table: str, waiting: Waiting, outc
             )
         else:
             stepfunctions.send_task_success(taskToken=waiting.task_token, output=outcome.model_dump_json())
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in TASK_GONE_CODES:
+    except (ClientError, BotoCoreError) as error:
+        if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in TASK_GONE_CODES:
             return False
-        register(dynamodb, table, waiting, only_if_absent=True)
-        raise
-    except BotoCoreError:
         register(dynamodb, table, waiting, only_if_absent=True)
         raise
     return True
