@@ -154,6 +154,13 @@ class InProcessLambdas:
         self._async = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-lambda-async")
         self._pending: list[Future[Any]] = []
 
+    @property
+    def environment_lock(self) -> threading.RLock:
+        """Held while a handler runs with its function's environment in os.environ (and puts back what it found
+        after): another thread that reads the process environment (making a boto3 client does, for credentials and
+        proxies) takes it too, or it can find a key vanish mid-read."""
+        return self._lock
+
     # -- lifecycle -------------------------------------------------------------------------------------------
     def open(self) -> None:
         """Put the layers on sys.path and route handler output; undone by `close`."""

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -156,16 +156,28 @@ class _Clients:
     """boto3 clients on moto, made after the mock started."""
 
     region: str
+    # local.lambdas' environment lock, once the functions run: a client is made under it (see new_client)
+    environment_lock: Any = None
     _made: dict[str, Any] = field(default_factory=dict)
 
     def __getattr__(self, service: str) -> Any:
         if service.startswith("_"):
             raise AttributeError(service)
         if service not in self._made:
-            self._made[service] = boto3.client(
-                service, region_name=self.region, config=Config(retries={"mode": "standard", "max_attempts": 2})
+            self._made[service] = new_client(
+                service,
+                self.environment_lock,
+                region_name=self.region,
+                config=Config(retries={"mode": "standard", "max_attempts": 2}),
             )
         return self._made[service]
+
+
+def new_client(service: str, environment_lock: Any, **options: Any) -> Any:
+    """A boto3 client made while no in-process function has its environment swapped into os.environ: botocore reads
+    the process environment as it makes a client, and a function putting its keys back meanwhile breaks that read."""
+    with environment_lock if environment_lock is not None else nullcontext():
+        return boto3.client(service, **options)
 
 
 def final_document(history: list[dict[str, Any]]) -> Any:
@@ -302,6 +314,7 @@ class LocalRuntime:
             faults = self._fault_functions(self.fail_at)
             self.lambdas = InProcessLambdas(self.world.functions, REGION, faults=faults, echo=self.function_logs)
             self.lambdas.open()
+            self.clients.environment_lock = self.lambdas.environment_lock
             if self.enforce_iam:
                 self.iam = Identities(self.world, account=ACCOUNT, region=REGION)
                 self.iam.attach()
@@ -621,7 +634,7 @@ class LocalRuntime:
         if role is None:  # never put it as the unchecked account instead: that would hide a missing policy
             raise UsageError(f"the template ships no {as_person[0]}s' managed policy to put this event with")
         # A client made now, after the enforcement hooked botocore, so the person's policy is what decides.
-        client = boto3.client("events", region_name=REGION)
+        client = new_client("events", self.clients.environment_lock, region_name=REGION)
         with self.iam.person(role, as_person[1]):
             response = client.put_events(Entries=[entry])
         return response
@@ -683,7 +696,8 @@ class LocalRuntime:
         when `kind` is None) in session `session`. With IAM enforced the role's policies decide; either way the
         Model Registry records this identity as the caller, as SageMaker records the authenticated principal."""
         role_arn = f"arn:aws:iam::{ACCOUNT}:role/{role}"
-        client = boto3.client(service, region_name=REGION)  # made now: the enforcement's hooks apply to it
+        # made now: the enforcement's hooks apply to it
+        client = new_client(service, self.clients.environment_lock, region_name=REGION)
         with self._playing(role_arn, session):
             if self.iam is None:
                 return getattr(client, operation)(**params)
