@@ -17,8 +17,8 @@ sys.path.insert(0, str(ROOT / "layers" / "promotion" / "python"))
 # jsii prints a large end-of-life banner on node 20 at every start; the synth itself is unaffected.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from promotion.catalog import load_catalogs  # noqa: E402
-from promotion.errors import CatalogError  # noqa: E402
+from promotion.contract.catalog import load_catalogs  # noqa: E402
+from promotion.core.errors import CatalogError  # noqa: E402
 from stacks.history import check_history_budget  # noqa: E402
 
 

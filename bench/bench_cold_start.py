@@ -32,7 +32,7 @@ spec = importlib.util.spec_from_file_location("handler", {path!r})
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 t1 = time.perf_counter()
-from promotion.clients import client
+from promotion.core.clients import client
 client({service!r})
 t2 = time.perf_counter()
 print(json.dumps({{"import_s": t1 - t0, "init_s": t2 - t1,

@@ -1,4 +1,4 @@
-"""Cost of one promotion: a real run on the embedded local runtime, priced with promotion.cost.
+"""Cost of one promotion: a real run on the embedded local runtime, priced with promotion.result.cost.
 
 What is counted, and how:
 * state transitions: the execution's own history (every state entered, every retry);
@@ -13,7 +13,7 @@ What is counted, and how:
   as the template says, with or without execution data: about one history event per record);
 * X-Ray: one trace per execution plus one per asynchronously invoked function.
 
-The training job, the comparison job and each endpoint change are one callback task each (promotion.callbacks):
+The training job, the comparison job and each endpoint change are one callback task each (promotion.jobs.callbacks):
 however long SageMaker takes, they cost what the local run measures. The looks of each rollout stage follow the
 evidence, so the promotion runs once per traffic seed (TRAFFIC_SEEDS) and the headline is the mean. Two figures:
 as measured, and projected on AWS (Lambda time grows by a per-request latency and one billed cold start per
@@ -47,8 +47,8 @@ for path in (ROOT / "layers" / "promotion" / "python", ROOT / "jobs", ROOT):
 
 import boto3  # noqa: E402
 
-from promotion.catalog import ModelCatalog  # noqa: E402
-from promotion.cost import (  # noqa: E402
+from promotion.contract.catalog import ModelCatalog  # noqa: E402
+from promotion.result.cost import (  # noqa: E402
     BUDGET_PER_PROMOTION_USD,
     PRICE_TABLE_DATE,
     PRICES,
@@ -408,8 +408,8 @@ def scenario(runtime: Any, event: dict[str, Any], catalog: ModelCatalog) -> dict
                 "cold_start_s_per_function": round(cold_start_seconds(), 3),
                 "polling_loops": loops,
                 "waits": "the training job, the comparison job and each endpoint change are one callback task each "
-                "(SageMaker's state-change event completes it, promotion.callbacks): however long SageMaker takes, "
-                "they cost the transitions and invocations measured here",
+                "(SageMaker's state-change event completes it, promotion.jobs.callbacks): however long "
+                "SageMaker takes, they cost the transitions and invocations measured here",
             },
         },
         "projected_on_aws_with_levers": {
@@ -521,7 +521,7 @@ def main() -> dict[str, Any]:
     compute = sagemaker_costs(catalog)
     headline = scenarios["promotion"]
     result = {
-        "benchmark": "cost of one promotion, priced from a local run (promotion.cost)",
+        "benchmark": "cost of one promotion, priced from a local run (promotion.result.cost)",
         "region": REGION,
         "price_table_date": PRICE_TABLE_DATE,
         "prices": {k: {"usd": p.amount, "per": p.per, "unit": p.unit, "source": p.source} for k, p in PRICES.items()},

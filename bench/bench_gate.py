@@ -1,8 +1,9 @@
 """Benchmark of the online A/B gate over whole simulated rollouts (1 % -> 10 % -> 50 % -> 100 %).
 
 Each simulated rollout runs the shipped catalog's rollout (models/fraud-detection.yaml: stages, bake, minimum bake,
-look interval, extensions, gates) through the production gate (promotion.rollout.gate_settings and
-promotion.gate.evaluate_stage, pure Python), stage after stage, until it is rolled back or promoted. Beside it, on
+look interval, extensions, gates) through the production gate (promotion.rollout.steps.gate_settings and
+promotion.rollout.gate.evaluate_stage, pure Python), stage after stage, until it is rolled back or promoted. Beside
+it, on
 the same simulated traffic (common random numbers), at the same alpha and power:
 
 * `previous_gate`: the design of the gate this one replaces (commit 05b06d6), at the same alpha (that commit's
@@ -21,13 +22,13 @@ request; model latency log-normal (champion median 20 ms, p99 100 ms), counted i
 (4 % per bin, interpolated) so that every look's p99 is the p99 of all the stage's requests so far, as CloudWatch
 reports it. At 100 % the champion serves nothing and the challenger is compared with the champion's requests and
 errors over the three shared stages and its p99 at the end of the 50 % stage, as in production
-(promotion.rollout.champion_reference). Scenarios: A/A, a challenger 20 % better, 1.5x / 2x / 5x error rates, 1.5x
+(promotion.rollout.steps.champion_reference). Scenarios: A/A, a challenger 20 % better, 1.5x / 2x / 5x error rates, 1.5x
 latency.
 
 Time and instance-hours add SageMaker's endpoint changes (assumed: 8 minutes to add the challenger's instance, 1 to
 shift weights, 8 to promote or roll back). The AWS cost of a promotion adds the orchestration measured by
 bench/bench_cost.py (bench/results/cost.json), the training and comparison jobs (catalog upper bounds) and the
-challenger variant's instance-hours, at the dated price table in promotion.cost.
+challenger variant's instance-hours, at the dated price table in promotion.result.cost.
 
 Run: .venv/bin/python bench/bench_gate.py [--runs 1000] [--seed 7]; writes bench/results/gate.json.
 """
@@ -52,9 +53,9 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "promotion" / "python"))
 
-from promotion.catalog import ModelCatalog, load_catalog  # noqa: E402
-from promotion.cost import PRICE_TABLE_DATE, SAGEMAKER_HOURLY  # noqa: E402
-from promotion.gate import (  # noqa: E402
+from promotion.contract.catalog import ModelCatalog, load_catalog  # noqa: E402
+from promotion.result.cost import PRICE_TABLE_DATE, SAGEMAKER_HOURLY  # noqa: E402
+from promotion.rollout.gate import (  # noqa: E402
     GateOutcome,
     SequentialState,
     StageObservation,
@@ -68,7 +69,7 @@ from promotion.gate import (  # noqa: E402
     srm_alpha_for_look,
     srm_chi_square,
 )
-from promotion.rollout import champion_reference, gate_settings  # noqa: E402
+from promotion.rollout.steps import champion_reference, gate_settings  # noqa: E402
 
 REQUESTS_PER_MINUTE = 6_000
 BASE_ERROR_RATE = 0.01
@@ -219,7 +220,8 @@ class Schedule:
 
 
 def gate_policy(catalog: ModelCatalog, schedule: Schedule) -> StagePolicy:
-    """The production gate, as promotion.rollout drives it: a look every `look` minutes, the first decision ends."""
+    """The production gate, as promotion.rollout.steps drives it: a look every `look` minutes, the first decision
+    ends."""
 
     def run_stage(traffic: StageTraffic, run: int, reference: Reference, stage: int) -> StageEnd:
         settings = gate_settings(catalog, stage)

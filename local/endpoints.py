@@ -4,7 +4,7 @@ endpoint seed, and a traffic simulator that writes per-variant CloudWatch metric
 Bridges (each active only while a local runtime runs):
 * Endpoint lifecycle (`EndpointLifecycle`), as SageMaker documents it: CreateEndpoint leaves the endpoint
   `Creating`, UpdateEndpoint and UpdateEndpointWeightsAndCapacities leave it `Updating` for a simulated duration
-  (simulated time passes only in the state machine's Wait states and retry intervals, as `promotion.clock`); the
+  (simulated time passes only in the state machine's Wait states and retry intervals, as `promotion.core.clock`); the
   new config, or the new `CurrentWeight`s, show only once it is `InService` again (`DesiredWeight` shows the
   request meanwhile). An update, a weight change or a delete sent while the endpoint is not `InService` is refused
   with SageMaker's ValidationException 'Cannot update in-progress endpoint "<arn>".' (the text AWS's own Kubernetes
@@ -112,7 +112,7 @@ class EndpointLifecycle:
 
     @staticmethod
     def _now() -> datetime:
-        from promotion import clock
+        from promotion.core import clock
 
         return clock.now()
 
@@ -221,7 +221,7 @@ class TrafficSimulator:
 
     def on_wait(self, seconds: float) -> None:
         """`seconds` of simulated time pass: advance the domain's clock, then serve that much traffic."""
-        from promotion import clock
+        from promotion.core import clock
 
         clock.advance(seconds)
         for endpoint in self.endpoints:
@@ -238,7 +238,7 @@ class TrafficSimulator:
         total = 0.0 if self.scenario == "no-traffic" else REQUESTS_PER_SECOND * seconds
         weights = {v["VariantName"]: float(v.get("CurrentWeight") or 0.0) for v in variants}
         champion = variants[0]["VariantName"]  # the rollout config lists the champion first
-        from promotion import clock
+        from promotion.core import clock
 
         now = clock.now() - timedelta(seconds=1)  # within the simulated interval that just passed
         for name, weight in weights.items():

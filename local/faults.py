@@ -3,7 +3,7 @@
 `FaultInjector(faults=[...], crashes=[...])` is handed to `LocalRuntime(faults=...)`. While the runtime runs it
 
 * registers a `before-call` handler (first in line) on the boto3 default session the handlers' clients are made
-  from (`promotion.clients.client()` -> `boto3.client`). `before-call` is emitted by botocore's
+  from (`promotion.core.clients.client()` -> `boto3.client`). `before-call` is emitted by botocore's
   `BaseClient._make_api_call` before the request is built and sent, so before moto (a `before-send` handler)
   answers: a handler that returns `(http response, parsed error)` makes botocore raise exactly what it raises for a
   service error, the modeled exception class when the service has one (`ssm.exceptions.TooManyUpdates`), else
@@ -448,7 +448,7 @@ class FaultInjector:
 
     def _production(self) -> _Targets:
         if self._targets is None:
-            from promotion.catalog import load_catalogs
+            from promotion.contract.catalog import load_catalogs
 
             assert self._runtime is not None
             catalogs = load_catalogs(self._runtime.models_dir).values()

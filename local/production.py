@@ -16,12 +16,13 @@ from pydantic import BaseModel, ConfigDict
 
 from local.errors import UsageError
 
-# promotion.events.MODEL_TAG: `python -m local` reads the event before the runtime puts the layer on sys.path, so the
+# promotion.contract.events.MODEL_TAG: `python -m local` reads the event before the runtime puts the layer on
+# sys.path, so the
 # spelling is repeated here once (tests/local/test_production_and_cli.py checks that the two agree).
 MODEL_TAG = "promotion:model"
 
 if TYPE_CHECKING:
-    from promotion.catalog import HyperparameterSpec, ModelCatalog
+    from promotion.contract.catalog import HyperparameterSpec, ModelCatalog
 
 
 class ProductionSnapshot(BaseModel):
@@ -57,8 +58,8 @@ def model_of(event: dict[str, Any]) -> str | None:
 
 def load_model_catalog(models_dir: Path, model_id: str) -> ModelCatalog:
     """The catalog `models/<id>.yaml`, validated by the domain package."""
-    from promotion.catalog import load_catalog
-    from promotion.errors import CatalogError
+    from promotion.contract.catalog import load_catalog
+    from promotion.core.errors import CatalogError
 
     try:
         return load_catalog(models_dir / f"{model_id}.yaml")
@@ -95,9 +96,9 @@ def seed_champion(
     performance: dict[str, float] | None = None,
 ) -> Champion:
     """Write a champion release into production: SSM parameters and the config object."""
-    from promotion.config import ConfigSource, ProductionConfig, render_config
-    from promotion.hyperparameters import to_parameter_value
-    from promotion.layout import release_id_for
+    from promotion.contract.hyperparameters import to_parameter_value
+    from promotion.contract.names import release_id_for
+    from promotion.production.config import ConfigSource, ProductionConfig, render_config
 
     tested = datetime.now(UTC).replace(microsecond=0) - timedelta(days=30)
     tuning_job = f"{catalog.id}-champion"[:32]
@@ -131,7 +132,7 @@ def seed_champion(
 
 def snapshot(ssm: Any, s3: Any, bucket: str, catalog: ModelCatalog) -> ProductionSnapshot:
     """Production for one model now, read with the same domain functions the handlers use."""
-    from promotion.production import read_config, read_parameters
+    from promotion.production.read import read_config, read_parameters
 
     parameters = {path: stored.value for path, stored in sorted(read_parameters(ssm, catalog).items())}
     body = read_config(s3, bucket, catalog.config.key).body

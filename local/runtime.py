@@ -207,7 +207,7 @@ def published_report_key(history: list[dict[str, Any]]) -> str | None:
 
 def _reset_domain_clients() -> None:
     """The domain package caches boto3 clients per process; they must not outlive one mock."""
-    clients = sys.modules.get("promotion.clients")
+    clients = sys.modules.get("promotion.core.clients")
     if clients is not None:
         clients.reset_clients()
 
@@ -357,7 +357,7 @@ class LocalRuntime:
             endpoints.HOOKS.activate(self.traffic)
             self._registry = registry.RegistryBridge(caller=self._caller)
             registry.HOOKS.activate(self._registry)
-            from promotion import clock
+            from promotion.core import clock
 
             clock.reset()
             _reset_domain_clients()
@@ -641,7 +641,7 @@ class LocalRuntime:
 
     def pending_package(self, model: str, tuning_job_name: str) -> str:
         """The candidate package AwaitApproval registered for this tuning job's promotion."""
-        from promotion.approval import approval_key
+        from promotion.intake.approval import approval_key
 
         item = self.clients.dynamodb.get_item(
             TableName=self.table_name, Key=approval_key(model, tuning_job_name), ConsistentRead=True
@@ -764,8 +764,8 @@ class LocalRuntime:
     def release_package(self, model: str, release: str | None = None) -> str:
         """The Model Registry package of a release of `model` (default: the live one), as its audit record names it
         (where `promote rollback` finds it)."""
-        from promotion.audit import read_audit_record
-        from promotion.config import parse_config
+        from promotion.production.config import parse_config
+        from promotion.result.audit import read_audit_record
 
         if release is None:
             config = self.production_snapshot(model).config
@@ -807,7 +807,7 @@ class LocalRuntime:
             performance=performance,
         )
         self.prepare_jobs(model_id)
-        from promotion.config import parse_config
+        from promotion.production.config import parse_config
 
         model_uri = parse_config(champion.config).source.model_data_url
         if self.jobs is not None and model_uri:
@@ -815,7 +815,7 @@ class LocalRuntime:
             hyperparameters = sagemaker_jobs.CHAMPIONS[self.champion]
             self.jobs.train_artifact(f"{model_id}-champion", hyperparameters, channels, model_uri)
         if catalog.rollout is not None and model_uri:
-            from promotion.traffic import champion_variant_name, endpoint_config_name, model_name
+            from promotion.rollout.weights import champion_variant_name, endpoint_config_name, model_name
 
             release = champion.release_id
             endpoints.seed_endpoint(
@@ -854,8 +854,8 @@ class LocalRuntime:
 
     def _endpoint_names(self) -> list[str]:
         """The production endpoints of every catalog (the simulator serves their callers)."""
-        from promotion.catalog import load_catalogs
-        from promotion.errors import CatalogError
+        from promotion.contract.catalog import load_catalogs
+        from promotion.core.errors import CatalogError
 
         try:
             catalogs = load_catalogs(self.models_dir)
@@ -1028,7 +1028,7 @@ class LocalRuntime:
         puts its event."""
         if self.traffic is None or self.jobs is None:
             return False
-        from promotion import clock
+        from promotion.core import clock
 
         # One advance at a time: two waiting executions must not both move the clock over the same gap.
         with self._advance_lock:

@@ -147,7 +147,7 @@ class LocalJobs:
     # -- SageMaker's timeline -------------------------------------------------------------------------------------
     @staticmethod
     def _now() -> datetime:
-        from promotion import clock
+        from promotion.core import clock
 
         return clock.now()
 

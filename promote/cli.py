@@ -22,9 +22,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from promotion.approval import pending_approvals
-from promotion.audit import list_audit_records
-from promotion.registry import APPROVED_STATUS, REJECTED_STATUS
+from promotion.intake.approval import pending_approvals
+from promotion.intake.registry import APPROVED_STATUS, REJECTED_STATUS
+from promotion.result.audit import list_audit_records
 
 app = typer.Typer(help="Approve, reject and roll back model promotions; see what is running and what happened.")
 console = Console()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from promotion.catalog import ModelCatalog, parse_catalog
+from promotion.contract.catalog import ModelCatalog, parse_catalog
 
 LAMBDA_PYTHON_VERSION = "3.14"
 LAMBDA_PLATFORM = "manylinux2014_x86_64"

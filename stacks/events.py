@@ -19,9 +19,9 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from promotion.callbacks import WAITED_EVENTS, WaitKind
-from promotion.events import MODEL_PACKAGE_DETAIL_TYPE, MODEL_TAG
-from promotion.registry import DECIDED_STATUSES, REJECTED_STATUS
+from promotion.contract.events import MODEL_PACKAGE_DETAIL_TYPE, MODEL_TAG
+from promotion.intake.registry import DECIDED_STATUSES, REJECTED_STATUS
+from promotion.jobs.callbacks import WAITED_EVENTS, WaitKind
 from stacks.nag import acknowledge
 
 TUNING_JOB_PATTERN = events.EventPattern(
@@ -54,7 +54,7 @@ def rollback_pattern(package_groups: Sequence[str]) -> events.EventPattern:
 
 def state_change_patterns(model_ids: Sequence[str], endpoint_names: Sequence[str]) -> dict[str, events.EventPattern]:
     """SageMaker's settled state changes of the product's own jobs (named <model-id>-...) and production endpoints,
-    by rule name: they complete the promotion step that waits for them (promotion.callbacks)."""
+    by rule name: they complete the promotion step that waits for them (promotion.jobs.callbacks)."""
     prefixes = [{"prefix": f"{model_id}-"} for model_id in sorted(model_ids)]
     names: dict[WaitKind, list[Any]] = {
         WaitKind.TRAINING_JOB: list(prefixes),

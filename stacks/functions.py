@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from promotion.catalog import ModelCatalog
+from promotion.contract.catalog import ModelCatalog
 from stacks.assets import (
     IGNORED_FILES,
     LAYER_LOCK,
@@ -26,7 +26,7 @@ from stacks.assets import (
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
 from stacks.permissions import Grant, StepPermissions
 
-# Must match promotion.observability (SERVICE, NAMESPACE); tests/infra check they do.
+# Must match promotion.core.observability (SERVICE, NAMESPACE); tests/infra check they do.
 SERVICE_NAME = "model-promotion"
 METRICS_NAMESPACE = "ModelPromotion"
 CATALOG_DIR = "/opt/catalog"

@@ -16,11 +16,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from promotion.catalog import ModelCatalog
-from promotion.claiming import MAX_LOCK_WAITS
-from promotion.errors import CatalogError
-from promotion.rollback import RESTORE_STEPS
-from promotion.rollout import MAX_ENDPOINT_POLLS
+from promotion.claim.claim import MAX_LOCK_WAITS
+from promotion.contract.catalog import ModelCatalog
+from promotion.core.errors import CatalogError
+from promotion.production.restore import RESTORE_STEPS
+from promotion.rollout.steps import MAX_ENDPOINT_POLLS
 
 HISTORY_LIMIT = 25_000
 MARGIN = 1_000  # occasional retries of transient errors, and states the phases below do not count one by one
@@ -49,7 +49,7 @@ def worst_case(catalog: ModelCatalog) -> HistoryBudget:
             TASK + FLOW + CALLBACK_TASK + FLOW + 4 * TASK,
             "(fixed)",
         ),
-        # The jobs and the endpoint changes are waited for by callback (promotion.callbacks): one visit each,
+        # The jobs and the endpoint changes are waited for by callback (promotion.jobs.callbacks): one visit each,
         # however long SageMaker takes.
         "training and comparison": (2 * CALLBACK_TASK + FLOW, "(fixed)"),
         "end": (TASK + TASK + FLOW + 2, "(fixed)"),  # Rollback or RetireChampion, PublishResult, Outcome, start/end

@@ -46,12 +46,12 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from promotion.catalog import ModelCatalog
-from promotion.models import Outcome
+from promotion.contract.catalog import ModelCatalog
+from promotion.contract.state import Outcome
 from stacks.functions import METRICS_NAMESPACE, SERVICE_NAME
 
 PERIOD = cdk.Duration.minutes(5)
-# decide_outcome's reason for an approval that ran out (promotion.outcome); tests/infra check the two agree.
+# decide_outcome's reason for an approval that ran out (promotion.result.outcome); tests/infra check the two agree.
 EXPIRED_REASON_PREFIX = "approval expired"
 APPROVALS_EXPIRED_METRIC = "ApprovalsExpired"
 # The function whose "result" log line carries every outcome and reason.
@@ -69,7 +69,7 @@ def outcome_metric(outcome: Outcome) -> str:
 
 
 def step_name(function_dir: str) -> str:
-    """A step's metric prefix (promotion.handler_support.step_boundary): claim_promotion -> ClaimPromotion."""
+    """A step's metric prefix (promotion.core.boundary.step_boundary): claim_promotion -> ClaimPromotion."""
     return "".join(part.capitalize() for part in function_dir.split("_"))
 
 

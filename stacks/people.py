@@ -14,9 +14,9 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from promotion.approval import PENDING_ATTRIBUTES
-from promotion.audit import AUDIT_ATTRIBUTES
-from promotion.catalog import ModelCatalog
+from promotion.contract.catalog import ModelCatalog
+from promotion.intake.approval import PENDING_ATTRIBUTES
+from promotion.result.audit import AUDIT_ATTRIBUTES
 from stacks.nag import acknowledge_wildcard_resources
 from stacks.registry import PACKAGES_REASON, package_arns
 

@@ -19,9 +19,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 
-from promotion.catalog import ModelCatalog
-from promotion.layout import RELEASES_PREFIX, promoted_config_key
-from promotion.traffic import name_pattern
+from promotion.contract.catalog import ModelCatalog
+from promotion.contract.names import RELEASES_PREFIX, promoted_config_key
+from promotion.rollout.weights import name_pattern
 from stacks.registry import PACKAGES_REASON, package_arns, package_group_arns
 from stacks.storage import ARCHIVE_PREFIX, REPORTS_PREFIX
 from stacks.training import split_s3_uri
@@ -308,7 +308,8 @@ class StepPermissions:
         ]
 
     def _product_names(self, role: str, kind: str) -> list[str]:
-        """ARNs of the models or endpoint configs the product names for the catalogs' models (promotion.traffic)."""
+        """ARNs of the models or endpoint configs the product names for the catalogs' models
+        (promotion.rollout.weights)."""
         return sorted({self._sagemaker_arn(f"{kind}/{name_pattern(role, model)}") for model in self._catalogs})
 
     def _training_outputs(self) -> list[str]:
@@ -465,7 +466,7 @@ class StepPermissions:
 
     def register_waits(self) -> list[Grant]:
         """A step that waits for SageMaker by callback: keep its task token with the resource's name, and take it
-        back to complete the task itself when its work is already done (promotion.callbacks)."""
+        back to complete the task itself when its work is already done (promotion.jobs.callbacks)."""
         actions = ["dynamodb:PutItem", "dynamodb:DeleteItem"]
         return [Grant(self._statement("RegisterWaits", actions, [self._table.table_arn]))]
 

@@ -10,8 +10,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from promotion.catalog import ModelCatalog
-from promotion.layout import RELEASES_PREFIX
+from promotion.contract.catalog import ModelCatalog
+from promotion.contract.names import RELEASES_PREFIX
 from stacks.events import PromotionBus, PromotionRules
 from stacks.functions import (
     CATALOG_DIR,
@@ -129,7 +129,7 @@ class PromotionStack(cdk.Stack):
                     "CATALOG_DIR": CATALOG_DIR,
                     "EVENT_BUS_NAME": bus.bus.event_bus_name,
                     "NOTIFICATION_TOPIC_ARN": notifications.topic.topic_arn,
-                    # {model id: its pipeline role ARN} (promotion.settings reads it)
+                    # {model id: its pipeline role ARN} (promotion.core.settings reads it)
                     "TRAINING_ROLE_ARNS": self.to_json_string({m: r.role_arn for m, r in training_roles.items()}),
                     "JOB_IMAGE_URI": job_image.image_uri,
                     "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,

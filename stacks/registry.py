@@ -1,6 +1,6 @@
 """The SageMaker Model Registry groups candidates are registered in: one package group per catalog model.
 
-Approvers decide by changing a candidate package's status in its group (promotion.registry); the group is the
+Approvers decide by changing a candidate package's status in its group (promotion.intake.registry); the group is the
 resource their policy is scoped to, so the stack owns it."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from promotion.catalog import ModelCatalog
+from promotion.contract.catalog import ModelCatalog
 
 # The nag acknowledgment of every grant on package_arns.
 PACKAGES_REASON = (

@@ -17,7 +17,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from promotion.callbacks import ENDPOINT_WAIT_SECONDS, WEIGHTS_WAIT_SECONDS
+from promotion.jobs.callbacks import ENDPOINT_WAIT_SECONDS, WEIGHTS_WAIT_SECONDS
 from stacks.nag import acknowledge, wildcard_resource_finding
 
 # State name -> function directory of every Lambda task, in the order of the contract's table.
@@ -49,10 +49,10 @@ RETRYABLE_ERRORS = [
 ]
 # Rollback's endpoint loop (it waits for SageMaker between restore calls; a rollback is rare, so it polls).
 POLL_INTERVAL = cdk.Duration.seconds(60)
-# A waiting promotion looks at the model lock every 5 minutes: 1,500 looks (promotion.claiming.MAX_LOCK_WAITS) span
+# A waiting promotion looks at the model lock every 5 minutes: 1,500 looks (promotion.claim.claim.MAX_LOCK_WAITS) span
 # 5 days and stay well inside Step Functions' 25,000-event execution history.
 LOCK_POLL_INTERVAL = cdk.Duration.seconds(300)
-# The steps that start SageMaker work and wait for its state-change event (promotion.callbacks), each with the
+# The steps that start SageMaker work and wait for its state-change event (promotion.jobs.callbacks), each with the
 # longest it waits: the job's max run time plus a margin (from the catalog, in $.validation), two hours for a new
 # endpoint config, half an hour for new weights. A wait that times out (the event never came) fails the step, and the
 # promotion rolls back.
@@ -63,7 +63,7 @@ CALLBACK_TIMEOUTS: dict[str, str | int] = {
     "ShiftTraffic": WEIGHTS_WAIT_SECONDS,
     "PromoteChallenger": ENDPOINT_WAIT_SECONDS,
 }
-ENDPOINT_BUSY_ERROR = "EndpointBusy"  # promotion.errors.EndpointBusy
+ENDPOINT_BUSY_ERROR = "EndpointBusy"  # promotion.core.errors.EndpointBusy
 # The tasks that send SageMaker an endpoint change (Rollback waits in its own loop instead of retrying).
 ENDPOINT_CHANGING_STATES = frozenset({"DeployChallenger", "ShiftTraffic", "PromoteChallenger"})
 ENDPOINT_BUSY_RETRY_INTERVAL = cdk.Duration.seconds(60)

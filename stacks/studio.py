@@ -35,8 +35,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from promotion.catalog import ModelCatalog
-from promotion.events import MODEL_TAG
+from promotion.contract.catalog import ModelCatalog
+from promotion.contract.events import MODEL_TAG
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
 from stacks.registry import PACKAGES_REASON, package_arns, package_group_arns
 from stacks.storage import ARCHIVE_PREFIX, REPORTS_PREFIX

@@ -12,8 +12,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from promotion.catalog import ModelCatalog
-from promotion.job_image import ECR_IMAGE, PROJECT_IMAGE
+from promotion.contract.catalog import ModelCatalog
+from promotion.contract.job_image import ECR_IMAGE, PROJECT_IMAGE
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
 
 TUNING_PREFIX = "tuning/"  # promotion_ml.launcher.TUNING_PREFIX: the tuning jobs' outputs in the artifact bucket

@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from promotion.catalog import ModelCatalog, load_catalog
-from promotion.clients import reset_clients
+from promotion.contract.catalog import ModelCatalog, load_catalog
+from promotion.core.clients import reset_clients
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "tests" / "data" / "events"

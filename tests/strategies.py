@@ -6,7 +6,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from promotion.catalog import HyperparameterSpec, ModelCatalog
+from promotion.contract.catalog import HyperparameterSpec, ModelCatalog
 
 
 def valid_value(spec: HyperparameterSpec) -> st.SearchStrategy[Any]:

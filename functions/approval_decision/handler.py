@@ -5,12 +5,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import ValidationError
 
-from promotion.approval import decide
-from promotion.catalog import load_catalogs
-from promotion.clients import client
-from promotion.events import ModelPackageStateChange
-from promotion.observability import logger, metrics
-from promotion.settings import settings
+from promotion.contract.catalog import load_catalogs
+from promotion.contract.events import ModelPackageStateChange
+from promotion.core.clients import client
+from promotion.core.observability import logger, metrics
+from promotion.core.settings import settings
+from promotion.intake.approval import decide
 
 
 @logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one

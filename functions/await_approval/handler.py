@@ -5,13 +5,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from promotion.approval import request_approval
-from promotion.clients import client
-from promotion.handler_support import catalog_of, step_boundary
-from promotion.job_image import PROJECT_IMAGE
-from promotion.models import ValidatedState, step_input
-from promotion.observability import logger, metrics
-from promotion.settings import settings
+from promotion.contract.job_image import PROJECT_IMAGE
+from promotion.contract.state import ValidatedState, step_input
+from promotion.core.boundary import catalog_of, step_boundary
+from promotion.core.clients import client
+from promotion.core.observability import logger, metrics
+from promotion.core.settings import settings
+from promotion.intake.approval import request_approval
 
 
 class AwaitApprovalInput(BaseModel):

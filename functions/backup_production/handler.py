@@ -3,13 +3,13 @@ anything is written."""
 
 from typing import Any
 
-from promotion.approval import verify_recorded_approval
-from promotion.backup import backup_production
-from promotion.clients import client
-from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import ClaimedState, step_input
-from promotion.observability import logger, metrics
-from promotion.settings import settings
+from promotion.contract.state import ClaimedState, step_input
+from promotion.core.boundary import catalog_of, step_boundary
+from promotion.core.clients import client
+from promotion.core.observability import logger, metrics
+from promotion.core.settings import settings
+from promotion.intake.approval import verify_recorded_approval
+from promotion.production.backup import backup_production
 
 
 @logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one

@@ -2,13 +2,13 @@
 
 from typing import Any
 
-from promotion.claiming import claim
-from promotion.claims import ClaimStore, execution_liveness
-from promotion.clients import client
-from promotion.handler_support import bind_claim, step_boundary
-from promotion.models import ClaimInput
-from promotion.observability import logger, metrics
-from promotion.settings import settings
+from promotion.claim.claim import claim
+from promotion.claim.store import ClaimStore, execution_liveness
+from promotion.contract.state import ClaimInput
+from promotion.core.boundary import bind_claim, step_boundary
+from promotion.core.clients import client
+from promotion.core.observability import logger, metrics
+from promotion.core.settings import settings
 
 
 @logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one

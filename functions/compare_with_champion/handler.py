@@ -1,15 +1,15 @@
 """CompareWithChampion: start the processing job that scores champion and challenger on the same holdout; the task
-completes with the verdict when SageMaker says the job ended (promotion.callbacks)."""
+completes with the verdict when SageMaker says the job ended (promotion.jobs.callbacks)."""
 
 from typing import Any
 
-from promotion.callbacks import WaitKind
-from promotion.clients import client
-from promotion.comparison import start_comparison
-from promotion.handler_support import answer_by_callback, catalog_of, step_boundary
-from promotion.models import CallbackRequest, PipelineState, step_input
-from promotion.observability import logger, metrics
-from promotion.settings import settings
+from promotion.contract.state import CallbackRequest, PipelineState, step_input
+from promotion.core.boundary import answer_by_callback, catalog_of, step_boundary
+from promotion.core.clients import client
+from promotion.core.observability import logger, metrics
+from promotion.core.settings import settings
+from promotion.jobs.callbacks import WaitKind
+from promotion.jobs.comparison import start_comparison
 
 
 @logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one

@@ -1,15 +1,15 @@
 """DeployChallenger: the challenger beside the champion on the production endpoint, at weight 0; the task completes
-when SageMaker serves the new config (promotion.callbacks)."""
+when SageMaker serves the new config (promotion.jobs.callbacks)."""
 
 from typing import Any
 
-from promotion.callbacks import WaitKind
-from promotion.clients import client
-from promotion.handler_support import answer_by_callback, catalog_of, step_boundary
-from promotion.models import CallbackRequest, PipelineState, step_input
-from promotion.observability import logger, metrics
-from promotion.rollout import deploy_challenger
-from promotion.settings import settings
+from promotion.contract.state import CallbackRequest, PipelineState, step_input
+from promotion.core.boundary import answer_by_callback, catalog_of, step_boundary
+from promotion.core.clients import client
+from promotion.core.observability import logger, metrics
+from promotion.core.settings import settings
+from promotion.jobs.callbacks import WaitKind
+from promotion.rollout.steps import deploy_challenger
 
 
 @logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one

@@ -2,11 +2,11 @@
 
 from typing import Any
 
-from promotion.clients import client
-from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import RolloutState, step_input
-from promotion.observability import logger, metrics
-from promotion.rollout import evaluate_rollout_stage
+from promotion.contract.state import RolloutState, step_input
+from promotion.core.boundary import catalog_of, step_boundary
+from promotion.core.clients import client
+from promotion.core.observability import logger, metrics
+from promotion.rollout.steps import evaluate_rollout_stage
 
 
 @logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one

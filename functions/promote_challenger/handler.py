@@ -1,14 +1,14 @@
 """PromoteChallenger: the challenger becomes the endpoint's only variant; the task completes when SageMaker serves
-it (promotion.callbacks)."""
+it (promotion.jobs.callbacks)."""
 
 from typing import Any
 
-from promotion.callbacks import WaitKind
-from promotion.clients import client
-from promotion.handler_support import answer_by_callback, catalog_of, step_boundary
-from promotion.models import CallbackRequest, RolloutState, step_input
-from promotion.observability import logger, metrics
-from promotion.rollout import promote_challenger
+from promotion.contract.state import CallbackRequest, RolloutState, step_input
+from promotion.core.boundary import answer_by_callback, catalog_of, step_boundary
+from promotion.core.clients import client
+from promotion.core.observability import logger, metrics
+from promotion.jobs.callbacks import WaitKind
+from promotion.rollout.steps import promote_challenger
 
 
 @logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one

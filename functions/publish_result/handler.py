@@ -3,14 +3,14 @@
 import os
 from typing import Any
 
-from promotion.claims import ClaimStore, execution_liveness
-from promotion.clients import client
-from promotion.cost import execution_facts
-from promotion.handler_support import bind_claim, step_boundary
-from promotion.models import PromotionState
-from promotion.observability import logger, metrics
-from promotion.result import publish_result
-from promotion.settings import settings
+from promotion.claim.store import ClaimStore, execution_liveness
+from promotion.contract.state import PromotionState
+from promotion.core.boundary import bind_claim, step_boundary
+from promotion.core.clients import client
+from promotion.core.observability import logger, metrics
+from promotion.core.settings import settings
+from promotion.result.cost import execution_facts
+from promotion.result.publish import publish_result
 
 
 @logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one

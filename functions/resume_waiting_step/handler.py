@@ -1,13 +1,13 @@
 """ResumeWaitingStep: SageMaker says a training job, a comparison job or an endpoint change ended; complete the
-state machine's task that waits for it (promotion.callbacks)."""
+state machine's task that waits for it (promotion.jobs.callbacks)."""
 
 from typing import Any
 
-from promotion.callbacks import resume
-from promotion.clients import client
-from promotion.handler_support import step_boundary
-from promotion.observability import logger, metrics
-from promotion.settings import settings
+from promotion.core.boundary import step_boundary
+from promotion.core.clients import client
+from promotion.core.observability import logger, metrics
+from promotion.core.settings import settings
+from promotion.jobs.callbacks import resume
 
 
 @logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one

@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from promotion.clients import client
-from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import PromotionState
-from promotion.observability import logger, metrics
-from promotion.rollback import rollback_execution
-from promotion.settings import settings
+from promotion.contract.state import PromotionState
+from promotion.core.boundary import catalog_of, step_boundary
+from promotion.core.clients import client
+from promotion.core.observability import logger, metrics
+from promotion.core.settings import settings
+from promotion.production.restore import rollback_execution
 
 
 @logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one

@@ -6,15 +6,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import ValidationError
 
-from promotion.catalog import load_catalogs
-from promotion.claims import ClaimStore, execution_liveness
-from promotion.clients import client
-from promotion.events import ModelPackageStateChange
-from promotion.handler_support import step_boundary
-from promotion.models import OperatorRollback, OperatorRollbackStep
-from promotion.observability import logger, metrics
-from promotion.operations import rollback_step
-from promotion.settings import settings
+from promotion.claim.store import ClaimStore, execution_liveness
+from promotion.contract.catalog import load_catalogs
+from promotion.contract.events import ModelPackageStateChange
+from promotion.contract.state import OperatorRollback, OperatorRollbackStep
+from promotion.core.boundary import step_boundary
+from promotion.core.clients import client
+from promotion.core.observability import logger, metrics
+from promotion.core.settings import settings
+from promotion.production.operator_rollback import rollback_step
 
 
 @logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one

@@ -1,14 +1,14 @@
 """ShiftTraffic: the stage's weights on the endpoint (they sum to 1; the challenger's share only grows); the task
-completes when SageMaker serves them (promotion.callbacks)."""
+completes when SageMaker serves them (promotion.jobs.callbacks)."""
 
 from typing import Any
 
-from promotion.callbacks import WaitKind
-from promotion.clients import client
-from promotion.handler_support import answer_by_callback, catalog_of, step_boundary
-from promotion.models import CallbackRequest, RolloutState, step_input
-from promotion.observability import logger, metrics
-from promotion.rollout import shift_traffic
+from promotion.contract.state import CallbackRequest, RolloutState, step_input
+from promotion.core.boundary import answer_by_callback, catalog_of, step_boundary
+from promotion.core.clients import client
+from promotion.core.observability import logger, metrics
+from promotion.jobs.callbacks import WaitKind
+from promotion.rollout.steps import shift_traffic
 
 
 @logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one

@@ -1,15 +1,15 @@
 """TriggerPipeline: start the production training job with the promoted hyperparameters; the task completes when
-SageMaker says the job ended (promotion.callbacks)."""
+SageMaker says the job ended (promotion.jobs.callbacks)."""
 
 from typing import Any
 
-from promotion.callbacks import WaitKind
-from promotion.clients import client
-from promotion.handler_support import answer_by_callback, catalog_of, step_boundary
-from promotion.models import CallbackRequest, ValidatedState, step_input
-from promotion.observability import logger, metrics
-from promotion.pipeline import trigger_pipeline
-from promotion.settings import settings
+from promotion.contract.state import CallbackRequest, ValidatedState, step_input
+from promotion.core.boundary import answer_by_callback, catalog_of, step_boundary
+from promotion.core.clients import client
+from promotion.core.observability import logger, metrics
+from promotion.core.settings import settings
+from promotion.jobs.callbacks import WaitKind
+from promotion.jobs.training import trigger_pipeline
 
 
 @logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one

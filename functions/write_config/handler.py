@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from promotion.clients import client
-from promotion.config import write_config
-from promotion.handler_support import catalog_of, step_boundary
-from promotion.models import ClaimedState, step_input
-from promotion.observability import logger, metrics
-from promotion.settings import settings
+from promotion.contract.state import ClaimedState, step_input
+from promotion.core.boundary import catalog_of, step_boundary
+from promotion.core.clients import client
+from promotion.core.observability import logger, metrics
+from promotion.core.settings import settings
+from promotion.production.config import write_config
 
 
 @logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one

@@ -8,7 +8,7 @@ catalog, its metric definitions read what ``jobs/training/train.py`` prints, and
         [--max-jobs 20] [--max-parallel-jobs 2] [--include eta --include max_depth] [--static num_round=200]
         [--scaling eta=Logarithmic] [--image-uri URI] [--dry-run]
 
-The training jobs run the production pipeline's image with its metric definitions (promotion.job_image): for a
+The training jobs run the production pipeline's image with its metric definitions (promotion.contract.job_image): for a
 catalog with ``image: project`` that is the stack's job image, whose URI is the stack output ``JobImageUri``.
 
 ``--dry-run`` (and :func:`plan_tuning_job`) runs the same SDK code against a boto3 session whose calls are answered
@@ -42,7 +42,7 @@ from promotion_ml.tuning import Dimension, Scaling, SearchSpace, Value
 if TYPE_CHECKING:
     import boto3
 
-    from promotion.catalog import ModelCatalog
+    from promotion.contract.catalog import ModelCatalog
 
 Strategy = Literal["Bayesian", "Random", "Grid", "Hyperband"]
 STRATEGIES: tuple[str, ...] = ("Bayesian", "Random", "Grid", "Hyperband")
@@ -67,11 +67,11 @@ def _promotion_package() -> None:
 
 
 def metric_definitions(catalog: ModelCatalog, extra: Sequence[str] = ()) -> list[dict[str, str]]:
-    """The tuning job's metric definitions: the production training job's (promotion.job_image), objective and
+    """The tuning job's metric definitions: the production training job's (promotion.contract.job_image), objective and
     threshold metrics first, within the tuning job's limit of 20."""
     _promotion_package()
-    from promotion.job_image import MAX_TUNING_METRIC_DEFINITIONS, ImageError
-    from promotion.job_image import metric_definitions as definitions
+    from promotion.contract.job_image import MAX_TUNING_METRIC_DEFINITIONS, ImageError
+    from promotion.contract.job_image import metric_definitions as definitions
 
     try:
         return definitions(catalog, tuple(extra), limit=MAX_TUNING_METRIC_DEFINITIONS)
@@ -83,7 +83,7 @@ def training_image(catalog: ModelCatalog, image_uri: str | None, region: str) ->
     """The image the tuning job's training jobs run: the production pipeline's (`project` is the stack's job image,
     whose URI is the stack output JobImageUri)."""
     _promotion_package()
-    from promotion.job_image import PROJECT_IMAGE, ImageError, resolve_image
+    from promotion.contract.job_image import PROJECT_IMAGE, ImageError, resolve_image
 
     if catalog.training.image == PROJECT_IMAGE and not image_uri:
         raise LaunchError(
@@ -375,7 +375,7 @@ def _typed_static(catalog: ModelCatalog, raw: Mapping[str, str]) -> dict[str, Va
 
 def _load_catalog(model_id: str, models_dir: Path) -> ModelCatalog:
     _promotion_package()
-    from promotion.catalog import load_catalog
+    from promotion.contract.catalog import load_catalog
 
     return load_catalog(models_dir / f"{model_id}.yaml")
 

@@ -482,7 +482,7 @@ class Tracker:
 
 
 def _approval_fields(approval: object) -> dict[str, str | None]:
-    """Who decided what, from an approval model (``promotion.models.Approval``), a mapping, a name or None."""
+    """Who decided what, from an approval model (``promotion.contract.state.Approval``), a mapping, a name or None."""
     if approval is None:
         return {"decision": None, "decided_by": None, "comment": None, "decided_at": None}
     if isinstance(approval, str):

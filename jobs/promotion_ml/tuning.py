@@ -26,7 +26,7 @@ from promotion_ml.evaluation import DEFAULT_THRESHOLD, METRIC_NAMES, evaluate
 from promotion_ml.tracking import Tracker
 
 if TYPE_CHECKING:
-    from promotion.catalog import HyperparameterSpec, ModelCatalog
+    from promotion.contract.catalog import HyperparameterSpec, ModelCatalog
 
 Scaling = Literal["Auto", "Linear", "Logarithmic"]
 Value = str | int | float | bool

@@ -15,9 +15,9 @@ from local.errors import UsageError
 from local.faults import FaultInjector
 from local.runtime import Decision, LocalRuntime
 from local.sfn_bridge import TimeCompression
-from promotion.approval import approval_key
-from promotion.audit import list_audit_records
-from promotion.config import parse_config
+from promotion.intake.approval import approval_key
+from promotion.production.config import parse_config
+from promotion.result.audit import list_audit_records
 from tests.conftest import load_event
 from tests.e2e.conftest import event, runtime_with, world
 
@@ -64,7 +64,7 @@ def test_an_approvers_approval_promotes_and_records_their_iam_identity(runtime: 
     assert result.report is not None
     report = json.loads(Path(result.report["json"]).read_text())
     assert (report["approval"]["decided_by"], report["approval"]["identity"]) == ("Bob Chen", BOB_IDENTITY)
-    from promotion.audit import read_audit_record
+    from promotion.result.audit import read_audit_record
 
     record = read_audit_record(runtime.clients.dynamodb, runtime.table_name, "fraud-detection", config.release_id)
     assert record is not None

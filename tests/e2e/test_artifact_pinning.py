@@ -14,8 +14,8 @@ from local.iam.policy import Policy
 from local.lambdas import FunctionSpec
 from local.production import load_model_catalog
 from local.runtime import LocalRuntime
-from promotion.layout import release_artifact_key, release_id_for, training_job_name
-from promotion.traffic import model_name
+from promotion.contract.names import release_artifact_key, release_id_for, training_job_name
+from promotion.rollout.weights import model_name
 from tests.e2e.conftest import event, runtime_with, world
 
 MODEL = "fraud-detection"

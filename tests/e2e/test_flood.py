@@ -137,7 +137,7 @@ def seed_champions(runtime: LocalRuntime, models: list[str]) -> None:
     """Each model's champion, without a production endpoint: DeployChallenger then skips the A/B rollout. (The
     local traffic simulator has one simulated clock that every Wait of every execution advances, so concurrent
     rollouts of several models would corrupt each other's metric windows; a flood is not about rollouts.)"""
-    from promotion.catalog import load_catalog
+    from promotion.contract.catalog import load_catalog
 
     for model in models:
         runtime.seed_champion(model)
@@ -429,8 +429,8 @@ def lambda_order(runtime: LocalRuntime) -> dict[str, list[tuple[int, str]]]:
 
 def check_flood(runtime: LocalRuntime, flood: Flood, jobs: list[Job], *, all_promoted: bool) -> dict[str, Any]:
     """Assert the flood's invariants (with `all_promoted`: every distinct tuning job was promoted); the numbers."""
-    from promotion.audit import list_audit_records
-    from promotion.config import parse_config
+    from promotion.production.config import parse_config
+    from promotion.result.audit import list_audit_records
 
     found = executions(runtime, flood)
     by_job: dict[str, list[Execution]] = {}
@@ -521,8 +521,8 @@ def check_flood(runtime: LocalRuntime, flood: Flood, jobs: list[Job], *, all_pro
 
 def _normalized(path: str, value: str) -> str:
     """The parameter as the catalog's type writes it back (e.g. min_child_weight '3' -> '3.0')."""
-    from promotion.catalog import catalog_for
-    from promotion.hyperparameters import from_parameter_value, to_parameter_value
+    from promotion.contract.catalog import catalog_for
+    from promotion.contract.hyperparameters import from_parameter_value, to_parameter_value
 
     name = path.rsplit("/", 1)[1]
     spec = catalog_for(BASE_MODEL, ROOT / "models").hyperparameters[name]

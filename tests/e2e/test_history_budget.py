@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from local.runtime import LocalRuntime
-from promotion.catalog import ModelCatalog
+from promotion.contract.catalog import ModelCatalog
 from stacks.history import worst_case
 from tests.e2e.conftest import event
 

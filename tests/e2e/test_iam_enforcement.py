@@ -174,7 +174,7 @@ def test_people_cannot_read_the_approval_token_from_the_table(runtime: LocalRunt
     """The approval item holds the task token; `promote` reads only named attributes, and people's policies allow
     nothing else (DynamoDB fine-grained access: dynamodb:Attributes and dynamodb:Select)."""
     from local.least_privilege import promote
-    from promotion.approval import approval_key
+    from promotion.intake.approval import approval_key
 
     assert runtime.iam is not None
     (arn,) = runtime.send_event(event())

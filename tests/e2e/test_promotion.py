@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from local.runtime import LocalRuntime
-from promotion.config import parse_config
+from promotion.production.config import parse_config
 from tests.e2e.conftest import BEST_JOB, event, runtime_with, world
 
 PREFIX = "/fraud-detection/hyperparameters"

@@ -23,7 +23,7 @@ CASES = {
     "WriteParameters": ("validation", "$.validation"),
     "TriggerPipeline": ("validation", "$.validation"),
 }
-# `.waitForTaskToken` steps: the document comes as `state`, beside the task token (promotion.callbacks).
+# `.waitForTaskToken` steps: the document comes as `state`, beside the task token (promotion.jobs.callbacks).
 CALLBACK_STEPS = {"ShiftTraffic", "PromoteChallenger", "DeployChallenger", "CompareWithChampion", "TriggerPipeline"}
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from promotion.gate import (
+from promotion.rollout.gate import (
     GateOutcome,
     GateSettings,
     SequentialState,
@@ -292,7 +292,7 @@ def test_verdict_round_trips_through_json() -> None:
 def test_the_full_traffic_reference_adds_up_the_champions_shared_stages() -> None:
     """At 100 % the challenger is compared with everything the champion served beside it (its error rate does not
     depend on the split), and with the p99 of its last shared stage (percentiles of separate windows do not add)."""
-    from promotion.rollout import champion_reference
+    from promotion.rollout.steps import champion_reference
 
     first = VariantMetrics(invocations=280_000, errors_5xx=2_800, errors_4xx=10, latency_p99_ms=100.0)
     last = VariantMetrics(invocations=45_000, errors_5xx=460, errors_4xx=3, latency_p50_ms=21.0, latency_p99_ms=104.0)

@@ -10,7 +10,7 @@ import pytest
 from scipy import integrate, optimize, stats
 from statsmodels.stats.proportion import proportions_ztest, score_test_proportions_2indep
 
-from promotion.gate import (
+from promotion.rollout.gate import (
     GateSettings,
     StageObservation,
     VariantMetrics,

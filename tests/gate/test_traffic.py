@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from promotion.traffic import (
+from promotion.rollout.weights import (
     MAX_NAME_LENGTH,
     NAME_PATTERN,
     assign_variant,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from promotion.catalog import load_catalogs
+from promotion.contract.catalog import load_catalogs
 from stacks.assets import (
     LAYER_LOCK,
     REQUIREMENTS_HASH_FILE,

@@ -323,7 +323,8 @@ def _exits(state: State, marker: str | None) -> list[tuple[str, str, str | None]
 
 def _is_endpoint_wait_loop(states: dict[str, State], path: list[str], marker: str | None) -> bool:
     """Rollback -> a Choice rule that requires Rollback's own `endpoint_pending` to be true -> a Wait -> Rollback:
-    the endpoint restore's wait loop (promotion.rollback), re-entered only while Rollback says the endpoint is still
+    the endpoint restore's wait loop (promotion.production.restore), re-entered only while Rollback says the endpoint
+    is still
     changing, and bounded by Rollback itself (it fails after MAX_ENDPOINT_POLLS per call)."""
     if marker is None or len(path) != 4 or not path[1].endswith("Choices[0]"):
         return False

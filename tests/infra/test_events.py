@@ -221,7 +221,8 @@ def sagemaker_event(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
 def test_sagemakers_settled_state_changes_of_the_products_jobs_and_endpoints_reach_resume_waiting_step(
     synth: Synth, functions_by_step: dict[str, str]
 ) -> None:
-    """The waiting steps are completed by SageMaker's own events (promotion.callbacks): only settled statuses of the
+    """The waiting steps are completed by SageMaker's own events (promotion.jobs.callbacks): only settled statuses of
+    the
     catalogs' jobs (named <model-id>-...) and production endpoints are delivered, each with retries and a DLQ."""
     found = state_change_rules(synth)
     assert set(found) == {

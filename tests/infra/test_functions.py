@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from promotion.catalog import load_catalogs, parse_catalog
+from promotion.contract.catalog import load_catalogs, parse_catalog
 from tests.infra.conftest import SECOND_MODEL, Synth
 
 pytestmark = pytest.mark.xdist_group("infra")
@@ -65,7 +65,7 @@ def test_runtime_sizing_and_tracing(synth: Synth, functions_by_step: dict[str, s
 
 
 def test_environment_is_the_contracts(synth: Synth, functions_by_step: dict[str, str]) -> None:
-    from promotion.observability import NAMESPACE, SERVICE  # the names the handlers' Powertools objects use
+    from promotion.core.observability import NAMESPACE, SERVICE  # the names the handlers' Powertools objects use
 
     for step, logical_id in functions_by_step.items():
         variables = props(synth, logical_id)["Environment"]["Variables"]

@@ -159,7 +159,7 @@ def test_training_jobs_are_scoped_by_model_id(synth: Synth, functions_by_step: d
 
 
 # Who may complete a waiting task: the approval path, and the steps that wait for SageMaker with the function that
-# takes SageMaker's events (promotion.callbacks). Only the approval path heartbeats.
+# takes SageMaker's events (promotion.jobs.callbacks). Only the approval path heartbeats.
 TASK_ANSWERERS = {
     "approval_decision",
     "trigger_pipeline",
@@ -258,7 +258,8 @@ def test_training_role_reads_data_writes_output_of_its_catalog(synth: Synth) -> 
 def test_sagemaker_models_and_endpoint_configs_are_created_and_deleted_only_under_the_products_names(
     synth: Synth,
 ) -> None:
-    """Not model/* or endpoint-config/*: a step can create or delete only names promotion.traffic gives (for both
+    """Not model/* or endpoint-config/*: a step can create or delete only names promotion.rollout.weights gives (for
+    both
     catalogs), and nothing deletes a model (the previous champion's is kept for rollbacks)."""
     statements = all_statements(synth)
     prefix = "arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"

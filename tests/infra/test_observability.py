@@ -10,8 +10,8 @@ import pytest
 import yaml
 from aws_cdk.assertions import Match, Template
 
-from promotion.models import Approval, Claim, ClaimStatus, Outcome, PromotionState, Validation
-from promotion.outcome import decide_outcome
+from promotion.contract.state import Approval, Claim, ClaimStatus, Outcome, PromotionState, Validation
+from promotion.result.outcome import decide_outcome
 from stacks.functions import METRICS_NAMESPACE, SERVICE_NAME
 from stacks.observability import (
     APPROVALS_EXPIRED_METRIC,
@@ -235,8 +235,8 @@ def test_step_metrics_are_emitted_with_the_dimension_set_the_dashboard_searches(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """What a step handler prints (EMF) has exactly the {model, service} dimension set and the names searched."""
-    from promotion.handler_support import bind_claim, step_boundary
-    from promotion.observability import metrics
+    from promotion.core.boundary import bind_claim, step_boundary
+    from promotion.core.observability import metrics
 
     claim = Claim(
         status=ClaimStatus.CLAIMED, execution_name="e", execution_arn="arn", model="fraud-detection", release_id="r"

@@ -23,7 +23,7 @@ RETRYABLE = [
     "Lambda.TooManyRequestsException",
     "TransientAwsError",
 ]
-# The steps that wait for SageMaker's state-change event (promotion.callbacks) and how long each may.
+# The steps that wait for SageMaker's state-change event (promotion.jobs.callbacks) and how long each may.
 CALLBACK_TIMEOUTS = {
     "TriggerPipeline": ("TimeoutSecondsPath", "$.validation.training_wait_seconds"),
     "CompareWithChampion": ("TimeoutSecondsPath", "$.validation.comparison_wait_seconds"),

@@ -18,7 +18,7 @@ import aws_cdk as cdk
 from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
-from promotion.catalog import ModelCatalog, load_catalogs
+from promotion.contract.catalog import ModelCatalog, load_catalogs
 from stacks.studio import StudioStack
 from tests.infra.conftest import ROOT, STACK_NAME, Synth, as_list, flat, run_app, second_model_catalog
 
@@ -52,7 +52,7 @@ def minimal(tmp_path_factory: pytest.TempPathFactory, catalogs: dict[str, ModelC
 @pytest.fixture(scope="module")
 def full(tmp_path_factory: pytest.TempPathFactory, catalogs: dict[str, ModelCatalog]) -> dict[str, Any]:
     """Two models, every option: config bucket, network, tuning jobs and an MLflow tracking server."""
-    from promotion.catalog import parse_catalog
+    from promotion.contract.catalog import parse_catalog
 
     churn = parse_catalog(second_model_catalog())
     return synthesize(

@@ -9,17 +9,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from promotion.backup import backup_production
-from promotion.candidate import validate_candidate
-from promotion.catalog import ModelCatalog
-from promotion.claiming import claim
-from promotion.claims import ClaimStore
-from promotion.config import parse_config, write_config
-from promotion.events import ModelPackageStateChange
-from promotion.models import Approval, ClaimInput, ClaimStatus, PromotionState
-from promotion.operations import OperatorRollback, rollback_on_request
-from promotion.parameters import write_hyperparameters
-from promotion.production import read_config, read_parameters
+from promotion.claim.claim import claim
+from promotion.claim.store import ClaimStore
+from promotion.contract.catalog import ModelCatalog
+from promotion.contract.events import ModelPackageStateChange
+from promotion.contract.state import Approval, ClaimInput, ClaimStatus, PromotionState
+from promotion.intake.candidate import validate_candidate
+from promotion.production.backup import backup_production
+from promotion.production.config import parse_config, write_config
+from promotion.production.operator_rollback import OperatorRollback, rollback_on_request
+from promotion.production.parameters import write_hyperparameters
+from promotion.production.read import read_config, read_parameters
 from tests.conftest import CONFIG_BUCKET, EVENTS, TABLE, load_event
 from tests.fakes import WorldSageMaker
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from promotion.artifacts import pin_artifact
-from promotion.errors import ArtifactChanged
+from promotion.core.errors import ArtifactChanged
+from promotion.rollout.artifacts import pin_artifact
 from tests.conftest import CONFIG_BUCKET
 
 SOURCE_BUCKET = "fraud-detection-models"

@@ -1,4 +1,5 @@
-"""Steps that wait for SageMaker by callback (promotion.callbacks), over moto's DynamoDB: a waiting task is answered
+"""Steps that wait for SageMaker by callback (promotion.jobs.callbacks), over moto's DynamoDB: a waiting task is
+answered
 once, only when SageMaker's own state says the work ended, whatever events arrive and in whatever number."""
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from promotion.callbacks import (
+from promotion.contract.state import ClaimedPromotion, Pipeline, Rollout
+from promotion.core.errors import TransientAwsError
+from promotion.jobs.callbacks import (
     SageMakerStateChange,
     Waiting,
     WaitKind,
@@ -21,8 +24,6 @@ from promotion.callbacks import (
     resume,
     settle,
 )
-from promotion.errors import TransientAwsError
-from promotion.models import ClaimedPromotion, Pipeline, Rollout
 from tests.conftest import TABLE
 from tests.fakes import RecordingStepFunctions, WorldSageMaker
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from promotion.approval import DecisionOutcome, decide, request_approval
-from promotion.catalog import ModelCatalog
-from promotion.claims import ClaimStore
-from promotion.events import ModelPackageStateChange
-from promotion.models import ClaimStatus, PromotionState
+from promotion.claim.store import ClaimStore
+from promotion.contract.catalog import ModelCatalog
+from promotion.contract.events import ModelPackageStateChange
+from promotion.contract.state import ClaimStatus, PromotionState
+from promotion.intake.approval import DecisionOutcome, decide, request_approval
 from tests.conftest import TABLE, load_event
 from tests.fakes import RecordingStepFunctions
 from tests.integration.helpers import (

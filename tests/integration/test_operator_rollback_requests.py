@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from promotion.audit import list_audit_records
-from promotion.catalog import ModelCatalog
-from promotion.claims import ClaimStore
-from promotion.config import parse_config
-from promotion.models import ClaimStatus
+from promotion.claim.store import ClaimStore
+from promotion.contract.catalog import ModelCatalog
+from promotion.contract.state import ClaimStatus
+from promotion.production.config import parse_config
+from promotion.result.audit import list_audit_records
 from tests.conftest import TABLE, load_event
 from tests.integration.helpers import (
     OPERATOR,
@@ -178,7 +178,7 @@ def test_a_retry_after_the_restore_finishes_the_request_without_stepping_back_ag
 ) -> None:
     """The step is retried after its audit write failed: the restore already happened (and the packages say so),
     so the retry finishes the same request instead of ignoring it or restoring R1."""
-    from promotion import operations
+    from promotion.production import operator_rollback as operations
 
     store = ClaimStore(aws["dynamodb"], TABLE)
     _, r2, _ = three_releases(aws, catalog, catalog_dir, store)

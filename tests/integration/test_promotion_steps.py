@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 import yaml
 
-from promotion.backup import backup_production, load_backup
-from promotion.candidate import validate_candidate
-from promotion.catalog import ModelCatalog
-from promotion.config import parse_config, write_config
-from promotion.errors import BackupMissing, BackupTampered
-from promotion.layout import backup_key
-from promotion.models import ClaimStatus
-from promotion.parameters import write_hyperparameters
-from promotion.rollback import rollback_release
+from promotion.contract.catalog import ModelCatalog
+from promotion.contract.names import backup_key
+from promotion.contract.state import ClaimStatus
+from promotion.core.errors import BackupMissing, BackupTampered
+from promotion.intake.candidate import validate_candidate
+from promotion.production.backup import backup_production, load_backup
+from promotion.production.config import parse_config, write_config
+from promotion.production.parameters import write_hyperparameters
+from promotion.production.restore import rollback_release
 from tests.conftest import CONFIG_BUCKET, load_event
 from tests.fakes import WorldSageMaker
 from tests.integration.helpers import claimed_state, promote_until_config, snapshot, validated_state, world

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from local import endpoints
-from promotion.errors import ResourceNotOurs
-from promotion.rollout import _create_if_absent
+from promotion.core.errors import ResourceNotOurs
+from promotion.rollout.steps import _create_if_absent
 
 ROLE = "arn:aws:iam::123456789012:role/promotion-training"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/jobs:serve"

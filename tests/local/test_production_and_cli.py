@@ -18,9 +18,9 @@ from local.production import ProductionSnapshot, model_of, seed_champion, snapsh
 from local.render import timeline
 from local.runtime import RunResult
 from local.timeline import StateRecord
-from promotion.catalog import ModelCatalog
-from promotion.config import parse_config
-from promotion.hyperparameters import validate_hyperparameters
+from promotion.contract.catalog import ModelCatalog
+from promotion.contract.hyperparameters import validate_hyperparameters
+from promotion.production.config import parse_config
 from tests.local.conftest import SAMPLES
 
 BUCKET = "promotion-config"
@@ -132,6 +132,6 @@ def test_the_readable_timeline_shows_states_and_the_production_diff() -> None:
 def test_the_local_clis_model_tag_is_the_products() -> None:
     """`python -m local` reads an event's model before the layer is importable, so it spells the tag itself."""
     from local.production import MODEL_TAG as LOCAL_MODEL_TAG
-    from promotion.events import MODEL_TAG
+    from promotion.contract.events import MODEL_TAG
 
     assert LOCAL_MODEL_TAG == MODEL_TAG

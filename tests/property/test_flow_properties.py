@@ -9,9 +9,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from promotion.audit import list_audit_records
-from promotion.claims import ClaimStore
-from promotion.models import (
+from promotion.claim.store import ClaimStore
+from promotion.contract.state import (
     Approval,
     Backup,
     Candidate,
@@ -22,7 +21,8 @@ from promotion.models import (
     PromotionState,
     Validation,
 )
-from promotion.result import publish_result
+from promotion.result.audit import list_audit_records
+from promotion.result.publish import publish_result
 from tests.conftest import CONFIG_BUCKET, TABLE
 from tests.property.test_seed_properties import CATALOG
 from tests.strategies import valid_hyperparameters
@@ -169,10 +169,10 @@ ANSWERERS = st.lists(
 @WITH_AWS
 @given(first_status=st.sampled_from(["InProgress", "Completed"]), turns=ANSWERERS)
 def test_a_waiting_task_is_answered_once(aws: dict[str, Any], first_status: str, turns: list[tuple[str, str]]) -> None:
-    """Ours (promotion.callbacks): whatever the number and order of SageMaker's events and of the step's retries,
+    """Ours (promotion.jobs.callbacks): whatever the number and order of SageMaker's events and of the step's retries,
     exactly the tokens a simple model says are answered: the live one (the last registered), once, only when
     SageMaker says the job ended; a token a retry replaced before that, never."""
-    from promotion.callbacks import await_change, resume
+    from promotion.jobs.callbacks import await_change, resume
     from tests.fakes import RecordingStepFunctions
     from tests.integration.test_callbacks import started, training_event, training_world
 

@@ -1,4 +1,5 @@
-"""Invariants of the rollout gate (promotion.gate) on arbitrary counts: what a verdict claims is what its numbers say,
+"""Invariants of the rollout gate (promotion.rollout.gate) on arbitrary counts: what a verdict claims is what its
+numbers say,
 the running bounds only tighten, and more errors never make a challenger look better."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from promotion.gate import (
+from promotion.rollout.gate import (
     GateOutcome,
     GateSettings,
     SequentialState,

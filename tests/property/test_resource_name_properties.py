@@ -1,5 +1,5 @@
 """The product's grants to create and delete SageMaker models and endpoint configs name patterns, not `*`
-(promotion.traffic.name_pattern): every name it gives must match its pattern, or the first deployment of some
+(promotion.rollout.weights.name_pattern): every name it gives must match its pattern, or the first deployment of some
 model id would be denied on AWS; and a name it never gives (another team's model) must not."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from fnmatch import fnmatchcase
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from promotion.catalog import MODEL_ID_PATTERN
-from promotion.traffic import (
+from promotion.contract.catalog import MODEL_ID_PATTERN
+from promotion.rollout.weights import (
     MAX_RELEASE_ID_LENGTH,
     endpoint_config_name,
     final_endpoint_config_name,

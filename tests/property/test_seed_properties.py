@@ -15,18 +15,18 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from promotion.backup import backup_production, load_backup
-from promotion.candidate import low_accuracy_warning, meets_production_threshold
-from promotion.catalog import ModelCatalog, load_catalog
-from promotion.config import ProductionConfig, parse_config, render_config
-from promotion.errors import HyperparameterValidationError
-from promotion.hyperparameters import from_parameter_value, to_parameter_value, validate_hyperparameters
-from promotion.job_image import Images
-from promotion.layout import previous_config_key, training_job_name
-from promotion.parameters import write_hyperparameters
-from promotion.pipeline import training_request, trigger_pipeline
-from promotion.production import read_config, read_parameters
-from promotion.rollback import rollback_release
+from promotion.contract.catalog import ModelCatalog, load_catalog
+from promotion.contract.hyperparameters import from_parameter_value, to_parameter_value, validate_hyperparameters
+from promotion.contract.job_image import Images
+from promotion.contract.names import previous_config_key, training_job_name
+from promotion.core.errors import HyperparameterValidationError
+from promotion.intake.candidate import low_accuracy_warning, meets_production_threshold
+from promotion.jobs.training import training_request, trigger_pipeline
+from promotion.production.backup import backup_production, load_backup
+from promotion.production.config import ProductionConfig, parse_config, render_config
+from promotion.production.parameters import write_hyperparameters
+from promotion.production.read import read_config, read_parameters
+from promotion.production.restore import rollback_release
 from tests.conftest import CONFIG_BUCKET
 from tests.strategies import production_states, valid_hyperparameters
 
@@ -177,8 +177,8 @@ def test_property_6_config_completeness(hyperparameters: dict[str, Any], release
 @given(hyperparameters=valid_hyperparameters(CATALOG), release_id=release_ids)
 def test_property_7_config_s3_location(aws: dict[str, Any], hyperparameters: dict[str, Any], release_id: str) -> None:
     """The config is written at the catalog's key of the config bucket and archived under the release."""
-    from promotion.config import write_config
-    from promotion.models import Candidate, Claim, ClaimStatus, PromotionState, Validation
+    from promotion.contract.state import Candidate, Claim, ClaimStatus, PromotionState, Validation
+    from promotion.production.config import write_config
 
     reset_production(aws, CATALOG, {"parameters": {}, "config": None})
     backup = backup_production(aws["ssm"], aws["s3"], CONFIG_BUCKET, CATALOG, release_id)

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from promotion.catalog import ModelCatalog
+from promotion.contract.catalog import ModelCatalog
 from promotion_ml.data import write_splits
 from promotion_ml.launcher import (
     MODEL_TAG,
@@ -234,8 +234,8 @@ def test_every_metric_the_catalog_judges_on_is_read_from_the_real_training_log_b
     """The real train.py's log, read with the metric definitions of the tuning job the launcher builds and of the
     production training job the promotion starts: the catalog's objective and threshold metrics exist in both
     (SageMaker reads a custom image's metrics only through these definitions), with the values the job computed."""
-    from promotion.job_image import FINAL_METRICS, Images
-    from promotion.pipeline import training_request
+    from promotion.contract.job_image import FINAL_METRICS, Images
+    from promotion.jobs.training import training_request
     from promotion_ml.evaluation import METRIC_NAMES
 
     assert FINAL_METRICS == METRIC_NAMES  # the layer's copy of what train.py prints at the end

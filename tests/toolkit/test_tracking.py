@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from promotion.layout import release_id_for
-from promotion.models import Approval, Outcome
+from promotion.contract.names import release_id_for
+from promotion.contract.state import Approval, Outcome
 from promotion_ml.tracking import (
     MAX_PARAM_VALUE_LENGTH,
     TRACKING_URI_ENV,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from promotion.catalog import ModelCatalog, parse_catalog
+from promotion.contract.catalog import ModelCatalog, parse_catalog
 from promotion_ml.algorithms import Splits
 from promotion_ml.data import Dataset, generate_transactions
 from promotion_ml.tracking import RunRecord, Tracker

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from promotion.catalog import ModelCatalog, catalog_for, load_catalog, load_catalogs
-from promotion.errors import CatalogError, UnknownModel
-from promotion.rollout import gate_settings
+from promotion.contract.catalog import ModelCatalog, catalog_for, load_catalog, load_catalogs
+from promotion.core.errors import CatalogError, UnknownModel
+from promotion.rollout.steps import gate_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -142,7 +142,7 @@ def test_images_resolve_in_any_region_and_the_judged_metrics_exist(tmp_path: Pat
 
 
 def test_an_own_image_with_its_metric_definitions_resolves_in_the_deployment_region(tmp_path: Path) -> None:
-    from promotion.job_image import Images, metric_definitions
+    from promotion.contract.job_image import Images, metric_definitions
 
     document = _shipped()
     definitions = [
@@ -206,7 +206,7 @@ def test_a_models_lock_outlives_its_longest_promotion(tmp_path: Path) -> None:
     """The lease covers the approval wait, both jobs' waits at their longest (max run time plus an hour), every
     endpoint change's wait at its longest (two hours each) and every stage undecided to its last extension: a lock
     that expired mid-rollout would let the next promotion of the model start beside it."""
-    from promotion.claiming import lock_lease_seconds
+    from promotion.claim.claim import lock_lease_seconds
 
     document = yaml.safe_load((ROOT / "models" / "fraud-detection.yaml").read_text())
     document["rollout"].update(bake_minutes=24 * 60, look_minutes=60, max_bake_extensions=3)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from promotion.cost import (
+from promotion.result.cost import (
     PRICE_TABLE_DATE,
     PRICES,
     SAGEMAKER_HOURLY,

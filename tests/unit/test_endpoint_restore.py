@@ -1,4 +1,5 @@
-"""Rollback's endpoint restore, one step per run (promotion.rollback.restore_endpoint_step), against a fake endpoint
+"""Rollback's endpoint restore, one step per run (promotion.production.restore.restore_endpoint_step), against a fake
+endpoint
 that does exactly what each call asks or, when told, what a failed SageMaker update does: every branch converges or
 raises, never loops, and never sends weights for a variant the endpoint does not have."""
 
@@ -10,10 +11,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from promotion.backup import BackedUpConfig, BackedUpEndpoint, BackupRecord
-from promotion.models import Restored
-from promotion.rollback import DRAIN, WEIGHTS, RollbackVerificationError, restore_endpoint_step
-from promotion.rollout import MAX_ENDPOINT_POLLS
+from promotion.contract.state import Restored
+from promotion.production.backup import BackedUpConfig, BackedUpEndpoint, BackupRecord
+from promotion.production.restore import DRAIN, WEIGHTS, RollbackVerificationError, restore_endpoint_step
+from promotion.rollout.steps import MAX_ENDPOINT_POLLS
 
 NAME = "fraud-detection-prod"
 ORIGINAL, ROLLOUT, FINAL = "config-original", "config-rollout", "config-final"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from promotion.events import TuningJobStateChange
+from promotion.contract.events import TuningJobStateChange
 from tests.conftest import load_event
 
 

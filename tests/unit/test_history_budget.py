@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from promotion.catalog import ModelCatalog
-from promotion.errors import CatalogError
+from promotion.contract.catalog import ModelCatalog
+from promotion.core.errors import CatalogError
 from stacks.history import HISTORY_LIMIT, check_history_budget, worst_case
 
 

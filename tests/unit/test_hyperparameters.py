@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from promotion.catalog import ModelCatalog
-from promotion.errors import HyperparameterValidationError
-from promotion.hyperparameters import from_parameter_value, to_parameter_value, validate_hyperparameters
+from promotion.contract.catalog import ModelCatalog
+from promotion.contract.hyperparameters import from_parameter_value, to_parameter_value, validate_hyperparameters
+from promotion.core.errors import HyperparameterValidationError
 
 VALID = {
     "max_depth": "6",

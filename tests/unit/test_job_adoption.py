@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from promotion.catalog import ModelCatalog
-from promotion.errors import JobNotOurs
-from promotion.job_image import Images
-from promotion.pipeline import training_request, trigger_pipeline
+from promotion.contract.catalog import ModelCatalog
+from promotion.contract.job_image import Images
+from promotion.core.errors import JobNotOurs
+from promotion.jobs.training import training_request, trigger_pipeline
 
 IMAGES = Images(project_image_uri="123456789012.dkr.ecr.us-east-1.amazonaws.com/jobs:latest", region="us-east-1")
 ROLE = "arn:aws:iam::123456789012:role/training-fraud-detection"

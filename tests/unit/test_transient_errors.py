@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from promotion.errors import TransientAwsError
-from promotion.retry import is_transient, with_backoff
+from promotion.core.errors import TransientAwsError
+from promotion.core.retry import is_transient, with_backoff
 
 
 def _error(code: str, status: int) -> ClientError:

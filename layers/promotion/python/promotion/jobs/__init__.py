@@ -1,0 +1,3 @@
+"""The SageMaker work a promotion waits for: TriggerPipeline's training job (training), CompareWithChampion's
+processing job (comparison), and the callback waits SageMaker's state-change events end (callbacks, run by
+ResumeWaitingStep)."""

@@ -1,0 +1,186 @@
+"""PublishResult: the one terminal step of every path after the claim. It decides the outcome, writes the
+decision report and the audit record, releases the model's lock, and tells other systems (EventBridge, SNS)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from promotion.claim.store import ClaimStore
+from promotion.contract.names import report_prefix
+from promotion.contract.state import Outcome, PromotionState, Result
+from promotion.intake.approval import conclude_candidate
+from promotion.result.audit import AuditRecord, write_audit_record
+from promotion.result.outcome import decide_outcome
+from promotion.result.report import render_report_html
+
+RESULT_SOURCE = "promotion.results"
+DETAIL_TYPES = {
+    Outcome.PROMOTED: "Promotion Succeeded",
+    Outcome.ROLLED_BACK: "Promotion Rolled Back",
+    Outcome.REJECTED: "Promotion Rejected",
+    Outcome.FAILED: "Promotion Failed",
+    Outcome.DUPLICATE: "Promotion Duplicate",
+}
+
+
+def html_key(report_key: str) -> str:
+    """report.html sits beside decision.json."""
+    return report_key.rsplit("/", 1)[0] + "/report.html"
+
+
+def comparison_plots(s3: Any, state: PromotionState) -> dict[str, bytes]:
+    """The comparison job's PNGs, to embed in report.html (the page must read without AWS)."""
+    plots: dict[str, bytes] = {}
+    for name, uri in (state.comparison.plots if state.comparison else {}).items():
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        plots[name] = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return plots
+
+
+def decision_report(
+    state: PromotionState,
+    outcome: Outcome,
+    reason: str,
+    now: datetime,
+    *,
+    failed_state: str | None = None,
+    cost: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """decision.json: what was promoted, who approved, what failed with which numbers, what was restored."""
+    validation = state.validation
+    return {
+        "model": state.claim.model,
+        "release_id": state.claim.release_id,
+        "execution_name": state.claim.execution_name,
+        "tuning_job": {"name": state.claim.tuning_job_name, "arn": state.claim.tuning_job_arn},
+        "outcome": outcome.value,
+        "reason": reason,
+        "decided_at": now.isoformat(),
+        "candidate": validation.candidate.model_dump(mode="json") if validation and validation.candidate else None,
+        "champion": validation.champion.model_dump(mode="json") if validation and validation.champion else None,
+        "checks": [check.model_dump(mode="json") for check in validation.checks] if validation else [],
+        "warnings": list(validation.warnings) if validation else [],
+        "approval": state.approval.model_dump(mode="json") if state.approval else None,
+        "backup": state.backup.model_dump(mode="json") if state.backup else None,
+        "parameters": state.parameters.model_dump(mode="json") if state.parameters else None,
+        "config": state.config.model_dump(mode="json") if state.config else None,
+        "pipeline": state.pipeline.model_dump(mode="json") if state.pipeline else None,
+        "comparison": state.comparison.model_dump(mode="json") if state.comparison else None,
+        "rollout": state.rollout.model_dump(mode="json") if state.rollout else None,
+        "error": state.error,
+        "failed_state": failed_state,
+        "rollback": state.rollback.model_dump(mode="json") if state.rollback else None,
+        "rollback_error": state.rollback_error,
+        "cost": dict(cost) if cost else None,
+    }
+
+
+def publish_result(
+    state: PromotionState,
+    *,
+    s3: Any,
+    dynamodb: Any,
+    events: Any,
+    sns: Any | None,
+    bucket: str,
+    table: str,
+    event_bus_name: str,
+    topic_arn: str | None,
+    store: ClaimStore,
+    sagemaker: Any | None = None,
+    now: datetime | None = None,
+    failed_state: str | None = None,
+    cost: Mapping[str, Any] | None = None,
+) -> Result:
+    """Record and announce the outcome, in the report, the audit trail and the Model Registry; release the lock
+    this execution holds."""
+    moment = now or datetime.now(UTC)
+    outcome, reason = decide_outcome(state)
+    claim = state.claim
+    report_key = None
+    if claim.model and claim.release_id:
+        report_key = f"{report_prefix(claim.model, claim.release_id)}decision.json"
+        report = decision_report(state, outcome, reason, moment, failed_state=failed_state, cost=cost)
+        body = json.dumps(report, indent=2, default=str).encode()
+        s3.put_object(Bucket=bucket, Key=report_key, Body=body, ContentType="application/json")
+        page = render_report_html(json.loads(body), comparison_plots(s3, state)).encode()
+        s3.put_object(Bucket=bucket, Key=html_key(report_key), Body=page, ContentType="text/html; charset=utf-8")
+        candidate = state.validation.candidate if state.validation else None
+        approval = state.approval if state.approval and state.approval.decision == "approve" else None
+        write_audit_record(
+            dynamodb,
+            table,
+            AuditRecord(
+                model=claim.model,
+                release_id=claim.release_id,
+                outcome=outcome.value,
+                reason=reason,
+                recorded_at=moment,
+                execution_arn=claim.execution_arn,
+                tuning_job_name=claim.tuning_job_name,
+                tuning_job_arn=claim.tuning_job_arn,
+                training_job_name=candidate.training_job_name if candidate else None,
+                approved_by=approval.decided_by if approval else None,
+                approved_by_identity=approval.identity if approval else None,
+                approved_at=approval.decided_at if approval else None,
+                approval_comment=approval.comment if approval else "",
+                model_package_arn=approval.model_package_arn if approval else None,
+                hyperparameters=dict(candidate.hyperparameters) if candidate else {},
+                metrics=dict(candidate.metrics) if candidate else {},
+                previous_release_id=state.backup.previous_release_id if state.backup else None,
+                report_key=report_key,
+                production_model_url=state.pipeline.model_data_url if state.pipeline else None,
+            ),
+        )
+    package_arn, registry_error = None, None
+    if sagemaker is not None:
+        try:
+            package_arn = conclude_candidate(dynamodb, sagemaker, table, state, outcome.value, reason)
+        except ClientError as error:  # the registry is a view of the outcome: its failure must not hold the lock
+            registry_error = f"{error.response['Error'].get('Code')}: {error.response['Error'].get('Message')}"
+    released = False
+    if claim.model:
+        released = store.finish(
+            model=claim.model,
+            tuning_job_arn=claim.tuning_job_arn if claim.release_id else None,
+            execution_arn=claim.execution_arn,
+            outcome=outcome.value,
+        )
+    detail = {
+        "model": claim.model,
+        "release_id": claim.release_id,
+        "tuning_job_name": claim.tuning_job_name,
+        "execution_name": claim.execution_name,
+        "outcome": outcome.value,
+        "reason": reason,
+        "report": f"s3://{bucket}/{report_key}" if report_key else None,
+    }
+    events.put_events(
+        Entries=[
+            {
+                "Source": RESULT_SOURCE,
+                "DetailType": DETAIL_TYPES[outcome],
+                "Detail": json.dumps(detail),
+                "EventBusName": event_bus_name,
+                "Resources": [claim.execution_arn],
+            }
+        ]
+    )
+    if sns is not None and topic_arn:
+        subject = f"[{outcome.value}] {claim.model or 'unknown model'} {claim.release_id or ''}".strip()[:100]
+        sns.publish(TopicArn=topic_arn, Subject=subject, Message=json.dumps(detail, indent=2))
+    return Result(
+        outcome=outcome,
+        reason=reason,
+        model=claim.model,
+        release_id=claim.release_id,
+        report_key=report_key,
+        lock_released=released,
+        model_package_arn=package_arn,
+        registry_error=registry_error,
+    )
