@@ -51,7 +51,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check layers functions local stacks app.py
 
 typecheck: venv
-	$(VENV)/bin/mypy layers/promotion/python/promotion functions local stacks jobs promote app.py
+	$(VENV)/bin/mypy layers/promotion/python/promotion functions local stacks jobs toolkit promote app.py
 
 test: venv tools lint typecheck
 	$(PY) -m pytest -q -n 2 --dist loadgroup

@@ -1,10 +1,10 @@
-"""The first cell of every notebook: the repository's packages importable, the data size, an output folder and the
-experiment tracker.
+"""The first cell of every notebook: the repository's packages importable (the toolkit included), the data size, an
+output folder and the experiment tracker.
 
 Environment (all optional):
 - ``PROMOTION_NOTEBOOK_SMALL=1``: small generated data, so a notebook runs in seconds (the tests set it);
 - ``PROMOTION_NOTEBOOK_OUTPUT``: where figures and tables go (default ``notebooks/output/``, git-ignored);
-- ``MLFLOW_TRACKING_URI``: the tracking store (default: the embedded SQLite store of ``promotion_ml.tracking``;
+- ``MLFLOW_TRACKING_URI``: the tracking store (default: the embedded SQLite store of ``promotion_toolkit.tracking``;
   in AWS, the ARN of the SageMaker MLflow tracking server).
 """
 
@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "models" / "fraud-detection.yaml").is_file())
-for _path in (ROOT / "jobs", ROOT / "layers" / "promotion" / "python", ROOT):
+# The toolkit (promotion_toolkit), the jobs' library it builds on (promotion_ml), the domain package (promotion), and
+# the repository root (local, for 05-production-promotion).
+for _path in (ROOT / "toolkit", ROOT / "jobs", ROOT / "layers" / "promotion" / "python", ROOT):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 # MLflow imports tqdm.auto, which warns in a kernel without ipywidgets; the progress bars are off anyway.

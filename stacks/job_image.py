@@ -14,8 +14,8 @@ from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-# Not part of the image: caches, and the data scientists' toolkit the jobs never import at run time is kept (the
-# package is shared), but nothing that is not source.
+# Not part of the image: caches and notebook checkpoints. The directory holds only what the jobs run; the data
+# scientists' toolkit lives outside it (toolkit/), so it needs no exclusion here.
 EXCLUDED = ["**/__pycache__", "**/*.pyc", "**/.ipynb_checkpoints", "**/.mypy_cache", "**/.ruff_cache"]
 
 

@@ -133,9 +133,8 @@ def _model_entry(metrics: evaluation.EvaluationMetrics, artifact: Path) -> dict[
     return {
         # The exact bytes evaluated: the promotion deploys the challenger only if they are unchanged.
         "artifact": {"file": artifact.name, "sha256": sha256_of(artifact)},
+        # Metrics only: the accuracy thresholds are each catalog's, applied by the promotion (promotion.intake).
         "metrics": metrics.to_dict(),
-        "meets_production_threshold": evaluation.meets_production_threshold(metrics.accuracy),
-        "low_accuracy_warning": evaluation.low_accuracy_warning(metrics.accuracy),
     }
 
 

@@ -1,9 +1,10 @@
-"""The one implementation of the model evaluation metrics, the baseline comparison and the accuracy thresholds.
+"""The one implementation of the model evaluation metrics and the baseline comparison.
 
 The training job, the comparison job and data scientists' notebooks all import this module, so a number in a
 training log, in a comparison report and in a notebook means the same thing. Metrics come from scikit-learn;
 metrics that are undefined for the data (ROC AUC with a single class, PR AUC without positives) are ``None``,
-never NaN, so every result serialises to strict JSON.
+never NaN, so every result serialises to strict JSON. Whether an accuracy is good enough for production is not
+decided here: that is the promotion's rule, with each model catalog's thresholds (``promotion.intake.candidate``).
 
 Plots use matplotlib's object API with the Agg canvas (no pyplot, no global backend switch), so importing this
 module neither imports matplotlib nor changes the backend of a notebook.
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
 
 METRIC_NAMES: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc")
 DEFAULT_THRESHOLD = 0.5
-PRODUCTION_ACCURACY_THRESHOLD = 0.90
-LOW_ACCURACY_WARNING_THRESHOLD = 0.80
 _MAX_CURVE_POINTS = 2_000
 
 
@@ -209,25 +208,6 @@ def compare_to_baseline(
     return BaselineComparison({name: compare_metric(name, base[name], cand[name]) for name in METRIC_NAMES})
 
 
-def _check_accuracy(accuracy: float, threshold: float) -> None:
-    if not (math.isfinite(accuracy) and 0.0 <= accuracy <= 1.0):
-        raise ValueError(f"accuracy must be a number in [0, 1], got {accuracy}")
-    if not (math.isfinite(threshold) and 0.0 <= threshold <= 1.0):
-        raise ValueError(f"threshold must be a number in [0, 1], got {threshold}")
-
-
-def meets_production_threshold(accuracy: float, threshold: float = PRODUCTION_ACCURACY_THRESHOLD) -> bool:
-    """True when a model is accurate enough for production: ``accuracy >= threshold`` (the boundary passes)."""
-    _check_accuracy(accuracy, threshold)
-    return accuracy >= threshold
-
-
-def low_accuracy_warning(accuracy: float, threshold: float = LOW_ACCURACY_WARNING_THRESHOLD) -> bool:
-    """True when accuracy is low enough to warn about: ``accuracy < threshold`` (the boundary does not warn)."""
-    _check_accuracy(accuracy, threshold)
-    return accuracy < threshold
-
-
 def _thin(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Keep at most a few thousand points of a curve: a million-point line draws slowly and looks the same."""
     if x.shape[0] <= _MAX_CURVE_POINTS:
@@ -341,13 +321,3 @@ class ModelEvaluator:
     ) -> BaselineComparison:
         """See :func:`compare_to_baseline`."""
         return compare_to_baseline(baseline, candidate)
-
-    @staticmethod
-    def meets_production_threshold(accuracy: float, threshold: float = PRODUCTION_ACCURACY_THRESHOLD) -> bool:
-        """See :func:`meets_production_threshold`."""
-        return meets_production_threshold(accuracy, threshold)
-
-    @staticmethod
-    def low_accuracy_warning(accuracy: float, threshold: float = LOW_ACCURACY_WARNING_THRESHOLD) -> bool:
-        """See :func:`low_accuracy_warning`."""
-        return low_accuracy_warning(accuracy, threshold)

@@ -1,4 +1,5 @@
-"""promotion_ml.evaluation: the metrics every job and notebook shares, the baseline comparison, the thresholds."""
+"""promotion_ml.evaluation: the metrics every job and notebook shares, and the baseline comparison. The accuracy
+thresholds are the promotion's (promotion.intake.candidate, tests/property/test_seed_properties.py)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,6 @@ from promotion_ml.evaluation import (
     compare_metric,
     compare_to_baseline,
     evaluate,
-    low_accuracy_warning,
-    meets_production_threshold,
     plot_confusion_matrix,
     plot_pr_curves,
     plot_roc_curves,
@@ -161,40 +160,6 @@ def test_zero_baseline_is_explicit() -> None:
 def test_baseline_comparison_needs_every_metric() -> None:
     with pytest.raises(KeyError, match="roc_auc"):
         compare_to_baseline({"accuracy": 0.9}, dict.fromkeys(METRIC_NAMES, 0.9))
-
-
-@pytest.mark.parametrize(
-    ("accuracy", "passes"), [(0.90, True), (0.9000001, True), (0.8999999, False), (1.0, True), (0.0, False)]
-)
-def test_production_threshold_boundary(accuracy: float, passes: bool) -> None:
-    assert meets_production_threshold(accuracy) is passes
-
-
-@pytest.mark.parametrize(("accuracy", "warns"), [(0.80, False), (0.7999999, True), (0.8000001, False), (0.0, True)])
-def test_low_accuracy_warning_boundary(accuracy: float, warns: bool) -> None:
-    assert low_accuracy_warning(accuracy) is warns
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.floats(0.0, 1.0, allow_nan=False))
-def test_property_15_production_threshold_detection(accuracy: float) -> None:
-    assert meets_production_threshold(accuracy) == (accuracy >= 0.90)
-    assert ModelEvaluator.meets_production_threshold(accuracy, threshold=0.95) == (accuracy >= 0.95)
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.floats(0.0, 1.0, allow_nan=False))
-def test_property_17_low_accuracy_warning(accuracy: float) -> None:
-    assert low_accuracy_warning(accuracy) == (accuracy < 0.80)
-    assert not (low_accuracy_warning(accuracy) and meets_production_threshold(accuracy))
-
-
-@pytest.mark.parametrize("accuracy", [-0.1, 1.1, math.nan, math.inf])
-def test_thresholds_refuse_impossible_accuracy(accuracy: float) -> None:
-    with pytest.raises(ValueError, match="accuracy"):
-        meets_production_threshold(accuracy)
-    with pytest.raises(ValueError, match="accuracy"):
-        low_accuracy_warning(accuracy)
 
 
 def test_plots_are_png_files(tmp_path: Path) -> None:

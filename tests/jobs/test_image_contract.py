@@ -37,6 +37,11 @@ def pins(path: Path) -> dict[str, str]:
 def imported_libraries(entry_points: tuple[Path, ...]) -> set[str]:
     """Top-level third-party modules imported (anywhere, lazily too) by the entry points and the promotion_ml modules
     they reach."""
+    return _walk(entry_points)[0]
+
+
+def _walk(entry_points: tuple[Path, ...]) -> tuple[set[str], set[Path]]:
+    """The third-party modules the entry points import, and every file of theirs and of promotion_ml they reach."""
     seen: set[Path] = set()
     pending = list(entry_points)
     third_party: set[str] = set()
@@ -60,7 +65,7 @@ def imported_libraries(entry_points: tuple[Path, ...]) -> set[str]:
                             pending.append(candidate)
                 elif top not in sys.stdlib_module_names and top != "__future__":
                     third_party.add(top)
-    return third_party
+    return third_party, seen
 
 
 def test_every_image_library_is_pinned_to_the_version_the_tests_use() -> None:
@@ -100,3 +105,13 @@ def test_the_image_holds_the_programs_sagemaker_starts() -> None:
     for program in ("train", "serve"):
         path = JOBS / "bin" / program
         assert path.is_file() and os.access(path, os.X_OK), f"jobs/bin/{program} is not an executable file"
+
+
+def test_the_image_ships_only_code_the_jobs_import() -> None:
+    """What ships is what runs: every Python file of jobs/ is an entry point or a promotion_ml module one of them
+    reaches. The data scientists' toolkit (toolkit/promotion_toolkit) builds on promotion_ml from outside the image."""
+    reached = {path.resolve() for path in _walk(ENTRY_POINTS)[1]}
+    shipped = {path.resolve() for path in JOBS.rglob("*.py") if "__pycache__" not in path.parts}
+    package = (JOBS / "promotion_ml" / "__init__.py").resolve()  # imported with any of its modules
+    assert shipped - reached - {package} == set(), "jobs/ ships Python no job imports"
+    assert not (JOBS / "promotion_toolkit").exists()

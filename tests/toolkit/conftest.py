@@ -1,4 +1,4 @@
-"""Fixtures for the data scientists' toolkit (``jobs/promotion_ml``: tracking, features, algorithms, tuning,
+"""Fixtures for the data scientists' toolkit (``toolkit/promotion_toolkit``: tracking, features, algorithms, tuning,
 launcher) and its notebooks: one small MLflow store per test worker, small seeded data."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from promotion_ml.algorithms import Splits, make_splits
-from promotion_ml.tracking import Tracker, sqlite_uri
+from promotion_toolkit.algorithms import Splits, make_splits
+from promotion_toolkit.tracking import Tracker, sqlite_uri
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ def scratch_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
     doubles the time of these tests. Removed at the end of the session."""
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):
-        folder = Path(tempfile.mkdtemp(prefix=f"promotion-ml-{name}-", dir=shm))
+        folder = Path(tempfile.mkdtemp(prefix=f"promotion-toolkit-{name}-", dir=shm))
         _SCRATCH.append(folder)
         return folder
     return tmp_path_factory.mktemp(name)

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from promotion_ml.algorithms import ALGORITHMS, Splits, compare_algorithms, make_splits
 from promotion_ml.data import generate_transactions
 from promotion_ml.evaluation import METRIC_NAMES, evaluate
-from promotion_ml.features import FraudFeatureBuilder
-from promotion_ml.tracking import Tracker
+from promotion_toolkit.algorithms import ALGORITHMS, Splits, compare_algorithms, make_splits
+from promotion_toolkit.features import FraudFeatureBuilder
+from promotion_toolkit.tracking import Tracker
 from tests.toolkit.conftest import MLFLOW_WARNINGS
 
 pytestmark = MLFLOW_WARNINGS

@@ -10,9 +10,9 @@ from hypothesis.extra import numpy as hnp
 from sklearn.pipeline import make_pipeline
 from sklearn.tree import DecisionTreeClassifier
 
-from promotion_ml.algorithms import Splits
 from promotion_ml.data import FEATURE_NAMES
-from promotion_ml.features import (
+from promotion_toolkit.algorithms import Splits
+from promotion_toolkit.features import (
     AMOUNT_FEATURES,
     INTERACTION_FEATURES,
     SELECTION_METHODS,

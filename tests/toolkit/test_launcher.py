@@ -16,9 +16,10 @@ import pytest
 from botocore.stub import Stubber
 
 from promotion.contract.catalog import ModelCatalog
+from promotion.contract.events import MODEL_TAG
 from promotion_ml.data import write_splits
-from promotion_ml.launcher import (
-    MODEL_TAG,
+from promotion_ml.runtime import TrainingLayout
+from promotion_toolkit.launcher import (
     LaunchError,
     TuningJobSettings,
     launch_tuning_job,
@@ -26,7 +27,6 @@ from promotion_ml.launcher import (
     plan_tuning_job,
     tuning_job_name,
 )
-from promotion_ml.runtime import TrainingLayout
 from tests.jobs.conftest import TRAIN_SCRIPT, load_script, training_layout
 
 # The SDK's own model_trainer still imports its deprecated configs shim.

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from promotion_ml.tracking import PROMOTIONS_EXPERIMENT, TRACKING_URI_ENV, Tracker
+from promotion_toolkit.tracking import PROMOTIONS_EXPERIMENT, TRACKING_URI_ENV, Tracker
 from tests.toolkit.conftest import MLFLOW_WARNINGS, ROOT, scratch_folder
 
 pytestmark = MLFLOW_WARNINGS

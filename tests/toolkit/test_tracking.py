@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from promotion.contract.names import release_id_for
 from promotion.contract.state import Approval, Outcome
-from promotion_ml.tracking import (
+from promotion_toolkit.tracking import (
     MAX_PARAM_VALUE_LENGTH,
     TRACKING_URI_ENV,
     RunRecord,

@@ -15,10 +15,10 @@ from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from promotion.contract.catalog import ModelCatalog, parse_catalog
-from promotion_ml.algorithms import Splits
 from promotion_ml.data import Dataset, generate_transactions
-from promotion_ml.tracking import RunRecord, Tracker
-from promotion_ml.tuning import (
+from promotion_toolkit.algorithms import Splits
+from promotion_toolkit.tracking import RunRecord, Tracker
+from promotion_toolkit.tuning import (
     Dimension,
     Objective,
     SearchSpace,

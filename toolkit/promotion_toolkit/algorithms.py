@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from promotion_ml.data import Dataset, read_xgboost_csv, write_splits
 from promotion_ml.evaluation import DEFAULT_THRESHOLD, METRIC_NAMES, EvaluationMetrics, _new_figure, _save, evaluate
-from promotion_ml.tracking import Tracker
+from promotion_toolkit.tracking import Tracker
 
 ALGORITHMS: tuple[str, ...] = ("xgboost", "lightgbm", "random_forest", "mlp")
 ALGORITHM_LABELS = {

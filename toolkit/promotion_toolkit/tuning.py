@@ -1,7 +1,7 @@
 """Local hyperparameter search over the model catalog's ranges: grid and random search with scikit-learn.
 
 The search space is the catalog's (``models/<id>.yaml``, ``hyperparameters``), with the catalog's names (``eta``,
-``num_round``...), so a local trial, a SageMaker tuning job (:mod:`promotion_ml.launcher` builds its ranges from
+``num_round``...), so a local trial, a SageMaker tuning job (:mod:`promotion_toolkit.launcher` builds its ranges from
 the same :class:`SearchSpace`) and a production parameter in Parameter Store speak of the same thing. Every trial
 trains on the training rows and is scored on the validation rows (a predefined split, as SageMaker's
 ``validation:auc`` is), with the product's metrics (:func:`promotion_ml.evaluation.evaluate`); the objective and
@@ -23,7 +23,7 @@ from sklearn.model_selection import GridSearchCV, PredefinedSplit, RandomizedSea
 
 from promotion_ml.data import Dataset
 from promotion_ml.evaluation import DEFAULT_THRESHOLD, METRIC_NAMES, evaluate
-from promotion_ml.tracking import Tracker
+from promotion_toolkit.tracking import Tracker
 
 if TYPE_CHECKING:
     from promotion.contract.catalog import HyperparameterSpec, ModelCatalog

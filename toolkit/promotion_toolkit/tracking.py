@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+# The store folder, this experiment and the run tags the toolkit writes (`promotion_ml.kind`, `.trial`, ...) keep
+# the names from before the toolkit left jobs/promotion_ml: stores already written still open and match.
 DEFAULT_EXPERIMENT = "promotion-ml"
 PROMOTIONS_EXPERIMENT = "promotions"
 PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own tag: the UI nests child runs under their parent

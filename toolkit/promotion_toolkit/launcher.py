@@ -4,9 +4,12 @@ The job is what the promotion flow waits for: its ranges, objective and training
 catalog, its metric definitions read what ``jobs/training/train.py`` prints, and it carries the tag
 ``promotion:model=<id>`` that makes the product's EventBridge rule start a promotion when it completes.
 
-    python -m promotion_ml.launcher fraud-detection --role-arn ARN [--strategy Bayesian|Random|Grid|Hyperband]
+    python -m promotion_toolkit.launcher fraud-detection --role-arn ARN [--strategy Bayesian|Random|Grid|Hyperband]
         [--max-jobs 20] [--max-parallel-jobs 2] [--include eta --include max_depth] [--static num_round=200]
         [--scaling eta=Logarithmic] [--image-uri URI] [--dry-run]
+
+with ``PYTHONPATH=toolkit:jobs:layers/promotion/python`` from the repository root (the toolkit, the jobs' library
+and the domain package).
 
 The training jobs run the production pipeline's image with its metric definitions (promotion.contract.job_image): for a
 catalog with ``image: project`` that is the stack's job image, whose URI is the stack output ``JobImageUri``.
@@ -17,7 +20,7 @@ A real launch needs credentials and ``AWS_DEFAULT_REGION`` (the SDK's ``sagemake
 at import without a region; ``sagemaker.train.tuner`` is imported only when a job is built).
 
 Grid search on SageMaker accepts categorical ranges only, so for ``Grid`` every numeric range becomes the same
-points a local grid search uses (:meth:`promotion_ml.tuning.Dimension.grid`).
+points a local grid search uses (:meth:`promotion_toolkit.tuning.Dimension.grid`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ import argparse
 import contextlib
 import copy
 import dataclasses
-import importlib.util
 import json
 import os
 import re
@@ -37,17 +39,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from promotion_ml.tuning import Dimension, Scaling, SearchSpace, Value
+from promotion.contract.catalog import ModelCatalog, load_catalog
+from promotion.contract.events import MODEL_TAG  # the promotion's EventBridge rule matches tuning jobs by it
+from promotion.contract.job_image import (
+    MAX_TUNING_METRIC_DEFINITIONS,
+    PROJECT_IMAGE,
+    ImageError,
+    resolve_image,
+)
+from promotion.contract.job_image import metric_definitions as definitions
+from promotion.contract.names import TUNING_PREFIX  # the tuning roles may write only there (stacks)
+from promotion_toolkit.tuning import Dimension, Scaling, SearchSpace, Value
 
 if TYPE_CHECKING:
     import boto3
 
-    from promotion.contract.catalog import ModelCatalog
-
 Strategy = Literal["Bayesian", "Random", "Grid", "Hyperband"]
 STRATEGIES: tuple[str, ...] = ("Bayesian", "Random", "Grid", "Hyperband")
-MODEL_TAG = "promotion:model"
-TUNING_PREFIX = "tuning/"
 MAX_JOB_NAME = 32  # SageMaker's limit for tuning job names
 # A dry run's stand-in for the stack output JobImageUri (nothing is deployed).
 DRY_RUN_IMAGE = (
@@ -60,19 +68,9 @@ class LaunchError(ValueError):
     """The tuning job cannot be built from these settings."""
 
 
-def _promotion_package() -> None:
-    """The catalog and job-image contract live in the promotion package (layers/promotion/python)."""
-    if importlib.util.find_spec("promotion") is None:
-        sys.path.insert(0, str(_REPO / "layers" / "promotion" / "python"))
-
-
 def metric_definitions(catalog: ModelCatalog, extra: Sequence[str] = ()) -> list[dict[str, str]]:
     """The tuning job's metric definitions: the production training job's (promotion.contract.job_image), objective and
     threshold metrics first, within the tuning job's limit of 20."""
-    _promotion_package()
-    from promotion.contract.job_image import MAX_TUNING_METRIC_DEFINITIONS, ImageError
-    from promotion.contract.job_image import metric_definitions as definitions
-
     try:
         return definitions(catalog, tuple(extra), limit=MAX_TUNING_METRIC_DEFINITIONS)
     except ImageError as error:
@@ -82,9 +80,6 @@ def metric_definitions(catalog: ModelCatalog, extra: Sequence[str] = ()) -> list
 def training_image(catalog: ModelCatalog, image_uri: str | None, region: str) -> str:
     """The image the tuning job's training jobs run: the production pipeline's (`project` is the stack's job image,
     whose URI is the stack output JobImageUri)."""
-    _promotion_package()
-    from promotion.contract.job_image import PROJECT_IMAGE, ImageError, resolve_image
-
     if catalog.training.image == PROJECT_IMAGE and not image_uri:
         raise LaunchError(
             "the catalog trains with the project's job image: pass --image-uri (the stack output JobImageUri)"
@@ -374,14 +369,11 @@ def _typed_static(catalog: ModelCatalog, raw: Mapping[str, str]) -> dict[str, Va
 
 
 def _load_catalog(model_id: str, models_dir: Path) -> ModelCatalog:
-    _promotion_package()
-    from promotion.contract.catalog import load_catalog
-
     return load_catalog(models_dir / f"{model_id}.yaml")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m promotion_ml.launcher", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m promotion_toolkit.launcher", description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="model id: models/<id>.yaml")
     parser.add_argument("--role-arn", required=True, help="execution role of the training jobs")
     parser.add_argument("--image-uri", help="the job image: stack output JobImageUri (catalogs with image: project)")
