@@ -1,9 +1,13 @@
 """`python -m local`: run a promotion on the embedded local runtime (no AWS account, no Docker).
 
-    python -m local run --event FILE [--world FILE] [--approve BY | --reject BY] [--fail-at STATE]
+    python -m local run --event FILE [--world FILE] [--approve BY | --reject BY] [--fail-at STATE[:WHEN][:KIND]]
                         [--seed-champion/--no-seed-champion] [--json] [--verbose] [--timeout SECONDS]
                         [--template PATH] [--no-iam]
     python -m local demo [--no-iam]
+
+`--fail-at STATE` makes the function behind STATE fail on every invocation, before it runs, raising InjectedFault;
+`:after` fails it after its handler returned (its side effects happened), `:crash` / `:timeout` as a crashed or
+timed-out Lambda runtime instead (local.faults.Crash: the same mechanism and defaults as the tests' fault injection).
 
 Every AWS call is authorized against the template's IAM policies, as AWS does; `--no-iam` switches that off, and
 the output then says so.
@@ -17,14 +21,18 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from local.endpoints import SCENARIOS
 from local.errors import SetupError
+from local.paths import ROOT
+from local.people import Decision
 from local.production import model_of
-from local.runtime import ROOT, Decision, LocalRuntime, RunResult
+
+if TYPE_CHECKING:
+    from local.reporting import RunResult
 
 # The sample events (copies of the real shapes in shared/events), the same the tests load.
 SAMPLES = ROOT / "tests" / "data" / "events"
@@ -68,13 +76,20 @@ def _execute(
     template: Path | None = None,
     enforce_iam: bool = True,
 ) -> RunResult:
+    from local.faults import FaultInjector
+    from local.runtime import LocalRuntime  # moto and the bridges: loaded once a run starts
+
     _quiet_moto(verbose)
+    try:
+        faults = FaultInjector.fail_at(fail_at) if fail_at else None
+    except SetupError as error:
+        raise _fail(str(error)) from None
     runtime = LocalRuntime(
         ROOT,
         template=template,
         enforce_iam=enforce_iam,
         world=world,
-        fail_at=fail_at,
+        faults=faults,
         function_logs=sys.stderr if verbose else None,
         champion="strong" if champion == "strong" else "weak",
         scenario=scenario,
@@ -106,7 +121,11 @@ def run(
     reject: Annotated[str | None, typer.Option("--reject", metavar="BY", help="reject AwaitApproval as BY")] = None,
     fail_at: Annotated[
         list[str] | None,
-        typer.Option("--fail-at", metavar="STATE", help="the Lambda behind STATE raises InjectedFault"),
+        typer.Option(
+            "--fail-at",
+            metavar="STATE[:before|after][:error|crash|timeout]",
+            help="the Lambda behind STATE fails on every invocation: by default before it runs, raising InjectedFault",
+        ),
     ] = None,
     seed_champion: Annotated[
         bool, typer.Option("--seed-champion/--no-seed-champion", help="put a champion release in production first")

@@ -1,6 +1,11 @@
 """Fault injection for the local runtime: AWS errors at the botocore level and failures of the Lambda runtime.
 
-`FaultInjector(faults=[...], crashes=[...])` is handed to `LocalRuntime(faults=...)`. While the runtime runs it
+One mechanism, one set of defaults. `FaultInjector(faults=[...], crashes=[...])` is handed to
+`LocalRuntime(faults=...)`; `python -m local run --fail-at TEXT` (and `LocalRuntime(fail_at=[TEXT])`) is the same
+thing spelled on a command line: `Crash.parse(TEXT)` for each, in an injector of their own. A `Crash` named only by
+its state (`Crash(state="WriteConfig")`, `--fail-at WriteConfig`) is what `--fail-at` always meant: the function
+behind that state raises `InjectedFault` in place of its handler (a function error, as an unhandled exception),
+on every invocation. While the runtime runs the injector
 
 * registers a `before-call` handler (first in line) on the boto3 default session the handlers' clients are made
   from (`promotion.core.clients.client()` -> `boto3.client`). `before-call` is emitted by botocore's
@@ -10,10 +15,12 @@
   `ClientError`, with `Error.Code`, `Error.Message` and `ResponseMetadata.HTTPStatusCode` as the service sends them.
   An injected error skips botocore's own retry loop (that loop runs inside the request), so each injected failure
   stands for what the handler sees after botocore's retries gave up (`RetryAttempts` says so).
-* wraps every in-process handler call (`InProcessLambdas.around_handler`) to know which function, hence which
-  state, makes each AWS call (a thread-local: executions run on their own interpreter threads while the test's
-  thread polls the same moto), and to fail an invocation before or after the handler ran (`Crash`): Lambda's own
-  error payload for a crashed runtime (`Runtime.ExitError`) or a timeout (`Sandbox.Timedout`).
+* wraps every in-process invocation (`around_handler`, which the runtime hands to `InProcessLambdas`) to know which
+  function, hence which state, makes each AWS call (a thread-local: executions run on their own interpreter threads
+  while the test's thread polls the same moto), and to fail an invocation before the function runs (`when="before"`:
+  nothing it does happens, not even its cold start) or after its handler returned (`when="after"`: all its side
+  effects happened, its result is lost), as `InjectedFault` (`kind="error"`), Lambda's error for a crashed runtime
+  (`Runtime.ExitError`, `kind="crash"`) or a timeout (`Sandbox.Timedout`, `kind="timeout"`).
 
 Only calls made by the stack's handlers are faulted or recorded; the runtime's and the test's own calls (seeding,
 snapshots, polling) are not. Every recorded call says whether it was a production write (SSM parameters under a
@@ -30,17 +37,15 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import botocore.session
 from botocore.awsrequest import AWSResponse
 
 from local.errors import UsageError
-from local.lambdas import InjectedRuntimeFailure
+from local.lambdas import InjectedFault, InjectedRuntimeFailure
 from local.world import FunctionSpec
-
-if TYPE_CHECKING:
-    from local.runtime import LocalRuntime
 
 # Symbolic codes, resolved per service to the error that service really sends (see `service_error`).
 THROTTLING = "@throttling"
@@ -185,39 +190,58 @@ class Fault:
         return f"{self.service}:{self.operation} -> {self.code} ({count} from call #{self.nth}, {scope})"
 
 
+CrashKind = Literal["error", "crash", "timeout"]
+_WHEN = ("before", "after")
+_KINDS = ("error", "crash", "timeout")
+
+
 @dataclass(frozen=True)
 class Crash:
-    """A failure of the Lambda runtime in the function behind `state` (or `function`, a logical id): `when` before the
-    handler runs (nothing it does happens) or after it ran (all its side effects happened, its result is lost);
-    `kind` crash (`Runtime.ExitError`) or timeout (`Sandbox.Timedout`). Counts invocations of that function:
-    the `nth` and the `times - 1` after it fail (`times=None`: all from the nth on)."""
+    """A failure of the function behind `state` (or `function`, a logical id), injected by the Lambda runtime.
+
+    `when`: "before" the function runs (nothing it does happens) or "after" its handler returned (all its side
+    effects happened, its result is lost). `kind`: "error" (it raises `InjectedFault`: a function error Retry and
+    Catch see as `InjectedFault`), "crash" (`Runtime.ExitError`) or "timeout" (`Sandbox.Timedout`). Counts
+    invocations of that function: the `nth` and the `times - 1` after it fail (`times=None`: all from the nth on).
+    The defaults (before, error, every invocation) are `--fail-at STATE`'s: the state's function is broken."""
 
     state: str | None = None
     function: str | None = None
-    when: Literal["before", "after"] = "after"
-    kind: Literal["crash", "timeout"] = "crash"
+    when: Literal["before", "after"] = "before"
+    kind: CrashKind = "error"
     nth: int = 1
-    times: int | None = 1
+    times: int | None = None
 
     def __post_init__(self) -> None:
         if (self.state is None) == (self.function is None):
             raise UsageError("a Crash names a state or a function (not both)")
+        if self.nth < 1 or (self.times is not None and self.times < 1):
+            raise UsageError(f"{self}: nth and times count from 1")
 
     @classmethod
     def parse(cls, text: str) -> Crash:
-        """`STATE[:before|after][:crash|timeout]`, e.g. `WriteConfig:after` (a CLI's `--fail-at` can take this)."""
+        """`STATE[:before|after][:error|crash|timeout]` (`--fail-at`'s argument), e.g. `WriteConfig:after:crash`;
+        what is left out takes the defaults above."""
         state, *options = text.split(":")
-        when = next((o for o in options if o in ("before", "after")), "before")
-        kind = next((o for o in options if o in ("crash", "timeout")), "crash")
-        unknown = [o for o in options if o not in ("before", "after", "crash", "timeout")]
+        unknown = [o for o in options if o not in (*_WHEN, *_KINDS)]
         if not state or unknown:
-            raise UsageError(f"{text!r}: expected STATE[:before|after][:crash|timeout]")
-        return cls(state=state, when=when, kind=kind)  # type: ignore[arg-type]
+            raise UsageError(f"--fail-at {text!r}: expected STATE[:before|after][:error|crash|timeout]")
+        when = next((o for o in options if o in _WHEN), None)
+        kind = next((o for o in options if o in _KINDS), None)
+        chosen: dict[str, Any] = {"when": when, "kind": kind}
+        return cls(state=state, **{name: value for name, value in chosen.items() if value is not None})
 
-    def error(self, request_id: str, timeout_s: int) -> InjectedRuntimeFailure:
+    def describe(self) -> str:
+        count = "every invocation" if self.times is None else f"{self.times}x"
+        return f"{self.kind} {self.when} {self.state or self.function} ({count} from invocation #{self.nth})"
+
+    def error(self, request_id: str, spec: FunctionSpec) -> Exception:
+        """What the invocation fails with, as Lambda reports it."""
+        if self.kind == "error":
+            return InjectedFault(f"fault injected into {spec.name} by the local runtime (--fail-at)")
         if self.kind == "timeout":
             return InjectedRuntimeFailure(
-                "Sandbox.Timedout", f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
+                "Sandbox.Timedout", f"RequestId: {request_id} Error: Task timed out after {spec.timeout_s:.2f} seconds"
             )
         return InjectedRuntimeFailure(
             "Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
@@ -253,14 +277,31 @@ class _Invocation:
     fired: set[int] = field(default_factory=set)  # indexes of rest_of_invocation faults that fired in it
 
 
-@dataclass
-class _Targets:
+@dataclass(frozen=True)
+class ProductionTargets:
     """What production is: SSM prefixes, config objects and endpoints of every catalog."""
 
     bucket: str
     prefixes: tuple[str, ...]
     config_keys: frozenset[str]
     endpoints: frozenset[str]
+
+    @classmethod
+    def of_catalogs(cls, models_dir: Path, bucket: str) -> ProductionTargets:
+        """The targets of every catalog in `models_dir` (none for a stack without catalogs)."""
+        from promotion.contract.catalog import load_catalogs
+        from promotion.core.errors import CatalogError
+
+        try:
+            catalogs = list(load_catalogs(models_dir).values())
+        except CatalogError:  # a stack without model catalogs (the runtime's own test app) has no production
+            catalogs = []
+        return cls(
+            bucket=bucket,
+            prefixes=tuple(f"{c.parameter_store.prefix}/" for c in catalogs),
+            config_keys=frozenset(c.config.key for c in catalogs),
+            endpoints=frozenset(c.rollout.endpoint_name for c in catalogs if c.rollout is not None),
+        )
 
     def is_write(self, service: str, operation: str, params: dict[str, Any]) -> bool:
         if service == "ssm" and operation in _SSM_WRITES:
@@ -272,6 +313,16 @@ class _Targets:
         if service == "sagemaker" and operation in _ENDPOINT_WRITES:
             return params.get("EndpointName") in self.endpoints
         return False
+
+
+@dataclass(frozen=True)
+class FaultScope:
+    """What an injector needs to know of the running stack: its Lambda tasks (state -> function logical id), its
+    functions' logical ids, and what production is (read once, on the first recorded call)."""
+
+    states: dict[str, str]
+    functions: frozenset[str]
+    production: Callable[[], ProductionTargets]
 
 
 class FaultInjector:
@@ -291,27 +342,34 @@ class FaultInjector:
         self._states_of: dict[str, str] = {}  # function logical id -> state name
         self._session: Any = None
         self._unique = f"local-faults-{uuid.uuid4().hex[:8]}"
-        self._runtime: LocalRuntime | None = None
-        self._targets: _Targets | None = None
+        self._scope: FaultScope | None = None
+        self._targets: ProductionTargets | None = None
+
+    @classmethod
+    def fail_at(cls, texts: Iterable[str]) -> FaultInjector:
+        """The injector `--fail-at TEXT...` stands for: one `Crash.parse(TEXT)` each."""
+        return cls(crashes=[Crash.parse(text) for text in texts])
 
     # -- lifecycle (called by LocalRuntime.start / stop) -----------------------------------------------------
-    def attach(self, runtime: LocalRuntime) -> None:
-        """Resolve state names, hook botocore (the default session the handlers' clients come from) and the
-        in-process Lambdas. Runs inside the mock, after the world is built and before any handler is invoked."""
+    def attach(self, scope: FaultScope) -> None:
+        """Check every state and function named against the stack and hook botocore (the default session the
+        handlers' clients come from). Runs inside the mock, after the world is built and before any handler is
+        invoked; the runtime hands `around_handler` to its in-process Lambdas."""
         import boto3
 
-        states = runtime.lambda_states()
-        self._states_of = {logical_id: state for state, logical_id in states.items()}
-        functions = runtime._world().functions
+        self._states_of = {logical_id: state for state, logical_id in scope.states.items()}
         scoped: list[Fault | Crash] = [*self.faults, *self.crashes]
         for what in scoped:
-            if what.state is not None and what.state not in states:
+            name = what.describe()
+            if what.state is not None and what.state not in scope.states:
                 raise UsageError(
-                    f"{what}: {what.state} is not a Lambda task of the state machine "
-                    f"(Lambda tasks: {', '.join(sorted(states))})"
+                    f"{name}: {what.state} is not a Lambda task of the state machine "
+                    f"(Lambda tasks: {', '.join(sorted(scope.states))})"
                 )
-            if what.function is not None and what.function not in functions:
-                raise UsageError(f"{what}: no function {what.function} (functions: {', '.join(sorted(functions))})")
+            if what.function is not None and what.function not in scope.functions:
+                raise UsageError(
+                    f"{name}: no function {what.function} (functions: {', '.join(sorted(scope.functions))})"
+                )
         if boto3.DEFAULT_SESSION is None:
             boto3.setup_default_session()
         self._session = boto3.DEFAULT_SESSION
@@ -319,9 +377,7 @@ class FaultInjector:
         events.register_first("before-parameter-build", self._before_parameter_build, unique_id=self._unique + "-p")
         events.register_first("before-call", self._before_call, unique_id=self._unique + "-c")
         events.register_first("after-call", self._after_call, unique_id=self._unique + "-a")
-        assert runtime.lambdas is not None
-        runtime.lambdas.around_handler = self._around_handler
-        self._runtime = runtime
+        self._scope = scope
 
     def detach(self) -> None:
         if self._session is not None:
@@ -330,9 +386,7 @@ class FaultInjector:
             events.unregister("before-call", unique_id=self._unique + "-c")
             events.unregister("after-call", unique_id=self._unique + "-a")
             self._session = None
-        if self._runtime is not None and self._runtime.lambdas is not None:
-            self._runtime.lambdas.around_handler = None
-        self._runtime = None
+        self._scope = None
 
     # -- what happened ---------------------------------------------------------------------------------------
     def production_writes(self, *, succeeded_only: bool = True) -> list[Call]:
@@ -352,7 +406,9 @@ class FaultInjector:
         }
 
     # -- the Lambda side -------------------------------------------------------------------------------------
-    def _around_handler(self, spec: FunctionSpec, call: Callable[[], Any]) -> Any:
+    def around_handler(self, spec: FunctionSpec, call: Callable[[], Any]) -> Any:
+        """One invocation of `spec`: `call` runs the function (its cold start and handler, as its role); an AWS call
+        made meanwhile is this invocation's, and a crash due for it fails it before or after `call`."""
         with self._lock:
             self._invocations += 1
             invocation = _Invocation(self._invocations, spec, self._states_of.get(spec.logical_id))
@@ -379,11 +435,11 @@ class FaultInjector:
                 chosen.setdefault(crash.when, crash)
         return chosen.get("before"), chosen.get("after")
 
-    def _fire_crash(self, crash: Crash, invocation: _Invocation) -> InjectedRuntimeFailure:
+    def _fire_crash(self, crash: Crash, invocation: _Invocation) -> Exception:
         request_id = str(uuid.uuid4())
         with self._lock:
             self.fired.append((f"crash {crash.kind} {crash.when}", invocation.state or invocation.spec.logical_id))
-        return crash.error(request_id, invocation.spec.timeout_s)
+        return crash.error(request_id, invocation.spec)
 
     # -- the botocore side -----------------------------------------------------------------------------------
     def _before_parameter_build(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -446,18 +502,10 @@ class FaultInjector:
                 chosen = fault
         return chosen
 
-    def _production(self) -> _Targets:
+    def _production(self) -> ProductionTargets:
         if self._targets is None:
-            from promotion.contract.catalog import load_catalogs
-
-            assert self._runtime is not None
-            catalogs = load_catalogs(self._runtime.models_dir).values()
-            self._targets = _Targets(
-                bucket=self._runtime.config_bucket,
-                prefixes=tuple(f"{c.parameter_store.prefix}/" for c in catalogs),
-                config_keys=frozenset(c.config.key for c in catalogs),
-                endpoints=frozenset(c.rollout.endpoint_name for c in catalogs if c.rollout is not None),
-            )
+            assert self._scope is not None
+            self._targets = self._scope.production()
         return self._targets
 
     @staticmethod

@@ -41,12 +41,15 @@ from local.world import FunctionSpec, find_function
 
 LOG = logging.getLogger("local.lambdas")
 
+# The invocation machinery's files: this module and local.faults, whose `around_handler` wraps every invocation.
+_RUNTIME_FILES = frozenset({__file__, str(Path(__file__).with_name("faults.py"))})
 # The layer mount point inside a Lambda sandbox; env values under it are remapped to the staged layer directories.
 OPT = "/opt/"
 
 
 class InjectedFault(Exception):
-    """Raised in place of a handler when the run injects a fault at the state that function serves (--fail-at)."""
+    """Raised in place of a handler when the run injects a fault at the state that function serves (`--fail-at`,
+    a `local.faults.Crash` of kind "error")."""
 
 
 @dataclass
@@ -120,9 +123,9 @@ def error_payload(error: BaseException, request_id: str, error_type: str | None 
         "errorMessage": str(error),
         "errorType": error_type or type(error).__name__,
         "requestId": request_id,
-        # The handler's frames only: the runtime's own frame is not part of the function's code.
+        # The handler's frames only: the runtime's own frames are not part of the function's code.
         "stackTrace": traceback.format_list(
-            [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename != __file__]
+            [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename not in _RUNTIME_FILES]
         ),
     }
 
@@ -133,11 +136,10 @@ class InProcessLambdas:
 
     functions: dict[str, FunctionSpec]
     region: str
-    faults: set[str] = field(default_factory=set)  # logical ids of functions that raise InjectedFault
     echo: TextIO | None = None  # where to copy handler output as it happens (None: keep it only in memory)
     invocations: list[Invocation] = field(default_factory=list)
-    # local.faults: wraps every handler call (spec, the call), to tell which function makes an AWS call and to fail
-    # the invocation after the handler ran (None: the handler is called as is)
+    # local.faults: wraps every invocation (spec, the call: cold start and handler, as the function's role), to tell
+    # which function makes an AWS call and to fail the invocation before or after it runs (None: it runs as is)
     around_handler: Callable[[FunctionSpec, Callable[[], Any]], Any] | None = None
     # local.iam: the handler's AWS calls are made as the function's execution role inside this context
     identity: Callable[[FunctionSpec], AbstractContextManager[None]] | None = None
@@ -300,8 +302,6 @@ class InProcessLambdas:
 
     def _call(self, spec: FunctionSpec, event: Any, request_id: str, deadline: float) -> Any:
         """Run the handler (cold-starting it if needed) and return its JSON-serializable result."""
-        if spec.logical_id in self.faults:
-            raise InjectedFault(f"fault injected into {spec.name} by the local runtime (--fail-at)")
         context = LambdaContext(
             function_name=spec.name,
             invoked_function_arn=spec.arn,
@@ -311,13 +311,13 @@ class InProcessLambdas:
             log_stream_name=f"local/[$LATEST]{request_id}",
             deadline=deadline,
         )
-        # The cold start (module import) runs as the function's role too, as on Lambda.
-        with self.identity(spec) if self.identity is not None else _nothing():
-            handler = self._handler(spec)
-            if self.around_handler is None:
-                raw = handler(event, context)
-            else:
-                raw = self.around_handler(spec, lambda: handler(event, context))
+
+        def run() -> Any:
+            # The cold start (module import) runs as the function's role too, as on Lambda.
+            with self.identity(spec) if self.identity is not None else _nothing():
+                return self._handler(spec)(event, context)
+
+        raw = run() if self.around_handler is None else self.around_handler(spec, run)
         try:
             # Lambda serializes the return value as JSON; what cannot be serialized fails the invocation.
             return json.loads(json.dumps(raw))

@@ -66,7 +66,7 @@ def _refused_then_approved(runtime: LocalRuntime, event: dict[str, Any]) -> RunR
     described = runtime.wait(
         arn, decision=Decision.approve("Alice Martin"), model="fraud-detection", tuning_job_name=job
     )
-    runtime._drain()
+    runtime.drain()
     return runtime.result(arn, described, model="fraud-detection", before=before, started=time.monotonic())
 
 

@@ -16,11 +16,6 @@ from pydantic import BaseModel, ConfigDict
 
 from local.errors import UsageError
 
-# promotion.contract.events.MODEL_TAG: `python -m local` reads the event before the runtime puts the layer on
-# sys.path, so the
-# spelling is repeated here once (tests/local/test_production_and_cli.py checks that the two agree).
-MODEL_TAG = "promotion:model"
-
 if TYPE_CHECKING:
     from promotion.contract.catalog import HyperparameterSpec, ModelCatalog
 
@@ -50,6 +45,8 @@ class Champion(BaseModel):
 
 def model_of(event: dict[str, Any]) -> str | None:
     """The model id an event is for: the tuning job's `promotion:model` tag, or an approval/rollback's `model`."""
+    from promotion.contract.events import MODEL_TAG  # the `local` package put the layer on sys.path
+
     detail = event.get("detail") or {}
     tags = detail.get("Tags") or {}
     model = tags.get(MODEL_TAG) if isinstance(tags, dict) else None

@@ -89,7 +89,7 @@ def test_an_expired_approval_is_rejected_as_expired(synthesized: Path, tmp_path:
     with runtime_with(synthesized, tmp_path, world(), time_compression=compression) as runtime:
         result = runtime.run(event(), seed=True, decision=Decision.no_answer())
         package = package_of(runtime)
-        runtime._drain()
+        runtime.drain()
         results = decision_results(runtime)
     assert result.error == "REJECTED"
     assert result.cause is not None
@@ -149,7 +149,7 @@ def test_a_forged_bus_decision_changes_nothing(runtime: LocalRuntime) -> None:
     forged = load_event("approval-approved.json")
     for bus in (runtime.product_bus, "default"):
         assert runtime.send_event(forged, bus=bus) == []
-    runtime._drain()
+    runtime.drain()
     assert decision_results(runtime) == []
     assert runtime.clients.stepfunctions.describe_execution(executionArn=arn)["status"] == "RUNNING"
     assert runtime.production_snapshot("fraud-detection") == before
@@ -167,7 +167,7 @@ def test_promote_approve_decides_as_the_callers_own_aws_identity(runtime: LocalR
         runtime, "approver", "alice@example.com", "approve", "fraud-detection", "--comment", "ok", role="DataScientists"
     )
     assert "set to Approved as arn:aws:sts::123456789012:assumed-role/DataScientists/alice@example.com" in said
-    runtime._drain()
+    runtime.drain()
     assert runtime.wait(arn)["status"] == "SUCCEEDED"
     config = parse_config(runtime.production_snapshot("fraud-detection").config or "")
     assert (config.approved_by, config.approved_by_identity, config.approval_comment) == (
@@ -209,7 +209,7 @@ def test_promote_rollback_asks_as_the_callers_own_aws_identity(runtime: LocalRun
         role="PlatformOnCall",
     )
     assert f"set to Rejected as {OMAR_IDENTITY}" in said
-    runtime._drain()
+    runtime.drain()
     ended = [runtime.wait(arn) for arn in sorted(executions() - before)]
     outcomes = [json.loads(e["output"])["rollback"] for e in ended if e["status"] == "SUCCEEDED"]
     (accepted,) = [one for one in outcomes if one["accepted"]]

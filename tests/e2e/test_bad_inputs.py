@@ -153,7 +153,7 @@ def test_a_bad_event_or_world_ends_with_its_error_and_writes_nothing(
             (arn,) = outcome["executions"]
             described = wait_for(runtime, [arn], timeout_s=120)[arn]  # approved only if not rejected before
             check_rejection(runtime, arn, described, expect)
-        runtime._drain()
+        runtime.drain()
         assert_nothing_written(injector, before, runtime.production_snapshot(MODEL))
         assert not any(call.injected for call in injector.calls)
     finally:
@@ -179,7 +179,7 @@ def end_by_rejecting(runtime: LocalRuntime, arn: str) -> None:
     """Let an execution run to its approval, reject it there (a genuine approver), and wait for its end."""
     deadline = time.monotonic() + 120
     while runtime.clients.stepfunctions.describe_execution(executionArn=arn)["status"] == "RUNNING":
-        if runtime._approval_pending(arn):
+        if runtime.approval_pending(arn):
             runtime.send_decision(MODEL, JOB, GENUINE_REJECTION)
             break
         assert time.monotonic() < deadline, "the execution neither ended nor asked for approval"
@@ -204,7 +204,7 @@ def send(runtime: LocalRuntime, case: dict[str, Any]) -> dict[str, Any]:
         entry = response["Entries"][0]
         if "ErrorCode" in entry:
             return {"refused": f"{entry['ErrorCode']}: {entry.get('ErrorMessage')}"}
-        return {"executions": runtime._started_by_event.get(entry["EventId"], [])}
+        return {"executions": runtime.executions_started_by(entry["EventId"])}
     from local.errors import UsageError
 
     try:
@@ -265,7 +265,7 @@ def send_approval(runtime: LocalRuntime, entry: dict[str, Any]) -> None:
     forged = merge_patch(forged, {"detail": entry["detail"]} if "detail" in entry else {})
     bus = runtime.product_bus if entry["bus"] == "product" else "default"
     runtime.send_event(forged, bus=bus)
-    runtime._drain()
+    runtime.drain()
 
 
 @pytest.mark.parametrize("name", params("approval_refused", "not_delivered"))
@@ -297,11 +297,11 @@ def test_a_decision_that_does_not_count_is_refused_and_writes_nothing(
             for fragment in fragments(expect):
                 assert fragment in reasons, reasons
         if runtime.clients.stepfunctions.describe_execution(executionArn=arn)["status"] == "RUNNING":
-            assert runtime._approval_pending(arn), "a refused decision moved the promotion on"
+            assert runtime.approval_pending(arn), "a refused decision moved the promotion on"
             runtime.send_decision(MODEL, JOB, GENUINE_REJECTION)
         described = wait_for(runtime, [arn], approve=False, timeout_s=120)[arn]
         assert (described["status"], described.get("error")) == ("FAILED", "REJECTED"), described.get("cause")
-        runtime._drain()
+        runtime.drain()
         assert_nothing_written(injector, before, runtime.production_snapshot(MODEL))
     finally:
         runtime.stop()

@@ -119,7 +119,7 @@ def test_a_failure_during_a_stages_weight_change_rolls_the_endpoint_back_exactly
 ) -> None:
     """ShiftTraffic's weights were asked for (the endpoint is Updating) and its Lambda died: Rollback finds the
     endpoint changing, waits, takes traffic off the challenger, puts the original config back, and confirms it."""
-    injector = FaultInjector(crashes=[Crash(state="ShiftTraffic", nth=stage, when="after")])
+    injector = FaultInjector(crashes=[Crash(state="ShiftTraffic", nth=stage, when="after", kind="crash", times=1)])
     with runtime_with(synthesized, tmp_path, world(), scenario="good", faults=injector) as runtime:
         result = runtime.run(event(), seed=True)
     assert result.error == "ROLLED_BACK", result.cause
@@ -140,7 +140,7 @@ def test_a_failure_after_the_challenger_became_the_only_variant_rolls_back_exact
 ) -> None:
     """The backed-up weights name the champion, which the endpoint no longer has: Rollback puts the original
     config back (no weight call on a variant that is gone) and waits until it serves."""
-    injector = FaultInjector(crashes=[Crash(state=state, when="after")])
+    injector = FaultInjector(crashes=[Crash(state=state, when="after", kind="crash", times=1)])
     with runtime_with(synthesized, tmp_path, world(), scenario="good", faults=injector) as runtime:
         result = runtime.run(event(), seed=True)
     assert result.error == "ROLLED_BACK", result.cause

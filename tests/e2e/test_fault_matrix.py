@@ -154,14 +154,14 @@ def plan() -> Plan:
         clean = FaultInjector()
         with runtime_for(RECORDS / "reports", clean) as runtime:
             lambda_states = runtime.lambda_states()
-            definition = next(iter(runtime._world().definitions.values()))
+            definition = next(iter(runtime.live.world.definitions.values()))
             catches = _catch_targets(definition)
             result = promote(runtime)
         order = list(dict.fromkeys([c.state for c in clean.calls if c.state] + sorted(lambda_states)))
         plans = _state_plans(clean.calls, order, catches)
         guarded_writers = [s.name for s in plans.values() if s.catch == ROLLBACK_STATE and s.writes]
         primary = guarded_writers[-1] if guarded_writers else BACKUP_STATE
-        rolled = FaultInjector(crashes=[Crash(state=primary)])
+        rolled = FaultInjector(crashes=[Crash(state=primary, when="after", kind="crash", times=1)])
         with runtime_for(RECORDS / "reports", rolled) as runtime:
             promote(runtime)
     if ROLLBACK_STATE in plans:
@@ -211,7 +211,7 @@ def cases() -> list[Case]:
     found: list[Case] = []
     for state in the_plan.states.values():
         rollback = state.name == ROLLBACK_STATE
-        primary = (Crash(state=the_plan.primary),) if rollback else ()
+        primary = (Crash(state=the_plan.primary, when="after", kind="crash", times=1),) if rollback else ()
         after_fault = "restored" if rollback else "promoted"
         for service in throttled[state.name] or ["*"]:
             first = state.first_call(service)
@@ -243,7 +243,7 @@ def cases() -> list[Case]:
                 state=state.name,
                 kind="crash",
                 expect="rollback_failed" if rollback else ("untouched" if _before_backup(state) else "restored"),
-                crashes=(*primary, Crash(state=state.name, when="after")),
+                crashes=(*primary, Crash(state=state.name, when="after", kind="crash", times=1)),
             )
         )
         if state.name == the_plan.primary:  # a timeout is a crash with another name: one case shows it
@@ -253,7 +253,7 @@ def cases() -> list[Case]:
                     state=state.name,
                     kind="timeout",
                     expect="restored",
-                    crashes=(Crash(state=state.name, when="after", kind="timeout"),),
+                    crashes=(Crash(state=state.name, when="after", kind="timeout", times=1),),
                 )
             )
         if not state.writes:
@@ -377,7 +377,7 @@ def promote(runtime: LocalRuntime) -> RunResult:
 
 
 def _name_of(runtime: LocalRuntime, logical_id: str) -> str:
-    return runtime._world().functions[logical_id].name
+    return runtime.live.world.functions[logical_id].name
 
 
 def test_the_clean_run_promotes_and_every_lambda_state_is_covered() -> None:
@@ -440,7 +440,7 @@ def test_fault_case(case: Case, tmp_path: Path) -> None:
 # -- a crashed ClaimPromotion must not block its tuning job ---------------------------------------------------
 def test_a_redelivered_event_promotes_after_claimpromotion_crashed(tmp_path: Path) -> None:
     first_state = plan().start
-    injector = FaultInjector(crashes=[Crash(state=first_state, when="after")])
+    injector = FaultInjector(crashes=[Crash(state=first_state, when="after", kind="crash", times=1)])
     with runtime_for(tmp_path, injector) as runtime:
         crashed = runtime.run(event(), seed=True, timeout_s=60)
         assert crashed.status == "FAILED"
@@ -460,7 +460,10 @@ def test_injected_errors_are_shaped_as_the_services_send_them() -> None:
     assert service_error("sns", THROTTLING) == ("Throttled", 429)
     assert service_error("ssm", "ParameterMaxVersionLimitExceeded") == ("ParameterMaxVersionLimitExceeded", 400)
     assert Crash.parse("WriteConfig:after:timeout") == Crash(state="WriteConfig", when="after", kind="timeout")
-    assert Crash.parse("WriteConfig") == Crash(state="WriteConfig", when="before", kind="crash")
+    # `--fail-at STATE` and `Crash(state=STATE)` are one thing with one set of defaults: the function fails before it
+    # runs, raising InjectedFault, on every invocation
+    assert Crash.parse("WriteConfig") == Crash(state="WriteConfig")
+    assert Crash(state="WriteConfig") == Crash(state="WriteConfig", when="before", kind="error", nth=1, times=None)
 
 
 # -- the counts ----------------------------------------------------------------------------------------------------

@@ -283,7 +283,7 @@ class Approvals:
         for arn, (model, job) in list(self.awaiting.items()):
             if arn not in running:
                 del self.awaiting[arn]
-            elif runtime._approval_pending(arn):
+            elif runtime.approval_pending(arn):
                 runtime.send_decision(model, job, Decision.approve(runtime.demo_approver(model), "approved"))
                 self.approved[arn] = job
                 del self.awaiting[arn]
@@ -307,7 +307,7 @@ def wait_for(
         unknown = [arn for arn in arns if arn not in ended]
         if len(unknown) > 5:  # one listing instead of a DescribeExecution each
             listing = set()
-            for machine in runtime._world().state_machines.values():
+            for machine in runtime.live.world.state_machines.values():
                 for page in sfn.get_paginator("list_executions").paginate(
                     stateMachineArn=machine, statusFilter="RUNNING"
                 ):
@@ -327,7 +327,7 @@ def wait_for(
                 sfn.stop_execution(executionArn=arn)
             raise AssertionError(f"{len(running)} executions still running after {timeout_s} s: stopped them")
         time.sleep(0.02)
-    runtime._drain()
+    runtime.drain()
     return ended
 
 
@@ -353,7 +353,7 @@ def runtime_for(models_dir: Path, assembly: Path, world: dict[str, Any], reports
 
 
 def await_approval_function(runtime: LocalRuntime) -> str:
-    return runtime._world().functions[runtime.lambda_states()["AwaitApproval"]].name
+    return runtime.live.world.functions[runtime.lambda_states()["AwaitApproval"]].name
 
 
 def send_all(runtime: LocalRuntime, deliveries: list[tuple[Job, dict[str, Any]]], flood: Flood) -> None:
@@ -450,7 +450,7 @@ def check_flood(runtime: LocalRuntime, flood: Flood, jobs: list[Job], *, all_pro
         assert len(decided) == 1, f"{name}: {len(decided)} executions went past the claim"
         assert all(e.status == "SUCCEEDED" for e in runs if e.duplicate)
     assert len(duplicates) == deliveries - len(jobs)
-    table = runtime._function_env("PROMOTION_TABLE")
+    table = runtime.function_env("PROMOTION_TABLE")
     for model in dict.fromkeys(job.model for job in jobs):
         mine = sorted((e for e in found if e.job.model == model and not e.duplicate), key=lambda e: e.job.index)
         winners = [e for e in mine if e.outcome == "PROMOTED"]
@@ -530,7 +530,7 @@ def _normalized(path: str, value: str) -> str:
 
 
 def _function(runtime: LocalRuntime, state: str) -> str:
-    return runtime._world().functions[runtime.lambda_states()[state]].name
+    return runtime.live.world.functions[runtime.lambda_states()[state]].name
 
 
 def run_flood(

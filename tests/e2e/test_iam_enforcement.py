@@ -206,7 +206,7 @@ def test_nobody_subscribes_to_the_topic_unless_the_deployment_says_so(runtime: L
     from local.iam.policy import Policy
 
     assert runtime.iam is not None
-    topic = runtime._function_env("NOTIFICATION_TOPIC_ARN")
+    topic = runtime.function_env("NOTIFICATION_TOPIC_ARN")
     admin = f"arn:aws:iam::{runtime.iam.account}:role/Administrator"
     everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sns:*", "Resource": "*"}]}
     runtime.iam.model.roles[admin] = Role("Administrator", admin, (Policy.parse("AdministratorAccess", everything),))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from local.errors import UsageError
+from local.faults import Crash, FaultInjector
 from local.iam.model import Role
 from local.iam.policy import Policy
 from local.lambdas import InProcessLambdas
@@ -165,3 +166,19 @@ def test_fail_at_injects_a_fault_into_the_function_behind_the_state(mini_root: P
 def test_fail_at_an_unknown_state_names_the_lambda_tasks(mini_root: Path) -> None:
     with pytest.raises(UsageError, match="AwaitToken, Echo, Explode, Flaky"):
         LocalRuntime(mini_root, fail_at=["Route"]).start()
+
+
+def test_fail_at_is_a_crash_of_the_fault_injector_with_its_options(mini_root: Path) -> None:
+    """`fail_at` is `Crash.parse` in a FaultInjector: `STATE:after:crash` fails the invocation after the handler ran,
+    as a crashed Lambda runtime, and every AWS call the handlers make is recorded as with any injector."""
+    runtime = LocalRuntime(mini_root, fail_at=["Echo:after:crash"])
+    assert runtime.faults is not None and runtime.faults.crashes == (Crash(state="Echo", when="after", kind="crash"),)
+    with runtime:
+        described = run_path(runtime, path="echo")
+        assert described["status"] == "FAILED" and described["error"] == "Runtime.ExitError"
+        assert json.loads(described["cause"])["stackTrace"] == []  # the runtime's frames are not the function's
+        assert [what for what, _ in runtime.faults.fired] == ["crash crash after"]
+    with pytest.raises(UsageError, match="expected STATE"):
+        LocalRuntime(mini_root, fail_at=["Echo:later"])
+    with pytest.raises(UsageError, match="not both"):
+        LocalRuntime(mini_root, fail_at=["Echo"], faults=FaultInjector())

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +24,7 @@ from local.timeline import StateRecord
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.hyperparameters import validate_hyperparameters
 from promotion.production.config import parse_config
+from tests.conftest import ROOT
 from tests.local.conftest import SAMPLES
 
 BUCKET = "promotion-config"
@@ -130,8 +134,17 @@ def test_the_readable_timeline_shows_states_and_the_production_diff() -> None:
 
 
 def test_the_local_clis_model_tag_is_the_products() -> None:
-    """`python -m local` reads an event's model before the layer is importable, so it spells the tag itself."""
-    from local.production import MODEL_TAG as LOCAL_MODEL_TAG
+    """`local` has no spelling of the tag of its own: it reads the contract's, from a fresh checkout too (a process
+    without the tests' pythonpath), and `python -m local`'s start does not load moto."""
+    import local.production
     from promotion.contract.events import MODEL_TAG
 
-    assert LOCAL_MODEL_TAG == MODEL_TAG
+    assert not hasattr(local.production, "MODEL_TAG")
+    assert model_of({"detail": {"Tags": {MODEL_TAG: "m"}}}) == "m"
+    probe = (
+        "import json, sys; import local.__main__; from local.production import model_of; "
+        f"print(json.dumps([model_of({{'detail': {{'Tags': {{{MODEL_TAG!r}: 'm'}}}}}}), 'moto' in sys.modules]))"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == ["m", False]
