@@ -1,4 +1,4 @@
-"""Cost of one promotion: a real run on the embedded local runtime, priced with promotion.result.cost.
+"""Cost of one promotion: a real run on the embedded local runtime, priced with bench/cost_model.py.
 
 What is counted, and how:
 * state transitions: the execution's own history (every state entered, every retry);
@@ -47,15 +47,11 @@ for path in (ROOT / "layers" / "promotion" / "python", ROOT / "jobs", ROOT):
 
 import boto3  # noqa: E402
 
-from promotion.contract.catalog import ModelCatalog  # noqa: E402
-from promotion.result.cost import (  # noqa: E402
+from bench.cost_model import (  # noqa: E402
     BUDGET_PER_PROMOTION_USD,
-    PRICE_TABLE_DATE,
     PRICES,
-    REGION,
     SAGEMAKER_HOURLY,
     ComputeEstimate,
-    LambdaRun,
     PollLoop,
     Usage,
     compute_total,
@@ -63,8 +59,9 @@ from promotion.result.cost import (  # noqa: E402
     price_usage,
     request_units,
     sagemaker_estimate,
-    summarize_history,
 )
+from promotion.contract.catalog import ModelCatalog  # noqa: E402
+from promotion.result.cost import PRICE_TABLE_DATE, REGION, LambdaRun, summarize_history  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 EVENTS = ROOT / "tests" / "data" / "events"
@@ -521,7 +518,7 @@ def main() -> dict[str, Any]:
     compute = sagemaker_costs(catalog)
     headline = scenarios["promotion"]
     result = {
-        "benchmark": "cost of one promotion, priced from a local run (promotion.result.cost)",
+        "benchmark": "cost of one promotion, priced from a local run (bench/cost_model.py)",
         "region": REGION,
         "price_table_date": PRICE_TABLE_DATE,
         "prices": {k: {"usd": p.amount, "per": p.per, "unit": p.unit, "source": p.source} for k, p in PRICES.items()},

@@ -28,7 +28,7 @@ latency.
 Time and instance-hours add SageMaker's endpoint changes (assumed: 8 minutes to add the challenger's instance, 1 to
 shift weights, 8 to promote or roll back). The AWS cost of a promotion adds the orchestration measured by
 bench/bench_cost.py (bench/results/cost.json), the training and comparison jobs (catalog upper bounds) and the
-challenger variant's instance-hours, at the dated price table in promotion.result.cost.
+challenger variant's instance-hours, at the dated price table in bench/cost_model.py.
 
 Run: .venv/bin/python bench/bench_gate.py [--runs 1000] [--seed 7]; writes bench/results/gate.json.
 """
@@ -51,10 +51,13 @@ from numpy.typing import NDArray
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "layers" / "promotion" / "python"))
+for path in (ROOT / "layers" / "promotion" / "python", ROOT):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
+from bench.cost_model import SAGEMAKER_HOURLY  # noqa: E402
 from promotion.contract.catalog import ModelCatalog, load_catalog  # noqa: E402
-from promotion.result.cost import PRICE_TABLE_DATE, SAGEMAKER_HOURLY  # noqa: E402
+from promotion.result.cost import PRICE_TABLE_DATE  # noqa: E402
 from promotion.rollout.gate import (  # noqa: E402
     GateOutcome,
     SequentialState,

@@ -26,10 +26,6 @@ from stacks.assets import (
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
 from stacks.permissions import Grant, StepPermissions
 
-# Must match promotion.core.observability (SERVICE, NAMESPACE); tests/infra check they do.
-SERVICE_NAME = "model-promotion"
-METRICS_NAMESPACE = "ModelPromotion"
-CATALOG_DIR = "/opt/catalog"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 

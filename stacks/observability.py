@@ -47,8 +47,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from promotion.contract.catalog import ModelCatalog
+from promotion.contract.names import METRICS_NAMESPACE
+from promotion.contract.names import SERVICE as SERVICE_NAME
 from promotion.contract.state import Outcome
-from stacks.functions import METRICS_NAMESPACE, SERVICE_NAME
 
 PERIOD = cdk.Duration.minutes(5)
 # decide_outcome's reason for an approval that ran out (promotion.result.outcome); tests/infra check the two agree.

@@ -20,8 +20,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 
 from promotion.contract.catalog import ModelCatalog
-from promotion.contract.names import RELEASES_PREFIX, promoted_config_key
-from promotion.rollout.weights import name_pattern
+from promotion.contract.names import RELEASES_PREFIX, name_pattern, promoted_config_key
 from stacks.registry import PACKAGES_REASON, package_arns, package_group_arns
 from stacks.storage import ARCHIVE_PREFIX, REPORTS_PREFIX
 from stacks.training import split_s3_uri
@@ -309,7 +308,7 @@ class StepPermissions:
 
     def _product_names(self, role: str, kind: str) -> list[str]:
         """ARNs of the models or endpoint configs the product names for the catalogs' models
-        (promotion.rollout.weights)."""
+        (promotion.contract.names)."""
         return sorted({self._sagemaker_arn(f"{kind}/{name_pattern(role, model)}") for model in self._catalogs})
 
     def _training_outputs(self) -> list[str]:

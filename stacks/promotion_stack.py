@@ -11,16 +11,10 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from promotion.contract.catalog import ModelCatalog
-from promotion.contract.names import RELEASES_PREFIX
+from promotion.contract.names import METRICS_NAMESPACE, RELEASES_PREFIX, SERVICE
+from promotion.core.settings import DEFAULT_CATALOG_DIR, function_environment
 from stacks.events import PromotionBus, PromotionRules
-from stacks.functions import (
-    CATALOG_DIR,
-    METRICS_NAMESPACE,
-    PUBLISHERS,
-    SERVICE_NAME,
-    FunctionsProps,
-    PromotionFunctions,
-)
+from stacks.functions import PUBLISHERS, FunctionsProps, PromotionFunctions
 from stacks.job_image import JobImage
 from stacks.nag import acknowledge_wildcard_resources
 from stacks.observability import Monitoring, Notifications
@@ -124,15 +118,17 @@ class PromotionStack(cdk.Stack):
                     metrics_namespace=METRICS_NAMESPACE,
                 ),
                 environment={
-                    "CONFIG_BUCKET": storage.config_bucket.bucket_name,
-                    "PROMOTION_TABLE": storage.table.table_name,
-                    "CATALOG_DIR": CATALOG_DIR,
-                    "EVENT_BUS_NAME": bus.bus.event_bus_name,
-                    "NOTIFICATION_TOPIC_ARN": notifications.topic.topic_arn,
-                    # {model id: its pipeline role ARN} (promotion.core.settings reads it)
-                    "TRAINING_ROLE_ARNS": self.to_json_string({m: r.role_arn for m, r in training_roles.items()}),
-                    "JOB_IMAGE_URI": job_image.image_uri,
-                    "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                    **function_environment(
+                        config_bucket=storage.config_bucket.bucket_name,
+                        table_name=storage.table.table_name,
+                        catalog_dir=DEFAULT_CATALOG_DIR,
+                        event_bus_name=bus.bus.event_bus_name,
+                        notification_topic_arn=notifications.topic.topic_arn,
+                        # {model id: its pipeline role ARN}
+                        training_role_arns=self.to_json_string({m: r.role_arn for m, r in training_roles.items()}),
+                        job_image_uri=job_image.image_uri,
+                    ),
+                    "POWERTOOLS_SERVICE_NAME": SERVICE,
                     "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 },
             ),
@@ -191,7 +187,7 @@ class PromotionStack(cdk.Stack):
                 (
                     f"TuningRoleArn{_construct_name(model_id)}",
                     role.role_arn,
-                    f"Execution role of {model_id}'s tuning jobs (promotion_ml.launcher --role-arn)",
+                    f"Execution role of {model_id}'s tuning jobs (promotion_toolkit.launcher --role-arn)",
                 )
                 for model_id, role in sorted(tuning_roles.items())
             ),

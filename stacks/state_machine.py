@@ -17,6 +17,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from promotion.contract.state import ClaimStatus, Comparison, Outcome, RolloutAction, Validation, document_value
+from promotion.core.errors import REJECTION_ERROR, EndpointBusy
 from promotion.jobs.callbacks import ENDPOINT_WAIT_SECONDS, WEIGHTS_WAIT_SECONDS
 from stacks.nag import acknowledge, wildcard_resource_finding
 
@@ -63,7 +65,9 @@ CALLBACK_TIMEOUTS: dict[str, str | int] = {
     "ShiftTraffic": WEIGHTS_WAIT_SECONDS,
     "PromoteChallenger": ENDPOINT_WAIT_SECONDS,
 }
-ENDPOINT_BUSY_ERROR = "EndpointBusy"  # promotion.core.errors.EndpointBusy
+PASSED = document_value(Validation, "verdict", "PASSED")
+COMPARISON_PASSED = document_value(Comparison, "decision", "PASS")
+ENDPOINT_BUSY_ERROR = EndpointBusy.__name__  # a Lambda error is named after its exception class
 # The tasks that send SageMaker an endpoint change (Rollback waits in its own loop instead of retrying).
 ENDPOINT_CHANGING_STATES = frozenset({"DeployChallenger", "ShiftTraffic", "PromoteChallenger"})
 ENDPOINT_BUSY_RETRY_INTERVAL = cdk.Duration.seconds(60)
@@ -237,9 +241,9 @@ class PromotionStateMachine(Construct):
 
         claim.next(
             sfn.Choice(self, "ClaimOutcome")
-            .when(sfn.Condition.string_equals("$.claim.status", "CLAIMED"), validate)
-            .when(sfn.Condition.string_equals("$.claim.status", "WAIT"), wait_for_lock)
-            .when(sfn.Condition.string_equals("$.claim.status", "DUPLICATE"), duplicate)
+            .when(sfn.Condition.string_equals("$.claim.status", ClaimStatus.CLAIMED.value), validate)
+            .when(sfn.Condition.string_equals("$.claim.status", ClaimStatus.WAIT.value), wait_for_lock)
+            .when(sfn.Condition.string_equals("$.claim.status", ClaimStatus.DUPLICATE.value), duplicate)
             .otherwise(publish)
         )
         claim.add_catch(claim_failed, errors=["States.ALL"], result_path="$.error")
@@ -247,7 +251,10 @@ class PromotionStateMachine(Construct):
 
         validate.next(
             sfn.Choice(self, "CandidateVerdict")
-            .when(sfn.Condition.string_equals("$.validation.verdict", "PASSED"), await_approval)
+            .when(
+                sfn.Condition.string_equals("$.validation.verdict", document_value(Validation, "verdict", "PASSED")),
+                await_approval,
+            )
             .otherwise(publish)
         )
         validate.add_catch(publish, errors=["States.ALL"], result_path="$.error")
@@ -281,7 +288,7 @@ class PromotionStateMachine(Construct):
         not_granted.next(publish)
         # A Catch's ResultPath must keep the document; ApprovalExpired then overwrites $.approval with the verdict.
         await_approval.add_catch(approval_expired, errors=["States.Timeout"], result_path="$.approval")
-        await_approval.add_catch(publish, errors=["PromotionRejected"], result_path="$.error")
+        await_approval.add_catch(publish, errors=[REJECTION_ERROR], result_path="$.error")
         await_approval.add_catch(publish, errors=["States.ALL"], result_path="$.error")
         approval_expired.next(publish)
 
@@ -298,7 +305,10 @@ class PromotionStateMachine(Construct):
 
         compare.next(
             sfn.Choice(self, "ComparisonVerdict")
-            .when(sfn.Condition.string_equals("$.comparison.decision", "PASS"), deploy)
+            .when(
+                sfn.Condition.string_equals("$.comparison.decision", document_value(Comparison, "decision", "PASS")),
+                deploy,
+            )
             # FAIL or INCONCLUSIVE: the challenger was not proven better; Rollback and the report take the
             # reason and the numbers from $.comparison.
             .otherwise(rollback)
@@ -308,24 +318,24 @@ class PromotionStateMachine(Construct):
         # Rollout: DeployChallenger -> [ShiftTraffic -> (Bake, EvaluateStage)*]* -> PromoteChallenger ->
         # RetireChampion. Each endpoint change's task completes once SageMaker serves the config and the weights it
         # asked for (rollout.check_endpoint, run on SageMaker's event); `$.rollout.action` steers.
-        def action(name: str) -> sfn.Condition:
-            return sfn.Condition.string_equals("$.rollout.action", name)
+        def action(name: RolloutAction) -> sfn.Condition:
+            return sfn.Condition.string_equals("$.rollout.action", name.value)
 
         # The bake reads its length from the document; a Wait cannot catch, so the Choice that leads to it proves
         # the value first (a BAKE with any other look_seconds rolls back).
         look = "$.rollout.look_seconds"
         bake_next = sfn.Condition.and_(
-            action("BAKE"),
+            action(RolloutAction.BAKE),
             sfn.Condition.is_numeric(look),
             sfn.Condition.number_greater_than_equals(look, 1),
             sfn.Condition.number_less_than_equals(look, 86400),
         )
         endpoint_status = (
             sfn.Choice(self, "EndpointStatus")
-            .when(action("SHIFT"), shift)
+            .when(action(RolloutAction.SHIFT), shift)
             .when(bake_next, bake)
-            .when(action("DONE"), retire)
-            .when(action("SKIPPED"), publish)
+            .when(action(RolloutAction.DONE), retire)
+            .when(action(RolloutAction.SKIPPED), publish)
             # A BAKE without a valid look_seconds, or anything else: roll back with the document as it is.
             .otherwise(rollback)
         )
@@ -334,9 +344,9 @@ class PromotionStateMachine(Construct):
         bake.next(evaluate)
         evaluate.next(
             sfn.Choice(self, "StageVerdict")
-            .when(action("NEXT_STAGE"), shift)
+            .when(action(RolloutAction.NEXT_STAGE), shift)
             .when(bake_next, bake)
-            .when(action("PROMOTE"), promote_challenger)
+            .when(action(RolloutAction.PROMOTE), promote_challenger)
             # FAIL, INVALID, INCONCLUSIVE past the extensions, or a BAKE without a valid look_seconds: Rollback
             # takes the reason from $.rollout.
             .otherwise(rollback)
@@ -364,7 +374,7 @@ class PromotionStateMachine(Construct):
 
         publish.next(
             sfn.Choice(self, "Outcome")
-            .when(sfn.Condition.string_equals("$.result.outcome", "PROMOTED"), promoted)
+            .when(sfn.Condition.string_equals("$.result.outcome", Outcome.PROMOTED.value), promoted)
             .otherwise(not_promoted)
         )
         publish.add_catch(

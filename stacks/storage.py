@@ -8,10 +8,9 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from promotion.contract.names import ARCHIVE_PREFIX, REPORTS_PREFIX
 from stacks.nag import acknowledge
 
-ARCHIVE_PREFIX = "archive/"
-REPORTS_PREFIX = "reports/"
 TTL_ATTRIBUTE = "expires_at"
 
 

@@ -37,13 +37,13 @@ from constructs import Construct
 
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.events import MODEL_TAG
+from promotion.contract.names import TUNING_PREFIX
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
 from stacks.registry import PACKAGES_REASON, package_arns, package_group_arns
 from stacks.storage import ARCHIVE_PREFIX, REPORTS_PREFIX
 from stacks.training import split_s3_uri
 
 DEFAULT_DOMAIN_NAME = "model-promotion-data-science"
-TUNING_PREFIX = "tuning/"  # promotion_ml.launcher.TUNING_PREFIX: where tuning jobs write their trial models
 # Studio's apps mount the domain's EFS volume (NFS) and talk to each other on the high ports, inside the group.
 NFS_PORT = 2049
 APP_PORTS = (8192, 65535)
@@ -195,7 +195,7 @@ class StudioExecutionRole(Construct):
             )
 
     def _tuning_jobs(self, tuning_role_arn: str) -> None:
-        """Launch (promotion_ml.launcher), watch and stop tuning jobs of the catalog models only."""
+        """Launch (promotion_toolkit.launcher), watch and stop tuning jobs of the catalog models only."""
         stack = cdk.Stack.of(self)
         jobs = stack.format_arn(
             service="sagemaker",

@@ -14,10 +14,10 @@ from constructs import Construct
 
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.job_image import ECR_IMAGE, PROJECT_IMAGE
+from promotion.contract.names import TRAINING_JOB_LOG_GROUP, TUNING_PREFIX
 from stacks.nag import acknowledge, acknowledge_wildcard_resources
 
-TUNING_PREFIX = "tuning/"  # promotion_ml.launcher.TUNING_PREFIX: the tuning jobs' outputs in the artifact bucket
-TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+TRAINING_LOG_GROUP = TRAINING_JOB_LOG_GROUP
 PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 
 

@@ -14,8 +14,7 @@ from local.iam.policy import Policy
 from local.lambdas import FunctionSpec
 from local.production import load_model_catalog
 from local.runtime import LocalRuntime
-from promotion.contract.names import release_artifact_key, release_id_for, training_job_name
-from promotion.rollout.weights import model_name
+from promotion.contract.names import model_name, release_artifact_key, release_id_for, training_job_name
 from tests.e2e.conftest import event, runtime_with, world
 
 MODEL = "fraud-detection"
@@ -130,9 +129,9 @@ def test_the_model_role_must_be_allowed_to_read_the_model_data(synthesized: Path
         bare = f"arn:aws:iam::{runtime.iam.account}:role/NoS3"
         runtime.iam.model.roles[bare] = Role("NoS3", bare, (), Policy.parse("trust", trust, resource_policy=True))
         pipeline = next(a for a, r in runtime.iam.model.roles.items() if r.logical_id.startswith("TrainingFraud"))
-        denied = runtime._model_data_check(bare, url)
-        allowed = runtime._model_data_check(pipeline, url)
-        missing = runtime._model_data_check(pipeline, url + ".missing")
+        denied = runtime.model_data_check(bare, url)
+        allowed = runtime.model_data_check(pipeline, url)
+        missing = runtime.model_data_check(pipeline, url + ".missing")
     assert denied is not None and "s3:GetObject" in denied
     assert allowed is None
     assert missing is not None and "no object" in missing

@@ -88,7 +88,7 @@ KEPT_WITHOUT_A_SCENARIO: dict[tuple[str, str], str] = {
         "Lambda's on-failure destination, as for the approval function; not modelled by the local runtime."
     ),
     ("Tuning", "*"): (  # every statement of each model's tuning role
-        "The data scientists' tuning jobs run under it (promotion_ml.launcher --role-arn); the local world starts "
+        "The data scientists' tuning jobs run under it (promotion_toolkit.launcher --role-arn); the local world starts "
         "from a completed tuning job, so no scenario runs one. tests/infra/test_iam.py checks its every grant."
     ),
     ("Training", "PullTrainingImage"): (

@@ -9,16 +9,15 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from promotion.rollout.weights import (
+from promotion.contract.names import (
     MAX_NAME_LENGTH,
     NAME_PATTERN,
-    assign_variant,
     challenger_variant_name,
     champion_variant_name,
     endpoint_config_name,
     model_name,
-    stage_weights,
 )
+from promotion.rollout.weights import assign_variant, stage_weights
 
 NAME_PART = r"[a-zA-Z0-9](-*[a-zA-Z0-9])*"
 model_ids = st.from_regex(NAME_PART, fullmatch=True).filter(lambda s: len(s) <= MAX_NAME_LENGTH)

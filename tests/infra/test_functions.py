@@ -108,7 +108,13 @@ def test_every_function_has_the_dependency_and_promotion_layers(
 
 def test_promotion_layer_ships_the_package_and_the_validated_catalogs(synth: Synth) -> None:
     (promotion,) = [path for description, path in layer_dirs(synth).items() if "domain package" in description]
-    assert (promotion / "python" / "promotion" / "catalog.py").is_file()
+    package = promotion / "python" / "promotion"
+    for concern in ("core", "contract", "claim", "intake", "production", "jobs", "rollout", "result"):
+        assert (package / concern / "__init__.py").is_file(), concern
+    assert (package / "contract" / "catalog.py").is_file()
+    # What ships is what runs: the bench's price model and poll analysis stay in bench/, out of the layer.
+    assert "def find_poll_loops" not in (package / "result" / "cost.py").read_text()
+    assert not list(package.rglob("cost_model.py"))
     assert not list(promotion.rglob("__pycache__"))
     shipped = load_catalogs(promotion / "catalog")
     assert set(shipped) == {"fraud-detection", SECOND_MODEL}

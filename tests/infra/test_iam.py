@@ -258,7 +258,7 @@ def test_training_role_reads_data_writes_output_of_its_catalog(synth: Synth) -> 
 def test_sagemaker_models_and_endpoint_configs_are_created_and_deleted_only_under_the_products_names(
     synth: Synth,
 ) -> None:
-    """Not model/* or endpoint-config/*: a step can create or delete only names promotion.rollout.weights gives (for
+    """Not model/* or endpoint-config/*: a step can create or delete only names promotion.contract.names gives (for
     both
     catalogs), and nothing deletes a model (the previous champion's is kept for rollbacks)."""
     statements = all_statements(synth)

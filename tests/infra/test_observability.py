@@ -10,9 +10,10 @@ import pytest
 import yaml
 from aws_cdk.assertions import Match, Template
 
+from promotion.contract.names import METRICS_NAMESPACE
+from promotion.contract.names import SERVICE as SERVICE_NAME
 from promotion.contract.state import Approval, Claim, ClaimStatus, Outcome, PromotionState, Validation
 from promotion.result.outcome import decide_outcome
-from stacks.functions import METRICS_NAMESPACE, SERVICE_NAME
 from stacks.observability import (
     APPROVALS_EXPIRED_METRIC,
     EXPIRED_REASON_PREFIX,

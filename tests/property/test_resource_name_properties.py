@@ -1,5 +1,5 @@
 """The product's grants to create and delete SageMaker models and endpoint configs name patterns, not `*`
-(promotion.rollout.weights.name_pattern): every name it gives must match its pattern, or the first deployment of some
+(promotion.contract.names.name_pattern): every name it gives must match its pattern, or the first deployment of some
 model id would be denied on AWS; and a name it never gives (another team's model) must not."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from promotion.contract.catalog import MODEL_ID_PATTERN
-from promotion.rollout.weights import (
+from promotion.contract.names import (
     MAX_RELEASE_ID_LENGTH,
     endpoint_config_name,
     final_endpoint_config_name,

@@ -1,4 +1,5 @@
-"""promotion.cost: counting from an execution history, pricing requests and usage, polling loops, SageMaker."""
+"""promotion.result.cost (what a running promotion cost so far) and bench/cost_model.py (a whole run): counting
+from an execution history, pricing requests and usage, polling loops, SageMaker."""
 
 from __future__ import annotations
 
@@ -8,19 +9,21 @@ from typing import Any
 
 import pytest
 
-from promotion.result.cost import (
-    PRICE_TABLE_DATE,
+from bench.cost_model import (
     PRICES,
     SAGEMAKER_HOURLY,
-    LambdaRun,
     PollLoop,
     Usage,
-    execution_history,
     find_poll_loops,
-    orchestration_cost_so_far,
     price_usage,
     request_units,
     sagemaker_estimate,
+)
+from promotion.result.cost import (
+    PRICE_TABLE_DATE,
+    LambdaRun,
+    execution_history,
+    orchestration_cost_so_far,
     summarize_history,
 )
 

@@ -23,6 +23,7 @@ from promotion.contract.job_image import (
     check_image,
     project_image_reports,
 )
+from promotion.contract.names import ARCHIVE_PREFIX, REPORTS_PREFIX
 from promotion.core.errors import CatalogError, UnknownModel
 from promotion.rollout.gate import FAIL_TOLERANCE_RATIO
 
@@ -84,7 +85,7 @@ class ConfigLocation(_Strict):
     @field_validator("key")
     @classmethod
     def _not_under_reserved_prefixes(cls, key: str) -> str:
-        if key.startswith(("archive/", "reports/", "/")):
+        if key.startswith((ARCHIVE_PREFIX, REPORTS_PREFIX, "/")):
             raise ValueError("config key may not start with '/', 'archive/' or 'reports/' (reserved prefixes)")
         return key
 

@@ -8,6 +8,8 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MODEL_TAG = "promotion:model"
+# The source of the product's own events on its bus (results, approval requests): other systems subscribe to it.
+RESULT_SOURCE = "promotion.results"
 # Tags and metadata keys the product writes on what it creates (jobs, models, model packages): one spelling each.
 RELEASE_TAG = "promotion:release-id"
 TUNING_JOB_TAG = "promotion:tuning-job"

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promotion.contract.hyperparameters import HyperparameterValue
+from promotion.contract.names import TRAINING_JOB_LOG_GROUP
 from promotion.core.errors import StepInputInvalid
 
 
@@ -29,6 +30,19 @@ class Outcome(StrEnum):
     DUPLICATE = "DUPLICATE"
     ROLLED_BACK = "ROLLED_BACK"
     FAILED = "FAILED"
+
+
+class RolloutAction(StrEnum):
+    """What the state machine does next in the rollout (`$.rollout.action`; its Choice states read these)."""
+
+    WAIT_ENDPOINT = "WAIT_ENDPOINT"
+    SHIFT = "SHIFT"
+    BAKE = "BAKE"
+    NEXT_STAGE = "NEXT_STAGE"
+    PROMOTE = "PROMOTE"
+    DONE = "DONE"
+    ROLLBACK = "ROLLBACK"
+    SKIPPED = "SKIPPED"
 
 
 class ClaimStatus(StrEnum):
@@ -168,7 +182,7 @@ class Pipeline(Section):
     image: str | None = None
     # The job's final metrics (FinalMetricDataList): what its metric definitions read from its log.
     metrics: dict[str, float] = Field(default_factory=dict)
-    log_group: str = "/aws/sagemaker/TrainingJobs"
+    log_group: str = TRAINING_JOB_LOG_GROUP
     log_stream_prefix: str | None = None
     model_data_url: str | None = None
     polls: int = 0
@@ -224,13 +238,13 @@ class StageReport(Section):
 class Rollout(Section):
     """The A/B rollout on the endpoint: where it stands and what the state machine does next (`action`)."""
 
-    action: Literal["WAIT_ENDPOINT", "SHIFT", "BAKE", "NEXT_STAGE", "PROMOTE", "DONE", "ROLLBACK", "SKIPPED"]
+    action: RolloutAction
     reason: str = ""
     endpoint_name: str | None = None
     endpoint_status: str | None = None
     # While WAIT_ENDPOINT: the config and weights the last change asked for, and the action once they are live.
     expected_config: str | None = None
-    then: Literal["SHIFT", "BAKE", "DONE"] | None = None
+    then: Literal[RolloutAction.SHIFT, RolloutAction.BAKE, RolloutAction.DONE] | None = None
     original_config: str | None = None
     rollout_config: str | None = None
     final_config: str | None = None
@@ -355,6 +369,24 @@ def required(value: T | None, what: str) -> T:
     """`value`, or StepInputInvalid saying that `what` (a JSON path of the execution document) is missing."""
     if value is None or value == "":
         raise StepInputInvalid(f"{what} is missing from the execution document")
+    return value
+
+
+def document_value(section: type[BaseModel], field: str, value: str) -> str:
+    """`value` as the document spells `section.field`, refused unless the field's type allows it: the state machine's
+    Choice states compare with these, and a value the model can never hold would make a branch silently dead."""
+    allowed: set[str] = set()
+    pending = [section.model_fields[field].annotation]
+    while pending:
+        kind = pending.pop()
+        if get_origin(kind) is Literal:
+            allowed.update(str(option) for option in get_args(kind))
+        elif isinstance(kind, type) and issubclass(kind, StrEnum):
+            allowed.update(member.value for member in kind)
+        else:
+            pending.extend(get_args(kind))
+    if value not in allowed:
+        raise ValueError(f"{section.__name__}.{field} is never {value!r} (it is one of {sorted(allowed)})")
     return value
 
 

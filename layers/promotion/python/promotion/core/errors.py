@@ -3,6 +3,11 @@ part of the state machine's contract (Retry and Catch match on them)."""
 
 from __future__ import annotations
 
+# Step Functions' SendTask* answer these when the task no longer waits (it timed out, the execution ended).
+TASK_GONE_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
+# The error AwaitApproval's task fails with when an approver rejects the candidate (the state machine catches it).
+REJECTION_ERROR = "PromotionRejected"
+
 
 class PromotionError(Exception):
     """Base of every error the promotion flow raises on purpose."""

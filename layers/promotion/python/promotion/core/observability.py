@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
-SERVICE = "model-promotion"
-NAMESPACE = "ModelPromotion"
+from promotion.contract.names import METRICS_NAMESPACE as NAMESPACE
+from promotion.contract.names import SERVICE
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)

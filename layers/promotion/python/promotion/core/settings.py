@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, Json
 
 from promotion.contract.job_image import Images
 
+DEFAULT_CATALOG_DIR = "/opt/catalog"  # where the catalog layer's files are in a Lambda
+
 
 class Settings(BaseModel):
     """Environment of every promotion Lambda: set by the CDK stack, copied from the template by the local runtime."""
@@ -17,7 +19,7 @@ class Settings(BaseModel):
 
     config_bucket: str = Field(alias="CONFIG_BUCKET")
     table_name: str = Field(alias="PROMOTION_TABLE")
-    catalog_dir: Path = Field(alias="CATALOG_DIR", default=Path("/opt/catalog"))
+    catalog_dir: Path = Field(alias="CATALOG_DIR", default=Path(DEFAULT_CATALOG_DIR))
     event_bus_name: str = Field(alias="EVENT_BUS_NAME", default="default")
     notification_topic_arn: str | None = Field(alias="NOTIFICATION_TOPIC_ARN", default=None)
     # {model id: the execution role of that model's pipeline jobs}, JSON (one role per model: stacks/training.py)
@@ -36,6 +38,16 @@ class Settings(BaseModel):
 
     def images(self) -> Images:
         return Images(project_image_uri=self.job_image_uri, region=self.region)
+
+
+def function_environment(**values: str) -> dict[str, str]:
+    """The Lambda environment that sets these Settings fields, under the variable names Settings reads: the stack
+    writes the environment through this, so the two cannot spell a name differently."""
+    fields = Settings.model_fields
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"Settings has no field {', '.join(unknown)}")
+    return {str(fields[name].alias): value for name, value in values.items()}
 
 
 def settings() -> Settings:

@@ -21,9 +21,9 @@ from botocore.exceptions import ClientError
 
 from promotion.claim.store import condition_held
 from promotion.contract.catalog import ModelCatalog
-from promotion.contract.events import ModelPackageStateChange
+from promotion.contract.events import RESULT_SOURCE, ModelPackageStateChange
 from promotion.contract.state import Approval, PromotionState, ValidatedState
-from promotion.core.errors import ApprovalNotRecorded
+from promotion.core.errors import REJECTION_ERROR, TASK_GONE_CODES, ApprovalNotRecorded
 from promotion.intake.registry import (
     APPROVED_STATUS,
     PENDING_STATUS,
@@ -48,7 +48,6 @@ PENDING_ATTRIBUTES = (
     "requested_at",
     "model_package_arn",
 )
-REJECTION_ERROR = "PromotionRejected"
 REQUEST_DETAIL_TYPE = "Promotion Approval Requested"
 
 
@@ -140,7 +139,7 @@ def request_approval(
     events.put_events(
         Entries=[
             {
-                "Source": "promotion.results",
+                "Source": RESULT_SOURCE,
                 "DetailType": REQUEST_DETAIL_TYPE,
                 "Detail": json.dumps(notice),
                 "EventBusName": event_bus_name,
@@ -264,7 +263,7 @@ def decide(
             stepfunctions.send_task_failure(taskToken=token, error=REJECTION_ERROR, cause=json.dumps(cause))
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
-        if code in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
+        if code in TASK_GONE_CODES:
             dynamodb.update_item(
                 TableName=table,
                 Key=approval_key(model, job),

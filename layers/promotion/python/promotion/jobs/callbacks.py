@@ -33,8 +33,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promotion.claim.store import condition_held
-from promotion.contract.state import ClaimedPromotion, Comparison, Pipeline, Rollout
-from promotion.core.errors import EndpointBusy, TransientAwsError
+from promotion.contract.state import ClaimedPromotion, Comparison, Pipeline, Rollout, RolloutAction
+from promotion.core.errors import TASK_GONE_CODES, EndpointBusy, TransientAwsError
 from promotion.core.retry import is_transient, with_backoff
 from promotion.jobs.comparison import check_comparison
 from promotion.jobs.training import check_pipeline
@@ -52,8 +52,6 @@ WEIGHTS_WAIT_SECONDS = 1800
 EVENT_CLOCK_SKEW = timedelta(seconds=5)
 # A record outlives any wait: the longest callback timeout (the training job's) is the catalog's max runtime.
 RECORD_TTL_SECONDS = 30 * 86400
-# SendTaskSuccess/Failure answer these when the task no longer waits (it timed out, the execution ended).
-TASK_GONE_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 
 
 def is_accident(error: BaseException) -> bool:
@@ -176,7 +174,7 @@ def decided(kind: WaitKind, section: BaseModel) -> bool:
     if isinstance(section, Comparison):
         return section.decision is not None
     if isinstance(section, Rollout):
-        return section.action != "WAIT_ENDPOINT"
+        return section.action != RolloutAction.WAIT_ENDPOINT
     raise TypeError(f"a {kind.value} wait has no result of type {type(section).__name__}")
 
 

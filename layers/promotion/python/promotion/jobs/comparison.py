@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.events import MODEL_TAG, RELEASE_TAG
 from promotion.contract.job_image import Images
-from promotion.contract.names import report_prefix
+from promotion.contract.names import comparison_job_name, job_environment, report_prefix
 from promotion.contract.state import Comparison, PipelineState, PromotionState, required
 from promotion.core.errors import CatalogError, JobNotOurs, PromotionError
 from promotion.jobs.training import require_same_job
@@ -27,10 +27,6 @@ ENTRYPOINT = ["python3", "/opt/program/comparison/compare.py"]
 
 class ComparisonFailed(PromotionError):
     """The comparison job failed or stopped; the message names its CloudWatch log stream."""
-
-
-def comparison_job_name(model: str, release_id: str) -> str:
-    return f"{model}-{release_id}-cmp"
 
 
 def comparison_request(
@@ -94,7 +90,7 @@ def comparison_request(
             "ClusterConfig": {"InstanceCount": 1, "InstanceType": settings.instance_type, "VolumeSizeInGB": 30}
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": settings.max_runtime_seconds},
-        "Environment": {"PROMOTION_MODEL": claim.model, "PROMOTION_RELEASE_ID": claim.release_id},
+        "Environment": job_environment(claim.model, claim.release_id),
         "Tags": [
             {"Key": MODEL_TAG, "Value": claim.model},
             {"Key": RELEASE_TAG, "Value": claim.release_id},

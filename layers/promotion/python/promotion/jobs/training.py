@@ -17,7 +17,7 @@ from promotion.contract.catalog import ModelCatalog
 from promotion.contract.events import MODEL_TAG, RELEASE_TAG, TUNING_JOB_TAG
 from promotion.contract.hyperparameters import HyperparameterValue, to_parameter_value
 from promotion.contract.job_image import Images, metric_definitions
-from promotion.contract.names import training_job_name
+from promotion.contract.names import job_environment, training_job_name
 from promotion.contract.state import Pipeline
 from promotion.core.errors import JobNotOurs, PipelineFailed
 
@@ -68,11 +68,7 @@ def training_request(
             "VolumeSizeInGB": training.volume_gb,
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": training.max_runtime_seconds},
-        "Environment": {
-            "PROMOTION_MODEL": catalog.id,
-            "PROMOTION_RELEASE_ID": release_id,
-            "PROMOTION_TUNING_JOB": tuning_job_name,
-        },
+        "Environment": {**job_environment(catalog.id, release_id), "PROMOTION_TUNING_JOB": tuning_job_name},
         "Tags": [{"Key": key, "Value": value} for key, value in metadata.items()],
     }
 

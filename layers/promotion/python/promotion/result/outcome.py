@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from promotion.contract.state import ClaimStatus, Outcome, PromotionState
+from promotion.contract.state import ClaimStatus, Outcome, PromotionState, RolloutAction
+from promotion.core.errors import REJECTION_ERROR
 
 
 def describe_error(error: dict[str, Any] | None) -> str:
@@ -31,7 +32,7 @@ def rollback_cause(state: PromotionState) -> str:
     if state.error is not None:
         return describe_error(state.error)
     rollout = state.rollout
-    if rollout is not None and rollout.action == "ROLLBACK":
+    if rollout is not None and rollout.action == RolloutAction.ROLLBACK:
         return f"rollout gate: {rollout.reason}"
     comparison = state.comparison
     if comparison is not None and comparison.decision in ("FAIL", "INCONCLUSIVE"):
@@ -55,7 +56,7 @@ def decide_outcome(state: PromotionState) -> tuple[Outcome, str]:
     if state.rollback is not None:
         return Outcome.ROLLED_BACK, f"{rollback_cause(state)}; {state.rollback.reason}"
     if state.error is not None:
-        if state.error.get("Error") == "PromotionRejected":
+        if state.error.get("Error") == REJECTION_ERROR:
             return Outcome.REJECTED, f"rejected by the approver: {describe_error(state.error)}"
         return Outcome.FAILED, f"{describe_error(state.error)}; production was not modified"
     if state.validation is not None and state.validation.verdict == "REJECTED":

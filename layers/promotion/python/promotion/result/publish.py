@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from promotion.claim.store import ClaimStore
+from promotion.contract.events import RESULT_SOURCE
 from promotion.contract.names import report_prefix
 from promotion.contract.state import Outcome, PromotionState, Result
 from promotion.intake.approval import conclude_candidate
@@ -18,7 +19,6 @@ from promotion.result.audit import AuditRecord, write_audit_record
 from promotion.result.outcome import decide_outcome
 from promotion.result.report import render_report_html
 
-RESULT_SOURCE = "promotion.results"
 DETAIL_TYPES = {
     Outcome.PROMOTED: "Promotion Succeeded",
     Outcome.ROLLED_BACK: "Promotion Rolled Back",

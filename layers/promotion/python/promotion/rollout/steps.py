@@ -19,7 +19,13 @@ from promotion.contract.catalog import ModelCatalog
 from promotion.contract.catalog import Rollout as RolloutSettings
 from promotion.contract.events import RELEASE_TAG
 from promotion.contract.job_image import Images
-from promotion.contract.state import PipelineState, Rollout, RolloutState, StageReport, required
+from promotion.contract.names import (
+    challenger_variant_name,
+    endpoint_config_name,
+    final_endpoint_config_name,
+    model_name,
+)
+from promotion.contract.state import PipelineState, Rollout, RolloutAction, RolloutState, StageReport, required
 from promotion.core import clock
 from promotion.core.errors import ArtifactChanged, CatalogError, PromotionError, ResourceNotOurs
 from promotion.production.read import describe_endpoint
@@ -32,13 +38,7 @@ from promotion.rollout.gate import (
     VariantMetrics,
     evaluate_stage,
 )
-from promotion.rollout.weights import (
-    challenger_variant_name,
-    endpoint_config_name,
-    final_endpoint_config_name,
-    model_name,
-    stage_weights,
-)
+from promotion.rollout.weights import stage_weights
 
 # Rollback's looks at one endpoint call (its 60-s loop): a config change (new instances) takes SageMaker minutes.
 MAX_ENDPOINT_POLLS = 90
@@ -95,11 +95,12 @@ def deploy_challenger(
     (promotion.rollout.artifacts): ArtifactChanged when the training output changed since."""
     settings, claim, pipeline = catalog.rollout, state.claim, state.pipeline
     if settings is None:
-        return Rollout(action="SKIPPED", reason="the catalog has no rollout settings")
+        return Rollout(action=RolloutAction.SKIPPED, reason="the catalog has no rollout settings")
     endpoint = describe_endpoint(sagemaker, settings.endpoint_name)
     if endpoint is None:
         return Rollout(
-            action="SKIPPED", reason=f"endpoint {settings.endpoint_name} does not exist: nothing to roll out"
+            action=RolloutAction.SKIPPED,
+            reason=f"endpoint {settings.endpoint_name} does not exist: nothing to roll out",
         )
     original = endpoint["EndpointConfigName"]
     variants = endpoint.get("ProductionVariants") or []
@@ -148,7 +149,7 @@ def deploy_challenger(
     sagemaker.update_endpoint(EndpointName=settings.endpoint_name, EndpointConfigName=rollout_config)
     looks = max(1, round(settings.bake_minutes / settings.look_minutes))
     return Rollout(
-        action="WAIT_ENDPOINT",
+        action=RolloutAction.WAIT_ENDPOINT,
         reason=f"challenger {challenger_variant} deployed beside champion {champion['VariantName']} at weight 0",
         endpoint_name=settings.endpoint_name,
         original_config=original,
@@ -164,7 +165,7 @@ def deploy_challenger(
         look_seconds=int(settings.look_minutes * 60),
         weights={champion["VariantName"]: 1.0, challenger_variant: 0.0},
         expected_config=rollout_config,
-        then="SHIFT",
+        then=RolloutAction.SHIFT,
     )
 
 
@@ -236,7 +237,7 @@ def check_endpoint(sagemaker: Any, rollout: Rollout, now: datetime | None = None
     if rollout.then is None:
         raise EndpointUpdateFailed(f"endpoint {rollout.endpoint_name}: nothing to do after the update (no `then`)")
     update: dict[str, Any] = {"endpoint_status": status, "polls": 0, "action": rollout.then, "then": None}
-    if rollout.then == "BAKE":
+    if rollout.then == RolloutAction.BAKE:
         # The stage counts from when its weights are served, not from when they were asked for.
         update["stage_started_at"] = now or clock.now()
     return rollout.model_copy(update=update)
@@ -257,8 +258,8 @@ def shift_traffic(sagemaker: Any, rollout: Rollout) -> Rollout:
     percent = rollout.stages[rollout.stage_index]
     return rollout.model_copy(
         update={
-            "action": "WAIT_ENDPOINT",
-            "then": "BAKE",
+            "action": RolloutAction.WAIT_ENDPOINT,
+            "then": RolloutAction.BAKE,
             "polls": 0,
             "reason": f"stage {rollout.stage_index + 1}/{len(rollout.stages)}: challenger at {percent:g} %",
             "weights": {champion: champion_weight, challenger: challenger_weight},
@@ -414,28 +415,28 @@ def evaluate_rollout_stage(
     }
     history = [*rollout.history, report]
     if verdict.outcome in (GateOutcome.FAIL, GateOutcome.INVALID):
-        update["action"] = "ROLLBACK"
+        update["action"] = RolloutAction.ROLLBACK
         update["reason"] = (
             f"stage {report.stage} ({report.challenger_percent:g} %) {verdict.outcome.value}: {verdict.reason}"
         )
     elif verdict.outcome == GateOutcome.PASS:
         last = rollout.stage_index + 1 >= len(rollout.stages)
-        update["action"] = "PROMOTE" if last else "NEXT_STAGE"
+        update["action"] = RolloutAction.PROMOTE if last else RolloutAction.NEXT_STAGE
         if not last:
             update["stage_index"] = rollout.stage_index + 1
             update["reference_champion"] = champion_reference(rollout.reference_champion, champion).model_dump(
                 mode="json"
             )
     elif not final:
-        update["action"] = "BAKE"
+        update["action"] = RolloutAction.BAKE
     elif rollout.extensions < settings.max_bake_extensions:
-        update["action"] = "BAKE"
+        update["action"] = RolloutAction.BAKE
         update["extensions"] = rollout.extensions + 1
         update["reason"] = (
             f"inconclusive after {look} looks; bake extended ({rollout.extensions + 1}/{settings.max_bake_extensions})"
         )
     else:
-        update["action"] = "ROLLBACK"
+        update["action"] = RolloutAction.ROLLBACK
         update["reason"] = (
             f"stage {report.stage} ({report.challenger_percent:g} %) still INCONCLUSIVE after "
             f"{settings.max_bake_extensions} bake extensions: {verdict.reason}"
@@ -469,8 +470,8 @@ def promote_challenger(sagemaker: Any, catalog: ModelCatalog, state: RolloutStat
     sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=final_config)
     return rollout.model_copy(
         update={
-            "action": "WAIT_ENDPOINT",
-            "then": "DONE",
+            "action": RolloutAction.WAIT_ENDPOINT,
+            "then": RolloutAction.DONE,
             "expected_config": final_config,
             "final_config": final_config,
             "reason": f"challenger {challenger_variant} is the endpoint's only variant",
@@ -485,7 +486,7 @@ def retire_champion(sagemaker: Any, rollout: Rollout) -> Rollout:
 
     The old champion's model and endpoint config are kept: they are what Rollback (if publishing fails) and an
     operator's rollback to the previous release put back on the endpoint."""
-    if rollout.action != "DONE":
+    if rollout.action != RolloutAction.DONE:
         return rollout
     if rollout.rollout_config:
         _delete_if_present(sagemaker.delete_endpoint_config, EndpointConfigName=rollout.rollout_config)

@@ -1,4 +1,5 @@
-"""Traffic of the staged rollout: per-stage variant weights, SageMaker resource names, sticky user assignment.
+"""Traffic of the staged rollout: per-stage variant weights and sticky user assignment (the variants' names are
+promotion.contract.names).
 
 Pure Python (standard library only): runs in the Lambda layer next to the gate.
 """
@@ -7,27 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
-__all__ = [
-    "MAX_NAME_LENGTH",
-    "NAME_PATTERN",
-    "assign_variant",
-    "challenger_variant_name",
-    "champion_variant_name",
-    "endpoint_config_name",
-    "final_endpoint_config_name",
-    "model_name",
-    "name_pattern",
-    "stage_weights",
-]
+__all__ = ["assign_variant", "stage_weights"]
 
-MAX_NAME_LENGTH = 63
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
-MAX_RELEASE_ID_LENGTH = 32
-HASH_LENGTH = 8
 _PARTS_PER_MILLION = 1_000_000
 
 
@@ -59,66 +44,6 @@ def stage_weights(stages: Sequence[float]) -> list[tuple[float, float]]:
     if stages[-1] != 100:
         raise ValueError(f"the last stage must send 100% to the challenger, got {stages[-1]!r}%")
     return weights
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# SageMaker names.
-
-
-def _check_part(label: str, value: str, max_length: int) -> None:
-    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
-        raise ValueError(f"{label} {value!r} must match {NAME_PATTERN.pattern}")
-    if len(value) > max_length:
-        raise ValueError(f"{label} {value!r} is longer than {max_length} characters")
-
-
-def _resource_name(role: str, model_id: str, release_id: str) -> str:
-    """`<model id>-<role>-<release id>-<hash8>`, at most 63 characters, matching SageMaker's name pattern.
-
-    The release id is always kept whole; the model id is cut to the room left. The hash covers role, full model id
-    and release id (newline-separated, a character no valid part contains), so names that the cut or an ambiguous
-    dash split make look alike still differ unless 32 bits of sha256 collide.
-    """
-    _check_part("model id", model_id, MAX_NAME_LENGTH)
-    _check_part("release id", release_id, MAX_RELEASE_ID_LENGTH)
-    digest = hashlib.sha256(f"{role}\n{model_id}\n{release_id}".encode()).hexdigest()[:HASH_LENGTH]
-    suffix = f"-{role}-{release_id}-{digest}"
-    return model_id[: MAX_NAME_LENGTH - len(suffix)] + suffix
-
-
-def challenger_variant_name(model_id: str, release_id: str) -> str:
-    """Production variant that serves the release under test."""
-    return _resource_name("challenger", model_id, release_id)
-
-
-def champion_variant_name(model_id: str, release_id: str) -> str:
-    """Production variant that serves the current release (pass the champion's release id)."""
-    return _resource_name("champion", model_id, release_id)
-
-
-def endpoint_config_name(model_id: str, release_id: str) -> str:
-    """Endpoint config holding both variants during the rollout of `release_id`."""
-    return _resource_name("config", model_id, release_id)
-
-
-def final_endpoint_config_name(model_id: str, release_id: str) -> str:
-    """Endpoint config holding the promoted challenger alone, once the rollout of `release_id` is done."""
-    return f"{endpoint_config_name(model_id, release_id)[:55]}-final"
-
-
-def model_name(model_id: str, release_id: str) -> str:
-    """SageMaker Model (container + artefact) of one release."""
-    return _resource_name("model", model_id, release_id)
-
-
-def name_pattern(role: str, model_id: str) -> str:
-    """An IAM resource-name pattern that every name `role` ("model", "config") gets for `model_id`, whatever the
-    release id, matches (and the final endpoint configs): the model id as far as the longest release id leaves it
-    uncut, then `-<role>-`. The product's grants to create and delete models and endpoint configs name these, so
-    they reach no other SageMaker model or endpoint config in the account."""
-    uncut = MAX_NAME_LENGTH - len(f"-{role}-") - MAX_RELEASE_ID_LENGTH - 1 - HASH_LENGTH
-    kept = model_id[:uncut]
-    return f"{model_id}-{role}-*" if kept == model_id else f"{kept}*-{role}-*"
 
 
 # ---------------------------------------------------------------------------------------------------------------
