@@ -32,13 +32,15 @@ def valid_hyperparameters(catalog: ModelCatalog) -> st.SearchStrategy[dict[str, 
 
 
 def production_states(catalog: ModelCatalog) -> st.SearchStrategy[dict[str, Any]]:
-    """A production as it may be found: any subset of the schema's parameters (with any string values), extra
+    """A production as it may be found: any subset of the schema's parameters (with any string values, as a String
+    or a StringList: the types a backup can restore; a SecureString is refused before anything is written), extra
     parameters under the prefix, and a config object or none."""
     names = sorted(catalog.hyperparameters)
     text = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=12)
+    typed = st.tuples(text, st.sampled_from(["String", "StringList"]))
     return st.fixed_dictionaries(
         {
-            "parameters": st.dictionaries(st.sampled_from([*names, "legacy_gamma", "old_lambda"]), text, max_size=8),
+            "parameters": st.dictionaries(st.sampled_from([*names, "legacy_gamma", "old_lambda"]), typed, max_size=8),
             "config": st.one_of(st.none(), st.binary(min_size=0, max_size=300)),
         }
     )

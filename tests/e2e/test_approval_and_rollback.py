@@ -419,3 +419,26 @@ def test_a_task_output_that_is_not_the_recorded_approval_writes_nothing(
         assert "its recorded status is PENDING, not APPROVED" in str(result.cause)
     else:
         assert "ApprovalNotGranted" in states and "BackupProduction" not in states
+
+
+def test_a_secure_string_under_the_prefix_ends_the_promotion_by_name_and_keeps_the_secret(
+    runtime: LocalRuntime,
+) -> None:
+    """BackupProduction refuses a SecureString it could only back up encrypted (the state machine's Catch runs
+    Rollback, which has nothing to restore): the execution says which parameter, and production keeps it."""
+    runtime.seed_champion("fraud-detection")
+    secret = "/fraud-detection/hyperparameters/api_token"
+    runtime.clients.ssm.put_parameter(Name=secret, Value="s3cr3t-value", Type="SecureString")
+    before = runtime.production_snapshot("fraud-detection")
+    result = runtime.run(event(), decision=Decision.approve("Bob Chen", "looks right"))
+    assert result.outcome == "ROLLED_BACK", result.output
+    assert result.output["error"]["Error"] == "UnrestorableParameter"
+    reason = result.output["result"]["reason"]
+    refusal = f"UnrestorableParameter: {secret} under /fraud-detection/hyperparameters is a SecureString"
+    assert reason.startswith(refusal)
+    assert "nothing to restore: production writes require that backup, so none happened" in reason
+    assert "BackupProduction" in [state.name for state in result.states]
+    assert "WriteParameters" not in [state.name for state in result.states]
+    assert runtime.production_snapshot("fraud-detection") == before
+    kept = runtime.clients.ssm.get_parameter(Name=secret, WithDecryption=True)["Parameter"]
+    assert (kept["Value"], kept["Type"]) == ("s3cr3t-value", "SecureString")

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from local.runtime import LocalRuntime
+from local.faults import FaultInjector
+from local.runtime import Decision, LocalRuntime
 from promotion.production.config import parse_config
 from tests.e2e.conftest import BEST_JOB, event, runtime_with, world
 
@@ -178,3 +179,24 @@ def test_a_duplicate_event_makes_no_second_promotion(runtime: LocalRuntime) -> N
     assert second.status == "SUCCEEDED"
     assert [state.name for state in second.states][-1] == "Duplicate"
     assert second.production_after == first.production_after
+
+
+def test_every_read_of_the_promotion_table_is_strongly_consistent(synthesized: Path, tmp_path: Path) -> None:
+    """Claims, locks, approvals and callback records decide who may write production. DynamoDB's default read is
+    eventually consistent and may return an item as it was before a write that already succeeded (a lock just
+    released, a decision just recorded); moto always answers the latest, so the runtime cannot show the race, and
+    this pins the read mode each decision relies on."""
+    injector = FaultInjector()
+    with runtime_with(synthesized, tmp_path, world(), faults=injector) as runtime:
+        result = runtime.run(event(), seed=True, decision=Decision.approve("Bob Chen", "looks right"))
+        assert result.outcome == "PROMOTED"
+    reads = [
+        call
+        for call in injector.calls
+        if call.service == "dynamodb" and call.operation in ("GetItem", "Query", "BatchGetItem", "Scan")
+    ]
+    assert reads, "a promotion reads its claims, lock and approval"
+    eventual = [f"{call.state or call.function} {call.operation} {call.resource}" for call in reads]
+    assert [
+        line for call, line in zip(reads, eventual, strict=True) if call.params.get("ConsistentRead") is not True
+    ] == []

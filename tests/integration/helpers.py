@@ -31,9 +31,9 @@ def world() -> dict[str, Any]:
 
 
 def snapshot(aws: dict[str, Any], catalog: ModelCatalog) -> dict[str, Any]:
-    """Production as an operator sees it: parameter values and the config's exact bytes."""
+    """Production as an operator sees it: parameter values with their types, and the config's exact bytes."""
     return {
-        "parameters": {path: p.value for path, p in read_parameters(aws["ssm"], catalog).items()},
+        "parameters": {path: (p.value, p.type) for path, p in read_parameters(aws["ssm"], catalog).items()},
         "config": read_config(aws["s3"], CONFIG_BUCKET, catalog.config.key).body,
     }
 

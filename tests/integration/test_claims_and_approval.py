@@ -362,3 +362,51 @@ def test_a_stopped_execution_holding_the_lock_does_not_block_the_operator_rollba
     assert store.lock_holder(catalog.id) is None
     answer = operator_rollback(aws, catalog, store, reject_live_release(aws, catalog, registry_as))
     assert answer.accepted, answer.reason
+
+
+class DecidedMeanwhile:
+    """moto's DynamoDB, except that another decision invocation runs to its end just before this one's first
+    write: both read the promotion as pending, as two invocations for one change (SageMaker may deliver it twice)
+    do when they run at once."""
+
+    def __init__(self, dynamodb: Any, meanwhile: Callable[[], DecisionOutcome]) -> None:
+        self._dynamodb = dynamodb
+        self._meanwhile: Callable[[], DecisionOutcome] | None = meanwhile
+        self.other: DecisionOutcome | None = None
+
+    def update_item(self, **request: Any) -> Any:
+        if self._meanwhile is not None:
+            meanwhile, self._meanwhile = self._meanwhile, None
+            self.other = meanwhile()
+        return self._dynamodb.update_item(**request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dynamodb, name)
+
+
+def test_two_decisions_racing_answer_the_execution_once(
+    aws: dict[str, Any], catalog: ModelCatalog, pending: dict[str, Any], registry_as: Callable[..., None]
+) -> None:
+    sfn = RecordingStepFunctions()
+    registry_as(ALICE)
+    aws["sagemaker"].update_model_package(ModelPackageArn=pending["package"], ModelApprovalStatus="Approved")
+    registry_as(None)
+    change = change_of(pending["package"])
+
+    def invocation(dynamodb: Any) -> DecisionOutcome:
+        return decide(
+            change,
+            {catalog.id: catalog},
+            dynamodb=dynamodb,
+            stepfunctions=sfn,
+            sagemaker=aws["sagemaker"],
+            table=TABLE,
+            now=datetime(2026, 11, 20, 15, tzinfo=UTC),
+        )
+
+    racing = DecidedMeanwhile(aws["dynamodb"], lambda: invocation(aws["dynamodb"]))
+    late = invocation(racing)
+    assert racing.other is not None and racing.other.accepted, racing.other
+    assert not late.accepted and late.ignored
+    assert "was decided concurrently; decision ignored" in late.reason
+    assert [call[0] for call in sfn.calls] == ["success"]

@@ -151,13 +151,13 @@ def test_promotion_writes_parameters_and_a_schema_valid_config(
     after = snapshot(aws, catalog)
     prefix = catalog.parameter_store.prefix
     assert after["parameters"] == {
-        f"{prefix}/max_depth": "6",
-        f"{prefix}/num_round": "240",
-        f"{prefix}/eta": "0.0834",
-        f"{prefix}/subsample": "0.85",
-        f"{prefix}/min_child_weight": "3.0",
-        f"{prefix}/objective": "binary:logistic",
-        f"{prefix}/eval_metric": "auc",
+        f"{prefix}/max_depth": ("6", "String"),
+        f"{prefix}/num_round": ("240", "String"),
+        f"{prefix}/eta": ("0.0834", "String"),
+        f"{prefix}/subsample": ("0.85", "String"),
+        f"{prefix}/min_child_weight": ("3.0", "String"),
+        f"{prefix}/objective": ("binary:logistic", "String"),
+        f"{prefix}/eval_metric": ("auc", "String"),
     }
     assert state.parameters is not None
     assert state.parameters.removed == [f"{prefix}/legacy"]
@@ -285,3 +285,44 @@ def test_a_tampered_backup_record_is_refused_before_anything_is_restored(
         rollback_release(aws["ssm"], aws["s3"], CONFIG_BUCKET, catalog, release)
     assert snapshot(aws, catalog) == promoted  # nothing restored, nothing deleted
     assert aws["ssm"].get_parameters_by_path(Path="/churn", Recursive=True)["Parameters"] == []
+
+
+def _minimizing(catalog: ModelCatalog) -> ModelCatalog:
+    """The catalog of a model tuned to minimize its validation log loss."""
+    return ModelCatalog.model_validate(
+        {**catalog.model_dump(by_alias=True), "objective": {"metric": "validation:logloss", "type": "Minimize"}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "beats"),
+    [(0.21, 0.30, True), (0.30, 0.30, False), (0.35, 0.30, False)],
+    ids=["lower-loss-beats", "equal-loss-does-not", "higher-loss-does-not"],
+)
+def test_a_minimize_catalog_needs_a_lower_objective_to_beat_the_champion(
+    aws: dict[str, Any], catalog: ModelCatalog, challenger: float, champion: float, beats: bool
+) -> None:
+    minimizing = _minimizing(catalog)
+    seed_champion(aws, minimizing)
+    config = yaml.safe_load(aws["s3"].get_object(Bucket=CONFIG_BUCKET, Key=minimizing.config.key)["Body"].read())
+    config["performance"] = {"validation:logloss": champion, "validation:accuracy": 0.93}
+    aws["s3"].put_object(Bucket=CONFIG_BUCKET, Key=minimizing.config.key, Body=yaml.safe_dump(config).encode())
+    the_world = _world_with(
+        metrics={"validation:logloss": challenger, "validation:auc": 0.97, "validation:accuracy": 0.95},
+        objective_type="Minimize",
+    )
+    objective = the_world["DescribeHyperParameterTuningJob"]["fraud-xgb-tuning-0042"]
+    objective["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["MetricName"] = "validation:logloss"
+    objective["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"] = {
+        "MetricName": "validation:logloss",
+        "Value": challenger,
+    }
+    validation = validate_candidate(
+        WorldSageMaker(the_world), aws["s3"], CONFIG_BUCKET, minimizing, "fraud-xgb-tuning-0042"
+    )
+    check = next(one for one in validation.checks if one.name == "beats_champion")
+    assert check.passed is beats, validation.reasons
+    assert check.value == pytest.approx(champion - challenger)
+    assert (validation.verdict == "PASSED") is beats, validation.reasons
+    if not beats:
+        assert any("does not beat champion" in reason and "(Minimize)" in reason for reason in validation.reasons)

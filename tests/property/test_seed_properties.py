@@ -43,14 +43,15 @@ release_ids = st.builds(
 
 
 def reset_production(aws: dict[str, Any], catalog: ModelCatalog, state: dict[str, Any]) -> None:
-    """Make the model's production exactly `state` (parameters by name, config bytes or None), with no archive."""
+    """Make the model's production exactly `state` (parameters by name: (value, type); config bytes or None), with
+    no archive."""
     listing = aws["s3"].list_objects_v2(Bucket=CONFIG_BUCKET, Prefix="archive/")
     for item in listing.get("Contents", []):
         aws["s3"].delete_object(Bucket=CONFIG_BUCKET, Key=item["Key"])
     for path in read_parameters(aws["ssm"], catalog):
         aws["ssm"].delete_parameter(Name=path)
-    for name, value in state["parameters"].items():
-        aws["ssm"].put_parameter(Name=catalog.parameter_path(name), Value=value, Type="String", Overwrite=True)
+    for name, (value, kind) in state["parameters"].items():
+        aws["ssm"].put_parameter(Name=catalog.parameter_path(name), Value=value, Type=kind, Overwrite=True)
     if state["config"] is None:
         aws["s3"].delete_object(Bucket=CONFIG_BUCKET, Key=catalog.config.key)
     else:
@@ -59,7 +60,7 @@ def reset_production(aws: dict[str, Any], catalog: ModelCatalog, state: dict[str
 
 def production(aws: dict[str, Any], catalog: ModelCatalog) -> dict[str, Any]:
     return {
-        "parameters": {path: p.value for path, p in read_parameters(aws["ssm"], catalog).items()},
+        "parameters": {path: (p.value, p.type) for path, p in read_parameters(aws["ssm"], catalog).items()},
         "config": read_config(aws["s3"], CONFIG_BUCKET, catalog.config.key).body,
     }
 
@@ -128,14 +129,14 @@ def test_property_2_hyperparameter_validation(
 @WITH_AWS
 @given(state=production_states(CATALOG), release_id=release_ids)
 def test_property_3_backup_creation(aws: dict[str, Any], state: dict[str, Any], release_id: str) -> None:
-    """The backup records every present parameter's value and every absent schema parameter as absent."""
+    """The backup records every present parameter's value and type, and every absent schema parameter as absent."""
     reset_production(aws, CATALOG, state)
     backup_production(aws["ssm"], aws["s3"], CONFIG_BUCKET, CATALOG, release_id)
     record = load_backup(aws["s3"], CONFIG_BUCKET, CATALOG.id, release_id)
-    for name, value in state["parameters"].items():
+    for name, (value, kind) in state["parameters"].items():
         saved = record.parameters[CATALOG.parameter_path(name)]
         assert saved is not None
-        assert saved.value == value
+        assert (saved.value, saved.type) == (value, kind)
     for name in set(CATALOG.hyperparameters) - set(state["parameters"]):
         assert record.parameters[CATALOG.parameter_path(name)] is None
     assert record.config.existed == (state["config"] is not None)

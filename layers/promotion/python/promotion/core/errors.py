@@ -56,6 +56,11 @@ class BackupMissing(PromotionError):
     """No backup exists for the release, so production must not be written (or cannot be restored)."""
 
 
+class UnrestorableParameter(PromotionError):
+    """A parameter under the model's prefix that a backup cannot restore exactly: a SecureString is read encrypted
+    (the product is not granted its key), and a rollback would write the ciphertext back as its value."""
+
+
 class BackupTampered(PromotionError):
     """A backup record names parameters, a config key or an endpoint that are not its model's in the catalog (or
     another model or release): restoring it would write outside the model's production, so nothing is restored."""

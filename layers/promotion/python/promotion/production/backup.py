@@ -19,9 +19,17 @@ from pydantic import BaseModel, ConfigDict
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.names import backup_key, previous_config_key
 from promotion.contract.state import Backup
-from promotion.core.errors import BackupMissing, BackupTampered, ConfigSchemaError, PromotionError
+from promotion.core.errors import (
+    BackupMissing,
+    BackupTampered,
+    ConfigSchemaError,
+    PromotionError,
+    UnrestorableParameter,
+)
 from promotion.production.config import parse_config
 from promotion.production.read import read_config, read_endpoint, read_parameters
+
+SECURE_STRING = "SecureString"
 
 
 class BackedUpParameter(BaseModel):
@@ -142,6 +150,13 @@ def backup_production(
     except BackupMissing:
         pass
     stored = read_parameters(ssm, catalog)
+    secure = sorted(path for path, parameter in stored.items() if parameter.type == SECURE_STRING)
+    if secure:  # before anything is written: the promotion stops here and production keeps every parameter
+        raise UnrestorableParameter(
+            f"{', '.join(secure)} under {catalog.parameter_store.prefix} is a SecureString: a backup reads it "
+            "encrypted and could not put it back, and the promotion replaces everything under the prefix. Move it "
+            "out of the model's prefix (the product keeps only String and StringList hyperparameters there)"
+        )
     parameters: dict[str, BackedUpParameter | None] = {
         path: BackedUpParameter(value=parameter.value, type=parameter.type) for path, parameter in stored.items()
     }

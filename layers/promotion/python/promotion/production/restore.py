@@ -211,7 +211,7 @@ def restore_backup(
 
 
 def verify_parameters(ssm: Any, catalog: ModelCatalog, record: BackupRecord) -> None:
-    """The model's parameters equal the backup's (values, and nothing more)."""
+    """The model's parameters equal the backup's (values and types, and nothing more)."""
     problems = _parameter_problems(ssm, catalog, record)
     if problems:
         raise RollbackVerificationError("parameters differ from the backup after rollback: " + "; ".join(problems))
@@ -221,9 +221,10 @@ def _parameter_problems(ssm: Any, catalog: ModelCatalog, record: BackupRecord) -
     current = read_parameters(ssm, catalog)
     expected = {path: saved for path, saved in record.parameters.items() if saved is not None}
     problems = [
-        f"{path}: expected {saved.value!r}, found {current[path].value if path in current else 'nothing'!r}"
+        f"{path}: expected {saved.value!r} ({saved.type}), found "
+        + (f"{current[path].value!r} ({current[path].type})" if path in current else "nothing")
         for path, saved in expected.items()
-        if path not in current or current[path].value != saved.value
+        if path not in current or (current[path].value, current[path].type) != (saved.value, saved.type)
     ]
     problems += [f"{path}: should be absent" for path in sorted(set(current) - set(expected))]
     return problems
