@@ -22,7 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from promotion.contract.state import ClaimStatus
-from promotion.core.errors import LockLost
+from promotion.core.errors import LockLost, aws_error_code
 
 WAITING = "WAITING"
 ACTIVE = "ACTIVE"
@@ -41,7 +41,7 @@ def condition_held(write: Callable[..., Any], **request: Any) -> bool:
     try:
         write(**request)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        if aws_error_code(error) != "ConditionalCheckFailedException":
             raise
         return False
     return True
@@ -357,7 +357,7 @@ def execution_liveness(stepfunctions: Any) -> Callable[[str], bool]:
         try:
             return bool(stepfunctions.describe_execution(executionArn=execution_arn)["status"] == "RUNNING")
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            if aws_error_code(error) == "ExecutionDoesNotExist":
                 return False
             raise
 

@@ -102,8 +102,23 @@ class EndpointBusy(PromotionError):
     in-progress endpoint'); the state machine retries the step after a wait."""
 
 
+def _error_detail(error: BaseException) -> dict[str, object]:
+    response = getattr(error, "response", None)
+    detail = response.get("Error") if isinstance(response, dict) else None
+    return detail if isinstance(detail, dict) else {}
+
+
+def aws_error_code(error: BaseException) -> str:
+    """The AWS error code of a botocore ClientError (its `Error.Code`), "" for anything else: the one place the
+    response's shape is read, so each caller only names the codes it handles."""
+    return str(_error_detail(error).get("Code", ""))
+
+
+def aws_error_message(error: BaseException) -> str:
+    """The AWS error message of a botocore ClientError (its `Error.Message`), "" for anything else."""
+    return str(_error_detail(error).get("Message", ""))
+
+
 def is_endpoint_busy(error: Exception) -> bool:
     """SageMaker's refusal of a change (UpdateEndpoint, weights, delete) while the endpoint is not InService."""
-    response = getattr(error, "response", None) or {}
-    detail = response.get("Error", {}) if isinstance(response, dict) else {}
-    return detail.get("Code") == "ValidationException" and "in-progress endpoint" in str(detail.get("Message", ""))
+    return aws_error_code(error) == "ValidationException" and "in-progress endpoint" in aws_error_message(error)

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from botocore.exceptions import ClientError
 
-from promotion.core.errors import TransientAwsError
+from promotion.core.errors import TransientAwsError, aws_error_code
 
 TRANSIENT_CODES = frozenset(
     {
@@ -46,7 +46,7 @@ def is_transient(error: ClientError) -> bool:
     """Throttling and server-side errors: worth another try. A 4xx other than 429 (AccessDenied, validation, not
     found) is the caller's fault and retrying cannot help; an unknown code with the statuses botocore's own retry
     handler retries (500, 502, 503, 504) or 429 is transient (S3 answers HEAD with the bare status as its code)."""
-    code = error.response.get("Error", {}).get("Code")
+    code = aws_error_code(error)
     if code in TRANSIENT_CODES:
         return True
     return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in TRANSIENT_STATUSES

@@ -23,7 +23,7 @@ from promotion.claim.store import condition_held
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.events import RESULT_SOURCE, ModelPackageStateChange
 from promotion.contract.state import Approval, PromotionState, ValidatedState
-from promotion.core.errors import REJECTION_ERROR, TASK_GONE_CODES, ApprovalNotRecorded
+from promotion.core.errors import REJECTION_ERROR, TASK_GONE_CODES, ApprovalNotRecorded, aws_error_code
 from promotion.intake.registry import (
     APPROVED_STATUS,
     PENDING_STATUS,
@@ -262,7 +262,7 @@ def decide(
             }
             stepfunctions.send_task_failure(taskToken=token, error=REJECTION_ERROR, cause=json.dumps(cause))
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
+        code = aws_error_code(error)
         if code in TASK_GONE_CODES:
             dynamodb.update_item(
                 TableName=table,

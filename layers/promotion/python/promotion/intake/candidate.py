@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.hyperparameters import HyperparameterValue, validate_hyperparameters
 from promotion.contract.state import Candidate, Champion, Check, Validation
-from promotion.core.errors import ConfigSchemaError, HyperparameterValidationError
+from promotion.core.errors import ConfigSchemaError, HyperparameterValidationError, aws_error_code, aws_error_message
 from promotion.jobs.callbacks import CALLBACK_MARGIN_SECONDS
 from promotion.production.config import parse_config
 from promotion.production.read import read_config
@@ -36,11 +36,8 @@ def objective_gain(challenger: float, champion: float, objective_type: str) -> f
 
 
 def _not_found(error: ClientError) -> bool:
-    error_info = error.response.get("Error", {})
-    return (
-        error_info.get("Code") in ("ResourceNotFound", "ValidationException")
-        and "not" in error_info.get("Message", "").lower()
-    )
+    code, message = aws_error_code(error), aws_error_message(error)
+    return code in ("ResourceNotFound", "ValidationException") and "not" in message.lower()
 
 
 def _final_metrics(training_job: dict[str, Any]) -> tuple[dict[str, float], list[str]]:

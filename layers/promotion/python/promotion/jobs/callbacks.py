@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promotion.claim.store import condition_held
 from promotion.contract.state import ClaimedPromotion, Comparison, Pipeline, Rollout, RolloutAction
-from promotion.core.errors import TASK_GONE_CODES, EndpointBusy, TransientAwsError
+from promotion.core.errors import TASK_GONE_CODES, EndpointBusy, TransientAwsError, aws_error_code
 from promotion.core.retry import is_transient, with_backoff
 from promotion.jobs.comparison import check_comparison
 from promotion.jobs.training import check_pipeline
@@ -256,7 +256,7 @@ def settle(dynamodb: Any, stepfunctions: Any, table: str, waiting: Waiting, outc
         else:
             stepfunctions.send_task_success(taskToken=waiting.task_token, output=outcome.model_dump_json())
     except (ClientError, BotoCoreError) as error:
-        if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in TASK_GONE_CODES:
+        if aws_error_code(error) in TASK_GONE_CODES:
             return False
         register(dynamodb, table, waiting, only_if_absent=True)
         raise

@@ -19,7 +19,7 @@ from promotion.contract.hyperparameters import HyperparameterValue, to_parameter
 from promotion.contract.job_image import Images, metric_definitions
 from promotion.contract.names import job_environment, training_job_name
 from promotion.contract.state import Pipeline
-from promotion.core.errors import JobNotOurs, PipelineFailed
+from promotion.core.errors import JobNotOurs, PipelineFailed, aws_error_code
 
 TERMINAL_FAILURES = ("Failed", "Stopped")
 
@@ -103,7 +103,7 @@ def trigger_pipeline(
     try:
         sagemaker.create_training_job(**request)
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code")
+        code = aws_error_code(error)
         if code not in ("ResourceInUse", "ValidationException") or "unique" not in str(error).lower():
             raise
         adopting = True  # a retry finds its own job; anything else with that name is not adopted

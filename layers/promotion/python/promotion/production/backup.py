@@ -25,6 +25,7 @@ from promotion.core.errors import (
     ConfigSchemaError,
     PromotionError,
     UnrestorableParameter,
+    aws_error_code,
 )
 from promotion.production.config import parse_config
 from promotion.production.read import read_config, read_endpoint, read_parameters
@@ -85,7 +86,7 @@ def load_backup(s3: Any, bucket: str, model: str, release_id: str) -> BackupReco
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        if aws_error_code(error) in ("NoSuchKey", "404"):
             raise BackupMissing(
                 f"no backup at s3://{bucket}/{key} for release {release_id} of model {model}"
             ) from error
@@ -198,7 +199,7 @@ def backup_production(
             IfNoneMatch="*",
         )
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "PreconditionFailed":
+        if aws_error_code(error) != "PreconditionFailed":
             raise
         # A concurrent attempt of this same step wrote the record first: that one is the truth.
         return summarize(load_backup(s3, bucket, model, release_id), key)

@@ -17,7 +17,7 @@ from promotion.contract.catalog import MODEL_ID_PATTERN, ModelCatalog
 from promotion.contract.hyperparameters import HyperparameterValue, validate_hyperparameters
 from promotion.contract.names import backup_key, promoted_config_key
 from promotion.contract.state import ClaimedState, ConfigWritten, PromotionState
-from promotion.core.errors import BackupMissing, ConfigSchemaError
+from promotion.core.errors import BackupMissing, ConfigSchemaError, aws_error_code
 
 
 class ConfigSource(BaseModel):
@@ -105,7 +105,7 @@ def require_backup(s3: Any, bucket: str, model: str, release_id: str) -> None:
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if aws_error_code(error) in ("404", "NoSuchKey", "NotFound"):
             raise BackupMissing(
                 f"no backup at s3://{bucket}/{key} for release {release_id}; refusing to write production"
             ) from error

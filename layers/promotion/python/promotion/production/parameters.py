@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.hyperparameters import HyperparameterValue, to_parameter_value
 from promotion.contract.state import ParametersWritten
-from promotion.core.errors import ParameterVerificationError
+from promotion.core.errors import ParameterVerificationError, aws_error_code
 from promotion.core.retry import with_backoff
 from promotion.production.config import require_backup
 from promotion.production.read import read_parameters
@@ -59,7 +59,7 @@ def delete_parameter_if_present(ssm: Any, path: str) -> None:
     try:
         ssm.delete_parameter(Name=path)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
+        if aws_error_code(error) != "ParameterNotFound":
             raise
 
 

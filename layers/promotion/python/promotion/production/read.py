@@ -8,6 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from promotion.contract.catalog import ModelCatalog
+from promotion.core.errors import aws_error_code, aws_error_message
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def read_config(s3: Any, bucket: str, key: str) -> ConfigObject:
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        if aws_error_code(error) in ("NoSuchKey", "404"):
             return ConfigObject(body=None)
         raise
     return ConfigObject(body=response["Body"].read(), version_id=response.get("VersionId"))
@@ -59,7 +60,7 @@ def describe_endpoint(sagemaker: Any, name: str) -> dict[str, Any] | None:
     try:
         return dict(sagemaker.describe_endpoint(EndpointName=name))
     except ClientError as error:
-        if "Could not find" in str(error) or error.response.get("Error", {}).get("Code") == "ValidationException":
+        if aws_error_code(error) == "ValidationException" and "Could not find" in aws_error_message(error):
             return None
         raise
 

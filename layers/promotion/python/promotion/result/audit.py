@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from promotion.contract.hyperparameters import HyperparameterValue
-from promotion.core.errors import AuditRecordExists
+from promotion.core.errors import AuditRecordExists, aws_error_code
 
 
 class AuditRecord(BaseModel):
@@ -60,7 +60,7 @@ def write_audit_record(dynamodb: Any, table: str, record: AuditRecord) -> None:
             ExpressionAttributeValues={":me": {"S": record.execution_arn}},
         )
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        if aws_error_code(error) != "ConditionalCheckFailedException":
             raise
         raise AuditRecordExists(
             f"the audit record of {record.model} release {record.release_id} was written by another execution; "
@@ -80,7 +80,8 @@ AUDIT_ATTRIBUTES = ("pk", "sk", "record")  # what `promote history` reads (and p
 
 
 def list_audit_records(dynamodb: Any, table: str, model: str) -> list[AuditRecord]:
-    """Every audit record of a model, oldest release first (release ids sort by time)."""
+    """Every audit record of a model, oldest release first (release ids sort by time). Strongly consistent: `promote
+    rollback` picks the live release from this list, and a release published a moment ago must be on it."""
     records: list[AuditRecord] = []
     paginator = dynamodb.get_paginator("query")
     for page in paginator.paginate(
@@ -90,6 +91,7 @@ def list_audit_records(dynamodb: Any, table: str, model: str) -> list[AuditRecor
         ExpressionAttributeNames={"#pk": "pk", "#sk": "sk", "#record": "record"},
         ProjectionExpression="#pk, #sk, #record",
         Select="SPECIFIC_ATTRIBUTES",
+        ConsistentRead=True,
     ):
         records.extend(AuditRecord.model_validate(json.loads(item["record"]["S"])) for item in page.get("Items", []))
     return records

@@ -14,6 +14,7 @@ from promotion.claim.store import ClaimStore
 from promotion.contract.events import RESULT_SOURCE
 from promotion.contract.names import report_prefix
 from promotion.contract.state import Outcome, PromotionState, Result
+from promotion.core.errors import aws_error_code, aws_error_message
 from promotion.intake.approval import conclude_candidate
 from promotion.result.audit import AuditRecord, write_audit_record
 from promotion.result.outcome import decide_outcome
@@ -142,7 +143,7 @@ def publish_result(
         try:
             package_arn = conclude_candidate(dynamodb, sagemaker, table, state, outcome.value, reason)
         except ClientError as error:  # the registry is a view of the outcome: its failure must not hold the lock
-            registry_error = f"{error.response['Error'].get('Code')}: {error.response['Error'].get('Message')}"
+            registry_error = f"{aws_error_code(error)}: {aws_error_message(error)}"
     released = False
     if claim.model:
         released = store.finish(
