@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from hypothesis import Phase, settings
 from moto import mock_aws
 
 from promotion.contract.catalog import ModelCatalog, load_catalog
 from promotion.core.clients import reset_clients
+from tests.fakes import StronglyConsistentReads
+from tests.strategies import MUTATION_EXAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "tests" / "data" / "events"
 REGION = "us-east-1"
 CONFIG_BUCKET = "promotion-config-test"
 TABLE = "promotion-test"
+
+if os.environ.get(MUTATION_EXAMPLES):
+    # A mutation run judges every mutant by the same examples: derandomized, and no database replaying one mutant's
+    # counterexample against the next (which would make a mutant's verdict depend on the order they ran in).
+    # No shrinking either: a mutant a property catches is caught at its first failing example, and shrinking it
+    # (replaying moto-backed examples for half a minute) only makes the report prettier.
+    settings.register_profile(
+        "mutation", derandomize=True, database=None, phases=[Phase.explicit, Phase.reuse, Phase.generate]
+    )
+    settings.load_profile("mutation")
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -36,6 +51,14 @@ def catalog_dir() -> Path:
     return ROOT / "models"
 
 
+@cache
+def _test_client(service: str) -> Any:
+    """One client per service for the whole session: creating seven botocore clients cost most of each moto test's
+    setup. moto intercepts a client's calls whenever a mock is active, whenever the client was made, and each
+    `mock_aws()` starts from empty backends, so nothing carries over from one test to the next."""
+    return boto3.client(service, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """moto clients plus the product's bucket (versioned) and table, as the stack creates them."""
@@ -49,7 +72,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     with mock_aws():
         reset_clients()
         clients = {
-            name: boto3.client(name, region_name=REGION)
+            name: _test_client(name)
             for name in ("s3", "ssm", "dynamodb", "sagemaker", "events", "sns", "stepfunctions")
         }
         clients["s3"].create_bucket(Bucket=CONFIG_BUCKET)
@@ -64,5 +87,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             BillingMode="PAY_PER_REQUEST",
         )
         clients["sagemaker"].create_model_package_group(ModelPackageGroupName="fraud-detection")
+        clients["dynamodb"] = StronglyConsistentReads(clients["dynamodb"])
         yield clients
         reset_clients()

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from hypothesis import strategies as st
 
 from promotion.contract.catalog import HyperparameterSpec, ModelCatalog
+
+# Set by bench/bench_mutation.py only: there every property runs once per mutant, so its examples are capped (and
+# derandomized, see tests/conftest.py) to keep the run under an hour. `make test` always runs the full counts.
+MUTATION_EXAMPLES = "PROMOTION_MUTATION_EXAMPLES"
+
+
+def examples(count: int) -> int:
+    """A property's example count: `count`, or the mutation run's cap when that is smaller."""
+    cap = os.environ.get(MUTATION_EXAMPLES)
+    return min(count, int(cap)) if cap else count
 
 
 def valid_value(spec: HyperparameterSpec) -> st.SearchStrategy[Any]:

@@ -129,9 +129,9 @@ def test_a_running_holder_keeps_the_lock_past_its_lease(aws: dict[str, Any]) -> 
     assert store.lock_holder("fraud-detection") == {"holder": arn("slow"), "release_id": "r1"}
     alive[arn("slow")] = False
     assert claim(store, 2, "next", minutes=1) == ClaimStatus.CLAIMED
-    lock = aws["dynamodb"].get_item(TableName=TABLE, Key={"pk": {"S": "MODEL#fraud-detection"}, "sk": {"S": "LOCK"}})[
-        "Item"
-    ]
+    lock = aws["dynamodb"].get_item(
+        TableName=TABLE, Key={"pk": {"S": "MODEL#fraud-detection"}, "sk": {"S": "LOCK"}}, ConsistentRead=True
+    )["Item"]
     assert "expires_at" not in lock  # no TTL: DynamoDB never deletes a live promotion's lock
 
 

@@ -217,6 +217,8 @@ def test_a_second_delivery_while_the_first_restores_backs_off(
     assert not second.accepted and "being handled by another delivery" in second.reason
     assert snapshot(aws, catalog) == r3
     record = aws["dynamodb"].get_item(
-        TableName=TABLE, Key={"pk": {"S": f"MODEL#{catalog.id}"}, "sk": {"S": f"ROLLBACK#{asked.id}"}}
+        TableName=TABLE,
+        Key={"pk": {"S": f"MODEL#{catalog.id}"}, "sk": {"S": f"ROLLBACK#{asked.id}"}},
+        ConsistentRead=True,
     )["Item"]
     assert record["status"]["S"] == "RECEIVED"  # not marked done by the delivery that backed off

@@ -251,7 +251,7 @@ def test_malformed_and_unpromotable_events_are_rejected_before_any_claim(
         state = claimed_state(aws, catalog_dir, bad)
         assert state.claim.status == ClaimStatus.REJECTED
         assert fragment in state.claim.reason
-    assert aws["dynamodb"].scan(TableName="promotion-test")["Count"] == 0
+    assert aws["dynamodb"].scan(TableName="promotion-test", ConsistentRead=True)["Count"] == 0
 
 
 @pytest.mark.parametrize(

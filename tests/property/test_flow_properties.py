@@ -25,14 +25,16 @@ from promotion.result.audit import list_audit_records
 from promotion.result.publish import publish_result
 from tests.conftest import CONFIG_BUCKET, TABLE
 from tests.property.test_seed_properties import CATALOG
-from tests.strategies import valid_hyperparameters
+from tests.strategies import examples, valid_hyperparameters
 
-WITH_AWS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+WITH_AWS = settings(
+    max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 T0 = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 def clear_table(aws: dict[str, Any]) -> None:
-    for item in aws["dynamodb"].scan(TableName=TABLE).get("Items", []):
+    for item in aws["dynamodb"].scan(TableName=TABLE, ConsistentRead=True).get("Items", []):
         aws["dynamodb"].delete_item(TableName=TABLE, Key={"pk": item["pk"], "sk": item["sk"]})
 
 

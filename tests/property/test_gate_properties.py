@@ -18,8 +18,9 @@ from promotion.rollout.gate import (
     lower_confidence_bound,
     upper_confidence_bound,
 )
+from tests.strategies import examples
 
-GATE = settings(max_examples=150, deadline=None)
+GATE = settings(max_examples=examples(150), deadline=None)
 SETTINGS = GateSettings()
 
 

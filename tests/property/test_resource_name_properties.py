@@ -17,6 +17,7 @@ from promotion.contract.names import (
     model_name,
     name_pattern,
 )
+from tests.strategies import examples
 
 model_ids = st.from_regex(MODEL_ID_PATTERN, fullmatch=True).filter(lambda m: "--" not in m and not m.endswith("-"))
 release_ids = st.from_regex(r"[a-zA-Z0-9](-?[a-zA-Z0-9])*", fullmatch=True).filter(
@@ -24,7 +25,7 @@ release_ids = st.from_regex(r"[a-zA-Z0-9](-?[a-zA-Z0-9])*", fullmatch=True).filt
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(model_ids, release_ids)
 def test_every_name_the_product_gives_matches_its_granted_pattern(model_id: str, release_id: str) -> None:
     assert fnmatchcase(model_name(model_id, release_id), name_pattern("model", model_id))
@@ -33,7 +34,7 @@ def test_every_name_the_product_gives_matches_its_granted_pattern(model_id: str,
         assert len(config) <= 63
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(model_ids, st.from_regex(r"[a-z][a-z0-9-]{0,40}", fullmatch=True))
 def test_a_name_without_the_models_prefix_and_role_is_not_granted(model_id: str, other: str) -> None:
     """Someone else's model or endpoint config (not `<model id>...-<role>-...`) stays out of reach."""

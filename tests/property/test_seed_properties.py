@@ -28,11 +28,13 @@ from promotion.production.parameters import write_hyperparameters
 from promotion.production.read import read_config, read_parameters
 from promotion.production.restore import rollback_release
 from tests.conftest import CONFIG_BUCKET
-from tests.strategies import production_states, valid_hyperparameters
+from tests.strategies import examples, production_states, valid_hyperparameters
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "models" / "fraud-detection.yaml")
-WITH_AWS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-PURE = settings(max_examples=200, deadline=None)
+WITH_AWS = settings(
+    max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+PURE = settings(max_examples=examples(200), deadline=None)
 ROLE = "arn:aws:iam::123456789012:role/promotion-training"
 IMAGES = Images(project_image_uri="111122223333.dkr.ecr.us-east-1.amazonaws.com/jobs:abc", region="us-east-1")
 release_ids = st.builds(

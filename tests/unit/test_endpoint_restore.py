@@ -31,7 +31,16 @@ class FakeEndpoint:
         self.calls: list[tuple[str, Any]] = []
         self.failure: str | None = None
 
+    @staticmethod
+    def _check_name(operation: str, name: str) -> None:
+        if name != NAME:  # SageMaker's answer for an endpoint it does not have
+            raise ClientError(
+                {"Error": {"Code": "ValidationException", "Message": f'Could not find endpoint "{name}".'}},
+                operation,
+            )
+
     def describe_endpoint(self, EndpointName: str) -> dict[str, Any]:  # boto3 parameter names
+        self._check_name("DescribeEndpoint", EndpointName)
         answer = {
             "EndpointName": EndpointName,
             "EndpointConfigName": self.config,
@@ -51,10 +60,12 @@ class FakeEndpoint:
         self.status, self.pending = "Updating", change
 
     def update_endpoint(self, EndpointName: str, EndpointConfigName: str) -> None:
+        self._check_name("UpdateEndpoint", EndpointName)
         self.calls.append(("UpdateEndpoint", EndpointConfigName))
         self._begin(("config", EndpointConfigName))
 
     def update_endpoint_weights_and_capacities(self, EndpointName: str, DesiredWeightsAndCapacities: list) -> None:
+        self._check_name("UpdateEndpointWeightsAndCapacities", EndpointName)
         desired = {d["VariantName"]: d["DesiredWeight"] for d in DesiredWeightsAndCapacities}
         assert set(desired) <= set(self.weights), f"weights for variants the endpoint lacks: {desired}"
         self.calls.append(("UpdateEndpointWeightsAndCapacities", desired))
@@ -178,4 +189,161 @@ def test_an_endpoint_that_never_finishes_changing_ends_the_loop() -> None:
 def test_an_endpoint_already_as_backed_up_is_left_alone() -> None:
     endpoint = FakeEndpoint(ORIGINAL, {CHAMPION: 1.0}, CONFIGS)
     assert run_to_the_end(endpoint) == ["unchanged"]
+    assert endpoint.calls == []
+
+
+def test_each_step_says_what_it_did_and_the_last_says_where_the_endpoint_is() -> None:
+    endpoint = FakeEndpoint(ROLLOUT, {CHAMPION: 0.5, CHALLENGER: 0.5}, CONFIGS)
+    assert run_to_the_end(endpoint) == [
+        f"endpoint {NAME}: traffic back on {CHAMPION}",
+        f"endpoint {NAME}: back to config {ORIGINAL}",
+        f"endpoint {NAME} back on {ORIGINAL} ({CHAMPION})",
+    ]
+    endpoint = FakeEndpoint(ORIGINAL, {CHAMPION: 0.4}, CONFIGS)
+    assert run_to_the_end(endpoint) == [
+        f"endpoint {NAME}: weights back to {{'{CHAMPION}': 1.0}}",
+        f"endpoint {NAME} back on {ORIGINAL} ({CHAMPION})",
+    ]
+
+
+def test_a_drain_names_every_champion_variant_still_on_the_endpoint() -> None:
+    configs = {**CONFIGS, "two": {"a": 0.5, "b": 0.5}, "three": {"a": 0.2, "b": 0.2, CHALLENGER: 0.6}}
+    endpoint = FakeEndpoint("three", {"a": 0.2, "b": 0.2, CHALLENGER: 0.6}, configs)
+    saved = record().model_copy(
+        update={"endpoint": BackedUpEndpoint(name=NAME, config_name="two", weights={"a": 0.5, "b": 0.5})}
+    )
+    step = restore_endpoint_step(endpoint, saved, None)
+    assert step.action == f"endpoint {NAME}: traffic back on a, b"
+    assert endpoint.calls == [("UpdateEndpointWeightsAndCapacities", {"a": 0.5, "b": 0.5, CHALLENGER: 0.0})]
+
+
+def test_a_challenger_already_without_traffic_is_not_drained_first() -> None:
+    endpoint = FakeEndpoint(ROLLOUT, {CHAMPION: 1.0, CHALLENGER: 0.0}, CONFIGS)
+    run_to_the_end(endpoint)
+    assert endpoint.calls == [("UpdateEndpoint", ORIGINAL)]
+
+
+def test_every_call_resets_the_poll_count_and_every_wait_counts_one_more() -> None:
+    endpoint = FakeEndpoint(ROLLOUT, {CHAMPION: 0.5, CHALLENGER: 0.5}, CONFIGS)
+    waited = Restored(restored=False, reason="", endpoint_pending=True, endpoint_requested=None, endpoint_polls=3)
+    drained = restore_endpoint_step(endpoint, record(), waited)
+    assert (drained.pending, drained.requested, drained.polls) == (True, DRAIN, 0)
+    updating = restore_endpoint_step(endpoint, record(), progress(drained))
+    assert (updating.pending, updating.requested, updating.polls) == (True, DRAIN, 1)
+    assert updating.action == f"endpoint {NAME} is Updating; waiting to restore it"
+    endpoint.finish()
+    back = restore_endpoint_step(endpoint, record(), progress(updating))
+    assert (back.requested, back.polls) == (f"UpdateEndpoint:{ORIGINAL}", 0)
+    endpoint.finish()
+    weights = FakeEndpoint(ORIGINAL, {CHAMPION: 0.4}, CONFIGS)
+    assert restore_endpoint_step(weights, record(), waited).polls == 0
+
+
+def test_a_finished_step_is_not_pending_and_a_step_without_a_previous_run_starts_at_zero_polls() -> None:
+    endpoint = FakeEndpoint(ORIGINAL, {CHAMPION: 1.0}, CONFIGS)
+    done = restore_endpoint_step(endpoint, record(), None)
+    assert (done.pending, done.action, done.requested, done.polls) == (False, "unchanged", None, 0)
+    endpoint.status = "Updating"
+    waiting = restore_endpoint_step(endpoint, record(), None)
+    assert (waiting.pending, waiting.requested, waiting.polls) == (True, None, 0)
+    not_pending = Restored(restored=False, reason="", endpoint_pending=False, endpoint_polls=9)
+    assert restore_endpoint_step(endpoint, record(), not_pending).polls == 0
+
+
+def test_an_endpoint_as_backed_up_after_a_wait_is_reported_back_not_unchanged() -> None:
+    """The previous run waited (another change was under way, no call made); the endpoint is now as backed up."""
+    endpoint = FakeEndpoint(ORIGINAL, {CHAMPION: 1.0}, CONFIGS)
+    waited = Restored(restored=False, reason="", endpoint_pending=True, endpoint_requested=None, endpoint_polls=1)
+    step = restore_endpoint_step(endpoint, record(), waited)
+    assert (step.pending, step.action) == (False, f"endpoint {NAME} back on {ORIGINAL} ({CHAMPION})")
+
+
+def test_waiting_ends_exactly_after_the_last_allowed_poll() -> None:
+    endpoint = FakeEndpoint(ROLLOUT, {CHAMPION: 1.0, CHALLENGER: 0.0}, CONFIGS)
+    endpoint.status = "Updating"
+    last = Restored(restored=False, reason="", endpoint_pending=True, endpoint_polls=MAX_ENDPOINT_POLLS - 1)
+    assert restore_endpoint_step(endpoint, record(), last).polls == MAX_ENDPOINT_POLLS
+    over = last.model_copy(update={"endpoint_polls": MAX_ENDPOINT_POLLS})
+    with pytest.raises(RollbackVerificationError) as raised:
+        restore_endpoint_step(endpoint, record(), over)
+    assert str(raised.value) == f"endpoint {NAME} still Updating after {MAX_ENDPOINT_POLLS + 1} polls"
+
+
+def test_a_refusal_is_waited_for_with_what_was_last_asked_until_the_last_allowed_poll() -> None:
+    endpoint = FakeEndpoint(ROLLOUT, {CHAMPION: 0.5, CHALLENGER: 0.5}, CONFIGS)
+    endpoint.busy = True
+    last = Restored(
+        restored=False,
+        reason="",
+        endpoint_pending=True,
+        endpoint_requested=DRAIN,
+        endpoint_polls=MAX_ENDPOINT_POLLS - 1,
+    )
+    refused = restore_endpoint_step(endpoint, record(), last)
+    assert (refused.pending, refused.requested, refused.polls) == (True, DRAIN, MAX_ENDPOINT_POLLS)
+    assert refused.action == (
+        "SageMaker refused the change (An error occurred (ValidationException) when calling the UpdateEndpoint "
+        f'operation: Cannot update in-progress endpoint "{NAME}".); trying again after the wait'
+    )
+    with pytest.raises(RollbackVerificationError) as raised:
+        restore_endpoint_step(endpoint, record(), progress(refused))
+    assert str(raised.value).startswith(
+        f"endpoint {NAME} still refuses changes: An error occurred (ValidationException)"
+    )
+
+
+def test_a_refusal_other_than_in_progress_is_raised_as_is() -> None:
+    endpoint = FakeEndpoint(ROLLOUT, {CHAMPION: 0.5, CHALLENGER: 0.5}, CONFIGS)
+    saved = record().model_copy(update={"endpoint": BackedUpEndpoint(name="gone", config_name=ORIGINAL, weights={})})
+    with pytest.raises(RollbackVerificationError) as raised:
+        restore_endpoint_step(endpoint, saved, None)
+    assert str(raised.value) == f"endpoint gone no longer exists; the backup says it served {ORIGINAL}"
+
+    def deny(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "UpdateEndpoint")
+
+    endpoint.update_endpoint_weights_and_capacities = deny  # type: ignore[method-assign]
+    with pytest.raises(ClientError, match="AccessDenied"):
+        restore_endpoint_step(endpoint, record(), None)
+
+
+def test_an_endpoint_in_a_failed_state_is_left_to_a_person_with_sagemakers_reason() -> None:
+    endpoint = FakeEndpoint(ROLLOUT, {CHAMPION: 0.5, CHALLENGER: 0.5}, CONFIGS)
+    endpoint.status, endpoint.failure = "Failed", "capacity error"
+    with pytest.raises(RollbackVerificationError) as raised:
+        restore_endpoint_step(endpoint, record(), None)
+    assert str(raised.value) == f"endpoint {NAME} is Failed (capacity error); restore it by hand"
+    endpoint.failure = None
+    with pytest.raises(RollbackVerificationError) as raised:
+        restore_endpoint_step(endpoint, record(), None)
+    assert str(raised.value) == f"endpoint {NAME} is Failed (no FailureReason given); restore it by hand"
+
+
+def test_the_failure_messages_name_the_endpoint_config_weights_and_reason() -> None:
+    endpoint = FakeEndpoint(FINAL, {CHALLENGER: 1.0}, CONFIGS)
+    step = restore_endpoint_step(endpoint, record(), None)
+    endpoint.fail_next = True
+    endpoint.finish()
+    with pytest.raises(RollbackVerificationError) as raised:
+        restore_endpoint_step(endpoint, record(), progress(step))
+    assert str(raised.value) == (
+        f"UpdateEndpoint of {NAME} back to {ORIGINAL} failed: it still serves {FINAL} (the update failed)"
+    )
+    endpoint = FakeEndpoint(ORIGINAL, {CHAMPION: 0.4}, CONFIGS)
+    step = restore_endpoint_step(endpoint, record(), None)
+    endpoint.fail_next = True
+    endpoint.finish()
+    with pytest.raises(RollbackVerificationError) as raised:
+        restore_endpoint_step(endpoint, record(), progress(step))
+    assert str(raised.value) == (
+        f"endpoint {NAME} serves {ORIGINAL} with weights {{'{CHAMPION}': 0.4}}, not the backed-up "
+        f"{{'{CHAMPION}': 1.0}} (the update failed)"
+    )
+
+
+def test_without_an_endpoint_in_the_backup_or_a_client_nothing_is_asked() -> None:
+    endpoint = FakeEndpoint(ROLLOUT, {CHAMPION: 0.5, CHALLENGER: 0.5}, CONFIGS)
+    step = restore_endpoint_step(endpoint, record().model_copy(update={"endpoint": None}), None)
+    assert (step.pending, step.action) == (False, "none")
+    assert restore_endpoint_step(None, record(), None).action == "none"
     assert endpoint.calls == []

@@ -1,0 +1,327 @@
+"""ClaimPromotion's rules to the letter: what each refusal says, how looks are counted, when a waiting execution
+gives up and what it leaves behind, how long a lock is leased, and what the lock tells operators."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from botocore.exceptions import ClientError
+
+from promotion.claim.claim import LEASE_MARGIN_SECONDS, MAX_LOCK_WAITS, claim, lock_lease_seconds
+from promotion.claim.store import OPERATOR_LOCK_LEASE_SECONDS, ClaimStore, condition_held, execution_liveness
+from promotion.contract.catalog import load_catalog
+from promotion.contract.state import ClaimInput, ClaimStatus
+from promotion.jobs.callbacks import CALLBACK_MARGIN_SECONDS
+from tests.conftest import REGION, ROOT, TABLE, load_event
+
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:promotion:exec-1"
+TUNING_JOB = "arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/fraud-xgb-tuning-0042"
+LOCK_KEY = {"pk": {"S": "MODEL#fraud-detection"}, "sk": {"S": "LOCK"}}
+CLAIM_KEY = {"pk": {"S": "MODEL#fraud-detection"}, "sk": {"S": f"CLAIM#{TUNING_JOB}"}}
+
+
+def request(event: Any = None, state: dict[str, Any] | None = None, execution: str = "exec-1") -> ClaimInput:
+    return ClaimInput(
+        event=load_event("tuning-job-completed.json") if event is None else event,
+        execution_name=execution,
+        execution_arn=f"arn:aws:states:us-east-1:123456789012:execution:promotion:{execution}",
+        state=state or {},
+    )
+
+
+def looked(previous: Any) -> dict[str, Any]:
+    """The execution document of the next look, as WaitForModelLock's loop passes it back."""
+    return {"claim": previous.model_dump(mode="json")}
+
+
+def hold_lock(aws: dict[str, Any], holder: str, release: str = "r-holder") -> ClaimStore:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    taken = store.claim(
+        model="fraud-detection",
+        tuning_job_arn="arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/older",
+        release_id=release,
+        execution_arn=holder,
+        event_time=datetime(2026, 12, 1, tzinfo=UTC),  # newer than the event's tuning job: only the lock blocks it
+        lease_seconds=3600,
+    )
+    assert taken.status == ClaimStatus.CLAIMED
+    return store
+
+
+def test_a_malformed_event_names_every_field_it_lacks(catalog_dir: Path) -> None:
+    event = load_event("tuning-job-completed.json")
+    del event["detail"]["HyperParameterTuningJobName"]
+    del event["time"]
+    rejected = claim(request(event), catalog_dir, store=None)  # type: ignore[arg-type]
+    assert rejected.status == ClaimStatus.REJECTED
+    assert rejected.reason == (
+        "malformed tuning job event: time: Field required; detail.HyperParameterTuningJobName: Field required"
+    )
+
+
+def test_an_event_that_is_not_an_object_is_named_as_the_event(catalog_dir: Path) -> None:
+    rejected = claim(request(["not", "an", "event"]), catalog_dir, store=None)  # type: ignore[arg-type]
+    assert rejected.reason.startswith("malformed tuning job event: <event>: Input should be")
+
+
+def test_refusals_say_why_and_keep_the_model_they_named(catalog_dir: Path) -> None:
+    event = load_event("tuning-job-completed.json")
+    failed = {**event, "detail": {**event["detail"], "HyperParameterTuningJobStatus": "Stopped"}}
+    untagged = {**event, "detail": {**event["detail"], "Tags": {"team": "fraud"}}}
+    unknown = {**event, "detail": {**event["detail"], "Tags": {"promotion:model": "churn"}}}
+    no_store: Any = None
+    stopped = claim(request(failed), catalog_dir, no_store)
+    assert stopped.reason == "tuning job fraud-xgb-tuning-0042 is Stopped; only Completed tuning jobs are promoted"
+    assert (stopped.model, stopped.tuning_job_arn, stopped.attempts) == (None, TUNING_JOB, 1)
+    assert claim(request(untagged), catalog_dir, no_store).reason == (
+        "tuning job has no 'promotion:model' tag naming the model"
+    )
+    churn = claim(request(unknown), catalog_dir, no_store)
+    assert (churn.status, churn.model, churn.tuning_job_name) == (
+        ClaimStatus.REJECTED,
+        "churn",
+        "fraud-xgb-tuning-0042",
+    )
+    assert churn.reason.startswith("no catalog for model 'churn'")
+
+
+def test_the_first_look_only_writes_the_claim_and_the_next_takes_the_lock(
+    aws: dict[str, Any], catalog_dir: Path
+) -> None:
+    """The settle look happens once, on the execution's first look, even when the lock is free."""
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    first = claim(request(), catalog_dir, store)
+    assert (first.status, first.attempts) == (ClaimStatus.WAIT, 1)
+    assert first.reason == (
+        f"claimed tuning job {TUNING_JOB}; waiting one lock period for older tuning jobs of model fraud-detection "
+        "whose events may still be on their way"
+    )
+    assert aws["dynamodb"].get_item(TableName=TABLE, Key=LOCK_KEY, ConsistentRead=True).get("Item") is None
+    second = claim(request(state=looked(first)), catalog_dir, store)
+    assert (second.status, second.attempts, second.release_id) == (ClaimStatus.CLAIMED, 2, first.release_id)
+    assert second.reason == f"claimed tuning job {TUNING_JOB} and the lock of model fraud-detection"
+    third = claim(request(state=looked(second)), catalog_dir, store)
+    assert (third.status, third.attempts) == (ClaimStatus.CLAIMED, 3)
+
+
+@pytest.mark.parametrize("state", [{}, {"claim": "not a claim"}, {"claim": {"status": "WAIT"}}])
+def test_a_look_without_a_previous_count_is_the_first(catalog_dir: Path, state: dict[str, Any]) -> None:
+    event = load_event("tuning-job-completed.json")
+    event["detail"]["Tags"] = {}
+    assert claim(request(event, state=state), catalog_dir, store=None).attempts == 1  # type: ignore[arg-type]
+
+
+def test_a_waiting_execution_names_the_holder_and_gives_up_after_its_last_look(
+    aws: dict[str, Any], catalog_dir: Path
+) -> None:
+    """After MAX_LOCK_WAITS looks the execution stops waiting and drops its claim, so the tuning job's event can be
+    sent again; one look earlier it still waits."""
+    holder = "arn:aws:states:us-east-1:123456789012:execution:promotion:holder"
+    store = hold_lock(aws, holder)
+    previous = claim(request(), catalog_dir, store).model_copy(update={"attempts": MAX_LOCK_WAITS - 2})
+    still = claim(request(state=looked(previous)), catalog_dir, store)
+    locked = f"model fraud-detection is locked by execution {holder} (release r-holder); waiting for it to finish"
+    assert (still.status, still.attempts, still.reason) == (ClaimStatus.WAIT, MAX_LOCK_WAITS - 1, locked)
+    assert aws["dynamodb"].get_item(TableName=TABLE, Key=CLAIM_KEY, ConsistentRead=True).get("Item") is not None
+    gave_up = claim(request(state=looked(still)), catalog_dir, store)
+    assert (gave_up.status, gave_up.attempts) == (ClaimStatus.REJECTED, MAX_LOCK_WAITS)
+    assert gave_up.reason == (
+        f"gave up after {MAX_LOCK_WAITS} looks at the model lock: {locked}; send the tuning job event again to retry"
+    )
+    assert gave_up.release_id == still.release_id
+    assert aws["dynamodb"].get_item(TableName=TABLE, Key=CLAIM_KEY, ConsistentRead=True).get("Item") is None
+    # The lock is the holder's, untouched; the event sent again claims afresh.
+    assert store.lock_holder("fraud-detection") == {"holder": holder, "release_id": "r-holder"}
+    assert claim(request(execution="resent"), catalog_dir, store).status == ClaimStatus.WAIT
+
+
+def test_a_takeover_carries_the_new_release_id_into_the_claim(aws: dict[str, Any], catalog_dir: Path) -> None:
+    alive: dict[str, bool] = {}
+    store = ClaimStore(aws["dynamodb"], TABLE, is_execution_running=lambda arn: alive.get(arn, True))
+    dead = claim(request(execution="crashed"), catalog_dir, store)
+    alive[dead.execution_arn] = False
+    first = claim(request(execution="again"), catalog_dir, store)
+    assert first.release_id == f"{dead.release_id}-t1"
+    taken = claim(request(execution="again", state=looked(first)), catalog_dir, store)
+    assert (taken.status, taken.release_id) == (ClaimStatus.CLAIMED, f"{dead.release_id}-t1")
+    alive[taken.execution_arn] = False
+    store.finish(model="fraud-detection", tuning_job_arn=None, execution_arn=taken.execution_arn, outcome="FAILED")
+    assert claim(request(execution="third"), catalog_dir, store).release_id == f"{dead.release_id}-t2"
+
+
+def test_a_duplicate_names_the_owner_and_its_status(aws: dict[str, Any], catalog_dir: Path) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    claim(request(), catalog_dir, store)
+    duplicate = claim(request(execution="second"), catalog_dir, store)
+    assert (duplicate.status, duplicate.reason) == (
+        ClaimStatus.DUPLICATE,
+        f"tuning job {TUNING_JOB} is already claimed by execution {EXECUTION} (status WAITING); "
+        "this event is a duplicate and was ignored",
+    )
+
+
+def _write(tmp_path: Path, document: dict[str, Any]) -> Path:
+    path = tmp_path / f"{document['id']}.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_the_lease_is_the_sum_of_the_longest_waits_plus_the_margin(tmp_path: Path) -> None:
+    document = yaml.safe_load((ROOT / "models" / "fraud-detection.yaml").read_text())
+    full = load_catalog(_write(tmp_path, document))
+    assert full.comparison is not None and full.rollout is not None
+    rollout = full.rollout
+    assert lock_lease_seconds(full) == (
+        full.approval.timeout_hours * 3600
+        + full.training.max_runtime_seconds
+        + CALLBACK_MARGIN_SECONDS
+        + full.comparison.max_runtime_seconds
+        + CALLBACK_MARGIN_SECONDS
+        + len(rollout.stages) * rollout.bake_minutes * 60 * (1 + rollout.max_bake_extensions)
+        + (len(rollout.stages) + 2) * 2 * 3600
+        + LEASE_MARGIN_SECONDS
+    )
+    bare = {key: value for key, value in document.items() if key not in ("comparison", "rollout")}
+    plain = load_catalog(_write(tmp_path, bare))
+    assert (plain.comparison, plain.rollout) == (None, None)
+    assert lock_lease_seconds(plain) == (
+        plain.approval.timeout_hours * 3600
+        + plain.training.max_runtime_seconds
+        + CALLBACK_MARGIN_SECONDS
+        + LEASE_MARGIN_SECONDS
+    )
+
+
+def test_an_operators_lock_lives_exactly_until_its_lease_ends(aws: dict[str, Any]) -> None:
+    now = [2_000_000.0]
+    store = ClaimStore(aws["dynamodb"], TABLE, clock=lambda: now[0])
+    assert store.lock_for_operator("fraud-detection", "evt-1") is None
+    holder = {"holder": "operator-rollback:evt-1", "release_id": "operator-rollback"}
+    assert store.lock_holder("fraud-detection") == holder
+    now[0] += OPERATOR_LOCK_LEASE_SECONDS  # the last second of the lease
+    assert store.lock_holder("fraud-detection") == holder
+    assert store.lock_for_operator("fraud-detection", "evt-2") == (
+        "model fraud-detection is locked by execution operator-rollback:evt-1 (release operator-rollback); "
+        "waiting for it to finish"
+    )
+    now[0] += 1
+    assert store.lock_holder("fraud-detection") is None
+    assert store.lock_for_operator("fraud-detection", "evt-2") is None
+
+
+def test_an_operators_lock_without_a_lease_is_not_alive(aws: dict[str, Any]) -> None:
+    aws["dynamodb"].put_item(
+        TableName=TABLE, Item={**LOCK_KEY, "holder": {"S": "operator-rollback:x"}, "release_id": {"S": "r"}}
+    )
+    assert ClaimStore(aws["dynamodb"], TABLE).lock_holder("fraud-detection") is None
+
+
+def test_a_lock_without_holder_details_is_still_reported(aws: dict[str, Any]) -> None:
+    """A lock item written by hand (or by an older version) without its release still makes a claim wait."""
+    aws["dynamodb"].put_item(TableName=TABLE, Item={**LOCK_KEY, "holder": {"S": "arn:someone"}})
+    attempt = ClaimStore(aws["dynamodb"], TABLE).claim(
+        model="fraud-detection",
+        tuning_job_arn=TUNING_JOB,
+        release_id="r1",
+        execution_arn=EXECUTION,
+        event_time=datetime(2026, 11, 20, tzinfo=UTC),
+        lease_seconds=60,
+    )
+    assert attempt.reason == (
+        "model fraud-detection is locked by execution arn:someone (release ?); waiting for it to finish"
+    )
+
+
+def test_an_operators_lock_is_released_only_by_its_own_request(aws: dict[str, Any]) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    store.lock_for_operator("fraud-detection", "evt-1")
+    store.release_operator_lock("fraud-detection", "evt-2")
+    assert store.lock_holder("fraud-detection") is not None
+    store.release_operator_lock("fraud-detection", "evt-1")
+    assert store.lock_holder("fraud-detection") is None
+
+
+def test_a_write_refused_for_another_reason_than_its_condition_is_raised(aws: dict[str, Any]) -> None:
+    with pytest.raises(ClientError) as raised:
+        condition_held(aws["dynamodb"].put_item, TableName="no-such-table", Item=LOCK_KEY)
+    assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_liveness_follows_step_functions(aws: dict[str, Any]) -> None:
+    stepfunctions = aws["stepfunctions"]
+    role = "arn:aws:iam::123456789012:role/sfn"
+    machine = stepfunctions.create_state_machine(
+        name="m", definition='{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":600,"End":true}}}', roleArn=role
+    )["stateMachineArn"]
+    running = stepfunctions.start_execution(stateMachineArn=machine, name="running")["executionArn"]
+    stopped = stepfunctions.start_execution(stateMachineArn=machine, name="stopped")["executionArn"]
+    stepfunctions.stop_execution(executionArn=stopped)
+    is_running = execution_liveness(stepfunctions)
+    assert is_running(running) is True
+    assert is_running(stopped) is False
+    assert is_running(machine.replace(":stateMachine:", ":execution:") + ":never-started") is False
+
+
+def test_liveness_does_not_guess_when_step_functions_refuses(aws: dict[str, Any]) -> None:
+    """AccessDenied (or any refusal) is not 'not running': a lock must not be taken from a live promotion."""
+    denied = boto3.client("stepfunctions", region_name=REGION)
+
+    def refuse(**_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DescribeExecution")
+
+    denied.describe_execution = refuse  # type: ignore[method-assign]
+    with pytest.raises(ClientError):
+        execution_liveness(denied)(EXECUTION)
+
+
+class TakenAndReleasedMeanwhile:
+    """moto's DynamoDB, except that another promotion takes the free lock just before this claim's put, and releases
+    it before this claim reads who holds it."""
+
+    def __init__(self, dynamodb: Any) -> None:
+        self._dynamodb = dynamodb
+        self._raced = False
+
+    def put_item(self, **request: Any) -> Any:
+        if request["Item"]["sk"] != {"S": "LOCK"} or self._raced:
+            return self._dynamodb.put_item(**request)
+        self._raced = True
+        other = {**LOCK_KEY, "holder": {"S": "arn:other"}, "release_id": {"S": "r-other"}}
+        self._dynamodb.put_item(TableName=request["TableName"], Item=other)
+        try:
+            return self._dynamodb.put_item(**request)
+        finally:
+            self._dynamodb.delete_item(TableName=request["TableName"], Key=LOCK_KEY)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dynamodb, name)
+
+
+def test_a_lock_taken_and_released_between_the_look_and_the_put_is_waited_for_once(aws: dict[str, Any]) -> None:
+    racing = ClaimStore(TakenAndReleasedMeanwhile(aws["dynamodb"]), TABLE)
+    attempt = racing.claim(
+        model="fraud-detection",
+        tuning_job_arn=TUNING_JOB,
+        release_id="r1",
+        execution_arn=EXECUTION,
+        event_time=datetime(2026, 12, 2, tzinfo=UTC),
+        lease_seconds=60,
+    )
+    assert (attempt.status, attempt.reason) == (
+        ClaimStatus.WAIT,
+        "model fraud-detection is locked by execution ? (release ?); waiting for it to finish",
+    )
+    again = racing.claim(
+        model="fraud-detection",
+        tuning_job_arn=TUNING_JOB,
+        release_id="r1",
+        execution_arn=EXECUTION,
+        event_time=datetime(2026, 12, 2, tzinfo=UTC),
+        lease_seconds=60,
+    )
+    assert again.status == ClaimStatus.CLAIMED
