@@ -106,7 +106,7 @@ def request_approval(
             **approval_key(claim.model, claim.tuning_job_name),
             "status": {"S": PENDING},
             "task_token": {"S": task_token},
-            "release_id": {"S": claim.release_id or ""},
+            "release_id": {"S": claim.release_id},
             "execution_arn": {"S": claim.execution_arn},
             "requested_at": {"S": moment.isoformat()},
             "decision_deadline": {"N": str(expires_at)},
@@ -210,14 +210,15 @@ def decide(
         return refuse(f"the promotion of {model} from {job} was already decided ({status} by {by}); ignored", True)
     if int(item["decision_deadline"]["N"]) < int(moment.timestamp()):
         return refuse(f"the approval window of {model} from {job} has expired; decision ignored")
-    approver = catalog.approval.approver(package.identity, package.account) if package.identity else None
-    if approver is None:
-        who = package.identity or "an unidentified principal"
+    identity = package.identity
+    approver = catalog.approval.approver(identity, package.account) if identity else None
+    if approver is None or identity is None:
+        who = identity or "an unidentified principal"
         listed = ", ".join(one.identity for one in catalog.approval.approvers)
         reason = f"{who} is not an approver of {model} (approvers: {listed})"
         return_to_pending(sagemaker, package.arn, f"{package.status} by {who} refused: not an approver of {model}")
         return refuse(f"{reason}; {package.arn} is back to {PENDING_STATUS}")
-    decision = "approve" if package.status == APPROVED_STATUS else "reject"
+    approving = package.status == APPROVED_STATUS
     if not condition_held(
         dynamodb.update_item,
         TableName=table,
@@ -229,9 +230,9 @@ def decide(
         ConditionExpression="#status = :pending AND model_package_arn = :arn",
         ExpressionAttributeNames={"#status": "status"},
         ExpressionAttributeValues={
-            ":new": {"S": APPROVED if decision == "approve" else "REJECTED"},
+            ":new": {"S": APPROVED if approving else "REJECTED"},
             ":by": {"S": approver.name},
-            ":identity": {"S": package.identity or ""},
+            ":identity": {"S": identity},
             ":at": {"S": moment.isoformat()},
             ":comment": {"S": package.comment},
             ":pending": {"S": PENDING},
@@ -241,11 +242,11 @@ def decide(
         return refuse(f"the promotion of {model} from {job} was decided concurrently; decision ignored", True)
     token = item["task_token"]["S"]
     try:
-        if decision == "approve":
+        if approving:
             approval = Approval(
                 decision="approve",
                 decided_by=approver.name,
-                identity=package.identity,
+                identity=identity,
                 model_package_arn=package.arn,
                 comment=package.comment,
                 decided_at=moment,
@@ -255,7 +256,7 @@ def decide(
             cause = {
                 "errorMessage": f"rejected by {approver.name}: {package.comment}",
                 "decided_by": approver.name,
-                "identity": package.identity,
+                "identity": identity,
                 "model_package_arn": package.arn,
                 "comment": package.comment,
                 "decided_at": moment.isoformat(),
@@ -273,13 +274,13 @@ def decide(
             )
             return refuse(f"the promotion of {model} from {job} is no longer waiting ({code}); decision ignored")
         raise
-    verb = "approved" if decision == "approve" else "rejected"
+    verb = "approved" if approving else "rejected"
     return DecisionOutcome(
         True,
-        f"promotion of {model} from {job} {verb} by {approver.name} ({package.identity})",
+        f"promotion of {model} from {job} {verb} by {approver.name} ({identity})",
         model,
         job,
-        package.identity,
+        identity,
     )
 
 
@@ -306,7 +307,7 @@ def verify_recorded_approval(
         problems.append(f"its recorded status is {item['status']['S']}, not {APPROVED}")
     if item["execution_arn"]["S"] != claim.execution_arn:
         problems.append(f"it was recorded for execution {item['execution_arn']['S']}")
-    if item["release_id"]["S"] != (claim.release_id or ""):
+    if item["release_id"]["S"] != claim.release_id:
         problems.append(f"it was recorded for release {item['release_id']['S']}, not {claim.release_id}")
     if recorded_by != approval.decided_by:
         problems.append(f"the task output says {approval.decided_by!r} approved, the record says {recorded_by!r}")
@@ -318,7 +319,8 @@ def verify_recorded_approval(
         if package.status != APPROVED_STATUS:
             problems.append(f"the Model Registry says {package_arn} is {package.status}")
         elif approver is None or approver.name != recorded_by or package.identity != recorded_identity:
-            problems.append(f"the Model Registry says {package.identity} last changed {package_arn}")
+            who = package.identity or "an unidentified principal"
+            problems.append(f"the Model Registry says {who} last changed {package_arn}")
     else:
         problems.append("no model package was registered for it")
     if problems:

@@ -374,7 +374,6 @@ def continue_rollback(
             accepted=False,
             reason=f"the rollback of release {release_id} failed part way: {error}; the endpoint may still serve "
             "it, and the config names it until the endpoint is back: reject its package again to finish",
-            rolled_back_release=release_id,
         )
         _conclude(requests, store, model, attempt, failed)
         raise

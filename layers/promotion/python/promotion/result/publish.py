@@ -29,6 +29,10 @@ DETAIL_TYPES = {
 }
 
 
+# The execution document's sections decision.json carries as they are (in this order, after the validation's).
+REPORTED_SECTIONS = ("approval", "backup", "parameters", "config", "pipeline", "comparison", "rollout", "error")
+
+
 def html_key(report_key: str) -> str:
     """report.html sits beside decision.json."""
     return report_key.rsplit("/", 1)[0] + "/report.html"
@@ -53,7 +57,8 @@ def decision_report(
     cost: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """decision.json: what was promoted, who approved, what failed with which numbers, what was restored."""
-    validation = state.validation
+    document = state.model_dump(mode="json")
+    validation = document["validation"] or {}
     return {
         "model": state.claim.model,
         "release_id": state.claim.release_id,
@@ -62,21 +67,14 @@ def decision_report(
         "outcome": outcome.value,
         "reason": reason,
         "decided_at": now.isoformat(),
-        "candidate": validation.candidate.model_dump(mode="json") if validation and validation.candidate else None,
-        "champion": validation.champion.model_dump(mode="json") if validation and validation.champion else None,
-        "checks": [check.model_dump(mode="json") for check in validation.checks] if validation else [],
-        "warnings": list(validation.warnings) if validation else [],
-        "approval": state.approval.model_dump(mode="json") if state.approval else None,
-        "backup": state.backup.model_dump(mode="json") if state.backup else None,
-        "parameters": state.parameters.model_dump(mode="json") if state.parameters else None,
-        "config": state.config.model_dump(mode="json") if state.config else None,
-        "pipeline": state.pipeline.model_dump(mode="json") if state.pipeline else None,
-        "comparison": state.comparison.model_dump(mode="json") if state.comparison else None,
-        "rollout": state.rollout.model_dump(mode="json") if state.rollout else None,
-        "error": state.error,
+        "candidate": validation.get("candidate"),
+        "champion": validation.get("champion"),
+        "checks": validation.get("checks", []),
+        "warnings": validation.get("warnings", []),
+        **{section: document[section] for section in REPORTED_SECTIONS},
         "failed_state": failed_state,
-        "rollback": state.rollback.model_dump(mode="json") if state.rollback else None,
-        "rollback_error": state.rollback_error,
+        "rollback": document["rollback"],
+        "rollback_error": document["rollback_error"],
         "cost": dict(cost) if cost else None,
     }
 
@@ -148,7 +146,7 @@ def publish_result(
     if claim.model:
         released = store.finish(
             model=claim.model,
-            tuning_job_arn=claim.tuning_job_arn if claim.release_id else None,
+            tuning_job_arn=claim.tuning_job_arn,  # a claim that is not this execution's is left as it is
             execution_arn=claim.execution_arn,
             outcome=outcome.value,
         )
