@@ -332,3 +332,100 @@ def test_people_see_the_promotions_still_waiting_within_their_window(
     assert len(pending_approvals(aws["dynamodb"], TABLE, "fraud-detection")) <= 1  # without a clock: now
     conclude(aws, state, "FAILED")
     assert pending_approvals(aws["dynamodb"], TABLE, "fraud-detection", now=REQUESTED) == []
+
+
+def test_a_forged_approval_while_the_record_still_waits_is_refused(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, registry_as: Callable[..., None]
+) -> None:
+    """Someone with the task token answers AwaitApproval before any approver decided: the record has no decider."""
+    state = validated_state(aws, catalog, catalog_dir)
+    package = ask(aws, catalog, state)
+    forged = Approval(decision="approve", decided_by="Alice Martin", identity=ALICE_ARN, model_package_arn=package)
+    assert refusal(aws, catalog, state.model_copy(update={"approval": forged})) == mismatch(
+        state,
+        "its recorded status is PENDING, not APPROVED; the task output says 'Alice Martin' approved, the record says "
+        f"None; the Model Registry says {package} is PendingManualApproval",
+    )
+
+
+def test_a_record_whose_identity_was_edited_is_refused(
+    aws: dict[str, Any], catalog: ModelCatalog, approved: dict[str, Any]
+) -> None:
+    aws["dynamodb"].update_item(
+        TableName=TABLE,
+        Key=approval_key("fraud-detection", "fraud-xgb-tuning-0042"),
+        UpdateExpression="SET decided_by_identity = :other",
+        ExpressionAttributeValues={":other": {"S": "arn:aws:sts::123456789012:assumed-role/DataScientists/eve"}},
+    )
+    assert refusal(aws, catalog, approved["state"]) == mismatch(
+        approved["state"], f"the Model Registry says {ALICE_ARN} last changed {approved['package']}"
+    )
+
+
+class Anonymous:
+    """moto's SageMaker, except that DescribeModelPackage names nobody (no LastModifiedBy nor CreatedBy)."""
+
+    def __init__(self, sagemaker: Any) -> None:
+        self._sagemaker = sagemaker
+
+    def describe_model_package(self, **request: Any) -> Any:
+        described = dict(self._sagemaker.describe_model_package(**request))
+        described.pop("LastModifiedBy", None)
+        described.pop("CreatedBy", None)
+        return described
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sagemaker, name)
+
+
+def test_a_package_nobody_is_named_for_is_refused(
+    aws: dict[str, Any], catalog: ModelCatalog, approved: dict[str, Any]
+) -> None:
+    with pytest.raises(ApprovalNotRecorded) as raised:
+        verify_recorded_approval(aws["dynamodb"], Anonymous(aws["sagemaker"]), TABLE, approved["state"], catalog)
+    assert str(raised.value) == mismatch(
+        approved["state"], f"the Model Registry says an unidentified principal last changed {approved['package']}"
+    )
+
+
+def test_a_promotion_without_a_validation_concludes_its_candidate_alone(
+    aws: dict[str, Any], catalog: ModelCatalog, approved: dict[str, Any]
+) -> None:
+    state: PromotionState = approved["state"]
+    assert conclude(aws, state.model_copy(update={"validation": None}), "PROMOTED") == approved["package"]
+    properties = metadata(aws, approved["package"])["CustomerMetadataProperties"]
+    assert properties[METADATA_PRODUCTION] == "current"
+
+
+def test_every_waiting_promotion_is_listed_whatever_comes_before_it(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path
+) -> None:
+    """Two tuning jobs waiting, the first (in key order) already decided, and one recorded before packages were."""
+    first = validated_state(aws, catalog, catalog_dir)
+    ask(aws, catalog, first)
+    aws["dynamodb"].update_item(
+        TableName=TABLE,
+        Key=approval_key("fraud-detection", "fraud-xgb-tuning-0042"),
+        UpdateExpression="SET #s = :done",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":done": {"S": "APPROVED"}},
+    )
+    deadline = int((REQUESTED + timedelta(hours=72)).timestamp())
+    aws["dynamodb"].put_item(
+        TableName=TABLE,
+        Item={
+            **approval_key("fraud-detection", "fraud-xgb-tuning-0043"),
+            "status": {"S": "PENDING"},
+            "task_token": {"S": "t"},
+            "release_id": {"S": "r43"},
+            "execution_arn": {"S": "arn:e43"},
+            "requested_at": {"S": REQUESTED.isoformat()},
+            "decision_deadline": {"N": str(deadline)},
+        },
+    )
+    (waiting,) = pending_approvals(aws["dynamodb"], TABLE, "fraud-detection", now=REQUESTED)
+    assert (waiting.tuning_job_name, waiting.release_id, waiting.model_package_arn) == (
+        "fraud-xgb-tuning-0043",
+        "r43",
+        None,
+    )

@@ -325,3 +325,140 @@ def test_a_lock_taken_and_released_between_the_look_and_the_put_is_waited_for_on
         lease_seconds=60,
     )
     assert again.status == ClaimStatus.CLAIMED
+
+
+def test_giving_up_drops_only_this_executions_claim(aws: dict[str, Any]) -> None:
+    store = hold_lock(aws, EXECUTION)
+    older = "arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/older"
+    store.forget(model="fraud-detection", tuning_job_arn=older, execution_arn="arn:someone-else")
+    key = {"pk": {"S": "MODEL#fraud-detection"}, "sk": {"S": f"CLAIM#{older}"}}
+    assert aws["dynamodb"].get_item(TableName=TABLE, Key=key, ConsistentRead=True).get("Item") is not None
+    store.forget(model="fraud-detection", tuning_job_arn=older, execution_arn=EXECUTION)
+    assert aws["dynamodb"].get_item(TableName=TABLE, Key=key, ConsistentRead=True).get("Item") is None
+
+
+def claim_of(store: ClaimStore, job: str, execution: str, when: datetime, lease: int = 3600) -> Any:
+    return store.claim(
+        model="fraud-detection",
+        tuning_job_arn=f"arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/{job}",
+        release_id=f"r-{job}",
+        execution_arn=f"arn:aws:states:us-east-1:123456789012:execution:promotion:{execution}",
+        event_time=when,
+        lease_seconds=lease,
+    )
+
+
+def claim_item(aws: dict[str, Any], job: str) -> dict[str, Any]:
+    key = {
+        "pk": {"S": "MODEL#fraud-detection"},
+        "sk": {"S": f"CLAIM#arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/{job}"},
+    }
+    return dict(aws["dynamodb"].get_item(TableName=TABLE, Key=key, ConsistentRead=True)["Item"])
+
+
+def test_the_claim_records_who_which_release_when_and_until_when_and_a_next_look_renews_it(
+    aws: dict[str, Any],
+) -> None:
+    now = [1_000_000.0]
+    store = ClaimStore(aws["dynamodb"], TABLE, clock=lambda: now[0])
+    when = datetime(2026, 11, 20, 14, 5, 41, tzinfo=UTC)
+    claim_of(store, "a", "exec-a", when, lease=600)
+    item = claim_item(aws, "a")
+    assert {key: item[key] for key in ("execution_arn", "release_id", "event_time", "status", "lease_expires_at")} == {
+        "execution_arn": {"S": "arn:aws:states:us-east-1:123456789012:execution:promotion:exec-a"},
+        "release_id": {"S": "r-a"},
+        "event_time": {"S": "2026-11-20T14:05:41+00:00"},
+        "status": {"S": "ACTIVE"},
+        "lease_expires_at": {"N": "1000600"},
+    }
+    now[0] += 300
+    assert claim_of(store, "a", "exec-a", when, lease=600).release_id == "r-a"
+    assert claim_item(aws, "a")["lease_expires_at"] == {"N": "1000900"}
+
+
+def test_an_older_claim_is_waited_for_only_while_its_lease_runs_and_its_execution_runs(aws: dict[str, Any]) -> None:
+    now = [1_000_000.0]
+    alive = {"arn:aws:states:us-east-1:123456789012:execution:promotion:old": True}
+    store = ClaimStore(aws["dynamodb"], TABLE, is_execution_running=lambda a: alive.get(a, True), clock=lambda: now[0])
+    early, late = datetime(2026, 11, 20, 10, tzinfo=UTC), datetime(2026, 11, 20, 11, tzinfo=UTC)
+    store.claim(
+        model="fraud-detection",
+        tuning_job_arn="arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/old",
+        release_id="r-old",
+        execution_arn="arn:aws:states:us-east-1:123456789012:execution:promotion:old",
+        event_time=early,
+        lease_seconds=600,
+        settle=True,
+    )
+    waiting = claim_of(store, "new", "new", late)
+    assert waiting.reason == (
+        "an older tuning job of model fraud-detection (arn:aws:sagemaker:us-east-1:123456789012:"
+        "hyper-parameter-tuning-job/old) is still being promoted; waiting for it"
+    )
+    now[0] += 600  # the last second of its lease: still waited for
+    assert claim_of(store, "new", "new", late).status == ClaimStatus.WAIT
+    now[0] += 1
+    assert claim_of(store, "new", "new", late).status == ClaimStatus.CLAIMED
+
+
+def test_an_older_claim_whose_execution_ended_is_not_waited_for(aws: dict[str, Any]) -> None:
+    old = "arn:aws:states:us-east-1:123456789012:execution:promotion:old"
+    store = ClaimStore(aws["dynamodb"], TABLE, is_execution_running=lambda a: a != old)
+    early, late = datetime(2026, 11, 20, 10, tzinfo=UTC), datetime(2026, 11, 20, 11, tzinfo=UTC)
+    store.claim(
+        model="fraud-detection",
+        tuning_job_arn="arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/old",
+        release_id="r-old",
+        execution_arn=old,
+        event_time=early,
+        lease_seconds=3600,
+        settle=True,
+    )
+    assert claim_of(store, "new", "new", late).status == ClaimStatus.CLAIMED
+
+
+def test_tuning_jobs_that_completed_at_the_same_second_go_in_arn_order(aws: dict[str, Any]) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    same = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    store.claim(
+        model="fraud-detection",
+        tuning_job_arn="arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/b",
+        release_id="r-b",
+        execution_arn="arn:aws:states:us-east-1:123456789012:execution:promotion:b",
+        event_time=same,
+        lease_seconds=3600,
+        settle=True,
+    )
+    assert claim_of(store, "a", "a", same).status == ClaimStatus.CLAIMED  # a sorts before b
+    store.finish(
+        model="fraud-detection",
+        tuning_job_arn=None,
+        execution_arn="arn:aws:states:us-east-1:123456789012:execution:promotion:a",
+        outcome="PROMOTED",
+    )
+    store2 = ClaimStore(aws["dynamodb"], TABLE)
+    store2.claim(
+        model="fraud-detection",
+        tuning_job_arn="arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/c",
+        release_id="r-c",
+        execution_arn="arn:aws:states:us-east-1:123456789012:execution:promotion:c",
+        event_time=same,
+        lease_seconds=3600,
+        settle=True,
+    )
+    assert claim_of(store2, "d", "d", same).status == ClaimStatus.WAIT  # c sorts before d: d waits
+
+
+def test_finishing_marks_the_owners_claim_done_with_its_outcome_and_releases_only_its_own_lock(
+    aws: dict[str, Any],
+) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    claim_of(store, "a", "exec-a", datetime(2026, 11, 20, tzinfo=UTC))
+    job = "arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/a"
+    owner = "arn:aws:states:us-east-1:123456789012:execution:promotion:exec-a"
+    assert store.finish(model="fraud-detection", tuning_job_arn=job, execution_arn="arn:other", outcome="X") is False
+    assert claim_item(aws, "a")["status"] == {"S": "ACTIVE"}
+    assert store.finish(model="fraud-detection", tuning_job_arn=job, execution_arn=owner, outcome="ROLLED_BACK")
+    item = claim_item(aws, "a")
+    assert (item["status"], item["outcome"]) == ({"S": "DONE"}, {"S": "ROLLED_BACK"})
+    assert store.finish(model="fraud-detection", tuning_job_arn=job, execution_arn=owner, outcome="X") is False

@@ -139,7 +139,7 @@ def test_the_request_stores_announces_and_notifies_exactly_what_waits(
     ]
     (message,) = received()
     assert message["Subject"] == f"Approval needed: fraud-detection {state.claim.release_id}"
-    assert json.loads(message["Message"]) == notice
+    assert message["Message"] == json.dumps(notice, indent=2)  # an e-mail people read
 
 
 def test_the_commands_name_the_model_and_the_package() -> None:
@@ -479,3 +479,24 @@ def test_a_throttled_answer_is_raised_for_the_retry(
     with pytest.raises(ClientError, match="ThrottlingException"):
         run_decide(aws, catalog, pending["package"], sfn=Throttled())
     assert stored(aws)["status"] == {"S": "APPROVED"}  # decided; the retried invocation finds it already decided
+
+
+def test_a_decision_without_a_clock_is_dated_now_in_utc(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, registry_as: Callable[..., None]
+) -> None:
+    state = validated_state(aws, catalog, catalog_dir)
+    package = ask(aws, catalog, state, now=None)["model_package_arn"]
+    change(aws, registry_as, package, ALICE)
+    sfn = RecordingStepFunctions()
+    before = datetime.now(UTC)
+    outcome = decide(
+        change_of(package),
+        {catalog.id: catalog},
+        dynamodb=aws["dynamodb"],
+        stepfunctions=sfn,
+        sagemaker=aws["sagemaker"],
+        table=TABLE,
+    )
+    assert outcome.accepted
+    decided = datetime.fromisoformat(json.loads(sfn.calls[0][1]["output"])["decided_at"].replace("Z", "+00:00"))
+    assert decided.tzinfo is not None and before <= decided <= datetime.now(UTC)

@@ -10,16 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from local import endpoints
 from promotion.claim.store import ClaimStore
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.names import backup_key
 from promotion.contract.state import ClaimStatus, OperatorRollback, PromotionState
-from promotion.core.errors import LockLost
+from promotion.core.errors import LockLost, TransientAwsError
 from promotion.production.backup import backup_production
 from promotion.production.operator_rollback import continue_rollback, rollback_step
 from promotion.production.read import read_endpoint
+from promotion.production.restore import rollback_execution
 from promotion.result.audit import list_audit_records
 from tests.conftest import CONFIG_BUCKET, TABLE, load_event
 from tests.integration.helpers import (
@@ -29,6 +31,7 @@ from tests.integration.helpers import (
     promote_until_config,
     reject_live_release,
     snapshot,
+    state_change,
     validated_state,
 )
 
@@ -116,6 +119,7 @@ def test_the_endpoint_is_waited_for_under_the_lock_and_the_rollback_finishes_onc
     request = reject_live_release(aws, catalog, registry_as, reason="FPR x2")
     first = rollback_step(request, None, {catalog.id: catalog}, **services(aws, store))
     assert (first.accepted, first.pending, first.rolled_back_release) == (True, True, world["release"])
+    assert (first.restored_release, first.note) == (world["first"].claim.release_id, "")
     assert first.attempt is not None and first.attempt.startswith(f"{request.id}/")
     assert first.restored is not None and first.restored.endpoint_requested == "UpdateEndpoint:config-r1"
     assert first.reason == (
@@ -139,7 +143,8 @@ def test_the_endpoint_is_waited_for_under_the_lock_and_the_rollback_finishes_onc
     assert list_audit_records(aws["dynamodb"], TABLE, catalog.id) == []  # written once everything is back
 
     lifecycle.complete_now(world["name"])
-    done = rollback_step(request, waiting, {catalog.id: catalog}, **services(aws, store))
+    noted = waiting.model_copy(update={"note": "an earlier attempt of this request had begun restoring"})
+    done = rollback_step(request, noted, {catalog.id: catalog}, **services(aws, store))
     assert (done.accepted, done.pending, done.rolled_back_release) == (True, False, world["release"])
     assert done.restored_release == world["first"].claim.release_id
     assert snapshot(aws, catalog) == world["before"]
@@ -147,11 +152,19 @@ def test_the_endpoint_is_waited_for_under_the_lock_and_the_rollback_finishes_onc
     assert endpoint is not None and endpoint.config_name == "config-r1"
     assert store.lock_holder(catalog.id) is None
     record = list_audit_records(aws["dynamodb"], TABLE, catalog.id)[-1]
-    assert (record.outcome, record.approved_by, record.execution_arn) == (
+    identity = "arn:aws:sts::123456789012:assumed-role/PlatformOnCall/omar@example.com"
+    assert (record.outcome, record.approved_by, record.approved_by_identity, record.execution_arn) == (
         "OPERATOR_ROLLBACK",
         "Omar Haddad",
+        identity,
         OPERATOR_ROLLBACK_EXECUTION,
     )
+    assert (done.requested_by_identity, done.request_reason) == (identity, "FPR x2")
+    assert done.restored is not None
+    assert record.reason == (
+        f"Omar Haddad: FPR x2; {done.restored.reason} (an earlier attempt of this request had begun restoring)"
+    )
+    assert record.recorded_at.tzinfo is not None and record.release_id.startswith(f"{world['release']}-rollback-")
     item = aws["dynamodb"].get_item(
         TableName=TABLE,
         Key={"pk": {"S": f"MODEL#{catalog.id}"}, "sk": {"S": f"ROLLBACK#{request.id}"}},
@@ -244,3 +257,94 @@ def test_progress_that_names_no_request_is_refused(missing: str) -> None:
             ("ssm", "s3", "dynamodb", "bucket", "table", "store", "sagemaker", "execution")
         ))  # fmt: skip
     assert str(raised.value) == "operator rollback of fraud-detection: the progress names no request (restoring)"
+
+
+def test_a_package_of_no_catalog_model_is_no_rollback_request(
+    aws: dict[str, Any], catalog: ModelCatalog, registry_as: Act
+) -> None:
+    aws["sagemaker"].create_model_package_group(ModelPackageGroupName="churn")
+    package = aws["sagemaker"].create_model_package(
+        ModelPackageGroupName="churn",
+        InferenceSpecification={
+            "Containers": [{"Image": IMAGE}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+        ModelApprovalStatus="Rejected",
+    )["ModelPackageArn"]
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    outcome = rollback_step(state_change(aws, package), None, {catalog.id: catalog}, **services(aws, store))
+    assert outcome == OperatorRollback(
+        accepted=False, ignored=True, model="unknown", reason="model package group 'churn' is no catalog model's"
+    )
+
+
+def test_the_rollback_state_restores_the_endpoint_and_a_finished_earlier_run_changes_nothing(
+    aws: dict[str, Any],
+    catalog: ModelCatalog,
+    catalog_dir: Path,
+    lifecycle: endpoints.EndpointLifecycle,
+) -> None:
+    """Rollback of the execution's own release (R2, whose backup recorded config-r1) with the endpoint on config-r2:
+    the first run asks for config-r1; once it serves it, a run carrying a finished earlier run reports it back."""
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    world = two_releases_on_the_endpoint(aws, catalog, catalog_dir, store, lifecycle)
+    claim = world["first"].claim.model_copy(update={"release_id": world["release"]})
+    state = world["first"].model_copy(update={"claim": claim, "error": {"Error": "GateFailed", "Cause": "5xx"}})
+    first = rollback_execution(aws["ssm"], aws["s3"], CONFIG_BUCKET, catalog, state, aws["sagemaker"])
+    assert (first.endpoint_pending, first.endpoint_requested, first.error) == (
+        True,
+        "UpdateEndpoint:config-r1",
+        "GateFailed: 5xx",
+    )
+    lifecycle.complete_now(world["name"])
+    done = rollback_execution(
+        aws["ssm"], aws["s3"], CONFIG_BUCKET, catalog, state.model_copy(update={"rollback": first}), aws["sagemaker"]
+    )
+    assert (done.restored, done.endpoint_action) == (True, f"endpoint {world['name']} back on config-r1 (config-r1)")
+    again = rollback_execution(
+        aws["ssm"], aws["s3"], CONFIG_BUCKET, catalog, state.model_copy(update={"rollback": done}), aws["sagemaker"]
+    )
+    assert (again.restored, again.endpoint_action) == (True, "unchanged")
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "GetObject"),
+        TransientAwsError("still throttled (ThrottlingException) after 6 attempts"),
+    ],
+    ids=["throttled", "gave-up-backing-off"],
+)
+def test_a_transient_failure_is_raised_for_the_retry_with_the_lock_held_and_the_request_open(
+    aws: dict[str, Any],
+    catalog: ModelCatalog,
+    catalog_dir: Path,
+    registry_as: Act,
+    lifecycle: endpoints.EndpointLifecycle,
+    monkeypatch: pytest.MonkeyPatch,
+    refusal: Exception,
+) -> None:
+    from promotion.production import operator_rollback as operations
+
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    two_releases_on_the_endpoint(aws, catalog, catalog_dir, store, lifecycle)
+    request = reject_live_release(aws, catalog, registry_as)
+    first = rollback_step(request, None, {catalog.id: catalog}, **services(aws, store))
+
+    def throttled(*_: Any, **__: Any) -> Any:
+        raise refusal
+
+    monkeypatch.setattr(operations, "load_backup", throttled)
+    with pytest.raises(type(refusal)):
+        continue_rollback({catalog.id: catalog}, first, **services(aws, store))
+    assert store.lock_holder(catalog.id) == {
+        "holder": f"operator-rollback:{first.attempt}",
+        "release_id": "operator-rollback",
+    }
+    item = aws["dynamodb"].get_item(
+        TableName=TABLE,
+        Key={"pk": {"S": f"MODEL#{catalog.id}"}, "sk": {"S": f"ROLLBACK#{request.id}"}},
+        ConsistentRead=True,
+    )["Item"]
+    assert item["status"]["S"] == "RESTORING"

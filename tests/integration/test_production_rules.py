@@ -429,3 +429,92 @@ def test_the_rollback_state_restores_the_executions_release_and_says_which_failu
         aws["ssm"], aws["s3"], CONFIG_BUCKET, catalog, failed.model_copy(update={"rollback": finished})
     )
     assert last.parameters_restored == []
+
+
+class ThrottledOnce:
+    """moto's SSM, except that each operation's first call is throttled, as Parameter Store throttles bursts."""
+
+    def __init__(self, ssm: Any) -> None:
+        self._ssm = ssm
+        self.throttled: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._ssm, name)
+        if name not in ("put_parameter", "delete_parameter", "get_parameters_by_path"):
+            return real
+
+        def call(**request: Any) -> Any:
+            if name not in self.throttled:
+                self.throttled.append(name)
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, name)
+            return real(**request)
+
+        return call
+
+    def get_paginator(self, operation: str) -> Any:
+        paginator = self._ssm.get_paginator(operation)
+        throttled = self.throttled
+
+        class Paginator:
+            def paginate(self, **request: Any) -> Any:
+                if operation not in throttled:
+                    throttled.append(operation)
+                    raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, operation)
+                return paginator.paginate(**request)
+
+        return Paginator()
+
+
+def test_throttled_writes_back_off_with_the_callers_sleep_and_still_land(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path
+) -> None:
+    aws["ssm"].put_parameter(Name=f"{PREFIX}/legacy", Value="x", Type="String")
+    state = validated_state(aws, catalog, catalog_dir)
+    release = str(state.claim.release_id)
+    assert state.validation is not None and state.validation.candidate is not None
+    backup_production(aws["ssm"], aws["s3"], CONFIG_BUCKET, catalog, release)
+    throttled = ThrottledOnce(aws["ssm"])
+    slept: list[float] = []
+    written = write_hyperparameters(
+        throttled, aws["s3"], CONFIG_BUCKET, catalog, release, state.validation.candidate.hyperparameters, slept.append
+    )
+    assert sorted(throttled.throttled) == ["delete_parameter", "get_parameters_by_path", "put_parameter"]
+    assert len(slept) == 3  # one wait per throttled call, none of them a real sleep
+    assert written.removed == [f"{PREFIX}/legacy"] and written.verified
+
+
+def test_a_parameter_created_after_the_backup_is_deleted_by_the_restore(
+    aws: dict[str, Any], catalog: ModelCatalog
+) -> None:
+    aws["ssm"].put_parameter(Name=f"{PREFIX}/eta", Value="0.1", Type="String")
+    aws["ssm"].put_parameter(Name=f"{PREFIX}/added_later", Value="1", Type="String")
+    result = restore_backup(aws["ssm"], aws["s3"], CONFIG_BUCKET, catalog, record_of(catalog))
+    assert (result.parameters_restored, result.parameters_deleted) == ([], [f"{PREFIX}/added_later"])
+    assert list(read_parameters(aws["ssm"], catalog)) == [f"{PREFIX}/eta"]
+
+
+def test_a_backup_naming_another_archive_or_endpoint_is_refused_with_each(
+    aws: dict[str, Any], catalog: ModelCatalog
+) -> None:
+    from promotion.production.backup import BackedUpEndpoint
+
+    assert catalog.rollout is not None
+    foreign = record_of(
+        catalog,
+        config=BackedUpConfig(key=KEY, existed=True, archived_key="archive/churn/r/production-model-config.yaml"),
+        endpoint=BackedUpEndpoint(name="churn-prod", config_name="c", weights={}),
+    )
+    expected = previous_config_key(catalog.id, foreign.release_id)
+    with pytest.raises(BackupTampered) as raised:
+        restore_backup(aws["ssm"], aws["s3"], CONFIG_BUCKET, catalog, foreign)
+    assert str(raised.value) == (
+        f"the backup of fraud-detection release {foreign.release_id} does not match the catalog: its archived config "
+        f"archive/churn/r/production-model-config.yaml is not {expected}; its endpoint churn-prod is not the "
+        f"catalog's ({catalog.rollout.endpoint_name}); nothing restored"
+    )
+    with pytest.raises(BackupTampered) as raised:
+        restore_backup(
+            aws["ssm"], aws["s3"], CONFIG_BUCKET, catalog.model_copy(update={"rollout": None}),
+            record_of(catalog, endpoint=BackedUpEndpoint(name="churn-prod", config_name="c", weights={})),
+        )  # fmt: skip
+    assert "its endpoint churn-prod is not the catalog's (none); nothing restored" in str(raised.value)

@@ -68,6 +68,7 @@ def promoted(aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path) -> P
         training_job_arn="arn:train-1",
         status="Completed",
         metrics={"validation:auc": 0.97},
+        model_data_url="s3://models/train-1/output/model.tar.gz",
     )
     return state.model_copy(update={"comparison": comparison, "pipeline": pipeline})
 
@@ -167,7 +168,7 @@ def test_a_promotion_is_recorded_reported_and_announced_in_full(
         "metrics": candidate.metrics,
         "previous_release_id": None,
         "report_key": key,
-        "production_model_url": None,
+        "production_model_url": "s3://models/train-1/output/model.tar.gz",
     }
 
     detail = {
@@ -190,7 +191,7 @@ def test_a_promotion_is_recorded_reported_and_announced_in_full(
     ]
     (message,) = received()
     assert message["Subject"] == f"[PROMOTED] fraud-detection {claim.release_id}"
-    assert json.loads(message["Message"]) == detail
+    assert message["Message"] == json.dumps(detail, indent=2)
     assert ClaimStore(aws["dynamodb"], TABLE).lock_holder("fraud-detection") is None
 
 
@@ -244,3 +245,104 @@ def test_the_comparisons_plots_are_read_from_wherever_the_job_wrote_them(aws: di
     )
     assert comparison_plots(aws["s3"], state) == {"roc": PNG, "pr": b"pr"}
     assert comparison_plots(aws["s3"], state.model_copy(update={"comparison": None})) == {}
+
+
+def test_a_registry_that_cannot_be_told_is_reported_and_the_lock_still_released(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, registry_as: Any
+) -> None:
+    from tests.integration.test_decision_rules import ask
+    from tests.integration.test_operator_rollback_rules import RegistryDown
+
+    state = validated_state(aws, catalog, catalog_dir)
+    package = ask(aws, catalog, state)["model_package_arn"]
+    arguments = {
+        "s3": aws["s3"],
+        "dynamodb": aws["dynamodb"],
+        "events": aws["events"],
+        "sns": None,
+        "bucket": CONFIG_BUCKET,
+        "table": TABLE,
+        "event_bus_name": "default",
+        "topic_arn": None,
+        "store": ClaimStore(aws["dynamodb"], TABLE),
+        "now": NOW,
+    }
+    failed = state.model_copy(update={"error": {"Error": "States.Timeout", "Cause": "approval window"}})
+    result = publish_result(failed, sagemaker=RegistryDown(aws["sagemaker"]), **arguments)
+    assert (result.outcome, result.model_package_arn, result.registry_error, result.lock_released) == (
+        Outcome.FAILED,
+        None,
+        "ThrottlingException: Rate exceeded",
+        True,
+    )
+    told = publish_result(failed, sagemaker=aws["sagemaker"], **arguments)
+    assert (told.model_package_arn, told.registry_error) == (package, None)
+
+
+def test_the_report_of_an_execution_that_never_validated_has_empty_checks_and_warnings() -> None:
+    from promotion.result.publish import decision_report
+
+    claim = Claim(status=ClaimStatus.CLAIMED, execution_name="e", execution_arn="arn:e", model="m", release_id="r")
+    report = decision_report(PromotionState(claim=claim), Outcome.FAILED, "why", NOW)
+    assert {key: report[key] for key in ("candidate", "champion", "checks", "warnings", "cost")} == {
+        "candidate": None,
+        "champion": None,
+        "checks": [],
+        "warnings": [],
+        "cost": None,
+    }
+    assert list(report)[-5:] == ["error", "failed_state", "rollback", "rollback_error", "cost"]
+
+
+def test_a_rejected_candidate_is_recorded_without_an_approver_and_announced_with_a_subject_sns_accepts(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path
+) -> None:
+    state = validated_state(aws, catalog, catalog_dir)
+    long_release = "r" * 120
+    rejected = state.model_copy(
+        update={
+            "approval": Approval(decision="reject", decided_by="Bob Chen", comment="too risky"),
+            "claim": state.claim.model_copy(update={"release_id": long_release}),
+        }
+    )
+    topic, received = subscribed(aws)
+    publish_result(
+        rejected,
+        s3=aws["s3"],
+        dynamodb=aws["dynamodb"],
+        events=aws["events"],
+        sns=aws["sns"],
+        bucket=CONFIG_BUCKET,
+        table=TABLE,
+        event_bus_name="default",
+        topic_arn=topic,
+        store=ClaimStore(aws["dynamodb"], TABLE),
+    )
+    record = read_audit_record(aws["dynamodb"], TABLE, "fraud-detection", long_release)
+    assert record is not None
+    assert (record.outcome, record.approved_by, record.approval_comment, record.model_package_arn) == (
+        "REJECTED",
+        None,
+        "",
+        None,
+    )
+    assert record.recorded_at.tzinfo is not None  # without a clock: now, in UTC
+    (message,) = received()
+    assert message["Subject"] == f"[REJECTED] fraud-detection {long_release}"[:100]
+    detail = json.loads(message["Message"])
+    assert message["Message"] == json.dumps(detail, indent=2)
+
+
+def test_an_execution_that_failed_before_validation_is_reported_without_a_candidate(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path
+) -> None:
+    state = validated_state(aws, catalog, catalog_dir)
+    failed = state.model_copy(
+        update={"validation": None, "approval": None, "error": {"Error": "TransientAwsError", "Cause": "x"}}
+    )
+    result = publish(aws, failed, aws["events"], None)
+    record = read_audit_record(aws["dynamodb"], TABLE, "fraud-detection", str(state.claim.release_id))
+    assert record is not None and result.report_key is not None
+    assert (record.training_job_name, record.hyperparameters, record.metrics) == (None, {}, {})
+    report = json.loads(aws["s3"].get_object(Bucket=CONFIG_BUCKET, Key=result.report_key)["Body"].read())
+    assert (report["candidate"], report["checks"], report["error"]) == (None, [], failed.error)

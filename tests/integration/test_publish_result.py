@@ -130,3 +130,40 @@ def test_an_audit_write_that_fails_for_good_leaves_the_claim_open_and_the_lock_h
     assert store.lock_holder(catalog.id) is None
     assert _claim_item(aws, state)["status"]["S"] == DONE
     assert read_audit_record(aws["dynamodb"], TABLE, catalog.id, state.claim.release_id) is not None
+
+
+def test_an_audit_record_is_written_once_per_release_and_rewritten_only_by_its_execution(aws: dict[str, Any]) -> None:
+    from datetime import UTC, datetime
+
+    from promotion.core.errors import AuditRecordExists
+    from promotion.result.audit import AuditRecord, write_audit_record
+
+    record = AuditRecord(
+        model="fraud-detection",
+        release_id="r1",
+        outcome="PROMOTED",
+        reason="why",
+        recorded_at=datetime(2026, 11, 21, 8, tzinfo=UTC),
+        execution_arn="arn:exec-1",
+    )
+    write_audit_record(aws["dynamodb"], TABLE, record)
+    write_audit_record(aws["dynamodb"], TABLE, record.model_copy(update={"reason": "retried"}))  # its own retry
+    item = aws["dynamodb"].get_item(
+        TableName=TABLE, Key={"pk": {"S": "MODEL#fraud-detection"}, "sk": {"S": "RELEASE#r1"}}, ConsistentRead=True
+    )["Item"]
+    assert {key: item[key] for key in ("outcome", "recorded_at", "execution_arn")} == {
+        "outcome": {"S": "PROMOTED"},
+        "recorded_at": {"S": "2026-11-21T08:00:00+00:00"},
+        "execution_arn": {"S": "arn:exec-1"},
+    }
+    with pytest.raises(AuditRecordExists) as raised:
+        write_audit_record(aws["dynamodb"], TABLE, record.model_copy(update={"execution_arn": "arn:exec-2"}))
+    assert str(raised.value) == (
+        "the audit record of fraud-detection release r1 was written by another execution; arn:exec-2 does not "
+        "overwrite it"
+    )
+    assert read_audit_record(aws["dynamodb"], TABLE, "fraud-detection", "r1") == record.model_copy(
+        update={"reason": "retried"}
+    )
+    with pytest.raises(ClientError, match="AccessDenied"):
+        write_audit_record(AuditRefusingDynamoDB(aws["dynamodb"]), TABLE, record)

@@ -136,3 +136,13 @@ def test_the_metadata_stays_within_create_model_packages_limits(state: Promotion
     )
     assert _metadata(long_release)["promotion:release-id"] == "r" * 256
     assert _metadata(long_release)["champion:release-id"] == "r" * 256
+
+
+def test_the_account_is_the_arns_fifth_field() -> None:
+    from promotion.intake.registry import account_of
+
+    assert account_of("arn:aws:sagemaker:us-east-1:123456789012:model-package/fraud-detection/1") == "123456789012"
+    assert account_of("arn:aws:s3:::bucket") == ""
+    assert account_of("a:b:c:d:e") == "e"
+    assert account_of("a:b:c:d") == ""
+    assert account_of("not-an-arn") == ""

@@ -215,6 +215,12 @@ def test_a_drain_names_every_champion_variant_still_on_the_endpoint() -> None:
     step = restore_endpoint_step(endpoint, saved, None)
     assert step.action == f"endpoint {NAME}: traffic back on a, b"
     assert endpoint.calls == [("UpdateEndpointWeightsAndCapacities", {"a": 0.5, "b": 0.5, CHALLENGER: 0.0})]
+    previous = None
+    while step.pending:
+        endpoint.finish()
+        previous = progress(step)
+        step = restore_endpoint_step(endpoint, saved, previous)
+    assert step.action == f"endpoint {NAME} back on two (a, b)"
 
 
 def test_a_challenger_already_without_traffic_is_not_drained_first() -> None:
