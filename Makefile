@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv synth demo test lint typecheck unit property integration infra e2e jobs bench layer-lock deploy clean
+.PHONY: venv synth demo test lint typecheck unit property integration infra e2e jobs bench mutation layer-lock deploy clean
 
 venv: $(STAMP)
 
@@ -58,6 +58,12 @@ test: venv tools lint typecheck
 
 bench: venv
 	$(PY) -m bench
+
+# Mutation testing of production writes, approvals, claims, validation, rollback and the result (about an hour on
+# two cores; bench/results/mutation.json). Not part of `make test` or `make bench`.
+mutation: venv
+	$(VENV)/bin/pip install -q -r requirements-mutation.txt
+	$(PY) -m bench mutation
 
 # The Lambda layer's wheels pinned by SHA-256 (requirements-layer.txt), after a change of requirements.txt.
 layer-lock: venv
