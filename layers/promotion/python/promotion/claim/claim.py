@@ -56,7 +56,7 @@ def lock_lease_seconds(catalog: ModelCatalog) -> int:
 
 def parse_promotion_request(request: ClaimInput, catalog_dir: Path) -> Claim | tuple[ClaimedPromotion, ModelCatalog]:
     """A REJECTED claim for an event that cannot be promoted, or the claim identity and the model's catalog."""
-    previous = request.state.get("claim") if isinstance(request.state, dict) else None
+    previous = request.state.get("claim")
     attempts = int(previous.get("attempts", 0)) + 1 if isinstance(previous, dict) else 1
     base = {"execution_name": request.execution_name, "execution_arn": request.execution_arn, "attempts": attempts}
     try:

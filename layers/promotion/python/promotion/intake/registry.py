@@ -107,11 +107,10 @@ class PackageState:
     """A model package as DescribeModelPackage answers: AWS's own record of its status and who last changed it."""
 
     arn: str
-    group: str
-    status: str
-    identity: str | None  # LastModifiedBy.IamIdentity.Arn: the principal AWS authenticated
+    group: str | None  # None: an unversioned package, in no group
+    status: str | None
+    identity: str | None  # LastModifiedBy.IamIdentity.Arn (CreatedBy's for a package never updated)
     comment: str
-    metadata: dict[str, str]
 
     @property
     def account(self) -> str:
@@ -123,11 +122,10 @@ def describe_package(sagemaker: Any, package_arn: str) -> PackageState:
     last = described.get("LastModifiedBy") or described.get("CreatedBy") or {}
     return PackageState(
         arn=str(described["ModelPackageArn"]),
-        group=str(described.get("ModelPackageGroupName", "")),
-        status=str(described.get("ModelApprovalStatus", "")),
+        group=described.get("ModelPackageGroupName"),
+        status=described.get("ModelApprovalStatus"),
         identity=(last.get("IamIdentity") or {}).get("Arn"),
         comment=str(described.get("ApprovalDescription") or ""),
-        metadata=dict(described.get("CustomerMetadataProperties") or {}),
     )
 
 

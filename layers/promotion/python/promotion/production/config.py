@@ -105,7 +105,7 @@ def require_backup(s3: Any, bucket: str, model: str, release_id: str) -> None:
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if aws_error_code(error) in ("404", "NoSuchKey", "NotFound"):
+        if aws_error_code(error) == "404":  # HeadObject has no body: S3's answer is the bare status
             raise BackupMissing(
                 f"no backup at s3://{bucket}/{key} for release {release_id}; refusing to write production"
             ) from error

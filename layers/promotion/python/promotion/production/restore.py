@@ -203,10 +203,7 @@ def restore_backup(
         parameters_restored=sorted(restored),
         parameters_deleted=sorted(deleted),
         config_action=action,
-        endpoint_action=endpoint.action,
-        endpoint_pending=endpoint.pending,
-        endpoint_requested=endpoint.requested,
-        endpoint_polls=endpoint.polls,
+        endpoint_action=endpoint.action,  # done: no call pending, nothing requested, no polls
     )
 
 
