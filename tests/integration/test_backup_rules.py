@@ -245,3 +245,16 @@ def test_secure_strings_are_all_named_before_anything_is_written(aws: dict[str, 
         "(the product keeps only String and StringList hyperparameters there)"
     )
     assert aws["s3"].list_objects_v2(Bucket=CONFIG_BUCKET, Prefix="archive/").get("KeyCount") == 0
+
+
+def test_a_retried_backup_keeps_what_production_was_before_the_release(
+    aws: dict[str, Any], catalog: ModelCatalog
+) -> None:
+    """The step runs again after the release changed the config: the record and its archived config stay."""
+    production(aws)
+    first = backup(aws, catalog)
+    aws["s3"].put_object(Bucket=CONFIG_BUCKET, Key="production-model-config.yaml", Body=b"model: changed\n")
+    aws["ssm"].put_parameter(Name=f"{PREFIX}/max_depth", Value="9", Type="String", Overwrite=True)
+    assert backup(aws, catalog) == first
+    archived = previous_config_key("fraud-detection", RELEASE)
+    assert aws["s3"].get_object(Bucket=CONFIG_BUCKET, Key=archived)["Body"].read() == CHAMPION_CONFIG

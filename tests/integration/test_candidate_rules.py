@@ -479,3 +479,24 @@ def test_the_rules_at_their_boundaries() -> None:
     assert low_accuracy_warning(math.nan, 0.8) and low_accuracy_warning(math.inf, 0.8)
     assert objective_gain(0.3, 0.1, "Maximize") == pytest.approx(0.2)
     assert objective_gain(0.1, 0.3, "Minimize") == pytest.approx(0.2)
+
+
+def test_a_bad_metric_before_the_good_ones_loses_none_of_them(aws: dict[str, Any], catalog: ModelCatalog) -> None:
+    def bad_first(tuning: Any, best: Any, training: Any) -> None:
+        training["FinalMetricDataList"][:0] = [{"Value": 1.0}, {"MetricName": "validation:logloss", "Value": math.nan}]
+
+    validation = judge(aws, catalog, changed(bad_first))
+    assert validation.reasons == ["metric validation:logloss has no finite value (nan)"]
+    assert validation.candidate is not None and validation.candidate.metrics == METRICS
+
+
+def test_a_tuned_value_that_differs_in_its_last_digit_is_a_disagreement(
+    aws: dict[str, Any], catalog: ModelCatalog
+) -> None:
+    def nearly(tuning: Any, best: Any, training: Any) -> None:
+        best["TunedHyperParameters"]["eta"] = "0.08340000001"
+
+    assert judge(aws, catalog, changed(nearly)).reasons == [
+        f"best training job {TRAINING} ran with eta='0.0834', but tuning job {TUNING} reports eta='0.08340000001' "
+        "as the tuned value (TunedHyperParameters)"
+    ]

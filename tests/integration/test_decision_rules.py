@@ -500,3 +500,39 @@ def test_a_decision_without_a_clock_is_dated_now_in_utc(
     assert outcome.accepted
     decided = datetime.fromisoformat(json.loads(sfn.calls[0][1]["output"])["decided_at"].replace("Z", "+00:00"))
     assert decided.tzinfo is not None and before <= decided <= datetime.now(UTC)
+
+
+class NeverUpdated:
+    """moto's SageMaker, except that DescribeModelPackage has no LastModifiedBy: a package nobody changed since its
+    creation, which SageMaker answers with CreatedBy alone."""
+
+    def __init__(self, sagemaker: Any) -> None:
+        self._sagemaker = sagemaker
+
+    def describe_model_package(self, **request: Any) -> Any:
+        described = dict(self._sagemaker.describe_model_package(**request))
+        described.pop("LastModifiedBy", None)
+        return described
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sagemaker, name)
+
+
+def test_a_package_never_updated_is_attributed_to_its_creator(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, registry_as: Callable[..., None]
+) -> None:
+    state = validated_state(aws, catalog, catalog_dir)
+    registry_as(ALICE)
+    package = ask(aws, catalog, state)["model_package_arn"]
+    aws["sagemaker"].update_model_package(ModelPackageArn=package, ModelApprovalStatus="Approved")
+    registry_as(None)
+    outcome = decide(
+        change_of(package),
+        {catalog.id: catalog},
+        dynamodb=aws["dynamodb"],
+        stepfunctions=RecordingStepFunctions(),
+        sagemaker=NeverUpdated(aws["sagemaker"]),
+        table=TABLE,
+        now=REQUESTED,
+    )
+    assert (outcome.accepted, outcome.identity) == (True, ALICE_ARN)

@@ -5,6 +5,7 @@ model's lock and waits, or finishes: audit record, request done, lock released."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -120,8 +121,13 @@ def test_the_endpoint_is_waited_for_under_the_lock_and_the_rollback_finishes_onc
     first = rollback_step(request, None, {catalog.id: catalog}, **services(aws, store))
     assert (first.accepted, first.pending, first.rolled_back_release) == (True, True, world["release"])
     assert (first.restored_release, first.note) == (world["first"].claim.release_id, "")
-    assert first.attempt is not None and first.attempt.startswith(f"{request.id}/")
+    assert first.attempt is not None and re.fullmatch(rf"{re.escape(request.id)}/[0-9a-f]{{12}}", first.attempt)
     assert first.restored is not None and first.restored.endpoint_requested == "UpdateEndpoint:config-r1"
+    assert (first.restored.restored, first.restored.config_action, first.restored.endpoint_polls) == (
+        False,
+        "pending",
+        0,
+    )
     assert first.reason == (
         f"restoring fraud-detection: parameters are back to the state before release {world['release']}; the "
         f"endpoint is being restored (endpoint {world['name']}: back to config config-r1), the config follows it"
@@ -302,6 +308,10 @@ def test_the_rollback_state_restores_the_endpoint_and_a_finished_earlier_run_cha
         aws["ssm"], aws["s3"], CONFIG_BUCKET, catalog, state.model_copy(update={"rollback": first}), aws["sagemaker"]
     )
     assert (done.restored, done.endpoint_action) == (True, f"endpoint {world['name']} back on config-r1 (config-r1)")
+    assert done.reason == (
+        f"production restored to the state before release {world['release']} "
+        f"(release {world['first'].claim.release_id})"
+    )
     again = rollback_execution(
         aws["ssm"], aws["s3"], CONFIG_BUCKET, catalog, state.model_copy(update={"rollback": done}), aws["sagemaker"]
     )
@@ -348,3 +358,22 @@ def test_a_transient_failure_is_raised_for_the_retry_with_the_lock_held_and_the_
         ConsistentRead=True,
     )["Item"]
     assert item["status"]["S"] == "RESTORING"
+
+
+def test_a_later_run_of_the_rollback_keeps_what_the_earlier_runs_restored_and_deleted(
+    aws: dict[str, Any],
+    catalog: ModelCatalog,
+    catalog_dir: Path,
+    lifecycle: endpoints.EndpointLifecycle,
+) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    world = two_releases_on_the_endpoint(aws, catalog, catalog_dir, store, lifecycle)
+    claim = world["first"].claim.model_copy(update={"release_id": world["release"]})
+    state = world["first"].model_copy(update={"claim": claim, "error": {"Error": "GateFailed", "Cause": "5xx"}})
+    first = rollback_execution(aws["ssm"], aws["s3"], CONFIG_BUCKET, catalog, state, aws["sagemaker"])
+    earlier = first.model_copy(update={"parameters_restored": ["/p/restored"], "parameters_deleted": ["/p/deleted"]})
+    later = rollback_execution(
+        aws["ssm"], aws["s3"], CONFIG_BUCKET, catalog, state.model_copy(update={"rollback": earlier}), aws["sagemaker"]
+    )
+    assert later.endpoint_pending
+    assert (later.parameters_restored, later.parameters_deleted) == (["/p/restored"], ["/p/deleted"])

@@ -82,6 +82,7 @@ def test_an_accepted_request_says_who_asked_what_came_back_and_marks_both_packag
     assert record["requested_by_identity"] == {"S": OMAR_ARN}
     assert record["model_package_arn"] == {"S": package_of(r3)}
     received = datetime.fromisoformat(record["received_at"]["S"])
+    assert received.tzinfo is not None  # without a clock: now, in UTC
     assert int(record["expires_at"]["N"]) == int(received.timestamp()) + 90 * 86400  # kept 90 days, then TTL
     (audit,) = [one for one in list_audit_records(aws["dynamodb"], TABLE, catalog.id) if one.outcome != "PROMOTED"]
     assert audit.release_id.startswith(f"{release_of(r3)}-rollback-")
@@ -439,7 +440,7 @@ def test_a_retried_request_that_had_begun_restoring_finishes_and_says_so(
         bucket=CONFIG_BUCKET,
         table=TABLE,
         store=store,
-        sagemaker=aws["sagemaker"],
+        sagemaker=RegistryDown(aws["sagemaker"]),
         execution=OPERATOR_ROLLBACK_EXECUTION,
         now=moment,
     )
@@ -450,7 +451,8 @@ def test_a_retried_request_that_had_begun_restoring_finishes_and_says_so(
     assert done.restored is not None
     assert audit.reason == (
         f"Omar Haddad: FPR x2; {done.restored.reason} (an earlier attempt of this request had begun restoring "
-        f"release {release_of(r3)})"
+        f"release {release_of(r3)}; the Model Registry was not told: An error occurred (ThrottlingException) when "
+        "calling the UpdateModelPackage operation: Rate exceeded)"
     )
     assert audit.recorded_at == moment
 
@@ -485,3 +487,60 @@ def test_a_request_is_recorded_as_received_with_who_and_why_before_anything_else
         "expires_at": {"N": str(int(moment.timestamp()) + 90 * 86400)},
     }
     assert requests.begin(request, moment) == item  # seen before: the first record answers
+
+
+def test_a_request_recorded_done_without_an_outcome_is_answered_as_done(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, registry_as: Act
+) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    three_releases(aws, catalog, catalog_dir, store)
+    asked = reject_live_release(aws, catalog, registry_as)
+    aws["dynamodb"].put_item(
+        TableName=TABLE,
+        Item={"pk": {"S": f"MODEL#{catalog.id}"}, "sk": {"S": f"ROLLBACK#{asked.id}"}, "status": {"S": "DONE"}},
+    )
+    assert operator_rollback(aws, catalog, store, asked).reason.startswith(
+        f"rollback request {asked.id} was already handled (done); "
+    )
+
+
+def test_a_lock_released_between_the_refusal_and_the_look_is_a_promotion_in_flight(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, registry_as: Act, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    three_releases(aws, catalog, catalog_dir, store)
+    monkeypatch.setattr(store, "lock_for_operator", lambda model, attempt: "model fraud-detection is locked")
+    monkeypatch.setattr(store, "lock_holder", lambda model: None)
+    refused = operator_rollback(aws, catalog, store, reject_live_release(aws, catalog, registry_as))
+    assert refused.reason == (
+        "a promotion of fraud-detection is in flight (model fraud-detection is locked); roll back after it ends"
+    )
+
+
+class Unattributed:
+    """moto's SageMaker, except that DescribeModelPackage names nobody for the package's changes."""
+
+    def __init__(self, sagemaker: Any) -> None:
+        self._sagemaker = sagemaker
+
+    def describe_model_package(self, **request: Any) -> Any:
+        described = dict(self._sagemaker.describe_model_package(**request))
+        described.pop("LastModifiedBy", None)
+        described.pop("CreatedBy", None)
+        return described
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sagemaker, name)
+
+
+def test_a_rejection_sagemaker_attributes_to_nobody_is_refused(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, registry_as: Act
+) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    three_releases(aws, catalog, catalog_dir, store)
+    asked = reject_live_release(aws, catalog, registry_as)
+    refused = operator_rollback({**aws, "sagemaker": Unattributed(aws["sagemaker"])}, catalog, store, asked)
+    assert refused.reason == (
+        "an identity SageMaker did not record is not one of fraud-detection's operators; nothing restored"
+    )
+    assert refused.requested_by_identity is None

@@ -16,6 +16,7 @@ from promotion.claim.store import ClaimStore
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.state import (
     Approval,
+    Champion,
     Claim,
     ClaimStatus,
     Comparison,
@@ -55,7 +56,10 @@ def promoted(aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path) -> P
         decided_at=DECIDED,
     )
     state = validated_state(aws, catalog, catalog_dir).model_copy(update={"approval": approval})
-    state = promote_until_config(aws, catalog, state)
+    assert state.validation is not None
+    champion = Champion(release_id="20261001-000000-champ0", objective_value=0.95, performance={"validation:auc": 0.95})
+    validation = state.validation.model_copy(update={"champion": champion, "warnings": ["low accuracy: none"]})
+    state = promote_until_config(aws, catalog, state.model_copy(update={"validation": validation}))
     aws["s3"].put_object(Bucket=CONFIG_BUCKET, Key="comparisons/roc.png", Body=PNG)
     comparison = Comparison(
         status="Completed",
@@ -125,9 +129,14 @@ def test_a_promotion_is_recorded_reported_and_announced_in_full(
         "reason": reason,
         "decided_at": NOW.isoformat(),
         "candidate": candidate.model_dump(mode="json"),
-        "champion": None,
+        "champion": {
+            "release_id": "20261001-000000-champ0",
+            "objective_value": 0.95,
+            "performance": {"validation:auc": 0.95},
+            "model_package_arn": None,
+        },
         "checks": [check.model_dump(mode="json") for check in state.validation.checks],
-        "warnings": [],
+        "warnings": ["low accuracy: none"],
         "approval": state.approval.model_dump(mode="json") if state.approval else None,
         "backup": state.backup.model_dump(mode="json"),
         "parameters": state.parameters.model_dump(mode="json") if state.parameters else None,
@@ -346,3 +355,32 @@ def test_an_execution_that_failed_before_validation_is_reported_without_a_candid
     assert (record.training_job_name, record.hyperparameters, record.metrics) == (None, {}, {})
     report = json.loads(aws["s3"].get_object(Bucket=CONFIG_BUCKET, Key=result.report_key)["Body"].read())
     assert (report["candidate"], report["checks"], report["error"]) == (None, [], failed.error)
+
+
+def test_a_candidate_nobody_decided_on_is_rejected_in_the_registry_with_the_executions_reason(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, registry_as: Any
+) -> None:
+    from tests.integration.test_decision_rules import ask
+
+    state = validated_state(aws, catalog, catalog_dir)
+    package = ask(aws, catalog, state)["model_package_arn"]
+    expired = state.model_copy(update={"approval": Approval(decision="expired")})
+    result = publish_result(
+        expired,
+        s3=aws["s3"],
+        dynamodb=aws["dynamodb"],
+        events=aws["events"],
+        sns=None,
+        bucket=CONFIG_BUCKET,
+        table=TABLE,
+        event_bus_name="default",
+        topic_arn=None,
+        store=ClaimStore(aws["dynamodb"], TABLE),
+        sagemaker=aws["sagemaker"],
+        now=NOW,
+    )
+    described = aws["sagemaker"].describe_model_package(ModelPackageName=package)
+    assert (described["ModelApprovalStatus"], described["ApprovalDescription"]) == (
+        "Rejected",
+        f"no approver decided: {result.reason}",
+    )

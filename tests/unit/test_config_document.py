@@ -35,6 +35,7 @@ def test_the_config_is_rendered_in_the_files_field_order_as_block_yaml() -> None
         "  eta: 0.08",
     ]
     assert "approval_comment: AUC up on every segment — ship" in text.splitlines()  # readable, not escaped
+    assert "tested_date: '2026-11-20T14:05:41Z'" in text.splitlines()  # ISO 8601 as JSON writes it
     assert render_config(CONFIG) == text and parse_config(text) == CONFIG
 
 
