@@ -86,7 +86,7 @@ def load_backup(s3: Any, bucket: str, model: str, release_id: str) -> BackupReco
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as error:
-        if aws_error_code(error) in ("NoSuchKey", "404"):
+        if aws_error_code(error) == "NoSuchKey":  # GetObject names it (HeadObject would answer a bare 404)
             raise BackupMissing(
                 f"no backup at s3://{bucket}/{key} for release {release_id} of model {model}"
             ) from error

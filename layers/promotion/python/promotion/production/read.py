@@ -40,7 +40,7 @@ def read_config(s3: Any, bucket: str, key: str) -> ConfigObject:
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if aws_error_code(error) in ("NoSuchKey", "404"):
+        if aws_error_code(error) == "NoSuchKey":  # GetObject names it (HeadObject would answer a bare 404)
             return ConfigObject(body=None)
         raise
     return ConfigObject(body=response["Body"].read(), version_id=response.get("VersionId"))
