@@ -13,7 +13,13 @@ import yaml
 from botocore.exceptions import ClientError
 
 from promotion.claim.claim import LEASE_MARGIN_SECONDS, MAX_LOCK_WAITS, claim, lock_lease_seconds
-from promotion.claim.store import OPERATOR_LOCK_LEASE_SECONDS, ClaimStore, condition_held, execution_liveness
+from promotion.claim.store import (
+    OPERATOR_LOCK_LEASE_SECONDS,
+    ClaimAttempt,
+    ClaimStore,
+    condition_held,
+    execution_liveness,
+)
 from promotion.contract.catalog import load_catalog
 from promotion.contract.state import ClaimInput, ClaimStatus
 from promotion.jobs.callbacks import CALLBACK_MARGIN_SECONDS
@@ -462,3 +468,146 @@ def test_finishing_marks_the_owners_claim_done_with_its_outcome_and_releases_onl
     item = claim_item(aws, "a")
     assert (item["status"], item["outcome"]) == ({"S": "DONE"}, {"S": "ROLLED_BACK"})
     assert store.finish(model="fraud-detection", tuning_job_arn=job, execution_arn=owner, outcome="X") is False
+
+
+class TakenMeanwhile:
+    """moto's DynamoDB, except that another promotion takes the free lock just before this claim's put."""
+
+    def __init__(self, dynamodb: Any) -> None:
+        self._dynamodb = dynamodb
+        self._raced = False
+
+    def put_item(self, **request: Any) -> Any:
+        if request["Item"]["sk"] == {"S": "LOCK"} and not self._raced:
+            self._raced = True
+            other = {**LOCK_KEY, "holder": {"S": "arn:other"}, "release_id": {"S": "r-other"}}
+            self._dynamodb.put_item(TableName=request["TableName"], Item=other)
+        return self._dynamodb.put_item(**request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dynamodb, name)
+
+
+def test_a_lock_taken_between_the_look_and_the_put_names_its_new_holder(aws: dict[str, Any]) -> None:
+    attempt = ClaimStore(TakenMeanwhile(aws["dynamodb"]), TABLE).claim(
+        model="fraud-detection",
+        tuning_job_arn=TUNING_JOB,
+        release_id="r1",
+        execution_arn=EXECUTION,
+        event_time=datetime(2026, 12, 2, tzinfo=UTC),
+        lease_seconds=60,
+    )
+    assert (attempt.status, attempt.reason, attempt.release_id) == (
+        ClaimStatus.WAIT,
+        "model fraud-detection is locked by execution arn:other (release r-other); waiting for it to finish",
+        "r1",
+    )
+
+
+class ClaimVanishes:
+    """moto's DynamoDB, except that another delivery's claim is in the way of this one's put and is gone (its owner
+    gave up) before this one reads it, `times` times."""
+
+    def __init__(self, dynamodb: Any, times: int) -> None:
+        self._dynamodb, self._times = dynamodb, times
+
+    def put_item(self, **request: Any) -> Any:
+        if request["Item"]["sk"]["S"].startswith("CLAIM#") and self._times:
+            self._times -= 1
+            blocking = {**request["Item"], "execution_arn": {"S": "arn:gave-up"}}
+            self._dynamodb.put_item(TableName=request["TableName"], Item=blocking)
+            try:
+                return self._dynamodb.put_item(**request)
+            finally:
+                self._dynamodb.delete_item(TableName=request["TableName"], Key=CLAIM_KEY)
+        return self._dynamodb.put_item(**request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dynamodb, name)
+
+
+def test_a_claim_that_vanished_before_it_was_read_is_written_again(aws: dict[str, Any]) -> None:
+    def claim_through(dynamodb: Any) -> Any:
+        return ClaimStore(dynamodb, TABLE).claim(
+            model="fraud-detection",
+            tuning_job_arn=TUNING_JOB,
+            release_id="r1",
+            execution_arn=EXECUTION,
+            event_time=datetime(2026, 12, 2, tzinfo=UTC),
+            lease_seconds=60,
+        )
+
+    assert claim_through(ClaimVanishes(aws["dynamodb"], times=1)).status == ClaimStatus.CLAIMED
+    assert claim_item(aws, "fraud-xgb-tuning-0042")["execution_arn"] == {"S": EXECUTION}
+    aws["dynamodb"].delete_item(TableName=TABLE, Key=CLAIM_KEY)
+    with pytest.raises(AssertionError) as raised:
+        claim_through(ClaimVanishes(aws["dynamodb"], times=2))
+    assert str(raised.value) == f"the claim of {TUNING_JOB} neither exists nor can be written"
+
+
+class TakenOverWhileLocking:
+    """moto's DynamoDB, except that another delivery takes this execution's claim over just before the claim is
+    marked ACTIVE (after this execution took the lock)."""
+
+    def __init__(self, dynamodb: Any) -> None:
+        self._dynamodb = dynamodb
+
+    def update_item(self, **request: Any) -> Any:
+        if request.get("UpdateExpression") == "SET #status = :status":
+            self._dynamodb.update_item(
+                TableName=request["TableName"],
+                Key=request["Key"],
+                UpdateExpression="SET execution_arn = :other",
+                ExpressionAttributeValues={":other": {"S": "arn:redelivered"}},
+            )
+        return self._dynamodb.update_item(**request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dynamodb, name)
+
+
+def test_a_claim_taken_over_while_locking_gives_the_lock_back_as_a_duplicate(aws: dict[str, Any]) -> None:
+    store = ClaimStore(TakenOverWhileLocking(aws["dynamodb"]), TABLE)
+    attempt = store.claim(
+        model="fraud-detection",
+        tuning_job_arn=TUNING_JOB,
+        release_id="r1",
+        execution_arn=EXECUTION,
+        event_time=datetime(2026, 12, 2, tzinfo=UTC),
+        lease_seconds=60,
+    )
+    assert attempt == ClaimAttempt(
+        ClaimStatus.DUPLICATE,
+        f"tuning job {TUNING_JOB} was taken over by another delivery while this execution waited",
+    )
+    assert ClaimStore(aws["dynamodb"], TABLE).lock_holder("fraud-detection") is None
+
+
+def test_a_taken_over_claim_keeps_its_new_release_id_while_it_waits(aws: dict[str, Any], catalog_dir: Path) -> None:
+    alive: dict[str, bool] = {}
+    store = ClaimStore(aws["dynamodb"], TABLE, is_execution_running=lambda arn: alive.get(arn, True))
+    dead = claim(request(execution="crashed"), catalog_dir, store)
+    alive[dead.execution_arn] = False
+    first = claim(request(execution="again"), catalog_dir, store)
+    aws["dynamodb"].put_item(
+        TableName=TABLE, Item={**LOCK_KEY, "holder": {"S": "arn:holder"}, "release_id": {"S": "r"}}
+    )
+    waiting = claim(request(execution="again", state=looked(first)), catalog_dir, store)
+    assert (waiting.status, waiting.release_id) == (ClaimStatus.WAIT, f"{dead.release_id}-t1")
+
+
+def test_a_finished_claim_listed_first_does_not_hide_an_older_pending_one(aws: dict[str, Any]) -> None:
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    done_job = "arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/a-done"
+    store.claim(
+        model="fraud-detection", tuning_job_arn=done_job, release_id="r-a", execution_arn="arn:exec-a",
+        event_time=datetime(2026, 11, 19, tzinfo=UTC), lease_seconds=3600,
+    )  # fmt: skip
+    store.finish(model="fraud-detection", tuning_job_arn=done_job, execution_arn="arn:exec-a", outcome="PROMOTED")
+    store.claim(
+        model="fraud-detection",
+        tuning_job_arn="arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/b-older",
+        release_id="r-b", execution_arn="arn:exec-b", event_time=datetime(2026, 11, 20, tzinfo=UTC),
+        lease_seconds=3600, settle=True,
+    )  # fmt: skip
+    assert claim_of(store, "c-newer", "exec-c", datetime(2026, 11, 21, tzinfo=UTC)).status == ClaimStatus.WAIT

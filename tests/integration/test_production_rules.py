@@ -518,3 +518,18 @@ def test_a_backup_naming_another_archive_or_endpoint_is_refused_with_each(
             record_of(catalog, endpoint=BackedUpEndpoint(name="churn-prod", config_name="c", weights={})),
         )  # fmt: skip
     assert "its endpoint churn-prod is not the catalog's (none); nothing restored" in str(raised.value)
+
+
+def test_parameters_nested_under_the_prefix_are_production_too(
+    aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path
+) -> None:
+    """GetParametersByPath without Recursive stops at the first level: a nested parameter would survive the release
+    and the rollback would not know it existed."""
+    nested = f"{PREFIX}/xgboost/tree_method"
+    aws["ssm"].put_parameter(Name=nested, Value="hist", Type="String")
+    assert read_parameters(aws["ssm"], catalog)[nested].value == "hist"
+    state = promote_until_config(aws, catalog, approved(validated_state(aws, catalog, catalog_dir)))
+    assert state.parameters is not None and state.parameters.removed == [nested]
+    result = rollback_release(aws["ssm"], aws["s3"], CONFIG_BUCKET, catalog, str(state.claim.release_id))
+    assert result.reason == f"production restored to the state before release {state.claim.release_id}"
+    assert read_parameters(aws["ssm"], catalog)[nested].value == "hist"
