@@ -66,7 +66,8 @@ NOT_MUTATED = [r"^\s*logger\.", r"^\s*metrics\.", r"^\s*tracer\."]
 # Each property runs once per mutant: capped at this many (derandomized) examples, see tests/strategies.examples.
 MUTATION_EXAMPLES = "PROMOTION_MUTATION_EXAMPLES"
 PROPERTY_EXAMPLES = 10
-STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 36: "timeout", 24: "timeout"}
+# mutmut's own verdicts (mutmut.stats.status_by_exit_code), in this report's words.
+STATUS = {"caught by type check": "killed"}
 
 
 def _targets(only: list[str]) -> list[str]:
@@ -135,12 +136,14 @@ def collect() -> list[dict[str, Any]]:
 import json, sys
 from mutmut.__main__ import walk_mutatable_files, get_diff_for_mutant
 from mutmut.mutation.data import SourceFileMutationData
+from mutmut.stats import status_by_exit_code
 out = []
 for path in walk_mutatable_files():
     data = SourceFileMutationData(path=path)
     data.load()
     for name, code in data.exit_code_by_key.items():
-        item = {"mutant": name, "path": str(path), "exit_code": code}
+        status = "not checked" if code is None else status_by_exit_code[code]
+        item = {"mutant": name, "path": str(path), "exit_code": code, "status": status}
         if code == 0:
             item["diff"] = get_diff_for_mutant(name, path=path)
         out.append(item)
@@ -173,7 +176,7 @@ def report(mutants: list[dict[str, Any]], seconds: float, targets: list[str], ex
     by_module: dict[str, Counter[str]] = {}
     survivors = []
     for mutant in mutants:
-        status = STATUS.get(mutant["exit_code"], "suspicious" if mutant["exit_code"] is not None else "not checked")
+        status = STATUS.get(mutant["status"], mutant["status"])
         module = _module(mutant)
         reason = equivalents.get(_signature(mutant)) if status == "survived" else None
         if reason is not None:
@@ -209,7 +212,7 @@ def report(mutants: list[dict[str, Any]], seconds: float, targets: list[str], ex
         },
         "survivors": [s for s in survivors if s["equivalent"] is None],
         "equivalent": [s for s in survivors if s["equivalent"] is not None],
-        "no_tests": sorted(m["mutant"] for m in mutants if STATUS.get(m["exit_code"]) == "no tests"),
+        "no_tests": sorted(m["mutant"] for m in mutants if m["status"] == "no tests"),
     }
 
 
@@ -230,15 +233,16 @@ def main() -> int:
     targets = _targets(arguments.only)
     if not targets:
         parser.error(f"no module matches {arguments.only}")
-    if arguments.report_only:
-        seconds = 0.0
+    name = "mutation.json" if not arguments.only else "mutation-partial.json"
+    if arguments.report_only:  # the run's duration stays what it was measured
+        previous = RESULTS / name
+        seconds = float(json.loads(previous.read_text()).get("wall_seconds", 0.0)) if previous.exists() else 0.0
     else:
         if not (arguments.keep and STAGE.exists()):
             stage(targets)
         seconds = run_mutmut(arguments.max_children, arguments.examples)
     results = report(collect(), seconds, targets, arguments.examples)
     RESULTS.mkdir(exist_ok=True)
-    name = "mutation.json" if not arguments.only else "mutation-partial.json"
     (RESULTS / name).write_text(json.dumps(results, indent=2) + "\n")
     print(
         f"mutation score {results['score_percent']}% over {len(targets)} modules "
