@@ -103,3 +103,22 @@ class _ConsistentPaginator:
         if self._operation in StronglyConsistentReads.READS:
             self._check(self._operation, request)
         return self._paginator.paginate(**request)
+
+
+class Unattributed:
+    """moto's SageMaker, except that DescribeModelPackage leaves out who changed the package (`dropped`: both
+    LastModifiedBy and CreatedBy, a change SageMaker attributes to nobody; only LastModifiedBy, a package nobody
+    changed since its creation)."""
+
+    def __init__(self, sagemaker: Any, dropped: tuple[str, ...] = ("LastModifiedBy", "CreatedBy")) -> None:
+        self._sagemaker = sagemaker
+        self._dropped = dropped
+
+    def describe_model_package(self, **request: Any) -> Any:
+        described = dict(self._sagemaker.describe_model_package(**request))
+        for field in self._dropped:
+            described.pop(field, None)
+        return described
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sagemaker, name)

@@ -204,3 +204,20 @@ def promote_another_release(
     )
     finish_promotion(store, catalog, state)
     return state
+
+
+def subscribed_queue(aws: dict[str, Any], name: str = "promotions") -> tuple[str, Callable[[], list[dict[str, Any]]]]:
+    """An SNS topic with an SQS queue subscribed: what the topic's subscribers receive."""
+    import boto3
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    topic = aws["sns"].create_topic(Name=name)["TopicArn"]
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws["sns"].subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+
+    def received() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(message["Body"]) for message in messages]
+
+    return topic, received

@@ -18,35 +18,23 @@ from promotion.intake.approval import (
     approval_key,
     conclude_candidate,
     pending_approvals,
-    request_approval,
     verify_recorded_approval,
 )
 from promotion.intake.registry import METADATA_OUTCOME, METADATA_PRODUCTION
 from tests.conftest import TABLE
+from tests.fakes import Unattributed
 from tests.integration.helpers import validated_state
 from tests.integration.test_claims_and_approval import ALICE, MALLORY, decide_as
+from tests.integration.test_decision_rules import ask as request
+
+
+def ask(aws: dict[str, Any], catalog: ModelCatalog, state: PromotionState) -> str:
+    return str(request(aws, catalog, state)["model_package_arn"])
+
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/jobs:latest"
 REQUESTED = datetime(2026, 11, 20, 14, 10, tzinfo=UTC)
 ALICE_ARN = "arn:aws:sts::123456789012:assumed-role/DataScientists/alice@example.com"
-
-
-def ask(aws: dict[str, Any], catalog: ModelCatalog, state: PromotionState) -> str:
-    notice = request_approval(
-        state,  # type: ignore[arg-type]
-        "token-1",
-        catalog,
-        dynamodb=aws["dynamodb"],
-        events=aws["events"],
-        sns=None,
-        sagemaker=aws["sagemaker"],
-        serving_image=IMAGE,
-        table=TABLE,
-        event_bus_name="default",
-        topic_arn=None,
-        now=REQUESTED,
-    )
-    return str(notice["model_package_arn"])
 
 
 @pytest.fixture
@@ -362,27 +350,11 @@ def test_a_record_whose_identity_was_edited_is_refused(
     )
 
 
-class Anonymous:
-    """moto's SageMaker, except that DescribeModelPackage names nobody (no LastModifiedBy nor CreatedBy)."""
-
-    def __init__(self, sagemaker: Any) -> None:
-        self._sagemaker = sagemaker
-
-    def describe_model_package(self, **request: Any) -> Any:
-        described = dict(self._sagemaker.describe_model_package(**request))
-        described.pop("LastModifiedBy", None)
-        described.pop("CreatedBy", None)
-        return described
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sagemaker, name)
-
-
 def test_a_package_nobody_is_named_for_is_refused(
     aws: dict[str, Any], catalog: ModelCatalog, approved: dict[str, Any]
 ) -> None:
     with pytest.raises(ApprovalNotRecorded) as raised:
-        verify_recorded_approval(aws["dynamodb"], Anonymous(aws["sagemaker"]), TABLE, approved["state"], catalog)
+        verify_recorded_approval(aws["dynamodb"], Unattributed(aws["sagemaker"]), TABLE, approved["state"], catalog)
     assert str(raised.value) == mismatch(
         approved["state"], f"the Model Registry says an unidentified principal last changed {approved['package']}"
     )

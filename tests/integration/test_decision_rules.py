@@ -16,8 +16,8 @@ from promotion.contract.catalog import ModelCatalog
 from promotion.contract.state import Champion, PromotionState
 from promotion.intake.approval import DecisionOutcome, approval_commands, approval_key, decide, request_approval
 from tests.conftest import TABLE
-from tests.fakes import RecordingStepFunctions
-from tests.integration.helpers import validated_state
+from tests.fakes import RecordingStepFunctions, Unattributed
+from tests.integration.helpers import subscribed_queue, validated_state
 from tests.integration.test_claims_and_approval import ALICE, MALLORY, DecidedMeanwhile, change_of
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/jobs:latest"
@@ -38,23 +38,6 @@ class RecordingEvents:
     def put_events(self, Entries: list[dict[str, Any]]) -> Any:  # boto3's parameter name
         self.entries.extend(Entries)
         return self._events.put_events(Entries=Entries)
-
-
-def subscribed_queue(aws: dict[str, Any]) -> tuple[str, Callable[[], list[dict[str, Any]]]]:
-    """An SNS topic with an SQS queue subscribed: what the topic's subscribers receive."""
-    import boto3
-
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    topic = aws["sns"].create_topic(Name="promotions")["TopicArn"]
-    queue = sqs.create_queue(QueueName="promotions")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    aws["sns"].subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-
-    def received() -> list[dict[str, Any]]:
-        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-        return [json.loads(message["Body"]) for message in messages]
-
-    return topic, received
 
 
 def ask(
@@ -402,23 +385,6 @@ def test_someone_else_is_refused_with_the_catalogs_approvers_and_the_package_wai
     assert sfn.calls == [] and stored(aws)["status"] == {"S": "PENDING"}
 
 
-class Anonymous:
-    """moto's SageMaker, except that DescribeModelPackage names nobody (no LastModifiedBy nor CreatedBy): a change
-    SageMaker could not attribute."""
-
-    def __init__(self, sagemaker: Any) -> None:
-        self._sagemaker = sagemaker
-
-    def describe_model_package(self, **request: Any) -> Any:
-        described = dict(self._sagemaker.describe_model_package(**request))
-        described.pop("LastModifiedBy", None)
-        described.pop("CreatedBy", None)
-        return described
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sagemaker, name)
-
-
 def test_a_change_nobody_is_named_for_is_refused(
     aws: dict[str, Any], catalog: ModelCatalog, pending: dict[str, Any], registry_as: Callable[..., None]
 ) -> None:
@@ -428,7 +394,7 @@ def test_a_change_nobody_is_named_for_is_refused(
         {catalog.id: catalog},
         dynamodb=aws["dynamodb"],
         stepfunctions=RecordingStepFunctions(),
-        sagemaker=Anonymous(aws["sagemaker"]),
+        sagemaker=Unattributed(aws["sagemaker"]),
         table=TABLE,
         now=REQUESTED,
     )
@@ -502,22 +468,6 @@ def test_a_decision_without_a_clock_is_dated_now_in_utc(
     assert decided.tzinfo is not None and before <= decided <= datetime.now(UTC)
 
 
-class NeverUpdated:
-    """moto's SageMaker, except that DescribeModelPackage has no LastModifiedBy: a package nobody changed since its
-    creation, which SageMaker answers with CreatedBy alone."""
-
-    def __init__(self, sagemaker: Any) -> None:
-        self._sagemaker = sagemaker
-
-    def describe_model_package(self, **request: Any) -> Any:
-        described = dict(self._sagemaker.describe_model_package(**request))
-        described.pop("LastModifiedBy", None)
-        return described
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sagemaker, name)
-
-
 def test_a_package_never_updated_is_attributed_to_its_creator(
     aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path, registry_as: Callable[..., None]
 ) -> None:
@@ -531,7 +481,7 @@ def test_a_package_never_updated_is_attributed_to_its_creator(
         {catalog.id: catalog},
         dynamodb=aws["dynamodb"],
         stepfunctions=RecordingStepFunctions(),
-        sagemaker=NeverUpdated(aws["sagemaker"]),
+        sagemaker=Unattributed(aws["sagemaker"], dropped=("LastModifiedBy",)),
         table=TABLE,
         now=REQUESTED,
     )

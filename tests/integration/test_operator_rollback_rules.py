@@ -18,6 +18,7 @@ from promotion.intake.registry import METADATA_OUTCOME, METADATA_PRODUCTION
 from promotion.production.config import parse_config
 from promotion.result.audit import list_audit_records
 from tests.conftest import CONFIG_BUCKET, TABLE
+from tests.fakes import Unattributed
 from tests.integration.helpers import (
     OPERATOR,
     OPERATOR_ROLLBACK_EXECUTION,
@@ -515,22 +516,6 @@ def test_a_lock_released_between_the_refusal_and_the_look_is_a_promotion_in_flig
     assert refused.reason == (
         "a promotion of fraud-detection is in flight (model fraud-detection is locked); roll back after it ends"
     )
-
-
-class Unattributed:
-    """moto's SageMaker, except that DescribeModelPackage names nobody for the package's changes."""
-
-    def __init__(self, sagemaker: Any) -> None:
-        self._sagemaker = sagemaker
-
-    def describe_model_package(self, **request: Any) -> Any:
-        described = dict(self._sagemaker.describe_model_package(**request))
-        described.pop("LastModifiedBy", None)
-        described.pop("CreatedBy", None)
-        return described
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sagemaker, name)
 
 
 def test_a_rejection_sagemaker_attributes_to_nobody_is_refused(

@@ -10,8 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from promotion.claim.store import ClaimStore
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.state import (
@@ -27,24 +25,13 @@ from promotion.contract.state import (
 )
 from promotion.result.audit import read_audit_record
 from promotion.result.publish import comparison_plots, html_key, publish_result
-from tests.conftest import CONFIG_BUCKET, REGION, TABLE
-from tests.integration.helpers import promote_until_config, validated_state
+from tests.conftest import CONFIG_BUCKET, TABLE
+from tests.integration.helpers import promote_until_config, subscribed_queue, validated_state
 from tests.integration.test_decision_rules import RecordingEvents
 
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 PNG = b"\x89PNG\r\n\x1a\n-roc-curve-bytes"
 DECIDED = datetime(2026, 11, 20, 16, 0, tzinfo=UTC)
-
-
-def subscribed(aws: dict[str, Any]) -> tuple[str, Any]:
-    sqs = boto3.client("sqs", region_name=REGION)
-    topic = aws["sns"].create_topic(Name="results")["TopicArn"]
-    queue = sqs.create_queue(QueueName="results")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    aws["sns"].subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    return topic, lambda: [
-        json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-    ]
 
 
 def promoted(aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path) -> PromotionState:
@@ -103,7 +90,7 @@ def test_a_promotion_is_recorded_reported_and_announced_in_full(
     state = promoted(aws, catalog, catalog_dir)
     assert state.validation is not None and state.validation.candidate is not None and state.backup is not None
     events = RecordingEvents(aws["events"])
-    topic, received = subscribed(aws)
+    topic, received = subscribed_queue(aws, "results")
     result = publish(aws, state, events, topic)
     claim, candidate = state.claim, state.validation.candidate
     key = f"reports/fraud-detection/{claim.release_id}/decision.json"
@@ -213,7 +200,7 @@ def test_an_execution_without_a_release_is_announced_without_a_report(aws: dict[
         tuning_job_name="untagged",
     )
     events = RecordingEvents(aws["events"])
-    topic, received = subscribed(aws)
+    topic, received = subscribed_queue(aws, "results")
     result = publish(aws, PromotionState(claim=claim), events, topic)
     assert result == Result(outcome=Outcome.REJECTED, reason=claim.reason)
     assert aws["s3"].list_objects_v2(Bucket=CONFIG_BUCKET).get("KeyCount") == 0
@@ -314,7 +301,7 @@ def test_a_rejected_candidate_is_recorded_without_an_approver_and_announced_with
             "claim": state.claim.model_copy(update={"release_id": long_release}),
         }
     )
-    topic, received = subscribed(aws)
+    topic, received = subscribed_queue(aws, "results")
     publish_result(
         rejected,
         s3=aws["s3"],
