@@ -7,10 +7,13 @@ import os
 import sys
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Self
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.loaders import Loader
 
 from local.errors import UsageError
 from local.template import StackTemplate
@@ -25,6 +28,29 @@ _FAKE_ENV = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
 }
+
+
+@cache
+def _shared_loader() -> Loader:
+    """botocore's data loader, made once per process (it keeps every model it parsed)."""
+    loader: Loader = botocore.session.get_session().get_component("data_loader")
+    return loader
+
+
+def default_session_with_shared_models() -> boto3.session.Session:
+    """A default boto3 session whose API models come from one loader per process.
+
+    moto empties `boto3.DEFAULT_SESSION` at each mock start, and a new session re-reads every service's model from
+    botocore's JSON files (SageMaker's alone is megabytes): about a second per runtime. The models are botocore's
+    static API descriptions, the same for every runtime, so they are parsed once; credentials, hooks and clients
+    stay per session."""
+    core = botocore.session.get_session()
+    loader = _shared_loader()
+    core.register_component("data_loader", loader)
+    session = boto3.session.Session(botocore_session=core)
+    paths = loader.search_paths  # each boto3 session appends its own data folder to the loader's paths
+    paths[:] = list(dict.fromkeys(paths))
+    return session
 
 
 def new_client(service: str, environment_lock: Any, **options: Any) -> Any:
@@ -86,6 +112,7 @@ class LiveStack:
             config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
         )
         self._mock.start()
+        boto3.DEFAULT_SESSION = default_session_with_shared_models()  # moto's patch puts the original back at stop
         self._world = WorldBuilder(stack, self.clients, account=ACCOUNT, region=REGION).build()
         # The people's shell: `promote` finds the table here. Set once for the runtime's life, not per command:
         # a command that swapped it in and out would race the functions running meanwhile in other threads

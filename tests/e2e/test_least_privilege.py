@@ -118,7 +118,7 @@ def kept_reason(role: str, statement: str, actions: list[str]) -> str | None:
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def surveyed(synthesized: Path) -> Survey:
     return survey(*run_scenarios(synthesized, event(), world()))
 

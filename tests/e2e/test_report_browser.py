@@ -147,13 +147,13 @@ def run_once(synthesized: Path, tmp: Path, **options: Any) -> RunResult:
         return runtime.run(event(), seed=True, decision=Decision.approve(APPROVER, COMMENT))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def rolled_back(synthesized: Path, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
     """A promotion that fails at TriggerPipeline, after production was written, and is rolled back."""
     return run_once(synthesized, tmp_path_factory.mktemp("rolled-back"), fail_at=["TriggerPipeline"])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def promoted(synthesized: Path, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
     return run_once(synthesized, tmp_path_factory.mktemp("promoted"))
 

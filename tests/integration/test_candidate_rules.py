@@ -437,7 +437,6 @@ def test_an_out_of_range_hyperparameter_fails_the_schema_check_with_its_problems
 
 def test_arns_and_artifacts_come_from_wherever_sagemaker_gives_them(aws: dict[str, Any], catalog: ModelCatalog) -> None:
     def sparse(tuning: Any, best: Any, training: Any) -> None:
-        training.pop("TrainingJobArn")
         training.pop("ModelArtifacts")
         training.pop("AlgorithmSpecification")
         tuning.pop("HyperParameterTuningJobArn")
@@ -500,3 +499,74 @@ def test_a_tuned_value_that_differs_in_its_last_digit_is_a_disagreement(
         f"best training job {TRAINING} ran with eta='0.0834', but tuning job {TUNING} reports eta='0.08340000001' "
         "as the tuned value (TunedHyperParameters)"
     ]
+
+
+def test_the_objective_is_the_best_training_jobs_own_final_metric(aws: dict[str, Any], catalog: ModelCatalog) -> None:
+    """The tuning job's summary value stands in only for a missing final metric: the training job's own wins."""
+
+    def summary_differs(tuning: Any, best: Any, training: Any) -> None:
+        best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] = 0.9655
+        best.pop("TrainingJobArn")
+
+    validation = judge(aws, catalog, changed(summary_differs))
+    assert validation.verdict == "PASSED"
+    assert validation.candidate is not None
+    assert (validation.candidate.objective_value, validation.candidate.metrics) == (0.9712, METRICS)
+    assert validation.candidate.training_job_arn == TRAINING_ARN  # from DescribeTrainingJob, where it is required
+
+
+def test_every_schema_problem_is_in_the_check_in_order(aws: dict[str, Any], catalog: ModelCatalog) -> None:
+    def two_wrong(tuning: Any, best: Any, training: Any) -> None:
+        for values in (training["HyperParameters"], best["TunedHyperParameters"]):
+            values.update(max_depth="42", num_round="0")
+
+    validation = judge(aws, catalog, changed(two_wrong))
+    (schema,) = [check for check in validation.checks if check.name == "hyperparameter_schema"]
+    assert (schema.passed, schema.detail) == (
+        False,
+        "max_depth: 42 is above the maximum 10; num_round: 0 is below the minimum 50",
+    )
+
+
+def set_objective(value: float) -> Any:
+    def change(tuning: Any, best: Any, training: Any) -> None:
+        for metric in training["FinalMetricDataList"]:
+            if metric["MetricName"] == "validation:auc":
+                metric["Value"] = value
+
+    return change
+
+
+def test_a_gain_of_exactly_the_required_amount_beats_the_champion(aws: dict[str, Any], catalog: ModelCatalog) -> None:
+    """0.75 - 0.5 is exactly 0.25 in binary floating point: the boundary itself, with no rounding either way."""
+    catalog = catalog.model_copy(
+        update={"thresholds": catalog.thresholds.model_copy(update={"min_gain_over_champion": 0.25})}
+    )
+    champion_config(aws, catalog, {"validation:auc": 0.5})
+    validation = judge(aws, catalog, changed(set_objective(0.75)))
+    assert validation.checks[-1].model_dump() == {
+        "name": "beats_champion",
+        "passed": True,
+        "value": 0.25,
+        "threshold": 0.25,
+        "detail": "validation:auc 0.75 vs champion 0.5 (Maximize)",
+    }
+    assert validation.verdict == "PASSED"
+
+
+def test_the_gain_is_recorded_to_ten_decimals(aws: dict[str, Any], catalog: ModelCatalog) -> None:
+    """Enough to show any gain a metric can have, without the float noise of a subtraction (0.0212000000000001)."""
+    champion_config(aws, catalog, {"validation:auc": 0.95})
+    validation = judge(aws, catalog, changed(set_objective(0.97123456789012)))
+    assert validation.checks[-1].value == 0.0212345679
+
+
+def test_the_waits_come_from_the_catalog(aws: dict[str, Any], catalog: ModelCatalog) -> None:
+    catalog = catalog.model_copy(
+        update={
+            "approval": catalog.approval.model_copy(update={"timeout_hours": 2.5}),
+            "training": catalog.training.model_copy(update={"max_runtime_seconds": 5400}),
+        }
+    )
+    validation = judge(aws, catalog)
+    assert (validation.approval_timeout_seconds, validation.training_wait_seconds) == (9000, 5400 + 3600)

@@ -611,3 +611,84 @@ def test_a_finished_claim_listed_first_does_not_hide_an_older_pending_one(aws: d
         lease_seconds=3600, settle=True,
     )  # fmt: skip
     assert claim_of(store, "c-newer", "exec-c", datetime(2026, 11, 21, tzinfo=UTC)).status == ClaimStatus.WAIT
+
+
+def test_a_taken_over_claim_waiting_for_an_older_tuning_job_carries_its_new_release_id(aws: dict[str, Any]) -> None:
+    crashed, older = "arn:exec-crashed", "arn:exec-older"
+    store = ClaimStore(aws["dynamodb"], TABLE, is_execution_running=lambda arn: arn != crashed)
+    store.claim(
+        model="fraud-detection", tuning_job_arn=TUNING_JOB, release_id="r-crashed", execution_arn=crashed,
+        event_time=datetime(2026, 11, 21, tzinfo=UTC), lease_seconds=3600, settle=True,
+    )  # fmt: skip
+    store.claim(
+        model="fraud-detection",
+        tuning_job_arn="arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/older",
+        release_id="r-older", execution_arn=older, event_time=datetime(2026, 11, 20, tzinfo=UTC),
+        lease_seconds=3600, settle=True,
+    )  # fmt: skip
+    attempt = store.claim(
+        model="fraud-detection", tuning_job_arn=TUNING_JOB, release_id="r-again", execution_arn=EXECUTION,
+        event_time=datetime(2026, 11, 21, tzinfo=UTC), lease_seconds=3600,
+    )  # fmt: skip
+    assert attempt == ClaimAttempt(
+        ClaimStatus.WAIT,
+        "an older tuning job of model fraud-detection (arn:aws:sagemaker:us-east-1:123456789012:"
+        "hyper-parameter-tuning-job/older) is still being promoted; waiting for it",
+        "r-again-t1",
+    )
+    assert claim_item(aws, "fraud-xgb-tuning-0042")["release_id"] == {"S": "r-again-t1"}
+
+
+def test_an_expired_claim_listed_first_does_not_hide_an_older_live_one(aws: dict[str, Any]) -> None:
+    now = [1_000_000.0]
+    store = ClaimStore(aws["dynamodb"], TABLE, clock=lambda: now[0])
+    claim_of(store, "a-expired", "exec-a", datetime(2026, 11, 19, tzinfo=UTC), lease=60)
+    store.release_lock(
+        model="fraud-detection", execution_arn="arn:aws:states:us-east-1:123456789012:execution:promotion:exec-a"
+    )
+    store.claim(
+        model="fraud-detection",
+        tuning_job_arn="arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/b-older",
+        release_id="r-b", execution_arn="arn:exec-b", event_time=datetime(2026, 11, 20, tzinfo=UTC),
+        lease_seconds=3600, settle=True,
+    )  # fmt: skip
+    now[0] += 120  # a-expired's lease ended a minute ago; b-older's runs
+    waiting = claim_of(store, "c-newer", "exec-c", datetime(2026, 11, 21, tzinfo=UTC))
+    assert (waiting.status, waiting.reason) == (
+        ClaimStatus.WAIT,
+        "an older tuning job of model fraud-detection (arn:aws:sagemaker:us-east-1:123456789012:"
+        "hyper-parameter-tuning-job/b-older) is still being promoted; waiting for it",
+    )
+
+
+def test_an_owner_that_finishes_between_the_look_and_the_takeover_keeps_its_claim(aws: dict[str, Any]) -> None:
+    """The claim is read WAITING; then its owner publishes (DONE) and ends, so Step Functions says it is not
+    running. Taking it over now would promote a finished tuning job again: the takeover's condition refuses."""
+    owner = "arn:exec-owner"
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    store.claim(
+        model="fraud-detection", tuning_job_arn=TUNING_JOB, release_id="r-owner", execution_arn=owner,
+        event_time=datetime(2026, 11, 21, tzinfo=UTC), lease_seconds=3600, settle=True,
+    )  # fmt: skip
+
+    def finished_meanwhile(arn: str) -> bool:
+        store.finish(model="fraud-detection", tuning_job_arn=TUNING_JOB, execution_arn=arn, outcome="PROMOTED")
+        return False
+
+    racing = ClaimStore(aws["dynamodb"], TABLE, is_execution_running=finished_meanwhile)
+    attempt = racing.claim(
+        model="fraud-detection", tuning_job_arn=TUNING_JOB, release_id="r-again", execution_arn=EXECUTION,
+        event_time=datetime(2026, 11, 21, tzinfo=UTC), lease_seconds=3600,
+    )  # fmt: skip
+    assert attempt == ClaimAttempt(
+        ClaimStatus.DUPLICATE,
+        f"tuning job {TUNING_JOB} is already claimed by execution {owner} (status WAITING); this event is a "
+        "duplicate and was ignored",
+    )
+    item = claim_item(aws, "fraud-xgb-tuning-0042")
+    assert (item["execution_arn"], item["release_id"], item["status"], item["outcome"]) == (
+        {"S": owner},
+        {"S": "r-owner"},
+        {"S": "DONE"},
+        {"S": "PROMOTED"},
+    )

@@ -179,6 +179,32 @@ def test_the_endpoint_is_waited_for_under_the_lock_and_the_rollback_finishes_onc
     assert (item["status"]["S"], item["accepted"]["BOOL"], item["outcome"]["S"]) == ("DONE", True, done.reason)
 
 
+def test_a_request_interrupted_earlier_says_so_while_the_endpoint_comes_back(
+    aws: dict[str, Any],
+    catalog: ModelCatalog,
+    catalog_dir: Path,
+    registry_as: Act,
+    lifecycle: endpoints.EndpointLifecycle,
+) -> None:
+    """An earlier delivery of the request began restoring R2 and died (the request reads RESTORING R2): the next
+    one restores again, and its first, pending step already tells the operator about the interrupted attempt."""
+    store = ClaimStore(aws["dynamodb"], TABLE)
+    world = two_releases_on_the_endpoint(aws, catalog, catalog_dir, store, lifecycle)
+    request = reject_live_release(aws, catalog, registry_as, reason="FPR x2")
+    aws["dynamodb"].put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": f"MODEL#{catalog.id}"},
+            "sk": {"S": f"ROLLBACK#{request.id}"},
+            "status": {"S": "RESTORING"},
+            "release_id": {"S": world["release"]},
+        },
+    )
+    first = rollback_step(request, None, {catalog.id: catalog}, **services(aws, store))
+    assert (first.accepted, first.pending, first.rolled_back_release) == (True, True, world["release"])
+    assert first.note == f"an earlier attempt of this request had begun restoring release {world['release']}"
+
+
 def test_a_continuation_that_lost_its_lock_fails_the_request_and_says_where_production_is(
     aws: dict[str, Any],
     catalog: ModelCatalog,

@@ -292,6 +292,53 @@ def test_the_endpoint_is_read_with_each_variants_current_weight(aws: dict[str, A
     assert read_endpoint(sagemaker, catalog.model_copy(update={"rollout": None})) is None
 
 
+class DescribedAs:
+    """A SageMaker whose DescribeEndpoint answers `described`: the fields the API may leave out, left out."""
+
+    def __init__(self, described: dict[str, Any]) -> None:
+        self._described = described
+
+    def describe_endpoint(self, EndpointName: str) -> dict[str, Any]:
+        return {"EndpointName": EndpointName, **self._described}
+
+
+def test_an_endpoint_answer_without_its_optional_fields_reads_as_nothing_served(catalog: ModelCatalog) -> None:
+    """DescribeEndpoint requires neither ProductionVariants (an endpoint being created lists none) nor a variant's
+    CurrentWeight (a variant that serves nothing yet): neither is guessed."""
+    creating = read_endpoint(DescribedAs({"EndpointConfigName": "config-a", "EndpointStatus": "Creating"}), catalog)
+    assert creating is not None and creating.weights == {}
+    variants = [{"VariantName": "champion", "CurrentWeight": 1.0}, {"VariantName": "challenger", "DesiredWeight": 0.5}]
+    updating = read_endpoint(
+        DescribedAs({"EndpointConfigName": "config-b", "EndpointStatus": "Updating", "ProductionVariants": variants}),
+        catalog,
+    )
+    assert updating is not None and updating.weights == {"champion": 1.0, "challenger": 0.0}
+
+
+class PagesWithout:
+    """An SSM whose GetParametersByPath pages carry no `Parameters` (optional in the API's answer)."""
+
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "get_parameters_by_path"
+        return self
+
+    def paginate(self, **request: Any) -> list[dict[str, Any]]:
+        return [{}, {"NextToken": "t"}]
+
+
+def test_a_page_without_parameters_adds_none(catalog: ModelCatalog) -> None:
+    assert read_parameters(PagesWithout(), catalog) == {}
+
+
+def test_a_secure_string_is_read_without_decrypting_it(aws: dict[str, Any], catalog: ModelCatalog) -> None:
+    """The functions never hold a secret in clear: a SecureString under the prefix is read as SSM stores it (and
+    BackupProduction refuses it by its type), so no role needs kms:Decrypt."""
+    aws["ssm"].put_parameter(Name=f"{PREFIX}/api_key", Value="s3cr3t", Type="SecureString")
+    read = read_parameters(aws["ssm"], catalog)[f"{PREFIX}/api_key"]
+    # SSM answers the ciphertext (moto stands in with "kms:<key>:<value>"), never the value itself
+    assert (read.type, read.value == "s3cr3t") == ("SecureString", False)
+
+
 def record_of(catalog: ModelCatalog, **changes: Any) -> BackupRecord:
     fields: dict[str, Any] = {
         "model": catalog.id,

@@ -112,7 +112,7 @@ class ClaimStore:
         if holder is not None:
             return ClaimAttempt(ClaimStatus.WAIT, holder, release_id)
         if not self._set_claim_status(model, tuning_job_arn, ACTIVE, owner=execution_arn):
-            self.finish(model=model, tuning_job_arn=None, execution_arn=execution_arn, outcome=ClaimStatus.DUPLICATE)
+            self.release_lock(model=model, execution_arn=execution_arn)
             return ClaimAttempt(
                 ClaimStatus.DUPLICATE,
                 f"tuning job {tuning_job_arn} was taken over by another delivery while this execution waited",
@@ -322,6 +322,10 @@ class ClaimStore:
                     ":me": {"S": execution_arn},
                 },
             )
+        return self.release_lock(model=model, execution_arn=execution_arn)
+
+    def release_lock(self, *, model: str, execution_arn: str) -> bool:
+        """Delete the model's lock if this execution holds it; True when it did."""
         return condition_held(
             self._dynamodb.delete_item,
             TableName=self._table,

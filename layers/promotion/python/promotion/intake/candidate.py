@@ -79,7 +79,7 @@ def _same_value(left: str, right: str) -> bool:
     if left == right:
         return True
     try:
-        return math.isclose(float(left), float(right), rel_tol=0.0, abs_tol=0.0)
+        return float(left) == float(right)
     except ValueError:
         return False
 
@@ -201,7 +201,7 @@ def validate_candidate(sagemaker: Any, s3: Any, bucket: str, catalog: ModelCatal
         tuning_job_name=tuning_job_name,
         tuning_job_arn=tuning.get("HyperParameterTuningJobArn", ""),
         training_job_name=training_name,
-        training_job_arn=training.get("TrainingJobArn") or best.get("TrainingJobArn"),
+        training_job_arn=training["TrainingJobArn"],  # required in DescribeTrainingJob's answer
         model_data_url=(training.get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
         training_image=(training.get("AlgorithmSpecification") or {}).get("TrainingImage"),
         objective_metric=objective_metric,

@@ -280,8 +280,8 @@ def rollback_on_request(
     attempt = f"{request.id}/{uuid.uuid4().hex[:12]}"
     refusal = store.lock_for_operator(model, attempt)
     if refusal is not None:
-        holder = (store.lock_holder(model) or {}).get("holder", "")
-        if holder.startswith(f"{OPERATOR_HOLDER_PREFIX}{request.id}/"):
+        current = store.lock_holder(model)
+        if current is not None and current["holder"].startswith(f"{OPERATOR_HOLDER_PREFIX}{request.id}/"):
             return _refused(request, f"rollback request {request.id} is being handled by another delivery")
         return requests.done(
             _refused_live(

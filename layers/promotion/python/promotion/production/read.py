@@ -65,6 +65,13 @@ def describe_endpoint(sagemaker: Any, name: str) -> dict[str, Any] | None:
         raise
 
 
+def served_weights(endpoint: dict[str, Any]) -> dict[str, float]:
+    """Variant -> the weight it serves with now (`CurrentWeight`; `DesiredWeight` is only what was asked). Both
+    are optional in DescribeEndpoint's answer: an endpoint still being created lists no variants, and a variant
+    SageMaker reports without a current weight serves nothing yet."""
+    return {v["VariantName"]: float(v.get("CurrentWeight", 0.0)) for v in endpoint.get("ProductionVariants", [])}
+
+
 def read_endpoint(sagemaker: Any, catalog: ModelCatalog) -> EndpointState | None:
     """The model's production endpoint, or None when the catalog has no rollout or the endpoint does not exist."""
     if catalog.rollout is None or sagemaker is None:
@@ -75,5 +82,5 @@ def read_endpoint(sagemaker: Any, catalog: ModelCatalog) -> EndpointState | None
     return EndpointState(
         name=catalog.rollout.endpoint_name,
         config_name=endpoint["EndpointConfigName"],
-        weights={v["VariantName"]: float(v.get("CurrentWeight", 0.0)) for v in endpoint.get("ProductionVariants", [])},
+        weights=served_weights(endpoint),
     )

@@ -28,8 +28,8 @@ from promotion.core.errors import BackupMissing, PromotionError, is_endpoint_bus
 from promotion.core.retry import with_backoff
 from promotion.production.backup import BackupRecord, check_against_catalog, load_backup
 from promotion.production.parameters import delete_parameter_if_present
-from promotion.production.read import describe_endpoint, read_config, read_parameters
-from promotion.rollout.steps import IN_PROGRESS, MAX_ENDPOINT_POLLS, same_weights, served_weights
+from promotion.production.read import describe_endpoint, read_config, read_parameters, served_weights
+from promotion.rollout.steps import IN_PROGRESS, MAX_ENDPOINT_POLLS, same_weights
 
 DRAIN, WEIGHTS = "UpdateEndpointWeightsAndCapacities:drain", "UpdateEndpointWeightsAndCapacities:restore"
 # At most: a wait for a change already under way, traffic off the challenger, the backed-up config, its weights.

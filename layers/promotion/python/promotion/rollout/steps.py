@@ -28,7 +28,7 @@ from promotion.contract.names import (
 from promotion.contract.state import PipelineState, Rollout, RolloutAction, RolloutState, StageReport, required
 from promotion.core import clock
 from promotion.core.errors import ArtifactChanged, CatalogError, PromotionError, ResourceNotOurs
-from promotion.production.read import describe_endpoint
+from promotion.production.read import describe_endpoint, served_weights
 from promotion.rollout.artifacts import pin_artifact
 from promotion.rollout.gate import (
     GateOutcome,
@@ -201,11 +201,6 @@ def _differences(asked: Any, found: Any, path: str) -> list[str]:
     if isinstance(asked, float | int) and not isinstance(asked, bool) and isinstance(found, float | int):
         return [] if abs(float(asked) - float(found)) <= WEIGHT_TOLERANCE else [f"{path.rstrip('.')}: {found}"]
     return [] if asked == found else [f"{path.rstrip('.')}: {found!r}, not {asked!r}"]
-
-
-def served_weights(endpoint: dict[str, Any]) -> dict[str, float]:
-    """Variant -> the weight it serves with now (`CurrentWeight`; `DesiredWeight` is only what was asked)."""
-    return {v["VariantName"]: float(v.get("CurrentWeight", 0.0)) for v in endpoint.get("ProductionVariants", [])}
 
 
 def same_weights(left: dict[str, float], right: dict[str, float]) -> bool:
