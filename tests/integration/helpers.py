@@ -13,13 +13,14 @@ from promotion.claim.claim import claim
 from promotion.claim.store import ClaimStore
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.events import ModelPackageStateChange
-from promotion.contract.state import Approval, ClaimInput, ClaimStatus, PromotionState
+from promotion.contract.state import Approval, ClaimInput, ClaimStatus, PromotionState, Result
 from promotion.intake.candidate import validate_candidate
 from promotion.production.backup import backup_production
 from promotion.production.config import parse_config, write_config
 from promotion.production.operator_rollback import OperatorRollback, rollback_on_request
 from promotion.production.parameters import write_hyperparameters
 from promotion.production.read import read_config, read_parameters
+from promotion.result.publish import publish_result
 from tests.conftest import CONFIG_BUCKET, EVENTS, TABLE, load_event
 from tests.fakes import WorldSageMaker
 
@@ -221,3 +222,38 @@ def subscribed_queue(aws: dict[str, Any], name: str = "promotions") -> tuple[str
         return [json.loads(message["Body"]) for message in messages]
 
     return topic, received
+
+
+def request_key(catalog: ModelCatalog, request_id: str) -> dict[str, Any]:
+    """The table key of an operator's rollback request."""
+    return {"pk": {"S": f"MODEL#{catalog.id}"}, "sk": {"S": f"ROLLBACK#{request_id}"}}
+
+
+def request_record(aws: dict[str, Any], catalog: ModelCatalog, request_id: str) -> dict[str, Any]:
+    return dict(
+        aws["dynamodb"].get_item(TableName=TABLE, Key=request_key(catalog, request_id), ConsistentRead=True)["Item"]
+    )
+
+
+def put_request_record(aws: dict[str, Any], catalog: ModelCatalog, request_id: str, **fields: str) -> None:
+    """A rollback request's record as an earlier delivery left it (string attributes)."""
+    aws["dynamodb"].put_item(
+        TableName=TABLE,
+        Item={**request_key(catalog, request_id), **{name: {"S": value} for name, value in fields.items()}},
+    )
+
+
+def publish_on(aws: dict[str, Any], state: PromotionState, **overrides: Any) -> Result:
+    """PublishResult over the moto services: the default bus and no topic, unless `overrides` say otherwise."""
+    arguments: dict[str, Any] = {
+        "s3": aws["s3"],
+        "dynamodb": aws["dynamodb"],
+        "events": aws["events"],
+        "sns": None,
+        "bucket": CONFIG_BUCKET,
+        "table": TABLE,
+        "event_bus_name": "default",
+        "topic_arn": None,
+        "store": ClaimStore(aws["dynamodb"], TABLE),
+    }
+    return publish_result(state, **{**arguments, **overrides})

@@ -30,7 +30,9 @@ from tests.integration.helpers import (
     claimed_state,
     finish_promotion,
     promote_until_config,
+    put_request_record,
     reject_live_release,
+    request_record,
     snapshot,
     state_change,
     validated_state,
@@ -171,11 +173,7 @@ def test_the_endpoint_is_waited_for_under_the_lock_and_the_rollback_finishes_onc
         f"Omar Haddad: FPR x2; {done.restored.reason} (an earlier attempt of this request had begun restoring)"
     )
     assert record.recorded_at.tzinfo is not None and record.release_id.startswith(f"{world['release']}-rollback-")
-    item = aws["dynamodb"].get_item(
-        TableName=TABLE,
-        Key={"pk": {"S": f"MODEL#{catalog.id}"}, "sk": {"S": f"ROLLBACK#{request.id}"}},
-        ConsistentRead=True,
-    )["Item"]
+    item = request_record(aws, catalog, request.id)
     assert (item["status"]["S"], item["accepted"]["BOOL"], item["outcome"]["S"]) == ("DONE", True, done.reason)
 
 
@@ -191,15 +189,7 @@ def test_a_request_interrupted_earlier_says_so_while_the_endpoint_comes_back(
     store = ClaimStore(aws["dynamodb"], TABLE)
     world = two_releases_on_the_endpoint(aws, catalog, catalog_dir, store, lifecycle)
     request = reject_live_release(aws, catalog, registry_as, reason="FPR x2")
-    aws["dynamodb"].put_item(
-        TableName=TABLE,
-        Item={
-            "pk": {"S": f"MODEL#{catalog.id}"},
-            "sk": {"S": f"ROLLBACK#{request.id}"},
-            "status": {"S": "RESTORING"},
-            "release_id": {"S": world["release"]},
-        },
-    )
+    put_request_record(aws, catalog, request.id, status="RESTORING", release_id=world["release"])
     first = rollback_step(request, None, {catalog.id: catalog}, **services(aws, store))
     assert (first.accepted, first.pending, first.rolled_back_release) == (True, True, world["release"])
     assert first.note == f"an earlier attempt of this request had begun restoring release {world['release']}"
@@ -221,11 +211,7 @@ def test_a_continuation_that_lost_its_lock_fails_the_request_and_says_where_prod
     with pytest.raises(LockLost) as raised:
         continue_rollback({catalog.id: catalog}, first, **services(aws, store))
     assert str(raised.value) == f"the operator rollback {first.attempt} no longer holds the lock of {catalog.id}"
-    item = aws["dynamodb"].get_item(
-        TableName=TABLE,
-        Key={"pk": {"S": f"MODEL#{catalog.id}"}, "sk": {"S": f"ROLLBACK#{request.id}"}},
-        ConsistentRead=True,
-    )["Item"]
+    item = request_record(aws, catalog, request.id)
     assert (item["status"]["S"], item["accepted"]["BOOL"]) == ("DONE", False)
     assert item["outcome"]["S"] == (
         f"the rollback of release {world['release']} failed part way: {raised.value}; the endpoint may still serve "
@@ -378,11 +364,7 @@ def test_a_transient_failure_is_raised_for_the_retry_with_the_lock_held_and_the_
         "holder": f"operator-rollback:{first.attempt}",
         "release_id": "operator-rollback",
     }
-    item = aws["dynamodb"].get_item(
-        TableName=TABLE,
-        Key={"pk": {"S": f"MODEL#{catalog.id}"}, "sk": {"S": f"ROLLBACK#{request.id}"}},
-        ConsistentRead=True,
-    )["Item"]
+    item = request_record(aws, catalog, request.id)
     assert item["status"]["S"] == "RESTORING"
 
 

@@ -24,7 +24,9 @@ from tests.integration.helpers import (
     operator_rollback,
     promote_another_release,
     promote_until_config,
+    put_request_record,
     reject_live_release,
+    request_record,
     snapshot,
     state_change,
     validated_state,
@@ -209,16 +211,9 @@ def test_a_second_delivery_while_the_first_restores_backs_off(
     asked = reject_live_release(aws, catalog, registry_as)
     # The first delivery recorded the request and holds the lock (it is restoring).
     assert store.lock_for_operator(catalog.id, f"{asked.id}/first") is None
-    aws["dynamodb"].put_item(
-        TableName=TABLE,
-        Item={"pk": {"S": f"MODEL#{catalog.id}"}, "sk": {"S": f"ROLLBACK#{asked.id}"}, "status": {"S": "RECEIVED"}},
-    )
+    put_request_record(aws, catalog, asked.id, status="RECEIVED")
     second = operator_rollback(aws, catalog, store, asked)
     assert not second.accepted and "being handled by another delivery" in second.reason
     assert snapshot(aws, catalog) == r3
-    record = aws["dynamodb"].get_item(
-        TableName=TABLE,
-        Key={"pk": {"S": f"MODEL#{catalog.id}"}, "sk": {"S": f"ROLLBACK#{asked.id}"}},
-        ConsistentRead=True,
-    )["Item"]
+    record = request_record(aws, catalog, asked.id)
     assert record["status"]["S"] == "RECEIVED"  # not marked done by the delivery that backed off

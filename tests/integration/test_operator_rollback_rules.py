@@ -24,7 +24,9 @@ from tests.integration.helpers import (
     OPERATOR_ROLLBACK_EXECUTION,
     operator_rollback,
     promote_until_config,
+    put_request_record,
     reject_live_release,
+    request_record,
     snapshot,
     state_change,
     validated_state,
@@ -38,16 +40,6 @@ ALICE_ARN = "arn:aws:sts::123456789012:assumed-role/DataScientists/alice@example
 
 def release_of(snap: dict[str, Any]) -> str:
     return parse_config(snap["config"]).release_id
-
-
-def request_record(aws: dict[str, Any], catalog: ModelCatalog, request_id: str) -> dict[str, Any]:
-    return dict(
-        aws["dynamodb"].get_item(
-            TableName=TABLE,
-            Key={"pk": {"S": f"MODEL#{catalog.id}"}, "sk": {"S": f"ROLLBACK#{request_id}"}},
-            ConsistentRead=True,
-        )["Item"]
-    )
 
 
 def test_an_accepted_request_says_who_asked_what_came_back_and_marks_both_packages(
@@ -308,16 +300,14 @@ def test_an_interrupted_request_does_not_restore_over_a_newer_release(
     store = ClaimStore(aws["dynamodb"], TABLE)
     _, r2, r3 = three_releases(aws, catalog, catalog_dir, store)
     asked = reject_live_release(aws, catalog, registry_as, reason="FPR x2")
-    aws["dynamodb"].put_item(
-        TableName=TABLE,
-        Item={
-            "pk": {"S": f"MODEL#{catalog.id}"},
-            "sk": {"S": f"ROLLBACK#{asked.id}"},
-            "status": {"S": "RESTORING"},
-            "release_id": {"S": release_of(r2)},
-            "requested_by": {"S": "Omar Haddad"},
-            "model_package_arn": {"S": package_of(r3)},
-        },
+    put_request_record(
+        aws,
+        catalog,
+        asked.id,
+        status="RESTORING",
+        release_id=release_of(r2),
+        requested_by="Omar Haddad",
+        model_package_arn=package_of(r3),
     )
     refused = operator_rollback(aws, catalog, store, asked)
     assert (refused.accepted, refused.rolled_back_release) == (False, release_of(r2))
@@ -335,18 +325,16 @@ def test_an_interrupted_request_whose_config_vanished_is_refused(
     store = ClaimStore(aws["dynamodb"], TABLE)
     _, _, r3 = three_releases(aws, catalog, catalog_dir, store)
     asked = reject_live_release(aws, catalog, registry_as)
-    aws["dynamodb"].put_item(
-        TableName=TABLE,
-        Item={
-            "pk": {"S": f"MODEL#{catalog.id}"},
-            "sk": {"S": f"ROLLBACK#{asked.id}"},
-            "status": {"S": "RESTORING"},
-            "release_id": {"S": release_of(r3)},
-            "requested_by": {"S": "Omar Haddad"},
-            "requested_by_identity": {"S": OMAR_ARN},
-            "reason": {"S": "why"},
-            "model_package_arn": {"S": package_of(r3)},
-        },
+    put_request_record(
+        aws,
+        catalog,
+        asked.id,
+        status="RESTORING",
+        release_id=release_of(r3),
+        requested_by="Omar Haddad",
+        requested_by_identity=OMAR_ARN,
+        reason="why",
+        model_package_arn=package_of(r3),
     )
     aws["s3"].delete_object(Bucket=CONFIG_BUCKET, Key=catalog.config.key)
     refused = operator_rollback(aws, catalog, store, asked)
@@ -380,17 +368,15 @@ def test_a_redelivered_request_after_production_moved_on_restores_nothing(
     store = ClaimStore(aws["dynamodb"], TABLE)
     _, _, r3 = three_releases(aws, catalog, catalog_dir, store)
     asked = reject_live_release(aws, catalog, registry_as, reason="FPR x2")
-    aws["dynamodb"].put_item(
-        TableName=TABLE,
-        Item={
-            "pk": {"S": f"MODEL#{catalog.id}"},
-            "sk": {"S": f"ROLLBACK#{asked.id}"},
-            "status": {"S": "RECEIVED"},
-            "requested_by": {"S": "Omar Haddad"},
-            "requested_by_identity": {"S": OMAR_ARN},
-            "reason": {"S": "FPR x2"},
-            "model_package_arn": {"S": package_of(r3)},
-        },
+    put_request_record(
+        aws,
+        catalog,
+        asked.id,
+        status="RECEIVED",
+        requested_by="Omar Haddad",
+        requested_by_identity=OMAR_ARN,
+        reason="FPR x2",
+        model_package_arn=package_of(r3),
     )
     newer = parse_config(r3["config"]).model_copy(update={"release_id": "r4", "model_package_arn": None})
     from promotion.production.config import render_config
@@ -418,18 +404,16 @@ def test_a_retried_request_that_had_begun_restoring_finishes_and_says_so(
     store = ClaimStore(aws["dynamodb"], TABLE)
     _, r2, r3 = three_releases(aws, catalog, catalog_dir, store)
     asked = reject_live_release(aws, catalog, registry_as, reason="FPR x2")
-    aws["dynamodb"].put_item(
-        TableName=TABLE,
-        Item={
-            "pk": {"S": f"MODEL#{catalog.id}"},
-            "sk": {"S": f"ROLLBACK#{asked.id}"},
-            "status": {"S": "RESTORING"},
-            "release_id": {"S": release_of(r3)},
-            "requested_by": {"S": "Omar Haddad"},
-            "requested_by_identity": {"S": OMAR_ARN},
-            "reason": {"S": "FPR x2"},
-            "model_package_arn": {"S": package_of(r3)},
-        },
+    put_request_record(
+        aws,
+        catalog,
+        asked.id,
+        status="RESTORING",
+        release_id=release_of(r3),
+        requested_by="Omar Haddad",
+        requested_by_identity=OMAR_ARN,
+        reason="FPR x2",
+        model_package_arn=package_of(r3),
     )
     moment = datetime(2026, 11, 24, 9, 30, 5, tzinfo=UTC)
     done = rollback_on_request(
@@ -496,10 +480,7 @@ def test_a_request_recorded_done_without_an_outcome_is_answered_as_done(
     store = ClaimStore(aws["dynamodb"], TABLE)
     three_releases(aws, catalog, catalog_dir, store)
     asked = reject_live_release(aws, catalog, registry_as)
-    aws["dynamodb"].put_item(
-        TableName=TABLE,
-        Item={"pk": {"S": f"MODEL#{catalog.id}"}, "sk": {"S": f"ROLLBACK#{asked.id}"}, "status": {"S": "DONE"}},
-    )
+    put_request_record(aws, catalog, asked.id, status="DONE")
     assert operator_rollback(aws, catalog, store, asked).reason.startswith(
         f"rollback request {asked.id} was already handled (done); "
     )

@@ -24,9 +24,9 @@ from promotion.contract.state import (
     Result,
 )
 from promotion.result.audit import read_audit_record
-from promotion.result.publish import comparison_plots, html_key, publish_result
+from promotion.result.publish import comparison_plots, html_key
 from tests.conftest import CONFIG_BUCKET, TABLE
-from tests.integration.helpers import promote_until_config, subscribed_queue, validated_state
+from tests.integration.helpers import promote_until_config, publish_on, subscribed_queue, validated_state
 from tests.integration.test_decision_rules import RecordingEvents
 
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
@@ -67,17 +67,13 @@ def promoted(aws: dict[str, Any], catalog: ModelCatalog, catalog_dir: Path) -> P
 def publish(aws: dict[str, Any], state: PromotionState, events: Any, topic: str | None) -> Result:
     if not aws["events"].list_event_buses(NamePrefix="promotions")["EventBuses"]:
         aws["events"].create_event_bus(Name="promotions")
-    return publish_result(
+    return publish_on(
+        aws,
         state,
-        s3=aws["s3"],
-        dynamodb=aws["dynamodb"],
         events=events,
         sns=aws["sns"],
-        bucket=CONFIG_BUCKET,
-        table=TABLE,
         event_bus_name="promotions",
         topic_arn=topic,
-        store=ClaimStore(aws["dynamodb"], TABLE),
         now=NOW,
         failed_state="DeployChallenger",
         cost={"usd": 1.25},
@@ -251,27 +247,15 @@ def test_a_registry_that_cannot_be_told_is_reported_and_the_lock_still_released(
 
     state = validated_state(aws, catalog, catalog_dir)
     package = ask(aws, catalog, state)["model_package_arn"]
-    arguments = {
-        "s3": aws["s3"],
-        "dynamodb": aws["dynamodb"],
-        "events": aws["events"],
-        "sns": None,
-        "bucket": CONFIG_BUCKET,
-        "table": TABLE,
-        "event_bus_name": "default",
-        "topic_arn": None,
-        "store": ClaimStore(aws["dynamodb"], TABLE),
-        "now": NOW,
-    }
     failed = state.model_copy(update={"error": {"Error": "States.Timeout", "Cause": "approval window"}})
-    result = publish_result(failed, sagemaker=RegistryDown(aws["sagemaker"]), **arguments)
+    result = publish_on(aws, failed, sagemaker=RegistryDown(aws["sagemaker"]), now=NOW)
     assert (result.outcome, result.model_package_arn, result.registry_error, result.lock_released) == (
         Outcome.FAILED,
         None,
         "ThrottlingException: Rate exceeded",
         True,
     )
-    told = publish_result(failed, sagemaker=aws["sagemaker"], **arguments)
+    told = publish_on(aws, failed, sagemaker=aws["sagemaker"], now=NOW)
     assert (told.model_package_arn, told.registry_error) == (package, None)
 
 
@@ -302,18 +286,7 @@ def test_a_rejected_candidate_is_recorded_without_an_approver_and_announced_with
         }
     )
     topic, received = subscribed_queue(aws, "results")
-    publish_result(
-        rejected,
-        s3=aws["s3"],
-        dynamodb=aws["dynamodb"],
-        events=aws["events"],
-        sns=aws["sns"],
-        bucket=CONFIG_BUCKET,
-        table=TABLE,
-        event_bus_name="default",
-        topic_arn=topic,
-        store=ClaimStore(aws["dynamodb"], TABLE),
-    )
+    publish_on(aws, rejected, sns=aws["sns"], topic_arn=topic)
     record = read_audit_record(aws["dynamodb"], TABLE, "fraud-detection", long_release)
     assert record is not None
     assert (record.outcome, record.approved_by, record.approval_comment, record.model_package_arn) == (
@@ -352,20 +325,7 @@ def test_a_candidate_nobody_decided_on_is_rejected_in_the_registry_with_the_exec
     state = validated_state(aws, catalog, catalog_dir)
     package = ask(aws, catalog, state)["model_package_arn"]
     expired = state.model_copy(update={"approval": Approval(decision="expired")})
-    result = publish_result(
-        expired,
-        s3=aws["s3"],
-        dynamodb=aws["dynamodb"],
-        events=aws["events"],
-        sns=None,
-        bucket=CONFIG_BUCKET,
-        table=TABLE,
-        event_bus_name="default",
-        topic_arn=None,
-        store=ClaimStore(aws["dynamodb"], TABLE),
-        sagemaker=aws["sagemaker"],
-        now=NOW,
-    )
+    result = publish_on(aws, expired, sagemaker=aws["sagemaker"], now=NOW)
     described = aws["sagemaker"].describe_model_package(ModelPackageName=package)
     assert (described["ModelApprovalStatus"], described["ApprovalDescription"]) == (
         "Rejected",

@@ -16,9 +16,8 @@ from promotion.contract.catalog import ModelCatalog
 from promotion.contract.state import Outcome, Pipeline, PromotionState, Restored, Validation
 from promotion.core.errors import REJECTION_ERROR
 from promotion.result.audit import read_audit_record
-from promotion.result.publish import publish_result
-from tests.conftest import CONFIG_BUCKET, TABLE
-from tests.integration.helpers import validated_state
+from tests.conftest import TABLE
+from tests.integration.helpers import publish_on, validated_state
 
 
 class AuditRefusingDynamoDB:
@@ -41,18 +40,7 @@ class AuditRefusingDynamoDB:
 
 
 def _publish(aws: dict[str, Any], state: PromotionState, dynamodb: Any | None = None) -> Any:
-    return publish_result(
-        state,
-        s3=aws["s3"],
-        dynamodb=dynamodb or aws["dynamodb"],
-        events=aws["events"],
-        sns=None,
-        bucket=CONFIG_BUCKET,
-        table=TABLE,
-        event_bus_name="default",
-        topic_arn=None,
-        store=ClaimStore(aws["dynamodb"], TABLE),
-    )
+    return publish_on(aws, state, dynamodb=dynamodb or aws["dynamodb"])
 
 
 def _claim_item(aws: dict[str, Any], state: PromotionState) -> dict[str, Any]:

@@ -22,8 +22,8 @@ from promotion.contract.state import (
     Validation,
 )
 from promotion.result.audit import list_audit_records
-from promotion.result.publish import publish_result
-from tests.conftest import CONFIG_BUCKET, TABLE
+from tests.conftest import TABLE
+from tests.integration.helpers import publish_on
 from tests.property.test_seed_properties import CATALOG
 from tests.strategies import examples, valid_hyperparameters
 
@@ -133,19 +133,7 @@ def test_property_4_promotion_event_logging(
         ),
         pipeline=Pipeline(training_job_name="t", training_job_arn="arn:t", status="Completed"),
     )
-    result = publish_result(
-        state,
-        s3=aws["s3"],
-        dynamodb=aws["dynamodb"],
-        events=aws["events"],
-        sns=None,
-        bucket=CONFIG_BUCKET,
-        table=TABLE,
-        event_bus_name="default",
-        topic_arn=None,
-        store=ClaimStore(aws["dynamodb"], TABLE),
-        now=decided_at,
-    )
+    result = publish_on(aws, state, now=decided_at)
     assert result.outcome == Outcome.PROMOTED
     records = list_audit_records(aws["dynamodb"], TABLE, CATALOG.id)
     assert len(records) == 1
