@@ -69,6 +69,26 @@ class Executions:
                 raise TimeoutError(f"{execution_arn} never reached {APPROVAL_STATE} within {timeout_s:g} s")
             time.sleep(_POLL_S)
 
+    def task_waiting(self, execution_arn: str, state: str) -> bool:
+        """True while the execution's latest task state is `state` and it waits for its token (TaskSubmitted)."""
+        waiting, current = False, None
+        for event in self.history(execution_arn):
+            if event["type"] == "TaskStateEntered":
+                current, waiting = event["stateEnteredEventDetails"]["name"], False
+            elif event["type"] == "TaskSubmitted" and current == state:
+                waiting = True
+            elif event["type"] in ("TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskStateExited"):
+                waiting = False
+        return waiting
+
+    def wait_in(self, execution_arn: str, state: str, timeout_s: float = 60.0) -> None:
+        """Poll until the execution waits in the callback task `state` (a held rollout waits in AwaitOperator)."""
+        deadline = time.monotonic() + timeout_s
+        while not self.task_waiting(execution_arn, state):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} never waited in {state} within {timeout_s:g} s")
+            time.sleep(_POLL_S * 5)
+
     # -- the end ---------------------------------------------------------------------------------------------
     def wait(
         self, execution_arn: str, *, answer: Callable[[], None] | None = None, timeout_s: float = 120.0

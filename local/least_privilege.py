@@ -70,9 +70,11 @@ def _refused_then_approved(runtime: LocalRuntime, event: dict[str, Any]) -> RunR
     return runtime.result(arn, described, model="fraud-detection", before=before, started=time.monotonic())
 
 
-def promote(runtime: LocalRuntime, kind: str, person: str, *arguments: str, role: str | None = None) -> str:
+def promote(
+    runtime: LocalRuntime, kind: str, person: str, *arguments: str, role: str | None = None, exit_code: int = 0
+) -> str:
     """Run a `promote` command in process against the runtime's world, as session `person` of `role` (default
-    promotion-<kind>) holding `kind`'s managed policy."""
+    promotion-<kind>) holding `kind`'s managed policy; its output, when it exits with `exit_code`."""
     from typer.testing import CliRunner
 
     from promote import cli
@@ -89,9 +91,35 @@ def promote(runtime: LocalRuntime, kind: str, person: str, *arguments: str, role
             result = CliRunner().invoke(app, list(arguments), catch_exceptions=False)
     finally:
         cli.console.width = width
-    if result.exit_code != 0:
-        raise RuntimeError(f"promote {' '.join(arguments)} as {kind} {person} failed: {result.output}")
+    if result.exit_code != exit_code:
+        raise RuntimeError(
+            f"promote {' '.join(arguments)} as {kind} {person} exited {result.exit_code}, not {exit_code}: "
+            f"{result.output}"
+        )
     return result.output
+
+
+def _pause_then_resume(runtime: LocalRuntime, event: dict[str, Any]) -> RunResult:
+    """The catalog's operator pauses the rollout at its first stage (the operator control function records it, the
+    next look holds, AwaitOperator keeps the token and tells the operators), then resumes it with `promote`."""
+    model = "fraud-detection"
+    runtime.seed_champion(model)
+    before = runtime.production_snapshot(model)
+    paused: list[dict[str, str]] = []
+
+    def pause(state: str, result: Any) -> None:
+        if state == "ShiftTraffic" and not paused:
+            paused.append(runtime.control_rollout(model, "pause", "least-privilege survey"))
+
+    runtime.after_step = pause
+    (arn,) = runtime.send_event(event)
+    runtime.wait_for_approval_request(arn, timeout_s=60)
+    runtime.send_decision(model, str(event["detail"]["HyperParameterTuningJobName"]), Decision.approve("Alice Martin"))
+    runtime.executions.wait_in(arn, "AwaitOperator")
+    promote(runtime, "operator", "omar@example.com", "resume", model, "--reason", "survey", role="PlatformOnCall")
+    described = runtime.wait(arn)
+    runtime.drain()
+    return runtime.result(arn, described, model=model, before=before, started=time.monotonic())
 
 
 def _first_release_fails(runtime: LocalRuntime, event: dict[str, Any]) -> RunResult:
@@ -107,6 +135,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("first release fails", "ROLLED_BACK", {"fail_at": ("DeployChallenger",)}, _first_release_fails),
     Scenario("operator rollback after a promotion", "PROMOTED", drive=_promote_then_roll_back),
     Scenario("a non-approver's decision is refused", "PROMOTED", drive=_refused_then_approved),
+    Scenario("an operator pauses and resumes the rollout", "PROMOTED", drive=_pause_then_resume),
 )
 
 

@@ -130,6 +130,24 @@ class People:
             ApprovalDescription=reason,
         )
 
+    def control_rollout(
+        self, package_arn: str, request: str, reason: str, role: str, session: str, grant: bool
+    ) -> None:
+        """An operator's request to a running rollout as `promote pause|resume|abort|promote-now` makes it: the
+        candidate package's model lifecycle set to stage Rollout with the request as its status (with the operators'
+        policy unless `grant` is False)."""
+        from promotion.rollout.control import STAGE
+
+        self.person_call(
+            "operator" if grant else None,
+            role,
+            session,
+            "sagemaker",
+            "update_model_package",
+            ModelPackageArn=package_arn,
+            ModelLifeCycle={"Stage": STAGE, "StageStatus": request, "StageDescription": reason},
+        )
+
     def operator_identity(
         self, model: str, by: str | None, role: str | None = None, session: str | None = None
     ) -> tuple[str, str]:

@@ -10,6 +10,11 @@
 * Idempotency: CreateModelPackage with a ClientToken already used in the group returns that package, not a second.
 * GetCallerIdentity (STS) answers with the same principal (moto answers a fixed `user/moto`): `promote` prints who
   it decided as.
+* Model lifecycle: moto 5.2.5 ignores `ModelLifeCycle` (SageMaker's staging construct: Stage, StageStatus,
+  StageDescription) in UpdateModelPackage and never answers it in DescribeModelPackage. Here UpdateModelPackage keeps
+  it, refused with SageMaker's ValidationException when Stage or StageStatus is missing or breaks the API's pattern
+  (`[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}`) or the description is over 1,024 characters, and DescribeModelPackage and the
+  state change event carry it ("Get event notifications for ModelLifeCycle").
 * Events: SageMaker puts a `SageMaker Model Package State Change` event on the account's default bus when a package
   is created or changed ("Events that Amazon SageMaker AI sends to Amazon EventBridge"); moto puts none. The event's
   detail is the package as DescribeModelPackage answers.
@@ -19,13 +24,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from moto.events.models import events_backends
+from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import ModelPackage, SageMakerModelBackend
+from moto.sagemaker.responses import SageMakerResponse
 
 from local.hooks import Hooks
 
@@ -48,10 +57,53 @@ def _patch(originals: dict[str, Any]) -> None:
     originals["update"] = SageMakerModelBackend.update_model_package
     SageMakerModelBackend.create_model_package = _create  # type: ignore[method-assign,assignment]
     SageMakerModelBackend.update_model_package = _update  # type: ignore[method-assign]
+    originals["update_response"] = SageMakerResponse.update_model_package
+    originals["package_response"] = ModelPackage.gen_response_object
+    SageMakerResponse.update_model_package = _update_response  # type: ignore[method-assign]
+    ModelPackage.gen_response_object = _package_response  # type: ignore[method-assign]
 
 
 HOOKS: Hooks[RegistryBridge] = Hooks(_patch)
 _ORIGINALS = HOOKS.originals
+
+
+_LIFECYCLE_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_REQUEST = threading.local()  # the ModelLifeCycle of the UpdateModelPackage request being answered
+
+
+def _update_response(self: SageMakerResponse) -> Any:
+    """moto's UpdateModelPackage, with the request's ModelLifeCycle handed to the backend (`_update`)."""
+    _REQUEST.lifecycle = self._get_param("ModelLifeCycle") if HOOKS.current is not None else None
+    try:
+        return _ORIGINALS["update_response"](self)
+    finally:
+        _REQUEST.lifecycle = None
+
+
+def _checked_lifecycle(lifecycle: dict[str, Any]) -> dict[str, str]:
+    for name in ("Stage", "StageStatus"):
+        value = lifecycle.get(name)
+        if not isinstance(value, str) or not _LIFECYCLE_NAME.match(value):
+            raise ValidationError(
+                f"1 validation error detected: Value '{value}' at 'modelLifeCycle.{name[0].lower()}{name[1:]}' "
+                "failed to satisfy constraint: Member must satisfy regular expression pattern: "
+                "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+            )
+    description = lifecycle.get("StageDescription")
+    if description is not None and len(str(description)) > 1024:
+        raise ValidationError(
+            "1 validation error detected: Value at 'modelLifeCycle.stageDescription' failed to satisfy constraint: "
+            "Member must have length less than or equal to 1024"
+        )
+    return {name: str(value) for name, value in lifecycle.items() if value is not None}
+
+
+def _package_response(self: ModelPackage) -> dict[str, Any]:
+    response: dict[str, Any] = _ORIGINALS["package_response"](self)
+    lifecycle = getattr(self, "model_life_cycle", None)
+    if lifecycle:
+        response["ModelLifeCycle"] = dict(lifecycle)
+    return response
 
 
 def _user_context(backend: SageMakerModelBackend, bridge: RegistryBridge) -> dict[str, Any]:
@@ -142,6 +194,9 @@ def _update(
     package = self.model_packages.get(self.model_package_name_mapping.get(model_package_arn, model_package_arn))
     if package is None:  # moto's own refusal
         return str(_ORIGINALS["update"](self, model_package_arn, None, None, None, [], None))
+    lifecycle = getattr(_REQUEST, "lifecycle", None)
+    if lifecycle is not None:
+        package.model_life_cycle = _checked_lifecycle(lifecycle)  # type: ignore[attr-defined]
     if model_approval_status is not None:
         package.set_model_approval_status(model_approval_status)
     if approval_description is not None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal, Self, TextIO
 
@@ -69,6 +69,7 @@ class LocalRuntime:
         event_delivery: sagemaker_events.EventDelivery | None = None,
         jobs_dir: Path | None = None,
         enforce_iam: bool = True,
+        after_step: Callable[[str, Any], None] | None = None,
     ) -> None:
         self.root = root
         # Which stack: cdk.out's (synthesized first unless `synth` is False), or `template` (`local run --template`).
@@ -94,6 +95,8 @@ class LocalRuntime:
         self.jobs_dir = jobs_dir or root / ".local-runs" / "jobs" / uuid.uuid4().hex[:12]
         # local.iam: every AWS call is authorized against the template's policies (off only when asked, and said)
         self.enforce_iam = enforce_iam
+        # Called with (state name, its function's result) after each Lambda task of an execution, before it goes on.
+        self.after_step = after_step
         self.live = LiveStack()
         self.stack: StackTemplate | None = None
         self.iam: Identities | None = None
@@ -147,6 +150,7 @@ class LocalRuntime:
                     on_wait=self.sagemaker.traffic.on_wait,
                     authorize_invoke=self.iam.authorize_invoke if self.iam is not None else None,
                     advance=self.sagemaker.advance,
+                    after_invoke=self._after_step,
                 ),
             )
             self._activate(
@@ -169,6 +173,10 @@ class LocalRuntime:
             self.stop()
             raise
         return self
+
+    def _after_step(self, state: str, result: Any) -> None:
+        if self.after_step is not None:  # read at each call: a test may set it once the runtime runs
+            self.after_step(state, result)
 
     def _activate(self, hooks: Any, bridge: Any) -> None:
         hooks.activate(bridge)
@@ -387,6 +395,37 @@ class LocalRuntime:
         started = [arn for event_id in fresh for arn in routing.started_by(event_id)]
         self.drain()
         return [self.executions.wait(arn, timeout_s=timeout_s) for arn in started]
+
+    def control_rollout(
+        self,
+        model: str,
+        command: str,
+        reason: str,
+        *,
+        by: str | None = None,
+        role: str | None = None,
+        session: str | None = None,
+        grant: bool = True,
+        package_arn: str | None = None,
+    ) -> dict[str, str]:
+        """An operator's pause, resume, abort or promote-now (`command`, as `promote` spells it) of the running
+        rollout of `model`, made as `promote` makes it, as the catalog operator `by` (default: the first) or as
+        `role`/`session`; `package_arn` names another package than the running candidate's. Returns, once the
+        operator control function answered, the package's ModelLifeCycle (`StageStatus` says Accepted or Refused)."""
+        from promotion.rollout.control import ControlRequest, candidate_packages
+
+        _, people, _ = self._started()
+        if package_arn is None:
+            running, packages = candidate_packages(self.clients.dynamodb, self.table_name, model)
+            if running is None or running not in packages:
+                raise UsageError(f"no promotion of {model} with a registered candidate is running")
+            package_arn = packages[running]
+        request = next(one for one in ControlRequest if one.command == command)
+        role, session = people.operator_identity(model, by, role, session)
+        people.control_rollout(package_arn, request.value, reason, role, session, grant)
+        self.drain()
+        described = self.clients.sagemaker.describe_model_package(ModelPackageName=package_arn)
+        return dict(described.get("ModelLifeCycle") or {})
 
     def release_package(self, model: str, release: str | None = None) -> str:
         """The Model Registry package of a release of `model` (default: the live one), as its audit record names it

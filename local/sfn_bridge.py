@@ -40,8 +40,8 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -72,6 +72,9 @@ class TimeCompression:
     retry_factor: float = 0.0
     callback_timeout_factor: float = 1.0
     callback_timeout_max_s: float | None = None
+    # The callback timeout of these states in local seconds, whatever the definition says (a test lets one hold
+    # expire without shortening the waits for SageMaker's jobs).
+    state_timeouts_s: Mapping[str, float] = field(default_factory=dict)
 
     def wait(self, seconds: float) -> float:
         return max(0.0, seconds * self.wait_factor)
@@ -79,7 +82,9 @@ class TimeCompression:
     def retry(self, seconds: float) -> float:
         return max(0.0, seconds * self.retry_factor)
 
-    def callback_timeout(self, seconds: int) -> int:
+    def callback_timeout(self, seconds: int, state: str | None = None) -> int:
+        if state is not None and state in self.state_timeouts_s:
+            return max(1, math.ceil(self.state_timeouts_s[state]))
         compressed = seconds * self.callback_timeout_factor
         if self.callback_timeout_max_s is not None:
             compressed = min(compressed, self.callback_timeout_max_s)
@@ -104,6 +109,9 @@ class StepFunctionsBridge:
     # Called while a task waits for its token: let the next thing SageMaker has pending happen (simulated time
     # passes until then); False when nothing is pending.
     advance: Callable[[], bool] | None = None
+    # Called on the interpreter's thread after each Lambda task's function returned (state name, its result),
+    # before the execution goes on: a test acts at an exact point of the flow (an operator's pause mid-rollout).
+    after_invoke: Callable[[str, Any], None] | None = None
 
 
 def _stop(self: Execution, stop_date: datetime, error: str | None, cause: str | None) -> None:
@@ -170,6 +178,8 @@ def _invoke_lambda_function(parameters: dict[str, Any], region: str, state_crede
         result, error = bridge.lambdas.invoke(parameters["FunctionName"], event)
     except KeyError:
         raise _not_found(parameters["FunctionName"]) from None
+    if error is None and bridge.after_invoke is not None:
+        bridge.after_invoke(getattr(_EXECUTING, "state", ""), result)
     response: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
     if error is not None:
         response.update(FunctionError="Unhandled", Payload=error)
@@ -186,6 +196,8 @@ def _execute_lambda_function_integration(
 ) -> None:
     """Remember which state machine makes the invocation (its role is the one authorized), then run moto's code."""
     _EXECUTING.machine = env.states.context_object.context_object_data["StateMachine"]["Id"]
+    state = env.states.context_object.context_object_data.get("State")
+    _EXECUTING.state = state["Name"] if state else ""
     _ORIGINALS["execute"](env, parameters, region, state_credentials)
 
 
@@ -232,7 +244,8 @@ class CompressedTimeout(Timeout):
         self.inner.eval(env=env)
         seconds: int = env.stack.pop()
         bridge = HOOKS.current
-        return seconds if bridge is None else bridge.time.callback_timeout(seconds)
+        state = env.states.context_object.context_object_data.get("State")
+        return seconds if bridge is None else bridge.time.callback_timeout(seconds, state["Name"] if state else None)
 
 
 def _callback_eval_body(self: StateTaskServiceCallback, env: Environment) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -25,6 +26,7 @@ from rich.table import Table
 from promotion.intake.approval import pending_approvals
 from promotion.intake.registry import APPROVED_STATUS, REJECTED_STATUS
 from promotion.result.audit import list_audit_records
+from promotion.rollout.control import ACCEPTED, REFUSED, STAGE, ControlRequest, candidate_packages
 
 app = typer.Typer(help="Approve, reject and roll back model promotions; see what is running and what happened.")
 console = Console()
@@ -162,6 +164,81 @@ def rollback(
         f"in `promote history {model}`",
         markup=False,
     )
+
+
+def _control(
+    request: ControlRequest, model: str, reason: str, release: str | None, wait: float, stack: str | None
+) -> None:
+    """Ask the running rollout of MODEL for `request`: the candidate package's lifecycle set to stage Rollout with the
+    request as its status (UpdateModelPackage, as your AWS identity); then wait for the operator control function's
+    answer on the package, and exit 0 when accepted, 1 when refused, 3 when no answer came within `wait` seconds."""
+    targets = resolve_targets(stack)
+    running, packages = candidate_packages(boto3.client("dynamodb"), targets.table, model)
+    release = release or running
+    if release is None:
+        console.print(f"[red]no promotion of {escape(model)} is running: nothing to {request.command}[/red]")
+        raise typer.Exit(2)
+    package_arn = packages.get(release)
+    if package_arn is None:
+        console.print(f"[red]release {escape(release)} of {escape(model)} registered no candidate package[/red]")
+        raise typer.Exit(2)
+    sagemaker = boto3.client("sagemaker")
+    sagemaker.update_model_package(
+        ModelPackageArn=package_arn,
+        ModelLifeCycle={"Stage": STAGE, "StageStatus": request.value, "StageDescription": reason},
+    )
+    caller = boto3.client("sts").get_caller_identity()["Arn"]
+    console.print(f"asked {request.command} of {model} release {release} as {caller} ({package_arn})", markup=False)
+    answers = {f"{request.value}{ACCEPTED}": 0, f"{request.value}{REFUSED}": 1}
+    deadline = time.monotonic() + wait
+    while True:
+        lifecycle = sagemaker.describe_model_package(ModelPackageName=package_arn).get("ModelLifeCycle") or {}
+        status = lifecycle.get("StageStatus", "")
+        if status in answers:
+            console.print(f"{status}: {lifecycle.get('StageDescription', '')}", markup=False)
+            raise typer.Exit(answers[status])
+        if time.monotonic() >= deadline:
+            console.print(f"no answer yet (the package says {status or 'nothing'}); see `promote status {model}`")
+            raise typer.Exit(3)
+        time.sleep(min(1.0, max(0.05, wait / 100)))
+
+
+ReasonOption = Annotated[str, typer.Option(help="why (recorded with your identity in the audit trail and report)")]
+ReleaseOption = Annotated[str | None, typer.Option(help="the release to control (default: the one rolling out now)")]
+WaitOption = Annotated[float, typer.Option(help="seconds to wait for the answer (0: do not wait)")]
+
+
+@app.command()
+def pause(
+    model: str, reason: ReasonOption, release: ReleaseOption = None, wait: WaitOption = 60, stack: StackOption = None
+) -> None:
+    """Pause MODEL's rollout at the stage's next look: its weights hold until `resume`, `abort` or `promote-now`
+    (or the catalog's hold_hours, then on_hold_expiry). Only the catalog's operators count."""
+    _control(ControlRequest.PAUSE, model, reason, release, wait, stack)
+
+
+@app.command()
+def resume(
+    model: str, reason: ReasonOption, release: ReleaseOption = None, wait: WaitOption = 60, stack: StackOption = None
+) -> None:
+    """Resume MODEL's paused rollout where its gate stopped, or accept a stage held as inconclusive."""
+    _control(ControlRequest.RESUME, model, reason, release, wait, stack)
+
+
+@app.command()
+def abort(
+    model: str, reason: ReasonOption, release: ReleaseOption = None, wait: WaitOption = 60, stack: StackOption = None
+) -> None:
+    """Abort MODEL's rollout: production rolls back to the champion (at the next look, or at once when held)."""
+    _control(ControlRequest.ABORT, model, reason, release, wait, stack)
+
+
+@app.command("promote-now")
+def promote_now(
+    model: str, reason: ReasonOption, release: ReleaseOption = None, wait: WaitOption = 60, stack: StackOption = None
+) -> None:
+    """Promote MODEL's challenger without the remaining stages, unless the current look's guardrail fails."""
+    _control(ControlRequest.PROMOTE_NOW, model, reason, release, wait, stack)
 
 
 def _history_table(model: str, targets: Targets, limit: int | None) -> Table:

@@ -22,6 +22,8 @@ from constructs import Construct
 from promotion.contract.events import MODEL_PACKAGE_DETAIL_TYPE, MODEL_TAG
 from promotion.intake.registry import DECIDED_STATUSES, REJECTED_STATUS
 from promotion.jobs.callbacks import WAITED_EVENTS, WaitKind
+from promotion.rollout.control import STAGE as CONTROL_STAGE
+from promotion.rollout.control import ControlRequest
 from stacks.nag import acknowledge
 
 TUNING_JOB_PATTERN = events.EventPattern(
@@ -49,6 +51,19 @@ def rollback_pattern(package_groups: Sequence[str]) -> events.EventPattern:
         source=["aws.sagemaker"],
         detail_type=[MODEL_PACKAGE_DETAIL_TYPE],
         detail={"ModelPackageGroupName": sorted(package_groups), "ModelApprovalStatus": [REJECTED_STATUS]},
+    )
+
+
+def control_pattern(package_groups: Sequence[str]) -> events.EventPattern:
+    """An operator's request on a package of one of the catalogs' groups: its model lifecycle set to stage Rollout
+    with a request status (the function's answers, `<request>Accepted|Refused`, are not delivered)."""
+    return events.EventPattern(
+        source=["aws.sagemaker"],
+        detail_type=[MODEL_PACKAGE_DETAIL_TYPE],
+        detail={
+            "ModelPackageGroupName": sorted(package_groups),
+            "ModelLifeCycle": {"Stage": [CONTROL_STAGE], "StageStatus": [one.value for one in ControlRequest]},
+        },
     )
 
 
@@ -132,6 +147,7 @@ class PromotionRules(Construct):
         state_machine: sfn.IStateMachine,
         approval_decision: lambda_.IFunction,
         operator_rollback: sfn.IStateMachine,
+        operator_control: lambda_.IFunction,
         package_groups: Sequence[str],
         resume_waiting_step: lambda_.IFunction,
         model_ids: Sequence[str],
@@ -160,6 +176,13 @@ class PromotionRules(Construct):
             rollback_pattern(package_groups),
             operator_rollback,
             "A package was rejected in the Model Registry: an operator's rollback request if it is the live release's",
+        )
+        self.control_rule = self._function_rule(
+            "OperatorControl",
+            None,  # the default bus, where SageMaker puts its events
+            control_pattern(package_groups),
+            operator_control,
+            "A rolling-out candidate's lifecycle set to a request: an operator's pause, resume, abort, promote-now",
         )
         # One dead-letter queue for the three: the function's asynchronous failures land in one destination.
         self.state_change_rules = [

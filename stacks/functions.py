@@ -131,8 +131,13 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     ),
     StepFunctionSpec(
         "evaluate_stage",
-        "EvaluateStage: the anytime-valid gate on the variants' CloudWatch metrics",
-        (P.read_endpoint_metrics,),
+        "EvaluateStage: the anytime-valid gate on the variants' CloudWatch metrics, and operators' requests",
+        (P.read_endpoint_metrics, P.read_controls),
+    ),
+    StepFunctionSpec(
+        "await_operator",
+        "AwaitOperator: the rollout holds its weights until an operator answers; the task token is kept",
+        (P.hold_rollouts, P.notify),
     ),
     StepFunctionSpec(
         "promote_challenger",
@@ -174,6 +179,12 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
         "approval_decision",
         "Model Registry decisions: read the package back, answer the waiting AwaitApproval or refuse",
         (P.promotion_table, P.read_candidates, P.mark_candidates, P.answer_approvals),
+    ),
+    StepFunctionSpec(
+        "operator_control",
+        "Operator controls from the Model Registry: pause, resume, abort or promote-now a running rollout",
+        # read_candidates/mark_candidates: the request is read back, and answered on the package's lifecycle
+        (P.control_rollouts, P.read_candidates, P.mark_candidates, P.read_endpoint),
     ),
     StepFunctionSpec(
         "rollback_request",

@@ -20,6 +20,7 @@ from promotion.claim.claim import MAX_LOCK_WAITS
 from promotion.contract.catalog import ModelCatalog
 from promotion.core.errors import CatalogError
 from promotion.production.restore import RESTORE_STEPS
+from promotion.rollout.control import MAX_PAUSES
 from promotion.rollout.steps import MAX_ENDPOINT_POLLS
 
 HISTORY_LIMIT = 25_000
@@ -61,6 +62,13 @@ def worst_case(catalog: ModelCatalog) -> HistoryBudget:
         phases["rollout looks"] = (
             len(rollout.stages) * (TASK + looks * look),
             "rollout.bake_minutes / rollout.look_minutes, rollout.max_bake_extensions, rollout.stages",
+        )
+        # Each hold: AwaitOperator (OperatorHoldExpired when nobody answers), the look EvaluateStage takes at the
+        # answer, StageVerdict. Operators may pause MAX_PAUSES times; a stage holds once when inconclusive.
+        holds = MAX_PAUSES + (len(rollout.stages) if rollout.on_inconclusive == "hold" else 0)
+        phases["operator holds"] = (
+            holds * (CALLBACK_TASK + FLOW + TASK + FLOW),
+            "rollout.on_inconclusive, MAX_PAUSES (promotion.rollout.control)",
         )
         # DeployChallenger, every ShiftTraffic and PromoteChallenger: one callback task and EndpointStatus each;
         # Rollback waits for each of its endpoint calls (Wait, Rollback, its Choice).

@@ -459,6 +459,37 @@ class StepPermissions:
         resources = [self._states_arn(f"stateMachine:{self._state_machine_name}")]
         return [Grant(self._statement("AnswerApprovals", actions, resources))]
 
+    def read_controls(self) -> list[Grant]:
+        """Read a release's control record: an operator's request EvaluateStage applies at its look."""
+        return [Grant(self._statement("ReadOperatorRequests", ["dynamodb:GetItem"], [self._table.table_arn]))]
+
+    def hold_rollouts(self) -> list[Grant]:
+        """AwaitOperator: keep the hold's task token on the release's control record, and complete its own task when
+        an operator's request came in meanwhile."""
+        return [
+            Grant(
+                self._statement("HoldRollouts", ["dynamodb:GetItem", "dynamodb:UpdateItem"], [self._table.table_arn])
+            ),
+            Grant(
+                self._statement(
+                    "AnswerOwnHold",
+                    ["states:SendTaskSuccess"],
+                    [self._states_arn(f"stateMachine:{self._state_machine_name}")],
+                )
+            ),
+        ]
+
+    def control_rollouts(self) -> list[Grant]:
+        """Operator control: record an operator's request on the release's control record (the model's lock says
+        which release runs), or answer the held rollout with its task token."""
+        resources = [self._states_arn(f"stateMachine:{self._state_machine_name}")]
+        return [
+            Grant(
+                self._statement("ControlRollouts", ["dynamodb:GetItem", "dynamodb:UpdateItem"], [self._table.table_arn])
+            ),
+            Grant(self._statement("AnswerHolds", ["states:SendTaskSuccess"], resources)),
+        ]
+
     def _complete_waits(self, sid: str) -> Grant:
         resources = [self._states_arn(f"stateMachine:{self._state_machine_name}")]
         return Grant(self._statement(sid, ["states:SendTaskSuccess", "states:SendTaskFailure"], resources))

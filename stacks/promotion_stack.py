@@ -150,6 +150,7 @@ class PromotionStack(cdk.Stack):
             state_machine=promotion.state_machine,
             approval_decision=functions.functions["approval_decision"],
             operator_rollback=operator_rollback.state_machine,
+            operator_control=functions.functions["operator_control"],
             package_groups=[catalog.model_package_group for catalog in catalogs.values()],
             resume_waiting_step=functions.functions["resume_waiting_step"],
             model_ids=sorted(catalogs),

@@ -35,6 +35,7 @@ TASK_FUNCTIONS: dict[str, str] = {
     "DeployChallenger": "deploy_challenger",
     "ShiftTraffic": "shift_traffic",
     "EvaluateStage": "evaluate_stage",
+    "AwaitOperator": "await_operator",
     "PromoteChallenger": "promote_challenger",
     "RetireChampion": "retire_champion",
     "Rollback": "rollback",
@@ -72,6 +73,8 @@ ENDPOINT_BUSY_ERROR = EndpointBusy.__name__  # a Lambda error is named after its
 ENDPOINT_CHANGING_STATES = frozenset({"DeployChallenger", "ShiftTraffic", "PromoteChallenger"})
 ENDPOINT_BUSY_RETRY_INTERVAL = cdk.Duration.seconds(60)
 APPROVAL_TIMEOUT_PATH = "$.validation.approval_timeout_seconds"
+HOLD_TIMEOUT_PATH = "$.rollout.hold_seconds"
+MAX_HOLD_SECONDS = 7 * 86400  # the catalog's hold_hours at most
 
 
 def retry_transient_errors(invoke: tasks.LambdaInvoke) -> None:
@@ -210,6 +213,23 @@ class PromotionStateMachine(Construct):
         evaluate = step("EvaluateStage", "$.rollout")
         promote_challenger = waiting_step("PromoteChallenger", "$.rollout")
         retire = step("RetireChampion", "$.rollout")
+        # A held rollout waits for an operator's answer (the control record keeps the token; the answer goes to
+        # $.rollout.operator, which EvaluateStage applies at once).
+        await_operator = task(
+            "AwaitOperator",
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object(
+                {"state": sfn.JsonPath.entire_payload, "task_token": sfn.JsonPath.task_token}
+            ),
+            task_timeout=sfn.Timeout.at(HOLD_TIMEOUT_PATH),
+            result_path="$.rollout.operator",
+        )
+        hold_expired = sfn.Pass(
+            self,
+            "OperatorHoldExpired",
+            result=sfn.Result.from_object({"decision": "expired"}),
+            result_path="$.rollout.operator",
+        )
         rollback = step("Rollback", "$.rollback")
         publish = step("PublishResult", "$.result")
 
@@ -342,17 +362,30 @@ class PromotionStateMachine(Construct):
         for changed in (deploy, shift, promote_challenger):
             changed.next(endpoint_status)
         bake.next(evaluate)
+        # Like the bake, the hold's timeout is read from the document: the Choice proves it first.
+        hold = "$.rollout.hold_seconds"
+        hold_next = sfn.Condition.and_(
+            action(RolloutAction.HOLD),
+            sfn.Condition.is_numeric(hold),
+            sfn.Condition.number_greater_than_equals(hold, 1),
+            sfn.Condition.number_less_than_equals(hold, MAX_HOLD_SECONDS),
+        )
         evaluate.next(
             sfn.Choice(self, "StageVerdict")
             .when(action(RolloutAction.NEXT_STAGE), shift)
             .when(bake_next, bake)
+            .when(hold_next, await_operator)
             .when(action(RolloutAction.PROMOTE), promote_challenger)
-            # FAIL, INVALID, INCONCLUSIVE past the extensions, or a BAKE without a valid look_seconds: Rollback
-            # takes the reason from $.rollout.
+            # FAIL, INVALID, INCONCLUSIVE past the extensions, an abort, or a BAKE or HOLD without a valid length:
+            # Rollback takes the reason from $.rollout.
             .otherwise(rollback)
         )
+        await_operator.next(evaluate)
+        hold_expired.next(evaluate)
+        # A Catch's ResultPath must keep the document; OperatorHoldExpired then overwrites $.rollout.operator.
+        await_operator.add_catch(hold_expired, errors=["States.Timeout"], result_path="$.rollout.operator")
         retire.next(publish)
-        for state in (deploy, shift, evaluate, promote_challenger, retire):
+        for state in (deploy, shift, evaluate, await_operator, promote_challenger, retire):
             state.add_catch(rollback, errors=["States.ALL"], result_path="$.error")
 
         # Rollback restores parameters and config at once, then the endpoint one SageMaker call at a time: while

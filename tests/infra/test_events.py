@@ -101,7 +101,7 @@ def package_rule(synth: Synth, statuses: list[str]) -> dict[str, Any]:
         r
         for r in rules(synth).values()
         if r["EventPattern"]["detail-type"] == ["SageMaker Model Package State Change"]
-        and r["EventPattern"]["detail"]["ModelApprovalStatus"] == statuses
+        and r["EventPattern"]["detail"].get("ModelApprovalStatus") == statuses
     ]
     return rule
 
@@ -155,6 +155,42 @@ def test_model_registry_decisions_reach_the_decision_function(synth: Synth, func
     ]
     assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == target["DeadLetterConfig"]["Arn"]
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_operator_requests_in_the_model_registry_reach_the_control_function(
+    synth: Synth, functions_by_step: dict[str, str]
+) -> None:
+    """An operator's pause, resume, abort or promote-now is a candidate's model lifecycle set to stage Rollout with
+    the request as its status; the function's answers (`PauseAccepted`, `AbortRefused`...) are not delivered again."""
+    (rule,) = [
+        r
+        for r in rules(synth).values()
+        if r["EventPattern"]["detail-type"] == ["SageMaker Model Package State Change"]
+        and "ModelLifeCycle" in r["EventPattern"]["detail"]
+    ]
+    assert "EventBusName" not in rule  # the default bus, where SageMaker puts its events
+    assert rule["EventPattern"]["detail"] == {
+        "ModelPackageGroupName": ["churn", "fraud-detection"],
+        "ModelLifeCycle": {"Stage": ["Rollout"], "StageStatus": ["Pause", "Resume", "Abort", "PromoteNow"]},
+    }
+    pattern = EventPattern.load(json.dumps(rule["EventPattern"]))
+    approved = sample("model-package-approved.json")
+    assert not pattern.matches_event(approved)  # an approval is no request
+    for status in ("Pause", "Resume", "Abort", "PromoteNow"):
+        asked = copy.deepcopy(approved)
+        asked["detail"]["ModelLifeCycle"] = {"Stage": "Rollout", "StageStatus": status, "StageDescription": "why"}
+        assert pattern.matches_event(asked), status
+    for lifecycle in (
+        {"Stage": "Rollout", "StageStatus": "PauseAccepted"},
+        {"Stage": "Rollout", "StageStatus": "AbortRefused"},
+        {"Stage": "Production", "StageStatus": "Pause"},
+    ):
+        answered = copy.deepcopy(approved)
+        answered["detail"]["ModelLifeCycle"] = lifecycle
+        assert not pattern.matches_event(answered), lifecycle
+    (target,) = rule["Targets"]
+    assert flat(target["Arn"]) == f"<{functions_by_step['operator_control']}.Arn>"
+    assert_target_has_dlq_and_retries(synth, target)
 
 
 def test_no_rule_takes_requests_from_the_product_bus(synth: Synth) -> None:

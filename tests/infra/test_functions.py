@@ -24,12 +24,14 @@ STEPS = {
     "deploy_challenger",
     "shift_traffic",
     "evaluate_stage",
+    "await_operator",
     "promote_challenger",
     "retire_champion",
     "rollback",
     "publish_result",
     "approval_decision",
     "rollback_request",
+    "operator_control",
     "resume_waiting_step",
 }
 ENVIRONMENT = {

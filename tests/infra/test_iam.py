@@ -85,7 +85,7 @@ def test_no_aws_managed_policies_and_one_role_per_function(synth: Synth, functio
     for logical_id, role in synth.resources("AWS::IAM::Role").items():
         assert "ManagedPolicyArns" not in role["Properties"], logical_id
     roles = [function_role(synth, logical_id) for logical_id in functions_by_step.values()]
-    assert len(roles) == len(set(roles)) == len(functions_by_step) == 18
+    assert len(roles) == len(set(roles)) == len(functions_by_step) == 20
 
 
 def test_pass_role_only_for_the_training_role_to_sagemaker(synth: Synth, functions_by_step: dict[str, str]) -> None:
@@ -169,6 +169,9 @@ TASK_ANSWERERS = {
     "promote_challenger",
     "resume_waiting_step",
 }
+# Holds of a rollout are only ever answered with SendTaskSuccess (the operator's decision is the output): by the
+# operator control function, and by AwaitOperator itself when a request came in as it began to hold.
+HOLD_ANSWERERS = {"operator_control", "await_operator"}
 
 
 def test_only_the_waits_answer_tasks_and_only_the_promotion_machines(
@@ -179,8 +182,9 @@ def test_only_the_waits_answer_tasks_and_only_the_promotion_machines(
     for step in functions_by_step:
         statements = step_statements(synth, functions_by_step, step)
         expected = promotion_machine if step in TASK_ANSWERERS else []
-        for action in ("states:SendTaskSuccess", "states:SendTaskFailure"):
-            assert granted(statements, action) == expected, (step, action)
+        succeeds = promotion_machine if step in TASK_ANSWERERS | HOLD_ANSWERERS else []
+        assert granted(statements, "states:SendTaskSuccess") == succeeds, step
+        assert granted(statements, "states:SendTaskFailure") == expected, step
         heartbeat = promotion_machine if step == "approval_decision" else []
         assert granted(statements, "states:SendTaskHeartbeat") == heartbeat, step
 
@@ -191,7 +195,7 @@ def test_events_and_notifications_only_where_the_contract_says(synth: Synth, fun
         put_events = granted(statements, "events:PutEvents")
         publish = granted(statements, "sns:Publish")
         assert bool(put_events) == (step in ("await_approval", "publish_result")), step
-        assert bool(publish) == (step in ("await_approval", "publish_result")), step
+        assert bool(publish) == (step in ("await_approval", "await_operator", "publish_result")), step
         assert all(r.startswith("<ProductBus") for r in put_events)
         if publish:  # the topic is KMS-encrypted: publishers need its key
             assert granted(statements, "kms:GenerateDataKey") == granted(statements, "kms:Decrypt")

@@ -43,6 +43,7 @@ RESULT_PATHS = {
     "DeployChallenger": "$.rollout",
     "ShiftTraffic": "$.rollout",
     "EvaluateStage": "$.rollout",
+    "AwaitOperator": "$.rollout.operator",
     "PromoteChallenger": "$.rollout",
     "RetireChampion": "$.rollout",
     "Rollback": "$.rollback",
@@ -112,7 +113,7 @@ def test_result_paths(definition: dict[str, Any]) -> None:
         "state.$": "$",
     }
     # Every other Lambda task: payload_response_only, the whole document as input.
-    for name in set(RESULT_PATHS) - {"ClaimPromotion", "AwaitApproval", *CALLBACK_TIMEOUTS}:
+    for name in set(RESULT_PATHS) - {"ClaimPromotion", "AwaitApproval", "AwaitOperator", *CALLBACK_TIMEOUTS}:
         assert "Parameters" not in states[name] and "InputPath" not in states[name], name
         assert states[name]["Resource"].endswith(".Arn>"), name
 
@@ -133,6 +134,30 @@ def test_await_approval_waits_for_the_task_token(definition: dict[str, Any]) -> 
         {"decision": "expired"},
         "$.approval",
         "PublishResult",
+    )
+
+
+def test_a_held_rollout_waits_for_an_operator_and_its_expiry_is_applied_by_the_next_look(
+    definition: dict[str, Any],
+) -> None:
+    """AwaitOperator keeps the hold's task token for the operator control function; the answer (or the expiry) goes
+    to $.rollout.operator, and EvaluateStage applies it at once; any other failure rolls back."""
+    states = definition["States"]
+    state = states["AwaitOperator"]
+    assert state["Resource"].endswith(":states:::lambda:invoke.waitForTaskToken")
+    assert state["Parameters"]["Payload"] == {"state.$": "$", "task_token.$": "$$.Task.Token"}
+    assert state["TimeoutSecondsPath"] == "$.rollout.hold_seconds"
+    assert not {"TimeoutSeconds", "HeartbeatSeconds"} & state.keys()
+    assert (state["ResultPath"], state["Next"]) == ("$.rollout.operator", "EvaluateStage")
+    assert catch(state) == [
+        (["States.Timeout"], "OperatorHoldExpired", "$.rollout.operator"),
+        (["States.ALL"], "Rollback", "$.error"),
+    ]
+    expired = states["OperatorHoldExpired"]
+    assert (expired["Result"], expired["ResultPath"], expired["Next"]) == (
+        {"decision": "expired"},
+        "$.rollout.operator",
+        "EvaluateStage",
     )
 
 
@@ -196,13 +221,25 @@ def test_choices_and_waits(definition: dict[str, Any]) -> None:
     }
 
     def routes(choice: dict[str, Any]) -> list[tuple[str, str]]:
-        return [(c.get("StringEquals", "proven BAKE"), c["Next"]) for c in choice["Choices"]]
+        return [(c.get("StringEquals", f"proven {c['Next']}"), c["Next"]) for c in choice["Choices"]]
 
     stage = states["StageVerdict"]
     assert proven_bake in stage["Choices"]
+    # Like the bake, the hold's timeout is a path: only a HOLD with a proven length reaches AwaitOperator.
+    proven_hold = {
+        "And": [
+            {"Variable": "$.rollout.action", "StringEquals": "HOLD"},
+            {"Variable": "$.rollout.hold_seconds", "IsNumeric": True},
+            {"Variable": "$.rollout.hold_seconds", "NumericGreaterThanEquals": 1},
+            {"Variable": "$.rollout.hold_seconds", "NumericLessThanEquals": 604800},
+        ],
+        "Next": "AwaitOperator",
+    }
+    assert proven_hold in stage["Choices"]
     assert routes(stage) == [
         ("NEXT_STAGE", "ShiftTraffic"),
-        ("proven BAKE", "Bake"),
+        ("proven Bake", "Bake"),
+        ("proven AwaitOperator", "AwaitOperator"),
         ("PROMOTE", "PromoteChallenger"),
     ]
     assert stage["Default"] == "Rollback"
@@ -210,7 +247,7 @@ def test_choices_and_waits(definition: dict[str, Any]) -> None:
     assert proven_bake in states["EndpointStatus"]["Choices"]
     assert routes(states["EndpointStatus"]) == [
         ("SHIFT", "ShiftTraffic"),
-        ("proven BAKE", "Bake"),
+        ("proven Bake", "Bake"),
         ("DONE", "RetireChampion"),
         ("SKIPPED", "PublishResult"),
     ]

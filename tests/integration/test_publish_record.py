@@ -132,6 +132,7 @@ def test_a_promotion_is_recorded_reported_and_announced_in_full(
         "rollback": None,
         "rollback_error": None,
         "cost": {"usd": 1.25},
+        "operator_interventions": [],
     }
 
     page = aws["s3"].get_object(Bucket=CONFIG_BUCKET, Key=html_key(key))
@@ -161,6 +162,7 @@ def test_a_promotion_is_recorded_reported_and_announced_in_full(
         "previous_release_id": None,
         "report_key": key,
         "production_model_url": "s3://models/train-1/output/model.tar.gz",
+        "interventions": [],
     }
 
     detail = {
@@ -271,7 +273,15 @@ def test_the_report_of_an_execution_that_never_validated_has_empty_checks_and_wa
         "warnings": [],
         "cost": None,
     }
-    assert list(report)[-5:] == ["error", "failed_state", "rollback", "rollback_error", "cost"]
+    assert list(report)[-6:] == [
+        "error",
+        "failed_state",
+        "rollback",
+        "rollback_error",
+        "cost",
+        "operator_interventions",
+    ]
+    assert report["operator_interventions"] == []
 
 
 def test_a_rejected_candidate_is_recorded_without_an_approver_and_announced_with_a_subject_sns_accepts(

@@ -268,9 +268,13 @@ class Rollout(_Strict):
     min_bake_minutes: Annotated[float | None, Field(ge=0, le=7 * 24 * 60)] = None
     look_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 5
     max_bake_extensions: Annotated[int, Field(ge=0, le=20)] = 2
-    # What a stage still INCONCLUSIVE after its extensions does. Only "rollback" exists for now: holding for an
-    # operator's decision through the approval mechanism is not built, so the catalog refuses it rather than ignore it.
-    on_inconclusive: Literal["rollback"] = "rollback"
+    # What a stage still INCONCLUSIVE after its extensions does: roll back, or hold its weights and wait for an
+    # operator (`promote resume` accepts the stage, `abort` rolls back, `promote-now` promotes).
+    on_inconclusive: Literal["rollback", "hold"] = "rollback"
+    # How long a held rollout (paused by an operator, or inconclusive with on_inconclusive: hold) waits for an
+    # operator, and what happens when nobody answers: roll back (the default) or go on as if resumed.
+    hold_hours: Annotated[float, Field(gt=0, le=7 * 24)] = 24
+    on_hold_expiry: Literal["rollback", "continue"] = "rollback"
     gates: Gates = Gates()
 
     @field_validator("stages")

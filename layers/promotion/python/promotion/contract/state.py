@@ -38,6 +38,7 @@ class RolloutAction(StrEnum):
     WAIT_ENDPOINT = "WAIT_ENDPOINT"
     SHIFT = "SHIFT"
     BAKE = "BAKE"
+    HOLD = "HOLD"  # wait for an operator (a pause, or a stage still inconclusive with on_inconclusive: hold)
     NEXT_STAGE = "NEXT_STAGE"
     PROMOTE = "PROMOTE"
     DONE = "DONE"
@@ -233,6 +234,21 @@ class StageReport(Section):
     pass_margin: float | None = Field(default=None, description="PASS needs cs_upper below it (the harm ruled out)")
     baked_minutes: float | None = Field(default=None, description="minutes since the stage's weights were served")
     srm_p_value: float | None = None
+    # What an operator's say did at this look (paused, promoted now, accepted as inconclusive, resumed, or why not).
+    operator: str | None = None
+
+
+class OperatorDecision(Section):
+    """An operator's answer to a held rollout, as the operator control function sent it with the task token (or the
+    hold's expiry, `decision: expired`, put by the state machine when nobody answered in time)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")  # a States.Timeout catch leaves Error/Cause beside it
+
+    decision: Literal["resume", "abort", "promote-now", "expired"]
+    by: str | None = None
+    identity: str | None = None
+    reason: str = ""
+    at: datetime | None = None
 
 
 class Rollout(Section):
@@ -268,6 +284,11 @@ class Rollout(Section):
     # The champion's counts over the last stage it shared traffic: the reference of the 100 % stage.
     reference_champion: dict[str, Any] | None = None
     history: list[StageReport] = Field(default_factory=list)
+    # While HOLD: why the rollout waits for an operator, and for how long at most (AwaitOperator's timeout).
+    hold: Literal["paused", "inconclusive"] | None = None
+    hold_seconds: int | None = None
+    # The operator's answer AwaitOperator was completed with (or its expiry): EvaluateStage applies it once.
+    operator: OperatorDecision | None = None
 
 
 class Restored(Section):

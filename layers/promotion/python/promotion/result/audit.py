@@ -40,6 +40,8 @@ class AuditRecord(BaseModel):
     report_key: str | None = None
     # The model the production pipeline trained for this release (the champion artifact of the next comparison).
     production_model_url: str | None = None
+    # Operators' requests to the rollout (pause, resume, abort, promote-now), with who, when, why and the outcome.
+    interventions: list[dict[str, str]] = []
 
 
 def write_audit_record(dynamodb: Any, table: str, record: AuditRecord) -> None:

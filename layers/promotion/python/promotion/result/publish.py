@@ -4,7 +4,7 @@ decision report and the audit record, releases the model's lock, and tells other
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from promotion.intake.approval import conclude_candidate
 from promotion.result.audit import AuditRecord, write_audit_record
 from promotion.result.outcome import decide_outcome
 from promotion.result.report import render_report_html
+from promotion.rollout.control import ControlRecord, log_entries, pending_request
 
 DETAIL_TYPES = {
     Outcome.PROMOTED: "Promotion Succeeded",
@@ -55,8 +56,10 @@ def decision_report(
     *,
     failed_state: str | None = None,
     cost: Mapping[str, Any] | None = None,
+    interventions: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
-    """decision.json: what was promoted, who approved, what failed with which numbers, what was restored."""
+    """decision.json: what was promoted, who approved, what failed with which numbers, what was restored, and what
+    operators asked of the rollout."""
     document = state.model_dump(mode="json")
     validation = document["validation"] or {}
     return {
@@ -76,7 +79,29 @@ def decision_report(
         "rollback": document["rollback"],
         "rollback_error": document["rollback_error"],
         "cost": dict(cost) if cost else None,
+        "operator_interventions": [dict(one) for one in interventions],
     }
+
+
+def operator_interventions(dynamodb: Any, table: str, model: str, release_id: str) -> list[dict[str, str]]:
+    """Operators' requests to this release's rollout, oldest first, with a request still pending at the end noted
+    as never taken up (the rollout ended before its next look)."""
+    item = ControlRecord(dynamodb, table, model, release_id).read()
+    entries = log_entries(item)
+    pending = pending_request(item)
+    if pending is not None:
+        entries.append(
+            {
+                "request": pending.action.command,
+                "by": pending.by,
+                "identity": pending.identity,
+                "reason": pending.reason,
+                "at": pending.at.isoformat(),
+                "outcome": "not taken up",
+                "detail": "the rollout ended before its next look",
+            }
+        )
+    return entries
 
 
 def publish_result(
@@ -104,7 +129,10 @@ def publish_result(
     report_key = None
     if claim.model and claim.release_id:
         report_key = f"{report_prefix(claim.model, claim.release_id)}decision.json"
-        report = decision_report(state, outcome, reason, moment, failed_state=failed_state, cost=cost)
+        interventions = operator_interventions(dynamodb, table, claim.model, claim.release_id)
+        report = decision_report(
+            state, outcome, reason, moment, failed_state=failed_state, cost=cost, interventions=interventions
+        )
         body = json.dumps(report, indent=2, default=str).encode()
         s3.put_object(Bucket=bucket, Key=report_key, Body=body, ContentType="application/json")
         page = render_report_html(json.loads(body), comparison_plots(s3, state)).encode()
@@ -134,6 +162,7 @@ def publish_result(
                 previous_release_id=state.backup.previous_release_id if state.backup else None,
                 report_key=report_key,
                 production_model_url=state.pipeline.model_data_url if state.pipeline else None,
+                interventions=interventions,
             ),
         )
     package_arn, registry_error = None, None

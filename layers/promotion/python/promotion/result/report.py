@@ -240,6 +240,9 @@ def render_report_html(report: Mapping[str, Any], images: Mapping[str, bytes] | 
     if stages:
         columns = sorted({key for stage in stages for key in stage})
         sections.append(_table(stages, columns))
+    if report.get("operator_interventions"):
+        columns = ["at", "request", "by", "identity", "reason", "outcome", "detail"]
+        sections += ["<h2>Operator interventions</h2>", _table(report["operator_interventions"], columns)]
     if not went_wrong:
         sections += failure
     if report.get("cost"):

@@ -25,11 +25,20 @@ from promotion.contract.names import (
     final_endpoint_config_name,
     model_name,
 )
-from promotion.contract.state import PipelineState, Rollout, RolloutAction, RolloutState, StageReport, required
+from promotion.contract.state import (
+    OperatorDecision,
+    PipelineState,
+    Rollout,
+    RolloutAction,
+    RolloutState,
+    StageReport,
+    required,
+)
 from promotion.core import clock
 from promotion.core.errors import ArtifactChanged, CatalogError, PromotionError, ResourceNotOurs
 from promotion.production.read import describe_endpoint, served_weights
 from promotion.rollout.artifacts import pin_artifact
+from promotion.rollout.control import ControlRequest, OperatorRequest
 from promotion.rollout.gate import (
     GateOutcome,
     GateSettings,
@@ -352,13 +361,100 @@ def champion_reference(previous: dict[str, Any] | None, stage: VariantMetrics) -
 
 
 def evaluate_rollout_stage(
-    cloudwatch: Any, catalog: ModelCatalog, rollout: Rollout, now: datetime | None = None
+    cloudwatch: Any,
+    catalog: ModelCatalog,
+    rollout: Rollout,
+    now: datetime | None = None,
+    request: OperatorRequest | None = None,
 ) -> Rollout:
-    """One look at the current stage: the gate's verdict, and what the state machine does next."""
+    """One look at the current stage: the gate's verdict, and what the state machine does next.
+
+    An operator's say comes first: the answer AwaitOperator was completed with (`rollout.operator`, applied once), or
+    else a request the control record holds (`request`, promotion.rollout.control). An abort rolls back without a
+    look; otherwise the look is taken, and a FAIL or INVALID verdict rolls back whatever was asked (the guardrail
+    holds). A pause holds the stage's weights (HOLD), a promote-now promotes, a resume of a paused stage goes on with
+    the gate where it stopped, a resume of an inconclusive stage accepts it."""
+    settings = rollout_settings(catalog)
+    moment = now or clock.now()
+    answer, held = rollout.operator, rollout.hold
+    cleared: dict[str, Any] = {"operator": None, "hold": None, "hold_seconds": None}
+    if answer is not None and answer.decision == "expired":
+        waited = f"no operator answered within {settings.hold_hours:g} h of the rollout being held ({held})"
+        if settings.on_hold_expiry == "rollback":
+            return rollout.model_copy(
+                update={**cleared, "action": RolloutAction.ROLLBACK, "reason": f"{waited}: on_hold_expiry rollback"}
+            )
+        answer = OperatorDecision(decision="resume", by="on_hold_expiry", reason=f"{waited}: on_hold_expiry continue")
+    if answer is not None and answer.decision == "abort":
+        reason = f"aborted by {answer.by} ({answer.identity}) while held ({held}): {answer.reason}"
+        return rollout.model_copy(update={**cleared, "action": RolloutAction.ROLLBACK, "reason": reason})
+    if answer is None and request is not None and request.action == ControlRequest.ABORT:
+        reason = f"stage {rollout.stage_index + 1} {request.says()}"
+        return rollout.model_copy(update={**cleared, "action": RolloutAction.ROLLBACK, "reason": reason})
+    update, champion = _look(cloudwatch, catalog, rollout, moment)
+    guardrail_failed = update["action"] == RolloutAction.ROLLBACK and update.get("failed", False)
+    update.pop("failed", None)
+    stage = f"stage {rollout.stage_index + 1} ({rollout.stages[rollout.stage_index]:g} %)"
+    asked, who = _operator_say(answer, request)
+    if guardrail_failed:
+        if asked is not None:
+            update["reason"] += f"; the {asked} by {who} is not carried out: the guardrail failed"
+    elif asked == "promote-now":
+        update = {**_kept(update), "action": RolloutAction.PROMOTE}
+        update["reason"] = f"{stage} promoted now by {who}; this look's guardrail held ({update['reason']})"
+    elif answer is None and request is not None and request.action == ControlRequest.PAUSE:
+        update = {**_kept(update), "action": RolloutAction.HOLD, "hold": "paused"}
+        update["reason"] = f"{stage} paused by {who}; weights held (last look: {update['reason']})"
+    elif asked == "resume" and held == "inconclusive" and update["action"] not in _ADVANCING:
+        update = {**_kept(update), **_advance(rollout, champion)}
+        update["reason"] = f"{stage} accepted although inconclusive, by {who} (last look: {update['reason']})"
+    elif asked == "resume":
+        update["reason"] = f"{stage} resumed by {who}; {update['reason']}"
+    if update["action"] == RolloutAction.HOLD:
+        update["hold_seconds"] = int(settings.hold_hours * 3600)
+    if asked is not None:  # the look's report says what the operator's say did
+        *earlier, look = update["history"]
+        update["history"] = [*earlier, look.model_copy(update={"operator": update["reason"]})]
+    return rollout.model_copy(update={**cleared, **update})
+
+
+def _operator_say(answer: OperatorDecision | None, request: OperatorRequest | None) -> tuple[str | None, str]:
+    """(what an operator asked of this look, who and why), from the hold's answer or else the pending request."""
+    if answer is not None:
+        return answer.decision, f"{answer.by} ({answer.identity}): {answer.reason}"
+    if request is not None:
+        return request.action.command, f"{request.by} ({request.identity}): {request.reason}"
+    return None, ""
+
+
+_ADVANCING = (RolloutAction.NEXT_STAGE, RolloutAction.PROMOTE)
+_LOOK_FIELDS = ("looks", "gate_state", "reason", "history")
+
+
+def _kept(update: dict[str, Any]) -> dict[str, Any]:
+    """A look's record (its count, the gate's state, its report) without what its verdict would have done."""
+    return {name: update[name] for name in _LOOK_FIELDS if name in update}
+
+
+def _advance(rollout: Rollout, champion: VariantMetrics) -> dict[str, Any]:
+    """The next stage, or PROMOTE after the last one; the champion's counts join the 100 % stage's reference."""
+    if rollout.stage_index + 1 >= len(rollout.stages):
+        return {"action": RolloutAction.PROMOTE}
+    return {
+        "action": RolloutAction.NEXT_STAGE,
+        "stage_index": rollout.stage_index + 1,
+        "reference_champion": champion_reference(rollout.reference_champion, champion).model_dump(mode="json"),
+    }
+
+
+def _look(
+    cloudwatch: Any, catalog: ModelCatalog, rollout: Rollout, moment: datetime
+) -> tuple[dict[str, Any], VariantMetrics]:
+    """The gate's verdict on the stage now, as the Rollout fields it changes (`failed` marks a FAIL or INVALID
+    verdict), and the champion's counts it was judged against."""
     settings = rollout_settings(catalog)
     endpoint, champion_variant, challenger_variant = _variants(rollout)
     stage_started_at = required(rollout.stage_started_at, "$.rollout.stage_started_at")
-    moment = now or clock.now()
     # CloudWatch aggregates by minute: the stage counts from the first whole minute after its weights changed, so
     # no request served at the previous stage's weights is counted (that would fake a sample-ratio mismatch).
     start = _next_minute(stage_started_at)
@@ -403,25 +499,21 @@ def evaluate_rollout_stage(
         baked_minutes=round(baked_minutes, 2),
         srm_p_value=srm.p_value if srm else None,
     )
+    # Every look is reported; the most recent 48 are kept so the execution document stays far below 256 KB.
     update: dict[str, Any] = {
         "looks": look,
         "gate_state": verdict.state.model_dump(mode="json"),
         "reason": verdict.reason,
+        "history": [*rollout.history, report][-48:],
     }
-    history = [*rollout.history, report]
     if verdict.outcome in (GateOutcome.FAIL, GateOutcome.INVALID):
         update["action"] = RolloutAction.ROLLBACK
+        update["failed"] = True
         update["reason"] = (
             f"stage {report.stage} ({report.challenger_percent:g} %) {verdict.outcome.value}: {verdict.reason}"
         )
     elif verdict.outcome == GateOutcome.PASS:
-        last = rollout.stage_index + 1 >= len(rollout.stages)
-        update["action"] = RolloutAction.PROMOTE if last else RolloutAction.NEXT_STAGE
-        if not last:
-            update["stage_index"] = rollout.stage_index + 1
-            update["reference_champion"] = champion_reference(rollout.reference_champion, champion).model_dump(
-                mode="json"
-            )
+        update.update(_advance(rollout, champion))
     elif not final:
         update["action"] = RolloutAction.BAKE
     elif rollout.extensions < settings.max_bake_extensions:
@@ -430,15 +522,20 @@ def evaluate_rollout_stage(
         update["reason"] = (
             f"inconclusive after {look} looks; bake extended ({rollout.extensions + 1}/{settings.max_bake_extensions})"
         )
+    elif settings.on_inconclusive == "hold":
+        update["action"] = RolloutAction.HOLD
+        update["hold"] = "inconclusive"
+        update["reason"] = (
+            f"stage {report.stage} ({report.challenger_percent:g} %) still INCONCLUSIVE after "
+            f"{settings.max_bake_extensions} bake extensions: held for an operator ({verdict.reason})"
+        )
     else:
         update["action"] = RolloutAction.ROLLBACK
         update["reason"] = (
             f"stage {report.stage} ({report.challenger_percent:g} %) still INCONCLUSIVE after "
             f"{settings.max_bake_extensions} bake extensions: {verdict.reason}"
         )
-    # Every look is reported; the most recent 48 are kept so the execution document stays far below 256 KB.
-    history = history[-48:]
-    return rollout.model_copy(update={**update, "history": history})
+    return update, champion
 
 
 def promote_challenger(sagemaker: Any, catalog: ModelCatalog, state: RolloutState) -> Rollout:
