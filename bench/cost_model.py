@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from promotion.result.cost import ORCHESTRATION_PRICES, LambdaRun, Price
+from promotion.result.cost import ORCHESTRATION_PRICES, SAGEMAKER_HOURLY, LambdaRun, Price
 
 BUDGET_PER_PROMOTION_USD = 0.002
 
@@ -99,34 +99,6 @@ PRICES: dict[str, Price] = {
         "Lambda logs and the state machine's execution log (level ALL, with execution data)",
     ),
     "xray.trace": Price(5.00, 1_000_000, "trace recorded", "https://aws.amazon.com/xray/pricing/"),
-}
-
-# SageMaker on-demand, us-east-1, US dollars per instance-hour (https://aws.amazon.com/sagemaker/pricing/).
-SAGEMAKER_HOURLY: dict[str, dict[str, float]] = {
-    "training": {
-        "ml.m5.large": 0.115,
-        "ml.m5.xlarge": 0.23,
-        "ml.m5.2xlarge": 0.461,
-        "ml.m5.4xlarge": 0.922,
-        "ml.c5.xlarge": 0.204,
-        "ml.c5.2xlarge": 0.408,
-    },
-    "processing": {
-        "ml.m5.large": 0.115,
-        "ml.m5.xlarge": 0.23,
-        "ml.m5.2xlarge": 0.461,
-        "ml.m5.4xlarge": 0.922,
-        "ml.c5.xlarge": 0.204,
-        "ml.c5.2xlarge": 0.408,
-    },
-    "hosting": {
-        "ml.t2.medium": 0.056,
-        "ml.m5.large": 0.115,
-        "ml.m5.xlarge": 0.23,
-        "ml.m5.2xlarge": 0.461,
-        "ml.c5.large": 0.102,
-        "ml.c5.xlarge": 0.204,
-    },
 }
 
 # Requests that are billed per request in the S3 PUT tier; every other S3 request except DELETE is GET tier.

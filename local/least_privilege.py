@@ -49,6 +49,10 @@ def _promote_then_roll_back(runtime: LocalRuntime, event: dict[str, Any]) -> Run
     promote(runtime, "operator", "omar@example.com", "status", role="PlatformOnCall")
     promote(runtime, "operator", "omar@example.com", "history", "fraud-detection", role="PlatformOnCall")
     promote(runtime, "approver", "alice@example.com", "status", "fraud-detection", role="DataScientists")
+    # The champion is back: a plan of the same tuning job would pass again (its reads, as each kind of person).
+    job = str(event["detail"]["HyperParameterTuningJobName"])
+    promote(runtime, "approver", "alice@example.com", "plan", "fraud-detection", job, role="DataScientists")
+    promote(runtime, "operator", "omar@example.com", "plan", "fraud-detection", job, role="PlatformOnCall")
     return result
 
 

@@ -117,10 +117,14 @@ class LiveStack:
         # The people's shell: `promote` finds the table here. Set once for the runtime's life, not per command:
         # a command that swapped it in and out would race the functions running meanwhile in other threads
         # (each sets its own environment over the process's and puts back what it found).
-        table = self.optional_function_env("PROMOTION_TABLE")
-        if table is not None:
-            self._saved_env.setdefault("PROMOTION_TABLE", os.environ.get("PROMOTION_TABLE"))
-            os.environ["PROMOTION_TABLE"] = table
+        for variable, function_variable in (
+            ("PROMOTION_TABLE", "PROMOTION_TABLE"),
+            ("PROMOTION_CONFIG_BUCKET", "CONFIG_BUCKET"),
+        ):
+            value = self.optional_function_env(function_variable)
+            if value is not None:
+                self._saved_env.setdefault(variable, os.environ.get(variable))
+                os.environ[variable] = value
         return self
 
     @property

@@ -10,11 +10,13 @@ Where things are: `--stack NAME` reads the stack's outputs, or the environment g
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import boto3
@@ -23,7 +25,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from promotion.contract.catalog import load_catalogs
+from promotion.core.errors import CatalogError
 from promotion.intake.approval import pending_approvals
+from promotion.intake.plan import PromotionPlan, plan_promotion
 from promotion.intake.registry import APPROVED_STATUS, REJECTED_STATUS
 from promotion.result.audit import list_audit_records
 from promotion.rollout.control import ACCEPTED, REFUSED, STAGE, ControlRequest, candidate_packages
@@ -239,6 +244,88 @@ def promote_now(
 ) -> None:
     """Promote MODEL's challenger without the remaining stages, unless the current look's guardrail fails."""
     _control(ControlRequest.PROMOTE_NOW, model, reason, release, wait, stack)
+
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+
+
+@app.command()
+def plan(
+    model: str,
+    tuning_job: str,
+    models: Annotated[Path, typer.Option(help="the model catalogs (default: this repository's models/)")] = MODELS_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object instead of tables")] = False,
+    stack: StackOption = None,
+) -> None:
+    """What a promotion of TUNING_JOB for MODEL would do, without writing anything: the validation verdict, the
+    hyperparameters against production, the rollout schedule, how long it may take and its SageMaker compute cost.
+    Exits 0 when the candidate would pass validation, 1 when it would be rejected, 2 for an unknown model."""
+    targets = resolve_targets(stack)
+    try:
+        catalog = load_catalogs(models)[model]
+    except (CatalogError, KeyError) as error:
+        console.print(f"[red]no catalog of {escape(model)} in {escape(str(models))}: {escape(str(error))}[/red]")
+        raise typer.Exit(2) from None
+    if not targets.config_bucket:
+        raise typer.BadParameter("set PROMOTION_CONFIG_BUCKET or pass --stack NAME (the champion's config is read)")
+    planned = plan_promotion(
+        boto3.client("sagemaker"), boto3.client("s3"), boto3.client("ssm"), targets.config_bucket, catalog, tuning_job
+    )
+    if as_json:
+        print(json.dumps(planned.summary(), indent=2, default=str))
+    else:
+        _print_plan(planned)
+    raise typer.Exit(0 if planned.would_start else 1)
+
+
+def _print_plan(planned: PromotionPlan) -> None:
+    validation = planned.validation
+    verdict = "[green]PASSED[/green]" if planned.would_start else "[red]REJECTED[/red]"
+    console.print(f"Promotion of {escape(planned.model)} from {escape(planned.tuning_job)}: validation {verdict}")
+    for reason in validation.reasons:
+        console.print(f"  - {escape(reason)}")
+    for warning in validation.warnings:
+        console.print(f"  ! {escape(warning)}")
+    checks = Table(title="Checks")
+    for column in ("check", "passed", "value", "threshold", "detail"):
+        checks.add_column(column)
+    for check in validation.checks:
+        cells = (check.name, str(check.passed), str(check.value or ""), str(check.threshold or ""), check.detail)
+        checks.add_row(*(escape(cell) for cell in cells))
+    console.print(checks)
+    parameters = Table(title="Hyperparameters: production -> candidate")
+    for column in ("name", "production", "candidate", "changes"):
+        parameters.add_column(column)
+    for one in planned.parameters:
+        changed = "yes" if one.changed else ""
+        parameters.add_row(
+            *(escape(c) for c in (one.name, one.production or "(absent)", one.candidate or "(absent)", changed))
+        )
+    console.print(parameters)
+    stages = Table(title="Rollout schedule")
+    for column in ("stage", "challenger %", "looks at most", "shortest (min)", "longest (min)"):
+        stages.add_column(column)
+    for stage in planned.stages:
+        numbers = (stage.stage, stage.percent, stage.looks, stage.shortest_minutes, stage.longest_minutes)
+        stages.add_row(*(f"{number:g}" for number in numbers))
+    console.print(stages)
+    phases = Table(title="Duration (hours)")
+    for column in ("phase", "shortest", "longest", "note"):
+        phases.add_column(column)
+    for phase in planned.phases:
+        phases.add_row(phase.name, f"{phase.shortest_hours:g}", f"{phase.longest_hours:g}", escape(phase.note))
+    console.print(phases)
+    costs = Table(title=f"SageMaker compute, on demand (prices of {planned.price_table_date})")
+    for column in ("what", "instance", "count", "hourly USD", "shortest USD", "longest USD"):
+        costs.add_column(column)
+    for cost in planned.costs:
+        price = "no price recorded" if cost.hourly_usd is None else f"{cost.hourly_usd:g}"
+        shortest = "" if cost.shortest_usd is None else f"{cost.shortest_usd:.2f}"
+        longest = "" if cost.longest_usd is None else f"{cost.longest_usd:.2f}"
+        costs.add_row(escape(cost.what), cost.instance_type, str(cost.instance_count), price, shortest, longest)
+    console.print(costs)
+    low, high = planned.total_usd()
+    console.print(f"SageMaker compute in all: {low:.2f} to {high:.2f} USD (orchestration adds well under 0.01 USD)")
 
 
 def _history_table(model: str, targets: Targets, limit: int | None) -> Table:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from promotion.contract.catalog import ModelCatalog
@@ -39,6 +40,7 @@ class PeoplePolicies(Construct):
         construct_id: str,
         *,
         table: dynamodb.ITable,
+        config_bucket: s3.IBucket,
         catalogs: Mapping[str, ModelCatalog],
     ) -> None:
         super().__init__(scope, construct_id)
@@ -62,6 +64,37 @@ class PeoplePolicies(Construct):
                 sid=sid, actions=[action], resources=[table.table_arn], conditions=ATTRIBUTES_ONLY
             )
 
+        def plan_promotions() -> list[iam.PolicyStatement]:
+            """`promote plan`: the tuning job and its best training job, the production parameters and config."""
+            prefixes = [c.parameter_store.prefix for c in catalogs.values()]
+            return [
+                iam.PolicyStatement(
+                    sid="PlanReadsCandidates",
+                    actions=["sagemaker:DescribeHyperParameterTuningJob", "sagemaker:DescribeTrainingJob"],
+                    resources=[
+                        stack.format_arn(service="sagemaker", resource="hyper-parameter-tuning-job", resource_name="*"),
+                        stack.format_arn(service="sagemaker", resource="training-job", resource_name="*"),
+                    ],
+                ),
+                iam.PolicyStatement(
+                    sid="PlanReadsProduction",
+                    actions=["ssm:GetParametersByPath"],
+                    resources=[
+                        stack.format_arn(service="ssm", resource="parameter", resource_name=prefix.lstrip("/"))
+                        for prefix in prefixes
+                    ],
+                ),
+                iam.PolicyStatement(
+                    sid="PlanReadsChampion",
+                    actions=["s3:GetObject"],
+                    resources=sorted({config_bucket.arn_for_objects(c.config.key) for c in catalogs.values()}),
+                ),
+                # Without ListBucket, S3 answers 403 for a model with no config yet: plan must read it as no champion.
+                iam.PolicyStatement(
+                    sid="PlanTellsNoChampion", actions=["s3:ListBucket"], resources=[config_bucket.bucket_arn]
+                ),
+            ]
+
         self.approvers = iam.ManagedPolicy(
             self,
             APPROVERS_POLICY_ID,
@@ -76,6 +109,7 @@ class PeoplePolicies(Construct):
                 # approve/reject look up the pending approval of a model (a Query on the model's partition)
                 read_table("ReadPromotions", "dynamodb:Query"),
                 describe_stack(),
+                *plan_promotions(),
             ],
         )
         self.operators = iam.ManagedPolicy(
@@ -94,6 +128,7 @@ class PeoplePolicies(Construct):
                 # `promote status` without a model lists the models that have records (a Scan of the keys)
                 read_table("ListModels", "dynamodb:Scan"),
                 describe_stack(),
+                *plan_promotions(),
             ],
         )
         reason = "The stack's own id ends its ARN (stack/<name>/<id>) and is known only after deployment."
@@ -101,3 +136,12 @@ class PeoplePolicies(Construct):
             acknowledge_wildcard_resources(policy, [stack_arn], reason)
         for policy in (self.approvers, self.operators):
             acknowledge_wildcard_resources(policy, packages, PACKAGES_REASON)
+            acknowledge_wildcard_resources(
+                policy,
+                [
+                    stack.format_arn(service="sagemaker", resource="hyper-parameter-tuning-job", resource_name="*"),
+                    stack.format_arn(service="sagemaker", resource="training-job", resource_name="*"),
+                ],
+                "Tuning jobs and their training jobs are named freely by data scientists; `promote plan` only "
+                "describes the one it is given (read-only).",
+            )

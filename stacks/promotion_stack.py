@@ -158,7 +158,9 @@ class PromotionStack(cdk.Stack):
         )
         # What the product bus carries is the promotions' own word: only the functions that publish may put events.
         bus.only_published_by([functions.roles[name] for name in PUBLISHERS])
-        people = PeoplePolicies(self, "People", table=storage.table, catalogs=catalogs)
+        people = PeoplePolicies(
+            self, "People", table=storage.table, config_bucket=storage.config_bucket, catalogs=catalogs
+        )
         Monitoring(
             self,
             "Monitoring",

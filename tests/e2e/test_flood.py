@@ -36,6 +36,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,23 @@ def shared_stack() -> tuple[Path, Path]:
     catalogs = {BASE_MODEL: quick_rollout_catalog(base)}
     catalogs.update({model: flood_catalog(base, model) for model in model_ids(TEST_STACK_FLOOD_MODELS)})
     return synthesize_catalogs(TEST_STACK, catalogs)
+
+
+HELD_STACK = ROOT / ".local-runs" / "held-stack"
+NO_ROLLOUT_MODEL = "model-without-rollout"
+
+
+@cache
+def held_stack() -> tuple[Path, Path]:
+    """(models dir, cloud assembly): fraud-detection with the quick two-stage rollout (50 %, 100 %, one look each)
+    that holds a stage still inconclusive after its look for an operator, at most an hour; and a model without
+    rollout settings (it must synthesize: no endpoint, no rollout grants)."""
+    base = _base_catalog()
+    held = quick_rollout_catalog(base)
+    held["rollout"].update(on_inconclusive="hold", max_bake_extensions=0, hold_hours=1)
+    without = flood_catalog(base, NO_ROLLOUT_MODEL)
+    without.pop("rollout", None)
+    return synthesize_catalogs(HELD_STACK, {BASE_MODEL: held, NO_ROLLOUT_MODEL: without})
 
 
 def synthesize(root: Path, models: int) -> tuple[Path, Path]:
@@ -624,12 +642,9 @@ def test_an_older_tuning_job_delivered_just_after_a_newer_one_is_promoted_first(
     }
 
 
-def test_models_without_rollout_settings_synthesize(tmp_path: Path) -> None:
-    base = _base_catalog()
-    catalogs = {}
-    for model in model_ids(2):
-        catalog = flood_catalog(base, model)
-        catalog.pop("rollout", None)
-        catalogs[model] = catalog
-    _, assembly = synthesize_catalogs(tmp_path / "stack", catalogs)
-    assert (assembly / "manifest.json").is_file()
+def test_models_without_rollout_settings_synthesize() -> None:
+    models_dir, assembly = held_stack()  # it holds one (the synth is the operator controls' stack)
+    assert not yaml.safe_load((models_dir / f"{NO_ROLLOUT_MODEL}.yaml").read_text()).get("rollout")
+    template = next(assembly.glob("*.template.json")).read_text()
+    assert f"/{NO_ROLLOUT_MODEL}/hyperparameters" in template  # the model is in the stack (its parameter grants)
+    assert f"{NO_ROLLOUT_MODEL}-prod" not in template  # and no endpoint of it is

@@ -106,6 +106,10 @@ KEPT_WITHOUT_A_SCENARIO: dict[tuple[str, str], str] = {
     ("DataScientists", "FindPromotionStack"): (  # the catalog approvers' role, with the approvers' policy
         "`promote --stack NAME` reads the stack's outputs from CloudFormation, which the local world does not have."
     ),
+    **{
+        (role, "PlanTellsNoChampion"): TELLS_ABSENT_FROM_FORBIDDEN
+        for role in ("DataScientists", "PlatformOnCall")  # `promote plan` of a model without a config yet
+    },
     ("PlatformOnCall", "FindPromotionStack"): (  # the catalog operator's role, with the operators' policy
         "`promote --stack NAME` reads the stack's outputs from CloudFormation, which the local world does not have."
     ),

@@ -4,10 +4,8 @@ for an operator when they stay inconclusive (`on_inconclusive: hold`), answered 
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +17,12 @@ from local.sfn_bridge import TimeCompression
 from promotion.result.audit import read_audit_record
 from tests.conftest import ROOT
 from tests.e2e.conftest import event, runtime_with, world
-from tests.e2e.test_flood import BASE_MODEL, _base_catalog, quick_rollout_catalog, synthesize_catalogs
+from tests.e2e.test_flood import BASE_MODEL, held_stack
 
 MODEL = BASE_MODEL
 JOB = "fraud-xgb-tuning-0042"
 OMAR = ("operator", "omar@example.com")  # the catalog's operator, as `promote` plays them
 OMAR_IDENTITY = "arn:aws:sts::123456789012:assumed-role/PlatformOnCall/omar@example.com"
-
-
-@cache
-def held_stack() -> tuple[Path, Path]:
-    """(models dir, cloud assembly): fraud-detection with the quick two-stage rollout (50 %, 100 %, one look each)
-    that holds a stage still inconclusive after its look for an operator, at most an hour."""
-    catalog = quick_rollout_catalog(_base_catalog())
-    catalog["rollout"].update(on_inconclusive="hold", max_bake_extensions=0, hold_hours=1)
-    return synthesize_catalogs(ROOT / ".local-runs" / "held-stack", {MODEL: copy.deepcopy(catalog)})
 
 
 def held_runtime(tmp_path: Path, **options: Any) -> LocalRuntime:

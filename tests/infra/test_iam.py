@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -293,3 +294,42 @@ def test_only_deploy_challenger_writes_release_artifacts_and_reads_the_training_
     assert sorted(granted(statements, "s3:GetObject")) == [
         f"arn:<AWS::Partition>:s3:::{model}-models/production/*" for model in sorted(MODELS)
     ]
+
+
+# What the people's managed policies (stacks/people.py) may do: the one change (a package's status or lifecycle in
+# the Model Registry) and reads. `promote plan` adds reads only: the tuning and training jobs, the production
+# parameters and the champion's config.
+PEOPLE_ACTIONS = {
+    "sagemaker:UpdateModelPackage",
+    "sagemaker:DescribeModelPackage",
+    "sagemaker:DescribeHyperParameterTuningJob",
+    "sagemaker:DescribeTrainingJob",
+    "ssm:GetParametersByPath",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "cloudformation:DescribeStacks",
+}
+
+
+@pytest.mark.parametrize("policy", ["ApproversPolicy", "OperatorsPolicy"])
+def test_people_change_only_model_packages_and_otherwise_read(synth: Synth, policy: str) -> None:
+    (document,) = [
+        resource["Properties"]["PolicyDocument"]
+        for logical_id, resource in synth.resources("AWS::IAM::ManagedPolicy").items()
+        if policy in logical_id
+    ]
+    statements = document["Statement"]
+    actions = {action for statement in statements for action in as_list(statement["Action"])}
+    assert actions <= PEOPLE_ACTIONS, actions - PEOPLE_ACTIONS
+    assert {"sagemaker:DescribeHyperParameterTuningJob", "ssm:GetParametersByPath"} <= actions  # promote plan
+    updates = [s for s in statements if "sagemaker:UpdateModelPackage" in as_list(s["Action"])]
+    assert all(":model-package/" in flat(resource) for s in updates for resource in as_list(s["Resource"]))
+    (parameters,) = [s for s in statements if "ssm:GetParametersByPath" in as_list(s["Action"])]
+    assert sorted(flat(r).rsplit(":parameter/", 1)[1] for r in as_list(parameters["Resource"])) == [
+        "churn/hyperparameters",
+        "fraud-detection/hyperparameters",
+    ]
+    reads = [s for s in statements if {"dynamodb:Query", "dynamodb:Scan"} & set(as_list(s["Action"]))]
+    assert all("dynamodb:Attributes" in json.dumps(s.get("Condition", {})) for s in reads)  # never a task token

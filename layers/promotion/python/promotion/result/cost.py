@@ -51,6 +51,36 @@ ORCHESTRATION_PRICES: dict[str, Price] = {
 }
 
 
+# SageMaker on-demand, us-east-1, US dollars per instance-hour (https://aws.amazon.com/sagemaker/pricing/, as of
+# PRICE_TABLE_DATE): `promote plan` and the bench price the jobs and the challenger's variant with it.
+SAGEMAKER_HOURLY: dict[str, dict[str, float]] = {
+    "training": {
+        "ml.m5.large": 0.115,
+        "ml.m5.xlarge": 0.23,
+        "ml.m5.2xlarge": 0.461,
+        "ml.m5.4xlarge": 0.922,
+        "ml.c5.xlarge": 0.204,
+        "ml.c5.2xlarge": 0.408,
+    },
+    "processing": {
+        "ml.m5.large": 0.115,
+        "ml.m5.xlarge": 0.23,
+        "ml.m5.2xlarge": 0.461,
+        "ml.m5.4xlarge": 0.922,
+        "ml.c5.xlarge": 0.204,
+        "ml.c5.2xlarge": 0.408,
+    },
+    "hosting": {
+        "ml.t2.medium": 0.056,
+        "ml.m5.large": 0.115,
+        "ml.m5.xlarge": 0.23,
+        "ml.m5.2xlarge": 0.461,
+        "ml.c5.large": 0.102,
+        "ml.c5.xlarge": 0.204,
+    },
+}
+
+
 # -- the execution history ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LambdaTask:
