@@ -126,6 +126,25 @@ def _pause_then_resume(runtime: LocalRuntime, event: dict[str, Any]) -> RunResul
     return runtime.result(arn, described, model=model, before=before, started=time.monotonic())
 
 
+def _promote_then_clean_up(runtime: LocalRuntime, event: dict[str, Any]) -> RunResult:
+    """A promotion, then the hourly cleanup after its rollback window: the previous champion's model and endpoint
+    config are deleted."""
+    from datetime import timedelta
+
+    from promotion.contract.catalog import load_catalog
+    from promotion.result.audit import list_audit_records
+
+    result = runtime.run(event, seed=True)
+    (promoted,) = list_audit_records(runtime.clients.dynamodb, runtime.table_name, "fraud-detection")
+    rollout = load_catalog(runtime.models_dir / "fraud-detection.yaml").rollout
+    assert rollout is not None
+    window = timedelta(hours=rollout.rollback_window_hours)
+    (cleaned,) = runtime.fire_schedule("RetiredChampionCleanup", promoted.recorded_at + window + timedelta(minutes=1))
+    if not cleaned["models"][0]["deleted"]:
+        raise RuntimeError(f"the cleanup deleted nothing: {cleaned}")
+    return result
+
+
 def _first_release_fails(runtime: LocalRuntime, event: dict[str, Any]) -> RunResult:
     # No champion: rollback must delete the parameters and config the failed release created.
     return runtime.run(event, seed=False)
@@ -140,6 +159,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("operator rollback after a promotion", "PROMOTED", drive=_promote_then_roll_back),
     Scenario("a non-approver's decision is refused", "PROMOTED", drive=_refused_then_approved),
     Scenario("an operator pauses and resumes the rollout", "PROMOTED", drive=_pause_then_resume),
+    Scenario("the rollback window ends after a promotion", "PROMOTED", drive=_promote_then_clean_up),
 )
 
 

@@ -21,6 +21,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Self, TextIO
 
@@ -426,6 +427,41 @@ class LocalRuntime:
         self.drain()
         described = self.clients.sagemaker.describe_model_package(ModelPackageName=package_arn)
         return dict(described.get("ModelLifeCycle") or {})
+
+    def fire_schedule(self, rule_fragment: str, at: datetime) -> list[Any]:
+        """Deliver one `Scheduled Event` of the stack's scheduled rule whose name contains `rule_fragment`, as
+        EventBridge would at `at` (its `time`), to each Lambda target; their results, once they ran."""
+        routing, _, _ = self._started()
+        events = self.clients.events
+        (rule,) = [
+            one
+            for one in events.list_rules()["Rules"]
+            if rule_fragment.lower() in one["Name"].lower() and one.get("ScheduleExpression")
+        ]
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": ACCOUNT,
+            "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [rule["Arn"]],
+            "detail": {},
+        }
+        assert self.lambdas is not None
+        already = len(self.lambdas.invocations)
+        functions = set()
+        for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]:
+            spec = self.lambdas.resolve(str(target["Arn"]))
+            functions.add(spec.name if spec is not None else "")
+            routing.invoke_target(rule["Arn"], target, event)
+        self.drain()
+        return [
+            call.result if call.error is None else call.error
+            for call in self.lambdas.invocations[already:]
+            if call.function in functions and call.event == event
+        ]
 
     def release_package(self, model: str, release: str | None = None) -> str:
         """The Model Registry package of a release of `model` (default: the live one), as its audit record names it

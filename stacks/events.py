@@ -94,6 +94,7 @@ def state_change_patterns(model_ids: Sequence[str], endpoint_names: Sequence[str
 
 
 TARGET_RETRY_ATTEMPTS = 4
+CLEANUP_INTERVAL = cdk.Duration.hours(1)  # rollback windows end within an hour of their catalog length
 TARGET_MAX_EVENT_AGE = cdk.Duration.hours(2)
 
 
@@ -148,6 +149,7 @@ class PromotionRules(Construct):
         approval_decision: lambda_.IFunction,
         operator_rollback: sfn.IStateMachine,
         operator_control: lambda_.IFunction,
+        clean_retired: lambda_.IFunction,
         package_groups: Sequence[str],
         resume_waiting_step: lambda_.IFunction,
         model_ids: Sequence[str],
@@ -183,6 +185,14 @@ class PromotionRules(Construct):
             control_pattern(package_groups),
             operator_control,
             "A rolling-out candidate's lifecycle set to a request: an operator's pause, resume, abort, promote-now",
+        )
+        self.cleanup_rule = self._function_rule(
+            "RetiredChampionCleanup",
+            None,
+            None,
+            clean_retired,
+            "Hourly: delete previous champions whose rollback window has passed",
+            schedule=events.Schedule.rate(CLEANUP_INTERVAL),
         )
         # One dead-letter queue for the three: the function's asynchronous failures land in one destination.
         self.state_change_rules = [
@@ -227,10 +237,11 @@ class PromotionRules(Construct):
         self,
         name: str,
         bus: events.IEventBus | None,
-        pattern: events.EventPattern,
+        pattern: events.EventPattern | None,
         function: lambda_.IFunction,
         description: str,
         dead_letter_name: str | None = None,
+        schedule: events.Schedule | None = None,
     ) -> events.Rule:
         queue_name = dead_letter_name or name
         known = self.dead_letter_queues.get(queue_name)
@@ -244,6 +255,7 @@ class PromotionRules(Construct):
             description=description,
             event_bus=bus,
             event_pattern=pattern,
+            schedule=schedule,
             targets=[
                 targets.LambdaFunction(
                     function,

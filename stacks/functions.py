@@ -189,7 +189,28 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     StepFunctionSpec(
         "rollback_request",
         "Rollback requests from the Model Registry: an operator's rejection of the live release puts the previous back",
-        (P.promotion_table, *RESTORE_PRODUCTION, P.describe_executions, P.read_candidates, P.mark_candidates),
+        # read_endpoint_configs: a rollback after the rollback window (the previous config deleted) is refused first
+        (
+            P.promotion_table,
+            *RESTORE_PRODUCTION,
+            P.read_endpoint_configs,
+            P.describe_executions,
+            P.read_candidates,
+            P.mark_candidates,
+        ),
+        timeout_seconds=120,
+    ),
+    StepFunctionSpec(
+        "clean_retired",
+        "Hourly: delete each model's previous champion (model, endpoint config) once its rollback window passed",
+        (
+            P.read_config,
+            P.read_archive,
+            P.read_audit_records,
+            P.read_endpoint,
+            P.read_endpoint_configs,
+            P.delete_retired_champions,
+        ),
         timeout_seconds=120,
     ),
 )

@@ -405,6 +405,30 @@ class StepPermissions:
             )
         ]
 
+    def delete_retired_champions(self) -> list[Grant]:
+        """Delete a previous champion's endpoint config and model once its rollback window has passed (the product's
+        names only: a champion from before the product is never deleted)."""
+        return [
+            Grant(
+                self._statement(
+                    "DeleteRetiredConfigs",
+                    ["sagemaker:DeleteEndpointConfig"],
+                    self._product_names("config", "endpoint-config"),
+                ),
+                _PRODUCT_NAMES_REASON,
+            ),
+            Grant(
+                self._statement(
+                    "DeleteRetiredModels", ["sagemaker:DeleteModel"], self._product_names("model", "model")
+                ),
+                _PRODUCT_NAMES_REASON,
+            ),
+        ]
+
+    def read_audit_records(self) -> list[Grant]:
+        """Read one release's audit record (when it was promoted)."""
+        return [Grant(self._statement("ReadAuditRecords", ["dynamodb:GetItem"], [self._table.table_arn]))]
+
     def read_endpoint_metrics(self) -> list[Grant]:
         """Read the endpoints' per-variant CloudWatch metrics (GetMetricData has no resource-level permissions)."""
         return [Grant(self._statement("ReadEndpointMetrics", ["cloudwatch:GetMetricData"], ["*"]))]

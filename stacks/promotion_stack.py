@@ -151,6 +151,7 @@ class PromotionStack(cdk.Stack):
             approval_decision=functions.functions["approval_decision"],
             operator_rollback=operator_rollback.state_machine,
             operator_control=functions.functions["operator_control"],
+            clean_retired=functions.functions["clean_retired"],
             package_groups=[catalog.model_package_group for catalog in catalogs.values()],
             resume_waiting_step=functions.functions["resume_waiting_step"],
             model_ids=sorted(catalogs),

@@ -87,6 +87,9 @@ KEPT_WITHOUT_A_SCENARIO: dict[tuple[str, str], str] = {
     ("FunctionsResumeWaitingStepRole", "sqs:SendMessage"): (
         "Lambda's on-failure destination, as for the approval function; not modelled by the local runtime."
     ),
+    ("FunctionsCleanRetiredRole", "sqs:SendMessage"): (
+        "Lambda's on-failure destination, as for the approval function; not modelled by the local runtime."
+    ),
     ("FunctionsOperatorControlRole", "sqs:SendMessage"): (
         "Lambda's on-failure destination, as for the approval function; not modelled by the local runtime."
     ),
@@ -148,6 +151,7 @@ def test_every_scenario_reaches_its_outcome_with_every_call_authorized(surveyed:
         "operator rollback after a promotion": "PROMOTED",
         "a non-approver's decision is refused": "PROMOTED",
         "an operator pauses and resumes the rollout": "PROMOTED",
+        "the rollback window ends after a promotion": "PROMOTED",
     }
     assert surveyed.requests > 1000
 

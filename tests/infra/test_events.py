@@ -32,7 +32,25 @@ def sample(name: str) -> dict[str, Any]:
 
 
 def rules(synth: Synth) -> dict[str, dict[str, Any]]:
-    return {k: r["Properties"] for k, r in synth.resources("AWS::Events::Rule").items()}
+    """The rules on events (not the schedules)."""
+    return {
+        k: r["Properties"] for k, r in synth.resources("AWS::Events::Rule").items() if "EventPattern" in r["Properties"]
+    }
+
+
+def test_the_only_schedule_is_the_hourly_cleanup_of_retired_champions(
+    synth: Synth, functions_by_step: dict[str, str]
+) -> None:
+    """The rollback window ends within the hour: an hourly rule invokes the cleanup, with a DLQ and retries."""
+    (schedule,) = [
+        r["Properties"]
+        for r in synth.resources("AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"]
+    ]
+    assert schedule["ScheduleExpression"] == "rate(1 hour)"
+    (target,) = schedule["Targets"]
+    assert flat(target["Arn"]) == f"<{functions_by_step['clean_retired']}.Arn>"
+    assert_target_has_dlq_and_retries(synth, target)
 
 
 def rule_with_source(synth: Synth, source: str, detail_type: str | None = None) -> dict[str, Any]:

@@ -32,6 +32,7 @@ STEPS = {
     "approval_decision",
     "rollback_request",
     "operator_control",
+    "clean_retired",
     "resume_waiting_step",
 }
 ENVIRONMENT = {
@@ -62,7 +63,7 @@ def test_runtime_sizing_and_tracing(synth: Synth, functions_by_step: dict[str, s
         assert function["Handler"] == "handler.handler", step
         assert function["Architectures"] == ["x86_64"], step
         assert function["MemorySize"] == 256, step
-        assert function["Timeout"] == (120 if step in ("rollback", "rollback_request") else 60), step
+        assert function["Timeout"] == (120 if step in ("rollback", "rollback_request", "clean_retired") else 60), step
         assert function["TracingConfig"] == {"Mode": "Active"}, step
 
 

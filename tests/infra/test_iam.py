@@ -86,7 +86,7 @@ def test_no_aws_managed_policies_and_one_role_per_function(synth: Synth, functio
     for logical_id, role in synth.resources("AWS::IAM::Role").items():
         assert "ManagedPolicyArns" not in role["Properties"], logical_id
     roles = [function_role(synth, logical_id) for logical_id in functions_by_step.values()]
-    assert len(roles) == len(set(roles)) == len(functions_by_step) == 20
+    assert len(roles) == len(set(roles)) == len(functions_by_step) == 21
 
 
 def test_pass_role_only_for_the_training_role_to_sagemaker(synth: Synth, functions_by_step: dict[str, str]) -> None:
@@ -261,17 +261,22 @@ def test_training_role_reads_data_writes_output_of_its_catalog(synth: Synth) -> 
 
 
 def test_sagemaker_models_and_endpoint_configs_are_created_and_deleted_only_under_the_products_names(
-    synth: Synth,
+    synth: Synth, functions_by_step: dict[str, str]
 ) -> None:
     """Not model/* or endpoint-config/*: a step can create or delete only names promotion.contract.names gives (for
-    both
-    catalogs), and nothing deletes a model (the previous champion's is kept for rollbacks)."""
+    both catalogs), and only the rollback window's cleanup deletes a model (the previous champion's, once a rollback
+    can no longer need it)."""
     statements = all_statements(synth)
     prefix = "arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
-    assert granted(statements, "sagemaker:DeleteModel") == []
-    assert sorted(set(granted(statements, "sagemaker:CreateModel"))) == sorted(
-        f"{prefix}model/{name}" for name in ("churn-model-*", "fraud-detection-model-*")
-    )
+    models = sorted(f"{prefix}model/{name}" for name in ("churn-model-*", "fraud-detection-model-*"))
+    assert sorted(set(granted(statements, "sagemaker:CreateModel"))) == models
+    assert sorted(set(granted(statements, "sagemaker:DeleteModel"))) == models
+    deleters = [
+        step
+        for step in functions_by_step
+        if granted(step_statements(synth, functions_by_step, step), "sagemaker:DeleteModel")
+    ]
+    assert deleters == ["clean_retired"]
     configs = sorted(f"{prefix}endpoint-config/{name}" for name in ("churn-config-*", "fraud-detectio*-config-*"))
     for action in ("sagemaker:CreateEndpointConfig", "sagemaker:DeleteEndpointConfig"):
         assert sorted(set(granted(statements, action))) == configs, action

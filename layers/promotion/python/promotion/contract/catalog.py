@@ -275,6 +275,9 @@ class Rollout(_Strict):
     # operator, and what happens when nobody answers: roll back (the default) or go on as if resumed.
     hold_hours: Annotated[float, Field(gt=0, le=7 * 24)] = 24
     on_hold_expiry: Literal["rollback", "continue"] = "rollback"
+    # How long after a promotion the previous champion's model and endpoint config are kept, so an operator's
+    # rollback restores it with one endpoint update; an hourly schedule deletes them afterwards.
+    rollback_window_hours: Annotated[float, Field(gt=0, le=90 * 24)] = 72
     gates: Gates = Gates()
 
     @field_validator("stages")

@@ -42,6 +42,7 @@ from promotion.production.backup import BackupRecord, load_backup
 from promotion.production.config import parse_config
 from promotion.production.read import read_config
 from promotion.production.restore import restore_backup
+from promotion.production.retired import endpoint_config_exists
 from promotion.result.audit import AuditRecord, write_audit_record
 
 RECEIVED, RESTORING, DONE = "RECEIVED", "RESTORING", "DONE"
@@ -514,6 +515,16 @@ def _restore_previous(
             request,
             sagemaker,
             f"release {release_id} is the first release of {model}: there is no previous release to restore",
+            release_id,
+        )
+    if record.endpoint is not None and not endpoint_config_exists(sagemaker, record.endpoint.config_name):
+        window = catalog.rollout.rollback_window_hours if catalog.rollout is not None else None
+        return _refused_live(
+            request,
+            sagemaker,
+            f"the endpoint config of the release before {release_id} ({record.endpoint.config_name}) was deleted "
+            f"after the {window:g}-hour rollback window (rollout.rollback_window_hours): nothing restored; promote "
+            "that release's tuning job again to bring it back",
             release_id,
         )
     requests.restoring(release_id)
