@@ -13,6 +13,7 @@ from constructs import Construct
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.names import METRICS_NAMESPACE, RELEASES_PREFIX, SERVICE
 from promotion.core.settings import DEFAULT_CATALOG_DIR, function_environment
+from stacks.chat import ChatChannels
 from stacks.events import PromotionBus, PromotionRules
 from stacks.functions import PUBLISHERS, FunctionsProps, PromotionFunctions
 from stacks.job_image import JobImage
@@ -159,6 +160,7 @@ class PromotionStack(cdk.Stack):
         )
         # What the product bus carries is the promotions' own word: only the functions that publish may put events.
         bus.only_published_by([functions.roles[name] for name in PUBLISHERS])
+        ChatChannels(self, "Chat", topic=notifications.topic, catalogs=catalogs)
         people = PeoplePolicies(
             self, "People", table=storage.table, config_bucket=storage.config_bucket, catalogs=catalogs
         )

@@ -2,7 +2,6 @@
 `on_inconclusive: hold`); the task token is kept on the release's control record and the operators are told what was
 measured and how to answer."""
 
-import json
 from typing import Any
 
 from pydantic import BaseModel
@@ -12,7 +11,8 @@ from promotion.core.boundary import step_boundary
 from promotion.core.clients import client
 from promotion.core.observability import logger, metrics
 from promotion.core.settings import settings
-from promotion.rollout.control import hold_notice, hold_rollout
+from promotion.result.notify import publish_notice
+from promotion.rollout.control import hold_chat_notification, hold_notice, hold_rollout
 
 
 class AwaitOperatorInput(BaseModel):
@@ -38,10 +38,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     notice = hold_notice(claim.model, claim.release_id, rollout, held)
     if held["held"] and config.notification_topic_arn:
-        client("sns").publish(
-            TopicArn=config.notification_topic_arn,
-            Subject=f"Rollout held: {claim.model} {claim.release_id}"[:100],
-            Message=json.dumps(notice, indent=2),
+        publish_notice(
+            client("sns"),
+            config.notification_topic_arn,
+            subject=f"Rollout held: {claim.model} {claim.release_id}",
+            detail=notice,
+            chat=hold_chat_notification(notice),
         )
     logger.info("rollout held" if held["held"] else "hold answered at once", extra={"notice": notice})
     metrics.add_metric(name="RolloutHeld", unit="Count", value=1)

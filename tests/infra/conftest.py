@@ -75,6 +75,17 @@ def second_model_catalog() -> dict[str, Any]:
     document["training"]["output_path"] = "s3://churn-models/production/"
     document["comparison"]["holdout_data"] = "s3://churn-data/holdout/"
     document["rollout"]["endpoint_name"] = "churn-prod"
+    # Its team's chat channels (fraud-detection names none): AWS Chatbot posts every notice of the topic there.
+    document["notifications"] = {
+        "slack": [{"workspace_id": "T0123ABCD", "channel_id": "C0456EFGH"}],
+        "teams": [
+            {
+                "team_id": "0a1b2c3d-0000-4000-8000-000000000001",
+                "tenant_id": "0a1b2c3d-0000-4000-8000-000000000002",
+                "channel_id": "19:abc@thread.tacv2",
+            }
+        ],
+    }
     return dict(document)
 
 

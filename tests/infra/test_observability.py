@@ -297,3 +297,30 @@ def test_only_cloudformation_and_listed_subscribers_may_subscribe_to_the_topic(s
         "arn:<AWS::Partition>:iam::<AWS::AccountId>:role/cdk-*-cfn-exec-role-*"
     ]
     assert not synth.resources("AWS::SNS::Subscription")  # none unless the context names emails
+
+
+def test_the_catalogs_chat_channels_receive_the_notifications_and_can_run_nothing(synth: Synth) -> None:
+    """AWS Chatbot subscribed to the product's topic for each channel a catalog names; the channel role has no
+    permission and the guardrail denies everything: notices only."""
+    (topic_id,) = synth.resources("AWS::SNS::Topic")
+    slack = list(synth.resources("AWS::Chatbot::SlackChannelConfiguration").values())
+    teams = list(synth.resources("AWS::Chatbot::MicrosoftTeamsChannelConfiguration").values())
+    assert [(c["Properties"]["SlackWorkspaceId"], c["Properties"]["SlackChannelId"]) for c in slack] == [
+        ("T0123ABCD", "C0456EFGH")
+    ]
+    assert [c["Properties"]["TeamsChannelId"] for c in teams] == ["19:abc@thread.tacv2"]
+    for configuration in (*slack, *teams):
+        props = configuration["Properties"]
+        assert props["SnsTopicArns"] == [{"Ref": topic_id}]
+        role_id = props["IamRoleArn"]["Fn::GetAtt"][0]
+        role = synth.template["Resources"][role_id]["Properties"]
+        assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "chatbot.amazonaws.com"}
+        assert "Policies" not in role and "ManagedPolicyArns" not in role
+        assert not [
+            p
+            for p in synth.resources("AWS::IAM::Policy").values()
+            if {"Ref": role_id} in p["Properties"].get("Roles", [])
+        ]
+        (guardrail,) = props["GuardrailPolicies"]
+        policy = synth.template["Resources"][guardrail["Ref"]]["Properties"]["PolicyDocument"]
+        assert policy["Statement"] == [{"Effect": "Deny", "Action": "*", "Resource": "*"}]

@@ -333,6 +333,29 @@ class Rollout(_Strict):
         return self.gates.error_rate_tolerance * (self.rule_out_ratio(stage_index) - 1) / first
 
 
+class SlackChannel(_Strict):
+    """A Slack channel AWS Chatbot (Amazon Q Developer in chat applications) posts the product's notifications in;
+    the workspace must be authorized in the Chatbot console once per account."""
+
+    workspace_id: Annotated[str, Field(pattern=r"^[0-9A-Z]{1,255}$")]
+    channel_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,255}$")]
+
+
+class TeamsChannel(_Strict):
+    """A Microsoft Teams channel, likewise (the team authorized in the Chatbot console)."""
+
+    team_id: Annotated[str, Field(pattern=r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")]
+    tenant_id: Annotated[str, Field(pattern=r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")]
+    channel_id: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class Notifications(_Strict):
+    """Chat channels that receive the product's notifications (approval requests, holds, results and alarms)."""
+
+    slack: list[SlackChannel] = []
+    teams: list[TeamsChannel] = []
+
+
 class ModelCatalog(_Strict):
     """One model's catalog entry (`models/<id>.yaml`)."""
 
@@ -351,6 +374,7 @@ class ModelCatalog(_Strict):
     training: Training
     comparison: Comparison | None = None
     rollout: Rollout | None = None
+    notifications: Notifications = Notifications()
 
     @field_validator("hyperparameters")
     @classmethod

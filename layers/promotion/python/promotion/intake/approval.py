@@ -33,6 +33,7 @@ from promotion.intake.registry import (
     register_candidate,
     return_to_pending,
 )
+from promotion.result.notify import chat_notification, publish_notice
 
 PENDING = "PENDING"
 APPROVED = "APPROVED"
@@ -147,10 +148,23 @@ def request_approval(
         ]
     )
     if sns is not None and topic_arn:
-        sns.publish(
-            TopicArn=topic_arn,
-            Subject=f"Approval needed: {claim.model} {claim.release_id}"[:100],
-            Message=json.dumps(notice, indent=2),
+        metrics = ", ".join(f"{name} {value:g}" for name, value in sorted(candidate.metrics.items()))
+        publish_notice(
+            sns,
+            topic_arn,
+            subject=f"Approval needed: {claim.model} {claim.release_id}",
+            detail=notice,
+            chat=chat_notification(
+                title=f":raising_hand: Approval needed: {claim.model} {claim.release_id}",
+                description=(
+                    f"Tuning job `{claim.tuning_job_name}` passed validation ({metrics}). "
+                    f"Decide by {notice['decide_by']} in the Model Registry or with `promote`."
+                ),
+                event_type="PromotionApprovalRequested",
+                thread_id=f"{claim.model}-{claim.release_id}",
+                next_steps=list(approval_commands(claim.model, package_arn).values()),
+                context={"model_package_arn": package_arn, "execution": claim.execution_name},
+            ),
         )
     return notice
 

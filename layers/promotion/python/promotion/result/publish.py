@@ -17,6 +17,7 @@ from promotion.contract.state import Outcome, PromotionState, Result
 from promotion.core.errors import aws_error_code, aws_error_message
 from promotion.intake.approval import conclude_candidate
 from promotion.result.audit import AuditRecord, write_audit_record
+from promotion.result.notify import chat_notification, publish_notice
 from promotion.result.outcome import decide_outcome
 from promotion.result.report import render_report_html
 from promotion.rollout.control import ControlRecord, log_entries, pending_request
@@ -200,8 +201,22 @@ def publish_result(
         ]
     )
     if sns is not None and topic_arn:
-        subject = f"[{outcome.value}] {claim.model or 'unknown model'} {claim.release_id or ''}".strip()[:100]
-        sns.publish(TopicArn=topic_arn, Subject=subject, Message=json.dumps(detail, indent=2))
+        subject = f"[{outcome.value}] {claim.model or 'unknown model'} {claim.release_id or ''}".strip()
+        icon = {Outcome.PROMOTED: ":white_check_mark:", Outcome.ROLLED_BACK: ":rewind:"}.get(outcome, ":x:")
+        publish_notice(
+            sns,
+            topic_arn,
+            subject=subject,
+            detail=detail,
+            chat=chat_notification(
+                title=f"{icon} {subject}",
+                description=reason,
+                event_type=DETAIL_TYPES[outcome].replace(" ", ""),
+                thread_id=f"{claim.model}-{claim.release_id}",
+                next_steps=[f"Decision report: {detail['report']}"] if detail["report"] else [],
+                context={"execution": claim.execution_name, "tuning_job": claim.tuning_job_name},
+            ),
+        )
     return Result(
         outcome=outcome,
         reason=reason,

@@ -493,6 +493,21 @@ def hold_notice(model: str, release_id: str, rollout: Rollout, held: dict[str, A
     }
 
 
+def hold_chat_notification(notice: dict[str, Any]) -> dict[str, Any]:
+    """The held rollout as a chat channel shows it."""
+    from promotion.result.notify import chat_notification
+
+    title = f":double_vertical_bar: Rollout held: {notice['model']} {notice['release_id']} ({notice['hold']})"
+    return chat_notification(
+        title=title,
+        description=f"{notice['why']}. Answer by {notice['decide_by']}.",
+        event_type="PromotionRolloutHeld",
+        thread_id=f"{notice['model']}-{notice['release_id']}",
+        next_steps=list(notice["commands"].values()),
+        context={"stage": notice["stage"], "challenger_percent": notice["challenger_percent"]},
+    )
+
+
 # -- people's tools ------------------------------------------------------------------------------------------------
 RUNNING_ATTRIBUTES = ("pk", "sk", "release_id", "model_package_arn")
 
