@@ -31,7 +31,7 @@ from promotion.intake.approval import pending_approvals
 from promotion.intake.plan import PromotionPlan, plan_promotion
 from promotion.intake.registry import APPROVED_STATUS, REJECTED_STATUS
 from promotion.result.audit import list_audit_records
-from promotion.rollout.control import ACCEPTED, REFUSED, STAGE, ControlRequest, candidate_packages
+from promotion.rollout.control import ACCEPTED, REFUSED, STAGE, ControlRequest, candidate_packages, rollout_controls
 
 app = typer.Typer(help="Approve, reject and roll back model promotions; see what is running and what happened.")
 console = Console()
@@ -374,6 +374,15 @@ def status(
             cells = (item.model, item.tuning_job_name, item.release_id, item.decision_deadline.isoformat())
             waiting.add_row(*(escape(cell) for cell in cells))
     console.print(waiting)
+    controlled = Table(title="Rollouts held or asked")
+    for column in ("model", "release", "held", "answer by", "pending request", "asked by"):
+        controlled.add_column(column)
+    for name in models:
+        for view in rollout_controls(dynamodb, targets.table, name, now):
+            deadline = view.hold_deadline.isoformat() if view.hold_deadline else ""
+            row = (name, view.release_id, view.held_for or "", deadline, view.pending or "", view.requested_by or "")
+            controlled.add_row(*(escape(cell) for cell in row))
+    console.print(controlled)
     for name in models:
         console.print(_history_table(name, targets, limit=5))
 

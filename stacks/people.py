@@ -18,11 +18,12 @@ from constructs import Construct
 from promotion.contract.catalog import ModelCatalog
 from promotion.intake.approval import PENDING_ATTRIBUTES
 from promotion.result.audit import AUDIT_ATTRIBUTES
+from promotion.rollout.control import CONTROL_ATTRIBUTES, RUNNING_ATTRIBUTES
 from stacks.nag import acknowledge_wildcard_resources
 from stacks.registry import PACKAGES_REASON, package_arns
 
 # Fine-grained access: people read only these attributes (never an approval's task token), and only by naming them.
-READABLE_ATTRIBUTES = sorted({*PENDING_ATTRIBUTES, *AUDIT_ATTRIBUTES})
+READABLE_ATTRIBUTES = sorted({*PENDING_ATTRIBUTES, *AUDIT_ATTRIBUTES, *CONTROL_ATTRIBUTES, *RUNNING_ATTRIBUTES})
 ATTRIBUTES_ONLY = {
     "ForAllValues:StringEquals": {"dynamodb:Attributes": READABLE_ATTRIBUTES},
     "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},

@@ -199,6 +199,7 @@ def test_an_inconclusive_stage_holds_until_an_operator_accepts_it(tmp_path: Path
         seed(runtime)
         arn = start(runtime)
         runtime.executions.wait_in(arn, "AwaitOperator")
+        status = promote(runtime, "operator", "omar@example.com", "status", MODEL, role="PlatformOnCall")
         # Held: a second pause and a stranger's resume are refused, with the reason, and change nothing.
         refused = ask(runtime, "pause", "again", exit_code=1)
         stranger = promote(
@@ -219,6 +220,8 @@ def test_an_inconclusive_stage_holds_until_an_operator_accepts_it(tmp_path: Path
         runtime.executions.wait_in(arn, "AwaitOperator")  # the 100 % stage is inconclusive too
         ask(runtime, "resume", "accept the last stage")
         result = ended(runtime, arn)
+    (held_row,) = [line for line in status.splitlines() if "inconclusive" in line]
+    assert "Rollouts held or asked" in status and "fraud-detection" in held_row
     assert "PauseRefused" in refused and "already held (inconclusive)" in refused
     assert "ResumeRefused" in stranger and "is not an operator of fraud-detection" in stranger
     assert still_held

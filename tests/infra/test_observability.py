@@ -208,7 +208,16 @@ def test_dashboard_searches_the_product_metrics_with_their_dimension_set(
         assert {f"{step_name(function_dir)}Duration", f"{step_name(function_dir)}Failed"} <= names, function_dir
     # Bus targets emit with {service} only: searched over every dimension set of the namespace.
     anywhere = " ".join(s for s in searches if f'Namespace="{METRICS_NAMESPACE}"' in s)
-    for name in ("DecisionAccepted", "DecisionRefused", "OperatorRollbackAccepted", APPROVALS_EXPIRED_METRIC):
+    for name in (
+        "DecisionAccepted",
+        "DecisionRefused",
+        "OperatorRollbackAccepted",
+        "ControlAccepted",
+        "ControlRefused",
+        "RolloutHeld",
+        "RetiredResourcesDeleted",
+        APPROVALS_EXPIRED_METRIC,
+    ):
         assert f'"{name}"' in anywhere, name
 
 

@@ -510,6 +510,50 @@ def hold_chat_notification(notice: dict[str, Any]) -> dict[str, Any]:
 
 # -- people's tools ------------------------------------------------------------------------------------------------
 RUNNING_ATTRIBUTES = ("pk", "sk", "release_id", "model_package_arn")
+# What `promote status` shows of control records (people's policies let them read these, never the task token).
+CONTROL_ATTRIBUTES = ("pk", "sk", "held_for", "hold_deadline", "pending_request", "requested_by", "requested_at")
+
+
+@dataclass(frozen=True)
+class ControlView:
+    """A release's rollout as `promote status` shows it: held (why, until when) or with a request pending."""
+
+    release_id: str
+    held_for: str | None
+    hold_deadline: datetime | None
+    pending: str | None
+    requested_by: str | None
+
+
+def rollout_controls(dynamodb: Any, table: str, model: str, now: datetime) -> list[ControlView]:
+    """The releases of `model` whose rollout is held now or has an operator's request pending."""
+    names = {f"#a{index}": name for index, name in enumerate(CONTROL_ATTRIBUTES)}
+    found: list[ControlView] = []
+    for page in dynamodb.get_paginator("query").paginate(
+        TableName=table,
+        KeyConditionExpression="#a0 = :pk AND begins_with(#a1, :control)",
+        ExpressionAttributeValues={":pk": {"S": f"MODEL#{model}"}, ":control": {"S": "CONTROL#"}},
+        ExpressionAttributeNames=names,
+        ProjectionExpression=", ".join(names),
+        Select="SPECIFIC_ATTRIBUTES",
+        ConsistentRead=True,
+    ):
+        for item in page.get("Items", []):
+            deadline = int(item.get("hold_deadline", {}).get("N", "0"))
+            held = item.get("held_for", {}).get("S") if deadline >= int(now.timestamp()) else None
+            pending = item.get("pending_request", {}).get("S")
+            if held is None and pending is None:
+                continue
+            found.append(
+                ControlView(
+                    release_id=item["sk"]["S"].removeprefix("CONTROL#"),
+                    held_for=held,
+                    hold_deadline=datetime.fromtimestamp(deadline, UTC) if held else None,
+                    pending=ControlRequest(pending).command if pending else None,
+                    requested_by=item.get("requested_by", {}).get("S") if pending else None,
+                )
+            )
+    return found
 
 
 def candidate_packages(dynamodb: Any, table: str, model: str) -> tuple[str | None, dict[str, str]]:
