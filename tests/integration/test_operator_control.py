@@ -333,3 +333,28 @@ def test_the_log_is_bounded(aws: dict[str, Any], catalog: ModelCatalog) -> None:
     results = [store.log(entry, NOW) for _ in range(101)]
     assert results == [True] * 100 + [False]
     assert len(store.entries()) == 100 and len(store.entries()[0]["reason"]) == 1024
+
+
+def test_after_a_hold_expired_the_rollout_still_takes_requests_but_not_a_resume(
+    aws: dict[str, Any], catalog: ModelCatalog, ask: Ask
+) -> None:
+    """on_hold_expiry continue: the rollout goes on, so an abort is recorded for its next look; only a resume of
+    the expired hold is too late."""
+    package = rolling_out(aws, catalog)
+    hold(aws, catalog, kind="inconclusive")
+    later = NOW + timedelta(hours=2)
+    resumed = ask(package, "Resume", now=later)
+    assert not resumed.accepted and "too late to resume" in resumed.reason
+    aborted = ask(package, "Abort", now=later)
+    assert aborted.accepted and "next look" in aborted.reason
+
+
+def test_a_retried_hold_keeps_holding_with_its_new_token(aws: dict[str, Any], catalog: ModelCatalog, ask: Ask) -> None:
+    package = rolling_out(aws, catalog)
+    assert ask(package, "Pause").accepted
+    assert hold(aws, catalog)["held"] is True
+    stepfunctions = RecordingStepFunctions()
+    rollout = Rollout(action=RolloutAction.HOLD, hold="paused", hold_seconds=3600, reason="held", endpoint_name="e")
+    again = hold_rollout(aws["dynamodb"], stepfunctions, TABLE, catalog.id, RELEASE, rollout, "token-2", NOW)
+    assert again["held"] is True and stepfunctions.sent == []  # not taken for a cancelled pause
+    assert record(aws, catalog)["task_token"]["S"] == "token-2"

@@ -285,12 +285,13 @@ def _carry_out(
                 False, f"release {release} is already held ({item['held_for']['S']}), waiting for an operator"
             )
         return _answer_hold(record, item, asked, by, stepfunctions, moment, outcome)
-    if "task_token" in item and request != ControlRequest.PAUSE:
-        deadline = datetime.fromtimestamp(int(item.get("hold_deadline", {}).get("N", "0")), UTC)
-        return outcome(
-            False, f"the hold of release {release} expired at {deadline.isoformat()}: too late to {request.command}"
-        )
     if request == ControlRequest.RESUME:
+        if "task_token" in item and (pending is None or pending.action != ControlRequest.PAUSE):
+            # A hold that expired: the catalog's on_hold_expiry decided (the rollout went on or rolled back).
+            deadline = datetime.fromtimestamp(int(item.get("hold_deadline", {}).get("N", "0")), UTC)
+            return outcome(
+                False, f"the hold of release {release} expired at {deadline.isoformat()}: too late to resume"
+            )
         if pending is None or pending.action != ControlRequest.PAUSE:
             return outcome(False, f"release {release} is not paused or held: nothing to resume")
         if not record.update(
@@ -425,7 +426,8 @@ def hold_rollout(
             if record.update("REMOVE pending_request", {":was": {"S": pending.action.value}}, "pending_request = :was"):
                 return _answer_own(stepfunctions, task_token, pending, hold)
             continue
-        if hold == "paused" and (pending is None or pending.action != ControlRequest.PAUSE):
+        retried = "task_token" in item and int(item.get("hold_deadline", {}).get("N", "0")) >= int(moment.timestamp())
+        if hold == "paused" and not retried and (pending is None or pending.action != ControlRequest.PAUSE):
             cancelled = next(
                 (one for one in reversed(log_entries(item)) if one.get("request") == "resume"), {"by": "", "at": ""}
             )
@@ -448,7 +450,7 @@ def hold_rollout(
             "SET task_token = :token, held_for = :hold, hold_deadline = :deadline, expires_at = :expires "
             "REMOVE pending_request"
         )
-        if pending is None:
+        if pending is None:  # a retry of this step keeps its hold (its new token replaces the first attempt's)
             condition = "attribute_not_exists(pending_request)"
         else:
             condition = "pending_request = :was"
