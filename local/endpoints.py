@@ -19,6 +19,11 @@ Bridges (each active only while a local runtime runs):
 * Names: CreateModel and CreateEndpointConfig refuse a name already taken, with SageMaker's ValidationException
   'Cannot create already existing model "<arn>".' / '... endpoint configuration "<arn>".' (moto 5.2.5 replaces
   the first silently, which hid whether a retried step adopts only its own).
+* Shadow variants: moto 5.2.5 drops CreateEndpointConfig's `ShadowProductionVariants`. Here the config keeps them
+  (refused, as SageMaker does, beside more than one production variant or as more than one shadow), an update
+  provisions them with the production variant (their model data checked alike), and DescribeEndpointConfig and
+  DescribeEndpoint answer them. The simulator sends a shadow variant a copy of its weight's share of the production
+  variant's requests: it answers nobody, and has its own per-variant metrics.
 * CloudWatch percentiles (`p50`, `p99`) are not computed by moto's GetMetricData: they are, from the raw values
   put with PutMetricData.
 
@@ -68,6 +73,7 @@ class PendingChange:
     ready_at: datetime
     config_name: str | None = None
     variants: list[dict[str, Any]] = field(default_factory=list)
+    shadow_variants: list[dict[str, Any]] = field(default_factory=list)
     weights: dict[str, float] = field(default_factory=dict)
     failure: str | None = None
     # Checked when the change completes (SageMaker downloads the models while it provisions the new config): why it
@@ -163,6 +169,10 @@ class EndpointLifecycle:
             for variant, declared in zip(endpoint.production_variants, change.variants, strict=True):
                 weight = float(declared.get("InitialVariantWeight", 1.0))
                 variant["CurrentWeight"] = variant["DesiredWeight"] = weight
+            endpoint.shadow_production_variants = endpoint._process_production_variants(change.shadow_variants)
+            for variant, declared in zip(endpoint.shadow_production_variants, change.shadow_variants, strict=True):
+                weight = float(declared.get("InitialVariantWeight", 1.0))
+                variant["CurrentWeight"] = variant["DesiredWeight"] = weight
             endpoint.failure_reason = None
         endpoint.endpoint_status = "InService"
         self._changed(endpoint)
@@ -230,18 +240,25 @@ class TrafficSimulator:
             except self.sagemaker.exceptions.ClientError:
                 continue
             variants = described.get("ProductionVariants") or []
-            if len(variants) < 2:
-                continue  # only a rollout (champion + challenger) is measured
-            self._serve(endpoint, variants, seconds)
+            shadows = described.get("ShadowProductionVariants") or []
+            if len(variants) < 2 and not shadows:
+                continue  # only a rollout (champion + challenger, or a champion and its shadow) is measured
+            self._serve(endpoint, variants, seconds, shadows)
 
-    def _serve(self, endpoint: str, variants: list[dict[str, Any]], seconds: float) -> None:
+    def _serve(
+        self, endpoint: str, variants: list[dict[str, Any]], seconds: float, shadows: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Requests split by the production variants' weights; a shadow variant gets a copy of its weight's share of
+        the production variant's requests (SageMaker samples them) and answers nobody, but has its own metrics."""
         total = 0.0 if self.scenario == "no-traffic" else REQUESTS_PER_SECOND * seconds
         weights = {v["VariantName"]: float(v.get("CurrentWeight") or 0.0) for v in variants}
         champion = variants[0]["VariantName"]  # the rollout config lists the champion first
         from promotion.core import clock
 
         now = clock.now() - timedelta(seconds=1)  # within the simulated interval that just passed
-        for name, weight in weights.items():
+        served = sum(weights.values()) or 1.0
+        copies = {v["VariantName"]: float(v.get("CurrentWeight") or 0.0) / served for v in shadows or []}
+        for name, weight in [*((n, w / served) for n, w in weights.items()), *copies.items()]:
             is_challenger = name != champion
             share = weight * (0.5 if self.scenario == "skewed-split" and is_challenger else 1.0)
             requests = round(total * share)
@@ -343,6 +360,9 @@ def _patch(originals: dict[str, Any]) -> None:
         high = min(low + 1, len(values) - 1)
         return values[low] + (values[high] - values[low]) * (rank - low)
 
+    originals["create_endpoint_config_response"] = SageMakerResponse.create_endpoint_config
+    originals["config_response"] = FakeEndpointConfig.response_object
+    originals["endpoint_response"] = FakeEndpoint.response_object
     originals["create_model"] = SageMakerModelBackend.create_model
     originals["create_endpoint_config"] = SageMakerModelBackend.create_endpoint_config
     originals["create_endpoint"] = SageMakerModelBackend.create_endpoint
@@ -375,7 +395,38 @@ def _patch(originals: dict[str, Any]) -> None:
         name = str(kwargs.get("endpoint_config_name", args[0] if args else ""))
         if HOOKS.current is not None and name in self.endpoint_configs:
             raise _already("endpoint configuration", "endpoint-config", name, self)
-        return originals["create_endpoint_config"](self, *args, **kwargs)
+        shadows = list(getattr(_REQUEST, "shadow_variants", None) or [])
+        if HOOKS.current is not None and shadows:
+            production = kwargs.get("production_variants") or []
+            if len(shadows) > 1 or len(production) > 1:
+                raise ValidationError(
+                    message="An endpoint configuration with a shadow variant can have at most one production variant "
+                    "and one shadow variant."
+                )
+        config = originals["create_endpoint_config"](self, *args, **kwargs)
+        if HOOKS.current is not None and shadows:
+            config.validate_production_variants(shadows)
+            config.shadow_production_variants = shadows
+        return config
+
+    def create_endpoint_config_response(self: Any) -> Any:
+        _REQUEST.shadow_variants = self._get_param("ShadowProductionVariants")
+        try:
+            return originals["create_endpoint_config_response"](self)
+        finally:
+            _REQUEST.shadow_variants = None
+
+    def config_response(self: Any) -> dict[str, Any]:
+        response: dict[str, Any] = originals["config_response"].fget(self)
+        if getattr(self, "shadow_production_variants", None):
+            response["ShadowProductionVariants"] = self.shadow_production_variants
+        return response
+
+    def endpoint_response(self: Any) -> dict[str, Any]:
+        response: dict[str, Any] = originals["endpoint_response"].fget(self)
+        if getattr(self, "shadow_production_variants", None):
+            response["ShadowProductionVariants"] = self.shadow_production_variants
+        return response
 
     def create_endpoint(self: Any, *args: Any, **kwargs: Any) -> Any:
         endpoint = originals["create_endpoint"](self, *args, **kwargs)
@@ -407,11 +458,16 @@ def _patch(originals: dict[str, Any]) -> None:
             return str(endpoint.arn)
         tracker.refuse_unless_in_service(endpoint)
         ready = tracker._now() + timedelta(seconds=tracker.seconds["update"])
+        shadows = list(getattr(config, "shadow_production_variants", None) or [])
         change = PendingChange(
-            kind="update", ready_at=ready, config_name=endpoint_config_name, variants=list(config.production_variants)
+            kind="update",
+            ready_at=ready,
+            config_name=endpoint_config_name,
+            variants=list(config.production_variants),
+            shadow_variants=shadows,
         )
         # SageMaker provisions every variant anew and downloads its model data: one it cannot load fails the update.
-        change.verify = lambda: _model_data_failure(self, tracker, config.production_variants)
+        change.verify = lambda: _model_data_failure(self, tracker, [*config.production_variants, *shadows])
         tracker.begin(endpoint, change)
         return str(endpoint.arn)
 
@@ -455,6 +511,9 @@ def _patch(originals: dict[str, Any]) -> None:
     SageMakerModelBackend.update_endpoint_weights_and_capacities = update_weights  # type: ignore[method-assign]
     SageMakerModelBackend.update_endpoint = update_endpoint_backend  # type: ignore[attr-defined]
     SageMakerResponse.update_endpoint = update_endpoint_response  # type: ignore[attr-defined]
+    SageMakerResponse.create_endpoint_config = create_endpoint_config_response  # type: ignore[method-assign]
+    FakeEndpointConfig.response_object = property(config_response)  # type: ignore[method-assign,assignment]
+    FakeEndpoint.response_object = property(endpoint_response)  # type: ignore[method-assign,assignment]
 
 
 def _model_data_failure(backend: Any, tracker: EndpointLifecycle, variants: list[dict[str, Any]]) -> str | None:
@@ -471,4 +530,5 @@ def _model_data_failure(backend: Any, tracker: EndpointLifecycle, variants: list
     return None
 
 
+_REQUEST = threading.local()  # the CreateEndpointConfig request's ShadowProductionVariants (moto 5.2.5 drops them)
 HOOKS: Hooks[TrafficSimulator] = Hooks(_patch)

@@ -306,7 +306,7 @@ class LocalRuntime:
         if self.sagemaker is not None and model_uri:
             role_arn = json.loads(self.function_env("TRAINING_ROLE_ARNS"))[model_id] if catalog.rollout else None
             self.sagemaker.seed_champion_serving(
-                model_id, catalog, champion.release_id, model_uri, self.champion, role_arn
+                model_id, catalog, champion.release_id, model_uri, self.champion, role_arn, self.config_bucket
             )
         return champion
 

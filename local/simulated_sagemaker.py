@@ -113,13 +113,24 @@ class SimulatedSageMaker:
         model_uri: str,
         strength: Literal["weak", "strong"],
         role_arn: str | None,
+        config_bucket: str,
     ) -> None:
         """The champion's training artifact (as the `strength` champion's hyperparameters train it) and, for a
-        catalog with a rollout, its endpoint, InService (it has served for a month). `role_arn`: the model's role."""
+        catalog with a rollout, its endpoint, InService (it has served for a month). `role_arn`: the model's role.
+        The endpoint serves the artifact's pinned copy (releases/<model>/<release-id>/model.tar.gz in the config
+        bucket), as a release the product promoted does: the model's role may read that, not every training output."""
         channels = {"train": catalog.training.train_data, "validation": catalog.training.validation_data}
         self.jobs.train_artifact(f"{model_id}-champion", sagemaker_jobs.CHAMPIONS[strength], channels, model_uri)
         if catalog.rollout is None:
             return
+        from promotion.contract.names import RELEASES_PREFIX
+
+        source_bucket, source_key = model_uri.removeprefix("s3://").split("/", 1)
+        pinned_key = f"{RELEASES_PREFIX}{model_id}/{release_id}/model.tar.gz"
+        self.clients.s3.copy_object(
+            Bucket=config_bucket, Key=pinned_key, CopySource={"Bucket": source_bucket, "Key": source_key}
+        )
+        model_uri = f"s3://{config_bucket}/{pinned_key}"
         from promotion.contract.names import champion_variant_name, endpoint_config_name, model_name
 
         assert role_arn is not None

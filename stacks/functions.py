@@ -126,8 +126,8 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     ),
     StepFunctionSpec(
         "shift_traffic",
-        "ShiftTraffic: the rollout stage's variant weights",
-        (P.shift_traffic, P.read_endpoint, P.register_waits, P.complete_own_waits),
+        "ShiftTraffic: the rollout stage's variant weights (after a shadow stage, the A/B config first)",
+        (P.shift_traffic, P.update_endpoint, P.read_endpoint, P.register_waits, P.complete_own_waits),
     ),
     StepFunctionSpec(
         "evaluate_stage",

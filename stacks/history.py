@@ -59,8 +59,9 @@ def worst_case(catalog: ModelCatalog) -> HistoryBudget:
     if rollout is not None:
         looks = math.ceil(rollout.bake_minutes / rollout.look_minutes) * (1 + rollout.max_bake_extensions)
         look = FLOW + TASK + FLOW  # Bake, EvaluateStage, StageVerdict
+        stages = len(rollout.stages) + (1 if rollout.shadow is not None else 0)  # the shadow stage judges like one
         phases["rollout looks"] = (
-            len(rollout.stages) * (TASK + looks * look),
+            stages * (TASK + looks * look),
             "rollout.bake_minutes / rollout.look_minutes, rollout.max_bake_extensions, rollout.stages",
         )
         # Each hold: AwaitOperator (OperatorHoldExpired when nobody answers), the look EvaluateStage takes at the
@@ -72,7 +73,7 @@ def worst_case(catalog: ModelCatalog) -> HistoryBudget:
         )
         # DeployChallenger, every ShiftTraffic and PromoteChallenger: one callback task and EndpointStatus each;
         # Rollback waits for each of its endpoint calls (Wait, Rollback, its Choice).
-        phases["endpoint changes"] = ((len(rollout.stages) + 2) * (CALLBACK_TASK + FLOW), "rollout.stages")
+        phases["endpoint changes"] = ((stages + 2) * (CALLBACK_TASK + FLOW), "rollout.stages, rollout.shadow")
         phases["rollback endpoint waits"] = (RESTORE_STEPS * (MAX_ENDPOINT_POLLS + 1) * poll_loop, "(fixed)")
     return HistoryBudget(phases)
 

@@ -130,19 +130,26 @@ def shared_stack() -> tuple[Path, Path]:
 
 HELD_STACK = ROOT / ".local-runs" / "held-stack"
 NO_ROLLOUT_MODEL = "model-without-rollout"
+SHADOW_MODEL = "fraud-shadow"
 
 
 @cache
 def held_stack() -> tuple[Path, Path]:
     """(models dir, cloud assembly): fraud-detection with the quick two-stage rollout (50 %, 100 %, one look each)
-    that holds a stage still inconclusive after its look for an operator, at most an hour; and a model without
-    rollout settings (it must synthesize: no endpoint, no rollout grants)."""
+    that holds a stage still inconclusive after its look for an operator, at most an hour; a model whose rollout
+    begins with a shadow stage; and a model without rollout settings (it must synthesize: no endpoint, no rollout
+    grants)."""
     base = _base_catalog()
     held = quick_rollout_catalog(base)
     held["rollout"].update(on_inconclusive="hold", max_bake_extensions=0, hold_hours=1)
     without = flood_catalog(base, NO_ROLLOUT_MODEL)
     without.pop("rollout", None)
-    return synthesize_catalogs(HELD_STACK, {BASE_MODEL: held, NO_ROLLOUT_MODEL: without})
+    # A shadow stage before the two quick live stages (no comparison job: the shadow is the point).
+    shadowed = flood_catalog(base, SHADOW_MODEL)
+    shadowed["rollout"].update(
+        stages=[50, 100], bake_minutes=5, min_bake_minutes=5, look_minutes=5, shadow={"sampling_percent": 100}
+    )
+    return synthesize_catalogs(HELD_STACK, {BASE_MODEL: held, NO_ROLLOUT_MODEL: without, SHADOW_MODEL: shadowed})
 
 
 def synthesize(root: Path, models: int) -> tuple[Path, Path]:

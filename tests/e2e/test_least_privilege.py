@@ -87,6 +87,10 @@ KEPT_WITHOUT_A_SCENARIO: dict[tuple[str, str], str] = {
     ("FunctionsResumeWaitingStepRole", "sqs:SendMessage"): (
         "Lambda's on-failure destination, as for the approval function; not modelled by the local runtime."
     ),
+    ("FunctionsShiftTrafficRole", "UpdateEndpoints"): (
+        "ShiftTraffic puts the A/B config on the endpoint only after a shadow stage (rollout.shadow), which the "
+        "default catalog has none of; tests/e2e/test_shadow_stage.py runs it with IAM enforced."
+    ),
     ("FunctionsCleanRetiredRole", "sqs:SendMessage"): (
         "Lambda's on-failure destination, as for the approval function; not modelled by the local runtime."
     ),

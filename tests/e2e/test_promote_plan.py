@@ -23,9 +23,9 @@ def test_plan_shows_the_verdict_the_diff_the_schedule_and_the_cost_and_writes_no
         assert runtime.iam is not None
         mark = len(runtime.iam.enforcer.records)
         shown = promote(runtime, "approver", "alice@example.com", "plan", MODEL, JOB, role="DataScientists")
-        planned = json.loads(
-            promote(runtime, "approver", "alice@example.com", "plan", MODEL, JOB, "--json", role="DataScientists")
-        )
+        printed = promote(runtime, "approver", "alice@example.com", "plan", MODEL, JOB, "--json", role="DataScientists")
+        # The plan is one indented object; a function running meanwhile on another thread may print a log line too.
+        planned, _ = json.JSONDecoder().raw_decode(printed, printed.index("{\n"))
         unknown = promote(
             runtime, "approver", "alice@example.com", "plan", MODEL, "no-such-job", role="DataScientists", exit_code=1
         )

@@ -82,7 +82,7 @@ def second_model_catalog() -> dict[str, Any]:
             {
                 "team_id": "0a1b2c3d-0000-4000-8000-000000000001",
                 "tenant_id": "0a1b2c3d-0000-4000-8000-000000000002",
-                "channel_id": "19:abc@thread.tacv2",
+                "channel_id": "19%3Aabc%40thread.tacv2",
             }
         ],
     }

@@ -60,16 +60,19 @@ def step_statements(synth: Synth, functions_by_step: dict[str, str], step: str) 
 
 
 def test_no_wildcard_actions_anywhere(synth: Synth) -> None:
+    """No allow has a wildcard action (the chat channels' guardrail denies everything: that is its point)."""
     statements = all_statements(synth)
     assert len(statements) > 50
     for statement in statements:
+        if statement["Effect"] == "Deny":
+            continue
         for action in as_list(statement["Action"]):
             assert action != "*" and not action.endswith(":*") and "*" not in action, statement
 
 
 def test_resource_star_only_for_actions_without_resource_scoping(synth: Synth) -> None:
     for statement in all_statements(synth):
-        if "*" in as_list(statement["Resource"]):
+        if "*" in as_list(statement["Resource"]) and statement["Effect"] == "Allow":
             assert set(as_list(statement["Action"])) <= UNSCOPED_ACTIONS, statement
 
 

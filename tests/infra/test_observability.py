@@ -317,7 +317,7 @@ def test_the_catalogs_chat_channels_receive_the_notifications_and_can_run_nothin
     assert [(c["Properties"]["SlackWorkspaceId"], c["Properties"]["SlackChannelId"]) for c in slack] == [
         ("T0123ABCD", "C0456EFGH")
     ]
-    assert [c["Properties"]["TeamsChannelId"] for c in teams] == ["19:abc@thread.tacv2"]
+    assert [c["Properties"]["TeamsChannelId"] for c in teams] == ["19%3Aabc%40thread.tacv2"]
     for configuration in (*slack, *teams):
         props = configuration["Properties"]
         assert props["SnsTopicArns"] == [{"Ref": topic_id}]

@@ -82,7 +82,7 @@ def test_without_an_operator_the_gate_decides(catalog: ModelCatalog) -> None:
 def test_an_abort_rolls_back_without_a_look(catalog: ModelCatalog) -> None:
     aborted = look(catalog, "good", request=OMAR.__class__(**{**OMAR.__dict__, "action": ControlRequest.ABORT}))
     assert aborted.action == RolloutAction.ROLLBACK
-    assert aborted.reason.startswith("stage 1 abort by Omar Haddad")
+    assert aborted.reason.startswith("stage 1 (1 %): abort by Omar Haddad")
     assert aborted.history == [] and aborted.looks == 11
 
 
@@ -145,3 +145,20 @@ def test_an_inconclusive_last_look_holds_when_the_catalog_says_so(catalog: Model
     held = look(with_hold(catalog, on_inconclusive="hold", hold_hours=2), "none")
     assert (held.action, held.hold, held.hold_seconds) == (RolloutAction.HOLD, "inconclusive", 7200)
     assert "held for an operator" in held.reason
+
+
+def test_a_shadow_stage_is_judged_on_the_copied_share_and_passes_to_the_first_live_stage(catalog: ModelCatalog) -> None:
+    """The shadow gets a copy of every request: its share of both variants' requests is one half, and a PASS leads
+    to the first live stage (ShiftTraffic puts the A/B config on first), not to the second."""
+    copied = {"champ": (990_000, 9_900, 40_000.0), "chal": (990_000, 9_900, 40_000.0)}
+    TRAFFIC["copied"] = copied
+    rollout = stage(catalog, phase="shadow", shadow_share=1.0, weights={"champ": 1.0})
+    verdict = look(catalog, "copied", rollout=rollout)
+    assert (verdict.action, verdict.stage_index, verdict.phase) == (RolloutAction.NEXT_STAGE, 0, "shadow")
+    assert verdict.history[-1].stage == 0 and verdict.history[-1].challenger_percent == 0
+    worse = {"champ": (990_000, 9_900, 40_000.0), "chal": (990_000, 99_000, 40_000.0)}
+    TRAFFIC["worse-copied"] = worse
+    failed = look(catalog, "worse-copied", rollout=rollout)
+    assert failed.action == RolloutAction.ROLLBACK and failed.reason.startswith(
+        "shadow stage (100 % of requests copied) FAIL"
+    )

@@ -252,6 +252,15 @@ class Gates(_Strict):
     srm_alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.001
 
 
+class Shadow(_Strict):
+    """A shadow stage before the first live one: SageMaker sends the challenger, as the endpoint's shadow variant, a
+    copy of `sampling_percent` % of the live requests; it answers nobody. The stage's gate (the first stage's harm
+    and guardrails) compares its errors and latency with the champion's on the same requests, with the same bake and
+    looks, before any caller is served by the challenger."""
+
+    sampling_percent: Annotated[float, Field(gt=0, le=100)] = 100
+
+
 class Rollout(_Strict):
     """The A/B rollout on the production endpoint: stages (challenger %), bake time and gates."""
 
@@ -278,6 +287,7 @@ class Rollout(_Strict):
     # How long after a promotion the previous champion's model and endpoint config are kept, so an operator's
     # rollback restores it with one endpoint update; an hourly schedule deletes them afterwards.
     rollback_window_hours: Annotated[float, Field(gt=0, le=90 * 24)] = 72
+    shadow: Shadow | None = None
     gates: Gates = Gates()
 
     @field_validator("stages")
@@ -346,7 +356,10 @@ class TeamsChannel(_Strict):
 
     team_id: Annotated[str, Field(pattern=r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")]
     tenant_id: Annotated[str, Field(pattern=r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")]
-    channel_id: Annotated[str, Field(min_length=1, max_length=256)]
+    # URL-encoded, as in the channel's link (19%3A...%40thread.tacv2): the form AWS Chatbot takes.
+    channel_id: Annotated[
+        str, Field(pattern=r"^([a-zA-Z0-9-_=+/.,])*%3[aA]([a-zA-Z0-9-_=+/.,])*%40([a-zA-Z0-9-_=+/.,])*$")
+    ]
 
 
 class Notifications(_Strict):

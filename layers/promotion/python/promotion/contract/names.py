@@ -131,6 +131,11 @@ def final_endpoint_config_name(model_id: str, release_id: str) -> str:
     return f"{endpoint_config_name(model_id, release_id)[:55]}-final"
 
 
+def shadow_endpoint_config_name(model_id: str, release_id: str) -> str:
+    """Endpoint config of the shadow stage: the champion alone in production, the challenger as its shadow."""
+    return f"{endpoint_config_name(model_id, release_id)[:54]}-shadow"
+
+
 def model_name(model_id: str, release_id: str) -> str:
     """SageMaker Model (container + artefact) of one release."""
     return _resource_name("model", model_id, release_id)

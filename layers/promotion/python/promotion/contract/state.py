@@ -284,6 +284,11 @@ class Rollout(Section):
     # The champion's counts over the last stage it shared traffic: the reference of the 100 % stage.
     reference_champion: dict[str, Any] | None = None
     history: list[StageReport] = Field(default_factory=list)
+    # "shadow": the challenger is the endpoint's shadow variant (a copy of `shadow_share` of the live requests,
+    # answering nobody) and stage_index 0 is the shadow stage's; "live": it serves callers at the stage's weight.
+    phase: Literal["shadow", "live"] = "live"
+    shadow_config: str | None = None
+    shadow_share: float | None = None
     # While HOLD: why the rollout waits for an operator, and for how long at most (AwaitOperator's timeout).
     hold: Literal["paused", "inconclusive"] | None = None
     hold_seconds: int | None = None

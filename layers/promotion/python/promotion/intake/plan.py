@@ -108,7 +108,8 @@ class PromotionPlan(_Plan):
 
 def rollout_schedule(catalog: ModelCatalog) -> list[StagePlan]:
     """Each stage ends at the first look that decides: at the earliest the first look after min_bake_minutes, at the
-    latest the last look of its extended bakes (plus a hold for an operator when on_inconclusive is hold)."""
+    latest the last look of its extended bakes (plus a hold for an operator when on_inconclusive is hold). A shadow
+    stage, when the catalog has one, comes first as stage 0 (0 % served)."""
     settings = catalog.rollout
     if settings is None:
         return []
@@ -117,15 +118,17 @@ def rollout_schedule(catalog: ModelCatalog) -> list[StagePlan]:
     longest = looks * (1 + settings.max_bake_extensions) * settings.look_minutes
     if settings.on_inconclusive == "hold":
         longest += settings.hold_hours * 60
+    live = [(index + 1, percent) for index, percent in enumerate(settings.stages)]
+    shadow = [(0, 0.0)] if settings.shadow is not None else []  # the shadow stage serves nobody, judged like stage 1
     return [
         StagePlan(
-            stage=index + 1,
+            stage=stage,
             percent=percent,
             looks=looks * (1 + settings.max_bake_extensions),
             shortest_minutes=first_pass,
             longest_minutes=longest,
         )
-        for index, percent in enumerate(settings.stages)
+        for stage, percent in [*shadow, *live]
     ]
 
 

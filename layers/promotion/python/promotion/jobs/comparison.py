@@ -23,6 +23,7 @@ from promotion.jobs.training import require_same_job
 
 # The comparison's code is in the image (jobs/Dockerfile puts jobs/ at /opt/program): no code input to stage.
 ENTRYPOINT = ["python3", "/opt/program/comparison/compare.py"]
+SKIPPED_COMPARISON = "Skipped"  # no comparison settings, or no champion model to compare with: nothing evaluated
 
 
 class ComparisonFailed(PromotionError):
@@ -123,7 +124,7 @@ def start_comparison(
     champion_url = _champion_model_url(s3, dynamodb, bucket, table, state)
     if catalog.comparison is None or champion_url is None:
         why = "the catalog has no comparison settings" if catalog.comparison is None else "there is no champion model"
-        return Comparison(status="Skipped", decision="PASS", reason=f"comparison skipped: {why}")
+        return Comparison(status=SKIPPED_COMPARISON, decision="PASS", reason=f"comparison skipped: {why}")
     request = comparison_request(
         catalog, state, role_arn=role_arn, bucket=bucket, images=images, champion_model_url=champion_url
     )

@@ -171,7 +171,7 @@ def rollout_svg(stages: Sequence[Mapping[str, Any]], width: int = 640, height: i
         parts.append(
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot - bar_gap:.1f}" height="{bar_height:.1f}" fill="{colour}"/>'
         )
-        label = f"{share * 100:g}% {outcome}"
+        label = f"{'shadow' if stage.get('stage') == 0 else f'{share * 100:g}%'} {outcome}"
         centre = x + (slot - bar_gap) / 2
         parts.append(
             f'<text x="{centre:.1f}" y="{height - margin + 16}" font-size="12" text-anchor="middle">{_e(label)}</text>'

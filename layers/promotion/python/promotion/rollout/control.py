@@ -480,7 +480,7 @@ def _answer_own(stepfunctions: Any, task_token: str, request: OperatorRequest, h
 def hold_notice(model: str, release_id: str, rollout: Rollout, held: dict[str, Any]) -> dict[str, Any]:
     """What the operators are told when a rollout waits for them."""
     stage = rollout.stage_index + 1
-    percent = rollout.stages[rollout.stage_index] if rollout.stages else None
+    percent = 0.0 if rollout.phase == "shadow" else rollout.stages[rollout.stage_index] if rollout.stages else None
     last = rollout.history[-1] if rollout.history else None
     return {
         "model": model,

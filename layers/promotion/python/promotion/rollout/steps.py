@@ -24,6 +24,7 @@ from promotion.contract.names import (
     endpoint_config_name,
     final_endpoint_config_name,
     model_name,
+    shadow_endpoint_config_name,
 )
 from promotion.contract.state import (
     OperatorDecision,
@@ -36,6 +37,7 @@ from promotion.contract.state import (
 )
 from promotion.core import clock
 from promotion.core.errors import ArtifactChanged, CatalogError, PromotionError, ResourceNotOurs
+from promotion.jobs.comparison import SKIPPED_COMPARISON
 from promotion.production.read import describe_endpoint, served_weights
 from promotion.rollout.artifacts import pin_artifact
 from promotion.rollout.control import ControlRequest, OperatorRequest
@@ -126,7 +128,10 @@ def deploy_challenger(
     if pipeline.model_data_url is None:
         raise ArtifactChanged(f"the pipeline of release {claim.release_id} reported no model artifact to deploy")
     evaluated = state.comparison.challenger_sha256 if state.comparison is not None else None
-    if state.comparison is not None and state.comparison.decision is not None and evaluated is None:
+    # A comparison that ran must name what it evaluated; a skipped one (no comparison settings) evaluated nothing,
+    # and the training output is pinned as it is.
+    ran = state.comparison is not None and state.comparison.status != SKIPPED_COMPARISON
+    if ran and state.comparison is not None and state.comparison.decision is not None and evaluated is None:
         raise ArtifactChanged(
             f"the comparison report {state.comparison.report_uri} names no digest of the artifact it evaluated: "
             "what it judged cannot be pinned (a comparison image older than report version 2?)"
@@ -155,8 +160,53 @@ def deploy_challenger(
             },
         ],
     )
-    sagemaker.update_endpoint(EndpointName=settings.endpoint_name, EndpointConfigName=rollout_config)
     looks = max(1, round(settings.bake_minutes / settings.look_minutes))
+    if settings.shadow is not None:
+        # The shadow stage first: the champion alone serves, the challenger gets a copy of the requests.
+        shadow_config = shadow_endpoint_config_name(claim.model, claim.release_id)
+        share = settings.shadow.sampling_percent / 100
+        _create_if_absent(
+            sagemaker.create_endpoint_config,
+            sagemaker.describe_endpoint_config,
+            EndpointConfigName=shadow_config,
+            ProductionVariants=[{**champion, "InitialVariantWeight": 1.0}],
+            ShadowProductionVariants=[
+                {
+                    "VariantName": challenger_variant,
+                    "ModelName": challenger_model,
+                    "InstanceType": settings.instance_type,
+                    "InitialInstanceCount": settings.initial_instance_count,
+                    "InitialVariantWeight": share,
+                }
+            ],
+        )
+        sagemaker.update_endpoint(EndpointName=settings.endpoint_name, EndpointConfigName=shadow_config)
+        return Rollout(
+            action=RolloutAction.WAIT_ENDPOINT,
+            reason=(
+                f"challenger {challenger_variant} deployed as the shadow of champion {champion['VariantName']} "
+                f"({settings.shadow.sampling_percent:g} % of requests copied, none answered)"
+            ),
+            endpoint_name=settings.endpoint_name,
+            original_config=original,
+            rollout_config=rollout_config,
+            shadow_config=shadow_config,
+            shadow_share=share,
+            phase="shadow",
+            champion_variant=champion["VariantName"],
+            champion_model=champion["ModelName"],
+            challenger_variant=challenger_variant,
+            challenger_model=challenger_model,
+            model_data_url=pinned.url,
+            artifact_sha256=pinned.sha256,
+            stages=list(settings.stages),
+            looks_per_stage=looks,
+            look_seconds=int(settings.look_minutes * 60),
+            weights={champion["VariantName"]: 1.0},
+            expected_config=shadow_config,
+            then=RolloutAction.BAKE,
+        )
+    sagemaker.update_endpoint(EndpointName=settings.endpoint_name, EndpointConfigName=rollout_config)
     return Rollout(
         action=RolloutAction.WAIT_ENDPOINT,
         reason=f"challenger {challenger_variant} deployed beside champion {champion['VariantName']} at weight 0",
@@ -251,6 +301,26 @@ def shift_traffic(sagemaker: Any, rollout: Rollout) -> Rollout:
     """Ask for the current stage's weights (they sum to 1; the challenger's share only grows); the stage's bake
     starts once SageMaker serves them (check_endpoint, on SageMaker's event)."""
     endpoint, champion, challenger = _variants(rollout)
+    if rollout.phase == "shadow":
+        # The shadow stage passed: the A/B config, the challenger a production variant at weight 0; the first
+        # stage's weights follow once SageMaker serves it (then=SHIFT).
+        config = required(rollout.rollout_config, "$.rollout.rollout_config")
+        sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+        return rollout.model_copy(
+            update={
+                "action": RolloutAction.WAIT_ENDPOINT,
+                "then": RolloutAction.SHIFT,
+                "phase": "live",
+                "expected_config": config,
+                "polls": 0,
+                "reason": f"shadow stage passed: challenger {challenger} joins the endpoint at weight 0",
+                "weights": {champion: 1.0, challenger: 0.0},
+                "stage_started_at": None,
+                "looks": 0,
+                "extensions": 0,
+                "gate_state": None,
+            }
+        )
     champion_weight, challenger_weight = stage_weights(rollout.stages)[rollout.stage_index]
     sagemaker.update_endpoint_weights_and_capacities(
         EndpointName=endpoint,
@@ -389,12 +459,12 @@ def evaluate_rollout_stage(
         reason = f"aborted by {answer.by} ({answer.identity}) while held ({held}): {answer.reason}"
         return rollout.model_copy(update={**cleared, "action": RolloutAction.ROLLBACK, "reason": reason})
     if answer is None and request is not None and request.action == ControlRequest.ABORT:
-        reason = f"stage {rollout.stage_index + 1} {request.says()}"
+        reason = f"{stage_label(rollout)}: {request.says()}"
         return rollout.model_copy(update={**cleared, "action": RolloutAction.ROLLBACK, "reason": reason})
     update, champion = _look(cloudwatch, catalog, rollout, moment)
     guardrail_failed = update["action"] == RolloutAction.ROLLBACK and update.get("failed", False)
     update.pop("failed", None)
-    stage = f"stage {rollout.stage_index + 1} ({rollout.stages[rollout.stage_index]:g} %)"
+    stage = stage_label(rollout)
     asked, who = _operator_say(answer, request)
     if guardrail_failed:
         if asked is not None:
@@ -418,6 +488,13 @@ def evaluate_rollout_stage(
     return rollout.model_copy(update={**cleared, **update})
 
 
+def stage_label(rollout: Rollout) -> str:
+    """How reasons name the current stage: `shadow stage` or `stage k (p %)`."""
+    if rollout.phase == "shadow":
+        return f"shadow stage ({(rollout.shadow_share or 0) * 100:g} % of requests copied)"
+    return f"stage {rollout.stage_index + 1} ({rollout.stages[rollout.stage_index]:g} %)"
+
+
 def _operator_say(answer: OperatorDecision | None, request: OperatorRequest | None) -> tuple[str | None, str]:
     """(what an operator asked of this look, who and why), from the hold's answer or else the pending request."""
     if answer is not None:
@@ -437,7 +514,10 @@ def _kept(update: dict[str, Any]) -> dict[str, Any]:
 
 
 def _advance(rollout: Rollout, champion: VariantMetrics) -> dict[str, Any]:
-    """The next stage, or PROMOTE after the last one; the champion's counts join the 100 % stage's reference."""
+    """The next stage, or PROMOTE after the last one; the champion's counts join the 100 % stage's reference. After
+    the shadow stage, the first live stage (ShiftTraffic puts the challenger on the endpoint first)."""
+    if rollout.phase == "shadow":
+        return {"action": RolloutAction.NEXT_STAGE}
     if rollout.stage_index + 1 >= len(rollout.stages):
         return {"action": RolloutAction.PROMOTE}
     return {
@@ -459,7 +539,11 @@ def _look(
     # no request served at the previous stage's weights is counted (that would fake a sample-ratio mismatch).
     start = _next_minute(stage_started_at)
     end = max(moment, start + timedelta(minutes=1))
-    share = rollout.weights[challenger_variant]
+    if rollout.phase == "shadow":  # a copy of `shadow_share` of the champion's requests: its share of both
+        copied = rollout.shadow_share or 1.0
+        share = copied / (1 + copied)
+    else:
+        share = rollout.weights[challenger_variant]
     stage_gate = gate_settings(catalog, rollout.stage_index)
     count_4xx = stage_gate.count_4xx_as_errors
     challenger = variant_metrics(cloudwatch, endpoint, challenger_variant, start, end, count_4xx=count_4xx)
@@ -480,9 +564,10 @@ def _look(
         may_pass=baked_minutes >= settings.shortest_bake_minutes,
     )
     error_test, srm, latency = verdict.error_rate, verdict.srm, verdict.latency
+    shadow = rollout.phase == "shadow"
     report = StageReport(
-        stage=rollout.stage_index + 1,
-        challenger_percent=rollout.stages[rollout.stage_index],
+        stage=0 if shadow else rollout.stage_index + 1,
+        challenger_percent=0.0 if shadow else rollout.stages[rollout.stage_index],
         look=look,
         outcome=verdict.outcome.value,
         reason=verdict.reason,
@@ -509,9 +594,7 @@ def _look(
     if verdict.outcome in (GateOutcome.FAIL, GateOutcome.INVALID):
         update["action"] = RolloutAction.ROLLBACK
         update["failed"] = True
-        update["reason"] = (
-            f"stage {report.stage} ({report.challenger_percent:g} %) {verdict.outcome.value}: {verdict.reason}"
-        )
+        update["reason"] = f"{stage_label(rollout)} {verdict.outcome.value}: {verdict.reason}"
     elif verdict.outcome == GateOutcome.PASS:
         update.update(_advance(rollout, champion))
     elif not final:
@@ -526,14 +609,14 @@ def _look(
         update["action"] = RolloutAction.HOLD
         update["hold"] = "inconclusive"
         update["reason"] = (
-            f"stage {report.stage} ({report.challenger_percent:g} %) still INCONCLUSIVE after "
-            f"{settings.max_bake_extensions} bake extensions: held for an operator ({verdict.reason})"
+            f"{stage_label(rollout)} still INCONCLUSIVE after {settings.max_bake_extensions} bake extensions: held "
+            f"for an operator ({verdict.reason})"
         )
     else:
         update["action"] = RolloutAction.ROLLBACK
         update["reason"] = (
-            f"stage {report.stage} ({report.challenger_percent:g} %) still INCONCLUSIVE after "
-            f"{settings.max_bake_extensions} bake extensions: {verdict.reason}"
+            f"{stage_label(rollout)} still INCONCLUSIVE after {settings.max_bake_extensions} bake extensions: "
+            f"{verdict.reason}"
         )
     return update, champion
 
@@ -580,8 +663,9 @@ def retire_champion(sagemaker: Any, rollout: Rollout) -> Rollout:
     operator's rollback to the previous release put back on the endpoint."""
     if rollout.action != RolloutAction.DONE:
         return rollout
-    if rollout.rollout_config:
-        _delete_if_present(sagemaker.delete_endpoint_config, EndpointConfigName=rollout.rollout_config)
+    for config in (rollout.rollout_config, rollout.shadow_config):
+        if config:
+            _delete_if_present(sagemaker.delete_endpoint_config, EndpointConfigName=config)
     kept = f"{rollout.champion_model} / {rollout.original_config}"
     return rollout.model_copy(
         update={"reason": f"{rollout.reason}; A/B config deleted, previous champion kept for rollback ({kept})"}
