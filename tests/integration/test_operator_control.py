@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from promotion.contract.catalog import ModelCatalog
-from promotion.contract.names import endpoint_config_name
+from promotion.contract.names import endpoint_config_name, shadow_endpoint_config_name
 from promotion.contract.state import OperatorDecision, Rollout, RolloutAction
 from promotion.rollout.control import (
     MAX_PAUSES,
@@ -48,9 +48,9 @@ class RecordingStepFunctions:
         return {}
 
 
-def rolling_out(aws: dict[str, Any], catalog: ModelCatalog, release: str = RELEASE) -> str:
-    """The release's promotion holds the model's lock and its endpoint serves the release's A/B config; the
-    release's candidate package (Approved)."""
+def rolling_out(aws: dict[str, Any], catalog: ModelCatalog, release: str = RELEASE, *, shadow: bool = False) -> str:
+    """The release's promotion holds the model's lock and its endpoint serves the release's A/B config (or its
+    shadow stage's); the release's candidate package (Approved)."""
     aws["dynamodb"].put_item(
         TableName=TABLE,
         Item={
@@ -65,7 +65,7 @@ def rolling_out(aws: dict[str, Any], catalog: ModelCatalog, release: str = RELEA
     sagemaker.create_model(
         ModelName="challenger", ExecutionRoleArn="arn:aws:iam::123456789012:role/r", PrimaryContainer={"Image": "i"}
     )
-    config = endpoint_config_name(catalog.id, release)
+    config = (shadow_endpoint_config_name if shadow else endpoint_config_name)(catalog.id, release)
     sagemaker.create_endpoint_config(
         EndpointConfigName=config,
         ProductionVariants=[
@@ -358,3 +358,8 @@ def test_a_retried_hold_keeps_holding_with_its_new_token(aws: dict[str, Any], ca
     again = hold_rollout(aws["dynamodb"], stepfunctions, TABLE, catalog.id, RELEASE, rollout, "token-2", NOW)
     assert again["held"] is True and stepfunctions.sent == []  # not taken for a cancelled pause
     assert record(aws, catalog)["task_token"]["S"] == "token-2"
+
+
+def test_a_rollout_in_its_shadow_stage_takes_requests(aws: dict[str, Any], catalog: ModelCatalog, ask: Ask) -> None:
+    package = rolling_out(aws, catalog, shadow=True)
+    assert ask(package, "Abort", "the shadow's answers look wrong").accepted

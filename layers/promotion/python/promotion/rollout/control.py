@@ -36,7 +36,7 @@ from botocore.exceptions import ClientError
 from promotion.claim.store import condition_held
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.events import RELEASE_TAG, ModelPackageStateChange
-from promotion.contract.names import endpoint_config_name
+from promotion.contract.names import endpoint_config_name, shadow_endpoint_config_name
 from promotion.contract.state import OperatorDecision, Rollout
 from promotion.core.errors import TASK_GONE_CODES, aws_error_code
 from promotion.intake.registry import MAX_DESCRIPTION, account_of
@@ -335,7 +335,7 @@ def _carry_out(
 
 def _not_rolling_out(catalog: ModelCatalog, release: str, dynamodb: Any, sagemaker: Any, table: str) -> str | None:
     """Why the release is not rolling out now (None when it is): the model's lock must be held by the release's
-    promotion, and the endpoint must serve the release's A/B config."""
+    promotion, and the endpoint must serve the release's A/B config (or its shadow stage's)."""
     lock = dynamodb.get_item(
         TableName=table, Key={"pk": {"S": f"MODEL#{catalog.id}"}, "sk": {"S": "LOCK"}}, ConsistentRead=True
     ).get("Item")
@@ -345,7 +345,8 @@ def _not_rolling_out(catalog: ModelCatalog, release: str, dynamodb: Any, sagemak
         return f"model {catalog.id} has no rollout: nothing to control"
     endpoint = describe_endpoint(sagemaker, catalog.rollout.endpoint_name) or {}
     ab_config = endpoint_config_name(catalog.id, release)
-    if endpoint.get("EndpointConfigName") != ab_config:
+    rolling_out = (ab_config, shadow_endpoint_config_name(catalog.id, release))  # its shadow stage, or the A/B
+    if endpoint.get("EndpointConfigName") not in rolling_out:
         return (
             f"release {release} is not in its A/B rollout (endpoint {catalog.rollout.endpoint_name} serves "
             f"{endpoint.get('EndpointConfigName') or 'nothing'}, not {ab_config}): nothing to control"
