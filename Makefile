@@ -54,7 +54,7 @@ typecheck: venv
 	$(VENV)/bin/mypy layers/promotion/python/promotion functions local stacks jobs toolkit promote app.py
 
 test: venv tools lint typecheck
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=20
 
 bench: venv
 	$(PY) -m bench

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,27 @@ def _refused_then_approved(runtime: LocalRuntime, event: dict[str, Any]) -> RunR
     return runtime.result(arn, described, model="fraud-detection", before=before, started=time.monotonic())
 
 
+@contextmanager
+def _clients_made_under(lock: AbstractContextManager[Any]) -> Iterator[None]:
+    """While the command runs, every boto3 client is made holding the functions' environment lock: making one reads
+    os.environ (credentials, proxies), which a function running meanwhile on another thread rewrites for its own
+    environment (an iteration that meets a key removed mid-way fails with KeyError). The command itself does not
+    hold the lock while it waits, so the function whose answer it waits for can run."""
+    import boto3
+
+    original = boto3.client
+
+    def client(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(*args, **kwargs)
+
+    boto3.client = client
+    try:
+        yield
+    finally:
+        boto3.client = original
+
+
 def promote(
     runtime: LocalRuntime, kind: str, person: str, *arguments: str, role: str | None = None, exit_code: int = 0
 ) -> str:
@@ -84,14 +106,14 @@ def promote(
     from promote import cli
     from promote.cli import app
 
-    assert runtime.iam is not None
+    assert runtime.iam is not None and runtime.lambdas is not None
     role_arn = runtime.iam.person_role(kind, role)
     assert role_arn is not None, f"the template ships no {kind}s policy"
     assert os.environ.get("PROMOTION_TABLE") == runtime.table_name  # the runtime sets it for its life
     width = cli.console.width
     cli.console.width = 250  # whole names in the tables, not ellipses
     try:
-        with runtime.iam.person(role_arn, person):
+        with runtime.iam.person(role_arn, person), _clients_made_under(runtime.lambdas.environment_lock):
             result = CliRunner().invoke(app, list(arguments), catch_exceptions=False)
     finally:
         cli.console.width = width

@@ -31,9 +31,13 @@ bench/results/fault_matrix.json.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
+import os
+import pickle
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -155,6 +159,25 @@ NOT_IN_A_PROMOTION = {
 
 @cache
 def plan() -> Plan:
+    """The plan, made once per test run: under xdist the first worker records it and the others read its copy (each
+    would otherwise run the same two promotions at collection)."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id is None:
+        return _record_plan()
+    shared = Path(tempfile.gettempdir()) / f"fault-plan-{run_id}"
+    shared.mkdir(exist_ok=True)
+    with (shared / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stored = shared / "plan.pickle"
+        if stored.exists():
+            recorded: Plan = pickle.loads(stored.read_bytes())
+            return recorded
+        made = _record_plan()
+        stored.write_bytes(pickle.dumps(made))
+        return made
+
+
+def _record_plan() -> Plan:
     """Record a clean run and a run whose Rollback restores a written production (on the shared test stack)."""
     with _quiet_moto():
         clean = FaultInjector()

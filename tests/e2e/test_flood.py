@@ -152,6 +152,20 @@ def held_stack() -> tuple[Path, Path]:
     return synthesize_catalogs(HELD_STACK, {BASE_MODEL: held, NO_ROLLOUT_MODEL: without, SHADOW_MODEL: shadowed})
 
 
+def held_runtime(tmp_path: Path, **options: Any) -> LocalRuntime:
+    """A runtime on the held stack (held_stack), reports under `tmp_path`."""
+    models_dir, assembly = held_stack()
+    return LocalRuntime(
+        ROOT,
+        synth=False,
+        assembly_dir=assembly,
+        models_dir=models_dir,
+        world=json.loads((EVENTS / "world.json").read_text()),
+        reports_dir=tmp_path / "reports",
+        **options,
+    )
+
+
 def synthesize(root: Path, models: int) -> tuple[Path, Path]:
     """(models dir, cloud assembly) with `models` flood models under `root` (the bench's 20-model stack)."""
     base = _base_catalog()

@@ -15,27 +15,13 @@ from local.reporting import RunResult
 from local.runtime import Decision, LocalRuntime
 from local.sfn_bridge import TimeCompression
 from promotion.result.audit import read_audit_record
-from tests.conftest import ROOT
-from tests.e2e.conftest import event, runtime_with, world
-from tests.e2e.test_flood import BASE_MODEL, held_stack
+from tests.e2e.conftest import event
+from tests.e2e.test_flood import BASE_MODEL, held_runtime
 
 MODEL = BASE_MODEL
 JOB = "fraud-xgb-tuning-0042"
 OMAR = ("operator", "omar@example.com")  # the catalog's operator, as `promote` plays them
 OMAR_IDENTITY = "arn:aws:sts::123456789012:assumed-role/PlatformOnCall/omar@example.com"
-
-
-def held_runtime(tmp_path: Path, **options: Any) -> LocalRuntime:
-    models_dir, assembly = held_stack()
-    return LocalRuntime(
-        ROOT,
-        synth=False,
-        assembly_dir=assembly,
-        models_dir=models_dir,
-        world=world(),
-        reports_dir=tmp_path / "reports",
-        **options,
-    )
 
 
 def start(runtime: LocalRuntime) -> str:
@@ -163,25 +149,24 @@ def test_an_abort_is_carried_out_at_the_stages_next_look(tmp_path: Path) -> None
     assert result.production_after == before
 
 
-def test_promote_now_skips_the_remaining_stages(synthesized: Path, tmp_path: Path) -> None:
-    runtime = runtime_with(synthesized, tmp_path, world())
-    hook, asked = at_first("EvaluateStage", lambda: runtime.control_rollout(MODEL, "promote-now", "incident fix"))
+def test_promote_now_skips_the_remaining_stages(tmp_path: Path) -> None:
+    runtime = held_runtime(tmp_path)
+    hook, asked = at_first("ShiftTraffic", lambda: runtime.control_rollout(MODEL, "promote-now", "incident fix"))
     runtime.after_step = hook
     with runtime:
         seed(runtime)
         result = ended(runtime, start(runtime))
     assert asked[0]["StageStatus"] == "PromoteNowAccepted"
     assert result.status == "SUCCEEDED", result.cause
-    stages = {look["stage"] for look in result.output["rollout"]["history"]}
-    assert max(stages) <= 2  # of 4: the 50 % and 100 % stages were skipped
+    assert {look["stage"] for look in result.output["rollout"]["history"]} == {1}  # of 2: the 100 % stage skipped
     (note,) = operator_notes(result)
     assert "promoted now by Omar Haddad" in note and "this look's guardrail held" in note
     assert result.production_after is not None
     assert result.production_after.endpoint_weights == {result.output["rollout"]["challenger_variant"]: 1.0}
 
 
-def test_promote_now_does_not_skip_a_failing_guardrail(synthesized: Path, tmp_path: Path) -> None:
-    runtime = runtime_with(synthesized, tmp_path, world(), scenario="worse-errors")
+def test_promote_now_does_not_skip_a_failing_guardrail(tmp_path: Path) -> None:
+    runtime = held_runtime(tmp_path, scenario="worse-errors")
     hook, asked = at_first("ShiftTraffic", lambda: runtime.control_rollout(MODEL, "promote-now", "ship it"))
     runtime.after_step = hook
     with runtime:

@@ -7,10 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from local.reporting import RunResult
-from local.runtime import LocalRuntime
-from tests.conftest import ROOT
-from tests.e2e.conftest import event, world
-from tests.e2e.test_flood import SHADOW_MODEL, held_stack
+from tests.e2e.conftest import event
+from tests.e2e.test_flood import SHADOW_MODEL, held_runtime
 
 
 def run_shadowed(tmp_path: Path, scenario: str) -> tuple[RunResult, list[str]]:
@@ -18,16 +16,7 @@ def run_shadowed(tmp_path: Path, scenario: str) -> tuple[RunResult, list[str]]:
     steps were authorized for."""
     document = event()
     document["detail"]["Tags"]["promotion:model"] = SHADOW_MODEL
-    models_dir, assembly = held_stack()
-    runtime = LocalRuntime(
-        ROOT,
-        synth=False,
-        assembly_dir=assembly,
-        models_dir=models_dir,
-        world=world(),
-        reports_dir=tmp_path / "reports",
-        scenario=scenario,
-    )
+    runtime = held_runtime(tmp_path, scenario=scenario)
     with runtime:
         result = runtime.run(document, seed=True)
         assert runtime.iam is not None
