@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 import fcntl
 import json
-from collections.abc import Iterator
+import os
+import pickle
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -48,3 +50,26 @@ def runtime(synthesized: Path, tmp_path: Path) -> Iterator[LocalRuntime]:
 
 def runtime_with(synthesized: Path, tmp_path: Path, the_world: dict[str, Any], **options: Any) -> LocalRuntime:
     return LocalRuntime(synthesized, synth=False, world=the_world, reports_dir=tmp_path / "reports", **options)
+
+
+T = TypeVar("T")
+
+
+def once_per_run(factory: pytest.TempPathFactory, name: str, make: Callable[[Path], T]) -> T:
+    """`make(folder)` once per test run, its result shared by the xdist workers (pytest 9 ignores xdist's
+    `--dist loadgroup`, so a session fixture would otherwise be built by every worker that runs one of its tests):
+    the first worker makes it under a lock, in a folder all of them can read, and the others load its pickle."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id is None:
+        return make(factory.mktemp(name))
+    shared = factory.getbasetemp().parent / f"{name}-{run_id}"
+    shared.mkdir(exist_ok=True)
+    with (shared / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stored = shared / "result.pickle"
+        if stored.exists():
+            loaded: T = pickle.loads(stored.read_bytes())
+            return loaded
+        made = make(shared / "work")
+        stored.write_bytes(pickle.dumps(made))
+        return made

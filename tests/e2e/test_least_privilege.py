@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from local.least_privilege import Survey, run_scenarios, survey
-from tests.e2e.conftest import event, world
+from tests.e2e.conftest import event, once_per_run, world
 
 pytestmark = pytest.mark.xdist_group("least-privilege")
 
@@ -141,11 +141,14 @@ def kept_reason(role: str, statement: str, actions: list[str]) -> str | None:
 
 
 @pytest.fixture(scope="session")
-def surveyed(synthesized: Path) -> Survey:
-    return survey(*run_scenarios(synthesized, event(), world()))
+def surveyed(synthesized: Path, tmp_path_factory: pytest.TempPathFactory) -> Survey:
+    """The survey, made once per test run (its nine scenarios take half a minute)."""
+    return once_per_run(
+        tmp_path_factory, "least-privilege", lambda _folder: survey(*run_scenarios(synthesized, event(), world()))
+    )
 
 
-def test_every_scenario_reaches_its_outcome_with_every_call_authorized(surveyed: Survey) -> None:
+def every_scenario_reaches_its_outcome_with_every_call_authorized(surveyed: Survey) -> None:
     assert surveyed.scenarios == {
         "promotion": "PROMOTED",
         "rejection": "REJECTED",
@@ -160,7 +163,7 @@ def test_every_scenario_reaches_its_outcome_with_every_call_authorized(surveyed:
     assert surveyed.requests > 1000
 
 
-def test_every_statement_is_needed_by_a_scenario_or_kept_with_a_reason(surveyed: Survey) -> None:
+def every_statement_is_needed_by_a_scenario_or_kept_with_a_reason(surveyed: Survey) -> None:
     unexplained = [
         f"{f.role} {f.statement} {f.actions} ({f.verdict})"
         for f in surveyed.findings
@@ -176,7 +179,7 @@ def test_every_statement_is_needed_by_a_scenario_or_kept_with_a_reason(surveyed:
     assert stale == []
 
 
-def test_a_needed_statement_names_the_request_that_fails_without_it(surveyed: Survey) -> None:
+def a_needed_statement_names_the_request_that_fails_without_it(surveyed: Survey) -> None:
     backup_archive = next(
         f
         for f in surveyed.findings
@@ -187,3 +190,12 @@ def test_a_needed_statement_names_the_request_that_fails_without_it(surveyed: Su
     assert backup_archive.example.startswith(
         "s3:PutObject on arn:aws:s3:::storageconfigbucket/archive/fraud-detection/"
     )
+
+
+def test_least_privilege_both_ways(surveyed: Survey) -> None:
+    """One test over the survey, so that one xdist worker makes it (each worker running a test of it would make its
+    own, or wait half a minute for another's): every scenario reaches its outcome with every call authorized, every
+    statement is needed or kept with a reason, and a needed statement names the request that fails without it."""
+    every_scenario_reaches_its_outcome_with_every_call_authorized(surveyed)
+    every_statement_is_needed_by_a_scenario_or_kept_with_a_reason(surveyed)
+    a_needed_statement_names_the_request_that_fails_without_it(surveyed)

@@ -25,7 +25,7 @@ import pytest
 
 from local.runtime import Decision, RunResult
 from tests.conftest import ROOT
-from tests.e2e.conftest import event, runtime_with, world
+from tests.e2e.conftest import event, once_per_run, runtime_with, world
 
 pytestmark = pytest.mark.browser
 
@@ -149,13 +149,15 @@ def run_once(synthesized: Path, tmp: Path, **options: Any) -> RunResult:
 
 @pytest.fixture(scope="session")
 def rolled_back(synthesized: Path, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
-    """A promotion that fails at TriggerPipeline, after production was written, and is rolled back."""
-    return run_once(synthesized, tmp_path_factory.mktemp("rolled-back"), fail_at=["TriggerPipeline"])
+    """A promotion that fails at TriggerPipeline, after production was written, and is rolled back (once per run)."""
+    return once_per_run(
+        tmp_path_factory, "rolled-back", lambda folder: run_once(synthesized, folder, fail_at=["TriggerPipeline"])
+    )
 
 
 @pytest.fixture(scope="session")
 def promoted(synthesized: Path, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
-    return run_once(synthesized, tmp_path_factory.mktemp("promoted"))
+    return once_per_run(tmp_path_factory, "promoted", lambda folder: run_once(synthesized, folder))
 
 
 def test_a_rolled_back_promotion_reads_in_a_browser(browser: str, rolled_back: RunResult) -> None:
