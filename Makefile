@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_DEFAULT_REGION ?= us-east-1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv synth demo test lint typecheck unit property integration infra e2e jobs bench mutation layer-lock deploy clean
+.PHONY: venv synth demo up test lint typecheck unit property integration infra e2e jobs bench mutation layer-lock deploy clean
 
 venv: $(STAMP)
 
@@ -45,6 +45,9 @@ synth: venv
 
 demo: venv
 	$(PY) -m local demo
+
+up: venv
+	$(PY) -m local up
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -4,6 +4,10 @@
                         [--seed-champion/--no-seed-champion] [--json] [--verbose] [--timeout SECONDS]
                         [--template PATH] [--no-iam]
     python -m local demo [--no-iam]
+    python -m local up [--port N] [--connection FILE] [--idle] [--no-iam]
+
+`up` keeps the runtime running (a champion in production, the sample tuning job's promotion waiting for approval)
+until Ctrl-C, and `promote --local --as PERSON ...` drives it (local/gateway.py).
 
 `--fail-at STATE` makes the function behind STATE fail on every invocation, before it runs, raising InjectedFault;
 `:after` fails it after its handler returned (its side effects happened), `:crash` / `:timeout` as a crashed or
@@ -200,6 +204,97 @@ def demo(
         document, world_document, None, fail_at=[], seed=True, verbose=verbose, timeout=120.0, enforce_iam=not no_iam
     )
     _report(result, as_json=False)
+
+
+def _announce(runtime: Any, seen: dict[str, str]) -> None:
+    """One line per execution whose status or waiting state changed since the last look."""
+    sfn = runtime.clients.stepfunctions
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]:
+            arn, status = execution["executionArn"], execution["status"]
+            now = status
+            if status == "RUNNING":
+                for state in ("AwaitApproval", "AwaitOperator"):
+                    if runtime.executions.task_waiting(arn, state):
+                        now = f"waits in {state}"
+            if seen.get(arn) == now:
+                continue
+            seen[arn] = now
+            detail = ""
+            if status != "RUNNING":
+                described = sfn.describe_execution(executionArn=arn)
+                detail = f" {described.get('error') or ''} {described.get('cause') or ''}".rstrip()
+            typer.echo(f"[{machine['name']}] {execution['name']}: {now}{detail}")
+
+
+@app.command()
+def up(
+    port: Annotated[int, typer.Option("--port", help="the gateway's port on 127.0.0.1 (0: any free one)")] = 4599,
+    connection: Annotated[
+        Path, typer.Option("--connection", help="where to write the connection file promote --local reads")
+    ] = Path(".promote-local.json"),
+    idle: Annotated[bool, typer.Option("--idle", help="start no promotion: only the champion in production")] = False,
+    template: Annotated[Path | None, typer.Option("--template", help="run this synthesized template instead")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show handler and moto logs on stderr")] = False,
+    no_iam: Annotated[
+        bool, typer.Option("--no-iam", help="do not enforce the template's IAM policies (the output says so)")
+    ] = False,
+) -> None:
+    """Keep the stack running on the embedded local AWS for `promote --local`: a champion in production and the
+    sample tuning job's promotion waiting for a data scientist, until Ctrl-C."""
+    import signal
+    import threading
+
+    from local.gateway import Gateway
+    from local.runtime import LocalRuntime
+
+    _quiet_moto(verbose)
+    document = _read_json(SAMPLES / "tuning-job-completed.json", "event")
+    model = model_of(document) or ""
+    runtime = LocalRuntime(
+        ROOT,
+        template=template,
+        enforce_iam=not no_iam,
+        world=_read_json(SAMPLES / "world.json", "world"),
+        function_logs=sys.stderr if verbose else None,
+    )
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    gateway: Gateway | None = None
+    try:
+        runtime.start()
+        runtime.seed_champion(model)
+        gateway = Gateway(runtime, port=port)
+        opened = gateway.start(connection)
+        if not idle:
+            runtime.send_event(document)
+        typer.echo(
+            f"local runtime up at {opened.url} ({'IAM NOT enforced' if no_iam else 'IAM enforced'}); "
+            f"connection file {connection}. People:"
+        )
+        for session, label in opened.people.items():
+            typer.echo(f"  {session}: {label}")
+        typer.echo(
+            "In another shell:\n"
+            "  .venv/bin/python -m promote --local --as omar@example.com status\n"
+            f"  .venv/bin/python -m promote --local --as alice@example.com approve {model} --comment 'looks good'\n"
+            f"  .venv/bin/python -m promote --local --as omar@example.com history {model}\n"
+            f"  .venv/bin/python -m promote --local --as omar@example.com rollback {model} --release RELEASE "
+            "--reason '...'\n"
+            "Ctrl-C stops it (everything is in memory)."
+        )
+        seen: dict[str, str] = {}
+        while not stopping.wait(1.0):
+            _announce(runtime, seen)
+    except SetupError as error:
+        raise _fail(str(error)) from None
+    finally:
+        if gateway is not None:
+            gateway.close()
+        connection.unlink(missing_ok=True)
+        runtime.stop()
+    typer.echo("local runtime stopped")
 
 
 if __name__ == "__main__":

@@ -1,3 +1,3 @@
-from promote.cli import app
+from promote.cli import run
 
-app()
+run()

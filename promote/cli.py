@@ -5,7 +5,8 @@ the promotion table. All of it is boto3, so it works against a deployed stack an
 runtime's moto world.
 
 Where things are: `--stack NAME` reads the stack's outputs, or the environment gives them directly
-(PROMOTION_TABLE, PROMOTION_CONFIG_BUCKET).
+(PROMOTION_TABLE, PROMOTION_CONFIG_BUCKET). `--local --as PERSON` drives the local runtime `python -m local up`
+keeps running instead of AWS, as that person (promote/local.py).
 """
 
 from __future__ import annotations
@@ -35,6 +36,45 @@ from promotion.rollout.control import ACCEPTED, REFUSED, STAGE, ControlRequest, 
 
 app = typer.Typer(help="Approve, reject and roll back model promotions; see what is running and what happened.")
 console = Console()
+
+
+@app.callback()
+def main(
+    local: Annotated[
+        bool, typer.Option("--local", help="talk to the local runtime (python -m local up), not to AWS")
+    ] = False,
+    as_: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            envvar="PROMOTE_AS",
+            help="with --local: who you are, a catalog person's session name (alice@example.com) or ROLE/SESSION",
+        ),
+    ] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(help="with --local and ROLE/SESSION: the stack policy that role holds (approver|operator|none)"),
+    ] = None,
+    connection: Annotated[Path, typer.Option(help="with --local: the connection file python -m local up wrote")] = Path(
+        ".promote-local.json"
+    ),
+) -> None:
+    """Approve, reject and roll back model promotions; see what is running and what happened."""
+    if not local:
+        if as_ is not None or policy is not None:
+            raise typer.BadParameter("--as and --policy name a person of the local runtime: add --local")
+        return
+    from promote.local import LocalUnavailable, connect, read_connection
+
+    try:
+        if as_ is None:
+            people = read_connection(connection).people
+            listed = "".join(f"\n  {session}: {label}" for session, label in people.items())
+            raise typer.BadParameter(f"say who you are with --as (or PROMOTE_AS); the local runtime's people:{listed}")
+        connect(connection, as_, policy)
+    except LocalUnavailable as error:
+        console.print(f"[red]{escape(str(error))}[/red]")
+        raise typer.Exit(2) from None
 
 
 @dataclass(frozen=True)
@@ -403,5 +443,26 @@ def history(model: str, stack: StackOption = None) -> None:
     console.print(_history_table(model, resolve_targets(stack), limit=None))
 
 
+def run() -> None:
+    """The entry point: AWS's refusal (AccessDenied, a missing table) and a local runtime that stops answering are
+    said plainly, not as a traceback."""
+    from botocore.exceptions import ClientError
+
+    from promote.local import LocalUnavailable
+
+    try:
+        app()
+    except ClientError as error:
+        detail = error.response.get("Error", {})
+        console.print(
+            f"[red]AWS refused {escape(error.operation_name)}: {escape(str(detail.get('Code')))}: "
+            f"{escape(str(detail.get('Message')))}[/red]"
+        )
+        sys.exit(1)
+    except LocalUnavailable as error:
+        console.print(f"[red]{escape(str(error))}[/red]")
+        sys.exit(2)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    run()
