@@ -14,7 +14,7 @@ Items (table keys `pk`, `sk`):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -45,6 +45,32 @@ def condition_held(write: Callable[..., Any], **request: Any) -> bool:
             raise
         return False
     return True
+
+
+def query_partition(
+    dynamodb: Any, table: str, model: str, attributes: Sequence[str], prefix: str | None = None
+) -> list[dict[str, Any]]:
+    """Every item of the model's partition (`MODEL#<model>`) whose sort key begins with `prefix` (all of them when it
+    is None), strongly consistent, projected on `attributes` (which begin with "pk", "sk"): what people's policies
+    let them read, the same Query for every reader of the partition."""
+    names = {f"#a{index}": name for index, name in enumerate(attributes)}
+    condition = "#a0 = :pk"
+    values = {":pk": {"S": f"MODEL#{model}"}}
+    if prefix is not None:
+        condition += " AND begins_with(#a1, :prefix)"
+        values[":prefix"] = {"S": prefix}
+    items: list[dict[str, Any]] = []
+    for page in dynamodb.get_paginator("query").paginate(
+        TableName=table,
+        KeyConditionExpression=condition,
+        ExpressionAttributeValues=values,
+        ExpressionAttributeNames=names,
+        ProjectionExpression=", ".join(names),
+        Select="SPECIFIC_ATTRIBUTES",
+        ConsistentRead=True,
+    ):
+        items.extend(page.get("Items", []))
+    return items
 
 
 # An operator's rollback holds the model's lock as `operator-rollback:<request event id>`; no execution backs it, so

@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from promotion.claim.store import condition_held
+from promotion.claim.store import condition_held, query_partition
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.events import RESULT_SOURCE, ModelPackageStateChange
 from promotion.contract.state import Approval, PromotionState, ValidatedState
@@ -396,30 +396,19 @@ def pending_approvals(dynamodb: Any, table: str, model: str, now: datetime | Non
     """Promotions of a model still waiting for a decision (within their approval window)."""
     moment = now or datetime.now(UTC)
     pending: list[PendingApproval] = []
-    paginator = dynamodb.get_paginator("query")
-    names = {f"#a{index}": name for index, name in enumerate(PENDING_ATTRIBUTES)}
-    for page in paginator.paginate(
-        TableName=table,
-        KeyConditionExpression="#a0 = :pk AND begins_with(#a1, :approval)",
-        ExpressionAttributeValues={":pk": {"S": f"MODEL#{model}"}, ":approval": {"S": "APPROVAL#"}},
-        ExpressionAttributeNames=names,
-        ProjectionExpression=", ".join(names),
-        Select="SPECIFIC_ATTRIBUTES",
-        ConsistentRead=True,
-    ):
-        for item in page.get("Items", []):
-            deadline = datetime.fromtimestamp(int(item["decision_deadline"]["N"]), UTC)
-            if item["status"]["S"] != PENDING or deadline < moment:
-                continue
-            pending.append(
-                PendingApproval(
-                    model=model,
-                    tuning_job_name=item["sk"]["S"].removeprefix("APPROVAL#"),
-                    release_id=item["release_id"]["S"],
-                    execution_arn=item["execution_arn"]["S"],
-                    requested_at=item["requested_at"]["S"],
-                    decision_deadline=deadline,
-                    model_package_arn=item.get("model_package_arn", {}).get("S"),
-                )
+    for item in query_partition(dynamodb, table, model, PENDING_ATTRIBUTES, "APPROVAL#"):
+        deadline = datetime.fromtimestamp(int(item["decision_deadline"]["N"]), UTC)
+        if item["status"]["S"] != PENDING or deadline < moment:
+            continue
+        pending.append(
+            PendingApproval(
+                model=model,
+                tuning_job_name=item["sk"]["S"].removeprefix("APPROVAL#"),
+                release_id=item["release_id"]["S"],
+                execution_arn=item["execution_arn"]["S"],
+                requested_at=item["requested_at"]["S"],
+                decision_deadline=deadline,
+                model_package_arn=item.get("model_package_arn", {}).get("S"),
             )
+        )
     return pending

@@ -33,7 +33,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from promotion.claim.store import condition_held
+from promotion.claim.store import condition_held, query_partition
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.events import RELEASE_TAG, ModelPackageStateChange
 from promotion.contract.names import endpoint_config_name, shadow_endpoint_config_name
@@ -206,9 +206,14 @@ def read_pending_request(dynamodb: Any, table: str, model: str, release_id: str)
     return pending_request(ControlRecord(dynamodb, table, model, release_id).read())
 
 
+def _hold_deadline(item: dict[str, Any]) -> int:
+    """When the control record's hold expires (epoch seconds; 0 when nothing is held)."""
+    return int(item.get("hold_deadline", {}).get("N", "0"))
+
+
 def _waiting(item: dict[str, Any], now: datetime) -> bool:
     """Whether the execution waits in AwaitOperator now (a token whose hold has not expired)."""
-    return "task_token" in item and int(item.get("hold_deadline", {}).get("N", "0")) >= int(now.timestamp())
+    return "task_token" in item and _hold_deadline(item) >= int(now.timestamp())
 
 
 def handle_request(
@@ -427,7 +432,7 @@ def hold_rollout(
             if record.update("REMOVE pending_request", {":was": {"S": pending.action.value}}, "pending_request = :was"):
                 return _answer_own(stepfunctions, task_token, pending, hold)
             continue
-        retried = "task_token" in item and int(item.get("hold_deadline", {}).get("N", "0")) >= int(moment.timestamp())
+        retried = _waiting(item, moment)
         if hold == "paused" and not retried and (pending is None or pending.action != ControlRequest.PAUSE):
             cancelled = next(
                 (one for one in reversed(log_entries(item)) if one.get("request") == "resume"), {"by": "", "at": ""}
@@ -530,50 +535,29 @@ class ControlView:
 
 def rollout_controls(dynamodb: Any, table: str, model: str, now: datetime) -> list[ControlView]:
     """The releases of `model` whose rollout is held now or has an operator's request pending."""
-    names = {f"#a{index}": name for index, name in enumerate(CONTROL_ATTRIBUTES)}
     found: list[ControlView] = []
-    for page in dynamodb.get_paginator("query").paginate(
-        TableName=table,
-        KeyConditionExpression="#a0 = :pk AND begins_with(#a1, :control)",
-        ExpressionAttributeValues={":pk": {"S": f"MODEL#{model}"}, ":control": {"S": "CONTROL#"}},
-        ExpressionAttributeNames=names,
-        ProjectionExpression=", ".join(names),
-        Select="SPECIFIC_ATTRIBUTES",
-        ConsistentRead=True,
-    ):
-        for item in page.get("Items", []):
-            deadline = int(item.get("hold_deadline", {}).get("N", "0"))
-            held = item.get("held_for", {}).get("S") if deadline >= int(now.timestamp()) else None
-            pending = item.get("pending_request", {}).get("S")
-            if held is None and pending is None:
-                continue
-            found.append(
-                ControlView(
-                    release_id=item["sk"]["S"].removeprefix("CONTROL#"),
-                    held_for=held,
-                    hold_deadline=datetime.fromtimestamp(deadline, UTC) if held else None,
-                    pending=ControlRequest(pending).command if pending else None,
-                    requested_by=item.get("requested_by", {}).get("S") if pending else None,
-                )
+    for item in query_partition(dynamodb, table, model, CONTROL_ATTRIBUTES, "CONTROL#"):
+        deadline = _hold_deadline(item)
+        held = item.get("held_for", {}).get("S") if deadline >= int(now.timestamp()) else None
+        pending = item.get("pending_request", {}).get("S")
+        if held is None and pending is None:
+            continue
+        found.append(
+            ControlView(
+                release_id=item["sk"]["S"].removeprefix("CONTROL#"),
+                held_for=held,
+                hold_deadline=datetime.fromtimestamp(deadline, UTC) if held else None,
+                pending=ControlRequest(pending).command if pending else None,
+                requested_by=item.get("requested_by", {}).get("S") if pending else None,
             )
+        )
     return found
 
 
 def candidate_packages(dynamodb: Any, table: str, model: str) -> tuple[str | None, dict[str, str]]:
     """(the release of the promotion of `model` that holds its lock now, or None; {release id: the candidate package
     its approval registered}). Reads only attributes people's policies let them read (stacks/people.py)."""
-    names = {f"#a{index}": name for index, name in enumerate(RUNNING_ATTRIBUTES)}
-    items: list[dict[str, Any]] = []
-    for page in dynamodb.get_paginator("query").paginate(
-        TableName=table,
-        KeyConditionExpression="#a0 = :pk",
-        ExpressionAttributeValues={":pk": {"S": f"MODEL#{model}"}},
-        ExpressionAttributeNames=names,
-        ProjectionExpression=", ".join(names),
-        Select="SPECIFIC_ATTRIBUTES",
-        ConsistentRead=True,
-    ):
-        items.extend(page.get("Items", []))
+    items = query_partition(dynamodb, table, model, RUNNING_ATTRIBUTES)
     lock = next((item for item in items if item["sk"]["S"] == "LOCK" and "release_id" in item), None)
     packages = {
         str(item["release_id"]["S"]): str(item["model_package_arn"]["S"])
