@@ -132,6 +132,20 @@ def rollout_schedule(catalog: ModelCatalog) -> list[StagePlan]:
     ]
 
 
+def _compute_cost(
+    what: str, kind: str, instance_type: str, instance_count: int, hours: tuple[float, float]
+) -> ComputeCost:
+    """One piece of compute, priced by SAGEMAKER_HOURLY[kind] ("training", "processing" or "hosting")."""
+    return ComputeCost(
+        what=what,
+        instance_type=instance_type,
+        instance_count=instance_count,
+        shortest_hours=hours[0],
+        longest_hours=hours[1],
+        hourly_usd=SAGEMAKER_HOURLY[kind].get(instance_type),
+    )
+
+
 def plan_promotion(
     sagemaker: Any, s3: Any, ssm: Any, bucket: str, catalog: ModelCatalog, tuning_job_name: str
 ) -> PromotionPlan:
@@ -177,35 +191,26 @@ def plan_promotion(
         ),
     ]
     costs = [
-        ComputeCost(
-            what="production training job",
-            instance_type=catalog.training.instance_type,
-            instance_count=catalog.training.instance_count,
-            shortest_hours=0,
-            longest_hours=training_hours,
-            hourly_usd=SAGEMAKER_HOURLY["training"].get(catalog.training.instance_type),
+        _compute_cost(
+            "production training job",
+            "training",
+            catalog.training.instance_type,
+            catalog.training.instance_count,
+            (0, training_hours),
         )
     ]
     if catalog.comparison is not None:
         costs.append(
-            ComputeCost(
-                what="comparison job",
-                instance_type=catalog.comparison.instance_type,
-                instance_count=1,
-                shortest_hours=0,
-                longest_hours=comparison_hours,
-                hourly_usd=SAGEMAKER_HOURLY["processing"].get(catalog.comparison.instance_type),
-            )
+            _compute_cost("comparison job", "processing", catalog.comparison.instance_type, 1, (0, comparison_hours))
         )
     if catalog.rollout is not None:
         costs.append(
-            ComputeCost(
-                what="the challenger's variant beside the champion, during the rollout",
-                instance_type=catalog.rollout.instance_type,
-                instance_count=catalog.rollout.initial_instance_count,
-                shortest_hours=rollout_shortest,
-                longest_hours=rollout_longest,
-                hourly_usd=SAGEMAKER_HOURLY["hosting"].get(catalog.rollout.instance_type),
+            _compute_cost(
+                "the challenger's variant beside the champion, during the rollout",
+                "hosting",
+                catalog.rollout.instance_type,
+                catalog.rollout.initial_instance_count,
+                (rollout_shortest, rollout_longest),
             )
         )
     return PromotionPlan(

@@ -145,22 +145,34 @@ def deploy_challenger(
         ExecutionRoleArn=role_arn,
         Tags=[{"Key": RELEASE_TAG, "Value": claim.release_id}],
     )
+    challenger = {
+        "VariantName": challenger_variant,
+        "ModelName": challenger_model,
+        "InstanceType": settings.instance_type,
+        "InitialInstanceCount": settings.initial_instance_count,
+    }
     _create_if_absent(
         sagemaker.create_endpoint_config,
         sagemaker.describe_endpoint_config,
         EndpointConfigName=rollout_config,
-        ProductionVariants=[
-            {**champion, "InitialVariantWeight": 1.0},
-            {
-                "VariantName": challenger_variant,
-                "ModelName": challenger_model,
-                "InstanceType": settings.instance_type,
-                "InitialInstanceCount": settings.initial_instance_count,
-                "InitialVariantWeight": 0.0,
-            },
-        ],
+        ProductionVariants=[{**champion, "InitialVariantWeight": 1.0}, {**challenger, "InitialVariantWeight": 0.0}],
     )
-    looks = max(1, round(settings.bake_minutes / settings.look_minutes))
+    # What the rollout knows whether it begins in the shadow stage or live (weight 0).
+    deployed: dict[str, Any] = {
+        "action": RolloutAction.WAIT_ENDPOINT,
+        "endpoint_name": settings.endpoint_name,
+        "original_config": original,
+        "rollout_config": rollout_config,
+        "champion_variant": champion["VariantName"],
+        "champion_model": champion["ModelName"],
+        "challenger_variant": challenger_variant,
+        "challenger_model": challenger_model,
+        "model_data_url": pinned.url,
+        "artifact_sha256": pinned.sha256,
+        "stages": list(settings.stages),
+        "looks_per_stage": max(1, round(settings.bake_minutes / settings.look_minutes)),
+        "look_seconds": int(settings.look_minutes * 60),
+    }
     if settings.shadow is not None:
         # The shadow stage first: the champion alone serves, the challenger gets a copy of the requests.
         shadow_config = shadow_endpoint_config_name(claim.model, claim.release_id)
@@ -170,58 +182,26 @@ def deploy_challenger(
             sagemaker.describe_endpoint_config,
             EndpointConfigName=shadow_config,
             ProductionVariants=[{**champion, "InitialVariantWeight": 1.0}],
-            ShadowProductionVariants=[
-                {
-                    "VariantName": challenger_variant,
-                    "ModelName": challenger_model,
-                    "InstanceType": settings.instance_type,
-                    "InitialInstanceCount": settings.initial_instance_count,
-                    "InitialVariantWeight": share,
-                }
-            ],
+            ShadowProductionVariants=[{**challenger, "InitialVariantWeight": share}],
         )
         sagemaker.update_endpoint(EndpointName=settings.endpoint_name, EndpointConfigName=shadow_config)
         return Rollout(
-            action=RolloutAction.WAIT_ENDPOINT,
+            **deployed,
             reason=(
                 f"challenger {challenger_variant} deployed as the shadow of champion {champion['VariantName']} "
                 f"({settings.shadow.sampling_percent:g} % of requests copied, none answered)"
             ),
-            endpoint_name=settings.endpoint_name,
-            original_config=original,
-            rollout_config=rollout_config,
             shadow_config=shadow_config,
             shadow_share=share,
             phase="shadow",
-            champion_variant=champion["VariantName"],
-            champion_model=champion["ModelName"],
-            challenger_variant=challenger_variant,
-            challenger_model=challenger_model,
-            model_data_url=pinned.url,
-            artifact_sha256=pinned.sha256,
-            stages=list(settings.stages),
-            looks_per_stage=looks,
-            look_seconds=int(settings.look_minutes * 60),
             weights={champion["VariantName"]: 1.0},
             expected_config=shadow_config,
             then=RolloutAction.BAKE,
         )
     sagemaker.update_endpoint(EndpointName=settings.endpoint_name, EndpointConfigName=rollout_config)
     return Rollout(
-        action=RolloutAction.WAIT_ENDPOINT,
+        **deployed,
         reason=f"challenger {challenger_variant} deployed beside champion {champion['VariantName']} at weight 0",
-        endpoint_name=settings.endpoint_name,
-        original_config=original,
-        rollout_config=rollout_config,
-        champion_variant=champion["VariantName"],
-        champion_model=champion["ModelName"],
-        challenger_variant=challenger_variant,
-        challenger_model=challenger_model,
-        model_data_url=pinned.url,
-        artifact_sha256=pinned.sha256,
-        stages=list(settings.stages),
-        looks_per_stage=looks,
-        look_seconds=int(settings.look_minutes * 60),
         weights={champion["VariantName"]: 1.0, challenger_variant: 0.0},
         expected_config=rollout_config,
         then=RolloutAction.SHIFT,
