@@ -192,6 +192,29 @@ class LocalJobs:
         if role is not None and self.authorize is not None:
             self.authorize(role, needs, operation)
 
+    def require_channel_objects(self, channels: list[dict[str, Any]], role: str | None) -> None:
+        """CreateTrainingJob refuses an S3Prefix channel with no object under it, at once, with ValidationException
+        (SageMaker checks the prefix before it starts anything; moto accepts it)."""
+        from moto.sagemaker.exceptions import ValidationError
+
+        for channel in channels:
+            source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
+            if source.get("S3DataType", "S3Prefix") != "S3Prefix" or not source.get("S3Uri"):
+                continue
+            bucket, key = split_uri(source["S3Uri"])
+            try:
+                found = self.s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("KeyCount", 0)
+            except Exception:  # no such bucket: nothing under the prefix either
+                found = 0
+            if not found:
+                raise ValidationError(
+                    message=f'No S3 objects found under S3 URL "{source["S3Uri"]}" given in input data source. '
+                    f"Please ensure that the bucket exists in the selected region ({self.s3.meta.region_name}), that "
+                    "objects exist "
+                    f'under that S3 prefix, and that the role "{role}" has "s3:ListBucket" permissions on bucket '
+                    f'"{bucket}".'
+                )
+
     def download(self, uri: str, destination: Path, role: str | None = None) -> int:
         """Copy an S3 prefix (or one object) into `destination`; returns the number of files. With `role`, as
         SageMaker stages an S3Prefix channel with the job's role: list the prefix, then get each object."""
@@ -267,6 +290,20 @@ class LocalJobs:
                     if uri is not None:
                         self.upload(Path(path).parent, uri)
             self._seeded.add(key)
+
+    def seed_profile(self, train_uri: str, profile_uri: str, feature_names: list[str] | None, bins: int) -> None:
+        """The champion's training data profile, as the data-quality job writes one for each release it checks: what
+        the next promotion's data is compared with (a champion the product promoted has one)."""
+        if str(ROOT / "jobs") not in sys.path:
+            sys.path.append(str(ROOT / "jobs"))
+        from promotion_ml.quality import column_names, profile, read_channel
+
+        with tempfile.TemporaryDirectory(prefix="local-profile-") as folder:
+            self.download(train_uri, Path(folder))
+            table = read_channel(Path(folder), "train", None)
+        names = column_names(int(table.values.shape[1]), feature_names)
+        bucket, key = split_uri(profile_uri)
+        self.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(profile(table, names, bins)).encode())
 
     def train_artifact(
         self, name: str, hyperparameters: Mapping[str, str], channels: Mapping[str, str], model_uri: str
@@ -518,6 +555,8 @@ def _patch(originals: dict[str, Any]) -> None:
                 "Training job names must be unique within an AWS account and region, and a training job with this "
                 f"name already exists ({self.training_jobs[name].arn})"
             )
+        if HOOKS.current is not None:
+            HOOKS.current.require_channel_objects(kwargs.get("input_data_config") or [], kwargs.get("role_arn"))
         specification = kwargs.get("algorithm_specification") or {}
         requested = [dict(d) for d in specification.get("MetricDefinitions") or []]
         job = originals["create_training_job"](self, *args, **kwargs)

@@ -121,6 +121,16 @@ class SimulatedSageMaker:
         bucket), as a release the product promoted does: the model's role may read that, not every training output."""
         channels = {"train": catalog.training.train_data, "validation": catalog.training.validation_data}
         self.jobs.train_artifact(f"{model_id}-champion", sagemaker_jobs.CHAMPIONS[strength], channels, model_uri)
+        if catalog.data_quality is not None:
+            from promotion.contract.names import report_prefix
+            from promotion.jobs.data_quality import PROFILE
+
+            self.jobs.seed_profile(
+                catalog.training.train_data,
+                f"s3://{config_bucket}/{report_prefix(model_id, release_id)}{PROFILE}",
+                catalog.data_quality.feature_names,
+                catalog.data_quality.bins,
+            )
         if catalog.rollout is None:
             return
         from promotion.contract.names import RELEASES_PREFIX

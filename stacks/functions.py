@@ -107,6 +107,19 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
         (P.start_training, P.watch_training, P.register_waits, P.complete_own_waits),
     ),
     StepFunctionSpec(
+        "check_data_quality",
+        "CheckDataQuality: start the processing job checking the data to train and compare on, wait for its verdict",
+        # read_config: which release is the champion; read_reports: whether its training data profile exists
+        (
+            P.promotion_table,
+            P.read_config,
+            P.start_comparison,
+            P.watch_comparison,
+            P.read_reports,
+            P.complete_own_waits,
+        ),
+    ),
+    StepFunctionSpec(
         "compare_with_champion",
         "CompareWithChampion: start the processing job scoring champion and challenger, wait for its verdict",
         # promotion_table covers the wait record (register_waits)

@@ -246,7 +246,8 @@ class StepPermissions:
         return [self._sagemaker_arn(f"processing-job/{model_id}-*") for model_id in self._catalogs]
 
     def start_comparison(self) -> list[Grant]:
-        """Start the comparison processing job (named <model-id>-<release-id>-cmp) with the jobs' role."""
+        """Start a processing job of a release (the comparison, <model-id>-<release-id>-cmp; the data-quality check,
+        -dq) with the jobs' role."""
         return [
             Grant(
                 self._statement(
@@ -265,7 +266,7 @@ class StepPermissions:
         ]
 
     def watch_comparison(self) -> list[Grant]:
-        """Read the comparison processing job: its status once SageMaker says it ended."""
+        """Read a release's processing job (comparison, data quality): its status once SageMaker says it ended."""
         return [
             Grant(
                 self._statement("WatchComparison", ["sagemaker:DescribeProcessingJob"], self._processing_jobs()),
@@ -274,7 +275,8 @@ class StepPermissions:
         ]
 
     def read_reports(self) -> list[Grant]:
-        """Read the comparison job's report.json and plots under reports/<model>/<release-id>/comparison/."""
+        """Read the processing jobs' reports under reports/<model>/<release-id>/ (the comparison's report.json and
+        plots, the data-quality report and the champion's training data profile)."""
         return [
             Grant(
                 self._statement("ReadReports", ["s3:GetObject"], self._objects_under(REPORTS_PREFIX)),
@@ -568,8 +570,8 @@ _ARCHIVE_REASON = (
     "is the model's archive prefix."
 )
 _PROCESSING_JOBS_REASON = (
-    "Comparison jobs are named <model-id>-<release-id>-cmp; the release id is minted per execution, so the grant is "
-    "the model's name prefix."
+    "Processing jobs are named <model-id>-<release-id>-cmp|-dq; the release id is minted per execution, so the grant "
+    "is the model's name prefix."
 )
 _PRODUCT_NAMES_REASON = (
     "Models and endpoint configs the product creates are named per release (<model>-<role>-<release-id>-<hash>, "

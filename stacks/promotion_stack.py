@@ -79,6 +79,27 @@ class PromotionStack(cdk.Stack):
             pipeline_role.add_to_principal_policy(
                 iam.PolicyStatement(sid="WriteComparisonReports", actions=["s3:PutObject"], resources=[reports])
             )
+            if catalog.data_quality is not None:
+                # The data-quality job reads the champion's training data profile (an S3Prefix input: SageMaker lists
+                # the key's prefix, then gets it) from the champion release's report folder.
+                profiles = storage.config_bucket.arn_for_objects(f"reports/{model_id}/*/data-quality/profile.json")
+                pipeline_role.add_to_principal_policy(
+                    iam.PolicyStatement(sid="ReadDataProfiles", actions=["s3:GetObject"], resources=[profiles])
+                )
+                pipeline_role.add_to_principal_policy(
+                    iam.PolicyStatement(
+                        sid="ListDataProfiles",
+                        actions=["s3:ListBucket"],
+                        resources=[storage.config_bucket.bucket_arn],
+                        conditions={"StringLike": {"s3:prefix": [f"reports/{model_id}/*/data-quality/profile.json"]}},
+                    )
+                )
+                acknowledge_wildcard_resources(
+                    pipeline_role,
+                    [profiles],
+                    "The data-quality job reads the champion release's training data profile, reports/<this model>/"
+                    "<release-id>/data-quality/profile.json; the release id is minted per execution.",
+                )
             # SageMaker downloads the endpoint model's artifact (the release's pinned copy) with this role.
             releases = storage.config_bucket.arn_for_objects(f"{RELEASES_PREFIX}{model_id}/*")
             pipeline_role.add_to_principal_policy(

@@ -27,6 +27,7 @@ TASK_FUNCTIONS: dict[str, str] = {
     "ClaimPromotion": "claim_promotion",
     "ValidateCandidate": "validate_candidate",
     "AwaitApproval": "await_approval",
+    "CheckDataQuality": "check_data_quality",
     "BackupProduction": "backup_production",
     "WriteParameters": "write_parameters",
     "WriteConfig": "write_config",
@@ -60,6 +61,7 @@ LOCK_POLL_INTERVAL = cdk.Duration.seconds(300)
 # endpoint config, half an hour for new weights. A wait that times out (the event never came) fails the step, and the
 # promotion rolls back.
 CALLBACK_TIMEOUTS: dict[str, str | int] = {
+    "CheckDataQuality": "$.validation.data_quality_wait_seconds",
     "TriggerPipeline": "$.validation.training_wait_seconds",
     "CompareWithChampion": "$.validation.comparison_wait_seconds",
     "DeployChallenger": ENDPOINT_WAIT_SECONDS,
@@ -203,6 +205,7 @@ class PromotionStateMachine(Construct):
             task_timeout=sfn.Timeout.at(APPROVAL_TIMEOUT_PATH),
             result_path="$.approval",
         )
+        check_data = waiting_step("CheckDataQuality", "$.data_quality")
         backup = step("BackupProduction", "$.backup")
         write_parameters = step("WriteParameters", "$.parameters")
         write_config = step("WriteConfig", "$.config")
@@ -301,7 +304,7 @@ class PromotionStateMachine(Construct):
                     sfn.Condition.is_present("$.approval.decision"),
                     sfn.Condition.string_equals("$.approval.decision", "approve"),
                 ),
-                backup,
+                check_data,
             )
             .otherwise(not_granted)
         )
@@ -311,6 +314,12 @@ class PromotionStateMachine(Construct):
         await_approval.add_catch(publish, errors=[REJECTION_ERROR], result_path="$.error")
         await_approval.add_catch(publish, errors=["States.ALL"], result_path="$.error")
         approval_expired.next(publish)
+
+        # The data-quality gate, after the approval (close to the training that reads the data) and before anything
+        # in production is written: its task completes only on a PASS; a failed check (DataQualityFailed) or a failed
+        # job ends the promotion with nothing to restore.
+        check_data.next(backup)
+        check_data.add_catch(publish, errors=["States.ALL"], result_path="$.error")
 
         # From BackupProduction on, production may have been touched: every failure rolls back.
         for state, following in (

@@ -45,11 +45,19 @@ def test_every_wait_is_one_task_completed_by_sagemakers_event(synthesized: Path,
     # Each waiting step was submitted and succeeded once: no retries, no polls.
     submitted = [e for e in history if e["type"] == "TaskSubmitted"]
     succeeded = [e for e in history if e["type"] == "TaskSucceeded"]
-    assert len(submitted) == len(succeeded) == 1 + 2 + shifts + 1 + 1  # approval, jobs, deploy, shifts, promote
+    # approval, jobs (data quality, training, comparison), deploy, shifts, promote
+    assert len(submitted) == len(succeeded) == 1 + 3 + shifts + 1 + 1
     # SageMaker's events answered the jobs and every endpoint change: the steps waited for them.
     completed = [answer for answer in answers if answer["action"] == "COMPLETED"]
     assert sorted(answer["step"] for answer in completed) == sorted(
-        ["TriggerPipeline", "CompareWithChampion", "DeployChallenger", *["ShiftTraffic"] * shifts, "PromoteChallenger"]
+        [
+            "CheckDataQuality",
+            "TriggerPipeline",
+            "CompareWithChampion",
+            "DeployChallenger",
+            *["ShiftTraffic"] * shifts,
+            "PromoteChallenger",
+        ]
     )
     # Every other event (the champion's endpoint as it was seeded, the rollout's last config) found no wait.
     assert all(answer["action"] in ("COMPLETED", "IGNORED") for answer in answers)
@@ -86,7 +94,7 @@ def test_repeated_events_answer_each_wait_once(synthesized: Path, tmp_path: Path
         answers = resumed(runtime)
     assert result.outcome == "PROMOTED", result.cause
     completed = [answer for answer in answers if answer["action"] == "COMPLETED"]
-    assert len(completed) == 8  # training, comparison, deploy, four shifts, promote
+    assert len(completed) == 9  # data quality, training, comparison, deploy, four shifts, promote
     for answer in completed:  # the two other copies of the event that answered found no wait left
         copies = [a for a in answers if a.get("resource") == answer["resource"] and a["action"] == "IGNORED"]
         assert len(copies) >= 2, answer

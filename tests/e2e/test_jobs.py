@@ -4,7 +4,9 @@ the promoted hyperparameters and must prove itself against the champion on the s
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -60,16 +62,21 @@ def test_a_challenger_no_better_than_the_champion_rolls_back(synthesized: Path, 
 
 
 def test_a_failed_training_job_rolls_back_and_names_its_log(synthesized: Path, tmp_path: Path) -> None:
+    """The training data breaks after the data-quality gate passed it (a writer replaced the file meanwhile): the
+    training job fails, and its failure file is its FailureReason."""
     with runtime_with(synthesized, tmp_path, world()) as runtime:
         runtime.seed_champion("fraud-detection")
         s3 = runtime.clients.s3
-        listed = s3.list_objects_v2(Bucket="fraud-detection-data", Prefix="train/")
-        for item in listed.get("Contents", []):
-            s3.delete_object(Bucket="fraud-detection-data", Key=item["Key"])  # the training channel is empty
+
+        def break_training_data(state: str, _: Any) -> None:
+            if state == "CheckDataQuality":
+                s3.put_object(Bucket="fraud-detection-data", Key="train/train.csv", Body=b"label,amount\nnot,numbers\n")
+
+        runtime.after_step = break_training_data
         result = runtime.run(event())
         assert runtime.jobs is not None
         # The task failed (SendTaskFailure from the job's state-change event): no $.pipeline; the release's job is it.
-        job = next(name for name in runtime.jobs.logs if name.startswith("fraud-detection-2"))
+        job = next(name for name in runtime.jobs.logs if re.fullmatch(r"fraud-detection-[0-9-]+", name))
         failure = (runtime.jobs.logs[job].parent / "opt_ml" / "output" / "failure").read_text().strip()
     assert result.error == "ROLLED_BACK"
     assert result.cause is not None
@@ -77,6 +84,26 @@ def test_a_failed_training_job_rolls_back_and_names_its_log(synthesized: Path, t
     assert "PipelineFailed" in result.cause
     assert "/aws/sagemaker/TrainingJobs" in result.cause
     assert "local log" in result.cause
+    assert result.production_after == result.production_before
+
+
+def test_an_empty_training_channel_is_refused_by_create_training_job(synthesized: Path, tmp_path: Path) -> None:
+    """SageMaker refuses a training job whose S3Prefix channel has no object at once (ValidationException; moto
+    accepts it): TriggerPipeline fails with that error and the promotion rolls back."""
+    with runtime_with(synthesized, tmp_path, world()) as runtime:
+        runtime.seed_champion("fraud-detection")
+        s3 = runtime.clients.s3
+
+        def empty_training_channel(state: str, _: Any) -> None:
+            if state == "CheckDataQuality":
+                for item in s3.list_objects_v2(Bucket="fraud-detection-data", Prefix="train/").get("Contents", []):
+                    s3.delete_object(Bucket="fraud-detection-data", Key=item["Key"])
+
+        runtime.after_step = empty_training_channel
+        result = runtime.run(event())
+    assert result.error == "ROLLED_BACK"
+    assert 'No S3 objects found under S3 URL "s3://fraud-detection-data/train/"' in str(result.cause)
+    assert "CreateTrainingJob" in str(result.cause)
     assert result.production_after == result.production_before
 
 

@@ -64,6 +64,11 @@ KEPT_WITHOUT_A_SCENARIO: dict[tuple[str, str], str] = {
         "TriggerPipeline completes its own task only when a retried step adopts its job already ended; a job runs "
         "for minutes, and every scenario's job is still running when the step checks."
     ),
+    ("FunctionsCheckDataQualityRole", "CompleteOwnWaits"): (
+        "CheckDataQuality completes its own task only when the catalog has no data_quality section (Skipped) or a "
+        "retried step adopts its job already ended; every scenario's model has one, and its job is still running "
+        "when the step checks (tests/e2e/test_data_quality.py runs the check's failures)."
+    ),
     ("FunctionsCompareWithChampionRole", "ReadReports"): (
         "CompareWithChampion reads the report itself only when a retried step adopts its job already ended; "
         "otherwise ResumeWaitingStep does, on SageMaker's event."

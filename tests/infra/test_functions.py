@@ -16,6 +16,7 @@ STEPS = {
     "claim_promotion",
     "validate_candidate",
     "await_approval",
+    "check_data_quality",
     "backup_production",
     "write_parameters",
     "write_config",

@@ -89,7 +89,7 @@ def test_no_aws_managed_policies_and_one_role_per_function(synth: Synth, functio
     for logical_id, role in synth.resources("AWS::IAM::Role").items():
         assert "ManagedPolicyArns" not in role["Properties"], logical_id
     roles = [function_role(synth, logical_id) for logical_id in functions_by_step.values()]
-    assert len(roles) == len(set(roles)) == len(functions_by_step) == 21
+    assert len(roles) == len(set(roles)) == len(functions_by_step) == 22
 
 
 def test_pass_role_only_for_the_training_role_to_sagemaker(synth: Synth, functions_by_step: dict[str, str]) -> None:
@@ -105,7 +105,7 @@ def test_pass_role_only_for_the_training_role_to_sagemaker(synth: Synth, functio
                     function
                 )
     # PromoteChallenger reuses the challenger model DeployChallenger created: it passes no role (the IAM survey).
-    assert sorted(passers) == ["compare_with_champion", "deploy_challenger", "trigger_pipeline"]
+    assert sorted(passers) == ["check_data_quality", "compare_with_champion", "deploy_challenger", "trigger_pipeline"]
     for statement in all_statements(synth):
         if "iam:PassRole" in as_list(statement["Action"]):
             assert "Condition" in statement
@@ -166,6 +166,7 @@ def test_training_jobs_are_scoped_by_model_id(synth: Synth, functions_by_step: d
 # takes SageMaker's events (promotion.jobs.callbacks). Only the approval path heartbeats.
 TASK_ANSWERERS = {
     "approval_decision",
+    "check_data_quality",
     "trigger_pipeline",
     "compare_with_champion",
     "deploy_challenger",
@@ -222,7 +223,11 @@ def test_each_models_pipeline_role_reaches_only_that_models_data_artifacts_and_r
     name = "".join(part.capitalize() for part in model.split("-"))
     _, statements = job_role(synth, f"Training{name}")
     reads = sorted(granted(statements, "s3:GetObject"))
-    releases, *data = reads
+    # the champion release's training data profile (the data-quality job's reference), then the pinned artifacts
+    releases, profiles, *data = reads
+    assert profiles.startswith("<StorageConfigBucket") and profiles.endswith(
+        f".Arn>/reports/{model}/*/data-quality/profile.json"
+    )
     assert releases.startswith("<StorageConfigBucket") and releases.endswith(f".Arn>/releases/{model}/*")
     assert data == sorted(
         [f"arn:<AWS::Partition>:s3:::{model}-data/{prefix}/*" for prefix in ("train", "validation", "holdout")]

@@ -25,6 +25,7 @@ RETRYABLE = [
 ]
 # The steps that wait for SageMaker's state-change event (promotion.jobs.callbacks) and how long each may.
 CALLBACK_TIMEOUTS = {
+    "CheckDataQuality": ("TimeoutSecondsPath", "$.validation.data_quality_wait_seconds"),
     "TriggerPipeline": ("TimeoutSecondsPath", "$.validation.training_wait_seconds"),
     "CompareWithChampion": ("TimeoutSecondsPath", "$.validation.comparison_wait_seconds"),
     "DeployChallenger": ("TimeoutSeconds", 7200),
@@ -35,6 +36,7 @@ RESULT_PATHS = {
     "ClaimPromotion": "$",
     "ValidateCandidate": "$.validation",
     "AwaitApproval": "$.approval",
+    "CheckDataQuality": "$.data_quality",
     "BackupProduction": "$.backup",
     "WriteParameters": "$.parameters",
     "WriteConfig": "$.config",
@@ -176,7 +178,9 @@ def test_sagemaker_work_is_waited_for_by_callback(definition: dict[str, Any], na
     assert state[key] == value
     assert not {"TimeoutSeconds", "TimeoutSecondsPath"} - {key} & state.keys()
     assert "HeartbeatSeconds" not in state
-    assert catch(state) == [(["States.ALL"], "Rollback", "$.error")]
+    # The data-quality gate runs before anything in production is written: nothing to roll back.
+    after_failure = "PublishResult" if name == "CheckDataQuality" else "Rollback"
+    assert catch(state) == [(["States.ALL"], after_failure, "$.error")]
 
 
 def test_choices_and_waits(definition: dict[str, Any]) -> None:
@@ -276,7 +280,8 @@ def test_the_happy_path_order(definition: dict[str, Any]) -> None:
     states = definition["States"]
     nexts = {name: state.get("Next") for name, state in states.items()}
     assert nexts["AwaitApproval"] == "ApprovalGate"
-    # Only an approval reaches BackupProduction; any other task output goes to PublishResult, writing nothing.
+    # Only an approval reaches the data-quality gate and then BackupProduction; any other task output goes to
+    # PublishResult, writing nothing.
     gate = states["ApprovalGate"]
     assert gate["Choices"] == [
         {
@@ -284,11 +289,16 @@ def test_the_happy_path_order(definition: dict[str, Any]) -> None:
                 {"Variable": "$.approval.decision", "IsPresent": True},
                 {"Variable": "$.approval.decision", "StringEquals": "approve"},
             ],
-            "Next": "BackupProduction",
+            "Next": "CheckDataQuality",
         }
     ]
     assert gate["Default"] == "ApprovalNotGranted"
     assert nexts["ApprovalNotGranted"] == "PublishResult"
+    # The data is checked before anything in production is written: a failed check has nothing to restore.
+    assert nexts["CheckDataQuality"] == "BackupProduction"
+    assert catch(states["CheckDataQuality"]) == [(["States.ALL"], "PublishResult", "$.error")]
+    assert states["CheckDataQuality"]["Resource"].endswith(".waitForTaskToken")
+    assert states["CheckDataQuality"]["TimeoutSecondsPath"] == "$.validation.data_quality_wait_seconds"
     assert nexts["BackupProduction"] == "WriteParameters"
     assert nexts["WriteParameters"] == "WriteConfig"
     assert nexts["WriteConfig"] == "TriggerPipeline"

@@ -96,6 +96,7 @@ def test_the_seed_candidate_passes_with_every_fact_recorded(aws: dict[str, Any],
         "approval_timeout_seconds": 72 * 3600,
         "training_wait_seconds": catalog.training.max_runtime_seconds + 3600,
         "comparison_wait_seconds": (catalog.comparison.max_runtime_seconds if catalog.comparison else 0) + 3600,
+        "data_quality_wait_seconds": (catalog.data_quality.max_runtime_seconds if catalog.data_quality else 0) + 3600,
     }
 
 

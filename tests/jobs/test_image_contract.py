@@ -14,7 +14,12 @@ from tests.conftest import ROOT
 
 JOBS = ROOT / "jobs"
 DOCKERFILE = JOBS / "Dockerfile"
-ENTRY_POINTS = (JOBS / "training" / "train.py", JOBS / "comparison" / "compare.py", JOBS / "serving" / "serve.py")
+ENTRY_POINTS = (
+    JOBS / "training" / "train.py",
+    JOBS / "comparison" / "compare.py",
+    JOBS / "data_quality" / "check.py",
+    JOBS / "serving" / "serve.py",
+)
 PIN = re.compile(r"^([A-Za-z0-9_.\[\],-]+?)(?:\[[^\]]*\])?==([^\s;#]+)")
 
 

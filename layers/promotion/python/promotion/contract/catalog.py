@@ -10,7 +10,7 @@ import itertools
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -218,6 +218,47 @@ class Comparison(_Strict):
     max_runtime_seconds: Annotated[int, Field(ge=60, le=24 * 3600)] = 3600
 
 
+class MinimumRows(_Strict):
+    train: Annotated[int, Field(ge=1)] = 1000
+    validation: Annotated[int, Field(ge=1)] = 200
+    holdout: Annotated[int, Field(ge=1)] = 1000
+
+
+class DataQuality(_Strict):
+    """The data-quality gate (jobs/data_quality/check.py, a processing job right after the approval and before
+    anything in production is written): the training, validation and holdout data checked for schema, rows, nulls,
+    constant columns, label values and balance, and each feature's shift (population stability index) against the
+    champion's training data. Any failed check stops the promotion with DataQualityFailed, naming it."""
+
+    # The features' names, in the CSV's order after the label: the schema (their count + 1 fields per row) and the
+    # names the report uses. None: the champion's training data's column count, else the train channel's.
+    feature_names: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]] | None = None
+    min_rows: MinimumRows = MinimumRows()
+    max_null_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    label_values: Annotated[list[float], Field(min_length=2, max_length=100)] = [0.0, 1.0]
+    min_positive_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.001
+    max_positive_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    # PSI over the champion's deciles: below 0.1 stable, 0.1-0.25 a moderate shift, above 0.25 a large one.
+    max_psi: Annotated[float, Field(gt=0.0, le=10.0)] = 0.25
+    bins: Annotated[int, Field(ge=2, le=100)] = 10
+    image: str = PROJECT_IMAGE  # runs jobs/data_quality/check.py
+    instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = "ml.m5.large"
+    max_runtime_seconds: Annotated[int, Field(ge=60, le=24 * 3600)] = 1800
+
+    @model_validator(mode="after")
+    def _rates(self) -> DataQuality:
+        if self.min_positive_rate > self.max_positive_rate:
+            raise ValueError("data_quality.min_positive_rate is above max_positive_rate")
+        return self
+
+    def thresholds(self) -> dict[str, Any]:
+        """The limits as the job takes them (--thresholds)."""
+        return self.model_dump(
+            include={"min_rows", "max_null_fraction", "label_values", "min_positive_rate", "max_positive_rate",
+                     "max_psi", "bins"}
+        )  # fmt: skip
+
+
 DEFAULT_MIN_BAKE_MINUTES = 10.0
 SMALLEST_DEFAULT_RULE_OUT_RATIO = 1.2  # a PASS bound must stay above the FAIL tolerance (1.1x)
 
@@ -386,6 +427,7 @@ class ModelCatalog(_Strict):
     operators: list[Person] = []
     training: Training
     comparison: Comparison | None = None
+    data_quality: DataQuality | None = None
     rollout: Rollout | None = None
     notifications: Notifications = Notifications()
 
@@ -404,6 +446,8 @@ class ModelCatalog(_Strict):
         images = [("training.image", self.training.image)]
         if self.comparison is not None:
             images.append(("comparison.image", self.comparison.image))
+        if self.data_quality is not None:
+            images.append(("data_quality.image", self.data_quality.image))
         if self.rollout is not None:
             images.append(("rollout.serving_image", self.rollout.serving_image))
         for field, value in images:

@@ -87,6 +87,11 @@ def comparison_job_name(model: str, release_id: str) -> str:
     return _job_name(model, release_id, "-cmp")
 
 
+def data_quality_job_name(model: str, release_id: str) -> str:
+    """CheckDataQuality's processing job of one release."""
+    return _job_name(model, release_id, "-dq")
+
+
 # Rollout resources: `<model id>-<role>-<release id>-<hash8>`, cut to fit.
 
 

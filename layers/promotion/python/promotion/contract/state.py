@@ -134,6 +134,7 @@ class Validation(Section):
     # MaxRuntimeInSeconds (SageMaker stops it then) plus promotion.jobs.callbacks.CALLBACK_MARGIN_SECONDS.
     training_wait_seconds: int = 2 * 3600
     comparison_wait_seconds: int = 2 * 3600
+    data_quality_wait_seconds: int = 2 * 3600
 
 
 class Approval(Section):
@@ -211,6 +212,22 @@ class Comparison(Section):
     challenger_sha256: str | None = None  # the artifact the comparison evaluated; deployment must serve it
     report_uri: str | None = None
     plots: dict[str, str] = Field(default_factory=dict)
+    polls: int = 0
+
+
+class DataQuality(Section):
+    """The data-quality gate's job and, once it ended, its verdict (a FAIL fails the step with DataQualityFailed)."""
+
+    processing_job_name: str | None = None
+    image: str | None = None
+    status: str
+    decision: Literal["PASS", "FAIL"] | None = None
+    reason: str = ""
+    reference_release: str | None = None  # whose training data profile the shift was measured against
+    checks: int = 0
+    rows: dict[str, int] = Field(default_factory=dict)
+    report_uri: str | None = None
+    profile_uri: str | None = None  # this release's training data profile: the next promotion's reference
     polls: int = 0
 
 
@@ -373,6 +390,7 @@ class PromotionState(BaseModel):
     backup: Backup | None = None
     parameters: ParametersWritten | None = None
     config: ConfigWritten | None = None
+    data_quality: DataQuality | None = None
     pipeline: Pipeline | None = None
     comparison: Comparison | None = None
     rollout: Rollout | None = None

@@ -221,4 +221,6 @@ def validate_candidate(sagemaker: Any, s3: Any, bucket: str, catalog: ModelCatal
         training_wait_seconds=catalog.training.max_runtime_seconds + CALLBACK_MARGIN_SECONDS,
         comparison_wait_seconds=(catalog.comparison.max_runtime_seconds if catalog.comparison is not None else 0)
         + CALLBACK_MARGIN_SECONDS,
+        data_quality_wait_seconds=(catalog.data_quality.max_runtime_seconds if catalog.data_quality else 0)
+        + CALLBACK_MARGIN_SECONDS,
     )

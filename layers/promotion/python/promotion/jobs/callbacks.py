@@ -1,8 +1,9 @@
 """Steps that wait for SageMaker by callback, not by polling: a training job, a comparison job, an endpoint change.
 
 A polling loop costs three state transitions a minute for as long as SageMaker works (an hour's training job: 180),
-which is most of a promotion's orchestration cost. Instead, the step that starts the work (TriggerPipeline,
-CompareWithChampion, DeployChallenger, ShiftTraffic, PromoteChallenger) runs as a `.waitForTaskToken` task:
+which is most of a promotion's orchestration cost. Instead, the step that starts the work (CheckDataQuality,
+TriggerPipeline, CompareWithChampion, DeployChallenger, ShiftTraffic, PromoteChallenger) runs as a
+`.waitForTaskToken` task:
 
 1. it starts the work, then registers the task token under the resource's name (`register`), with what the
    check needs (the claim and the step's own result);
@@ -33,13 +34,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from promotion.claim.store import condition_held
-from promotion.contract.state import ClaimedPromotion, Comparison, Pipeline, Rollout, RolloutAction
+from promotion.contract.state import ClaimedPromotion, Comparison, DataQuality, Pipeline, Rollout, RolloutAction
 from promotion.core.errors import TASK_GONE_CODES, EndpointBusy, TransientAwsError, aws_error_code
 from promotion.core.retry import is_transient, with_backoff
 from promotion.jobs.comparison import check_comparison
+from promotion.jobs.data_quality import check_data_quality
 from promotion.jobs.training import check_pipeline
 from promotion.rollout.steps import EndpointUpdateFailed, check_endpoint
 
+DATA_QUALITY_STEP = "CheckDataQuality"  # the processing job it waits for is the data-quality gate's
 # What a job's wait allows beyond its MaxRuntimeInSeconds: SageMaker's start-up (instances, image pull) and upload.
 CALLBACK_MARGIN_SECONDS = 3600
 # An endpoint change (new instances for a new config; a weight change takes seconds) that SageMaker has not
@@ -171,7 +174,7 @@ def decided(kind: WaitKind, section: BaseModel) -> bool:
     """Whether a step's result ends its wait (the state machine goes on with it)."""
     if isinstance(section, Pipeline):
         return section.status == "Completed"
-    if isinstance(section, Comparison):
+    if isinstance(section, (Comparison, DataQuality)):
         return section.decision is not None
     if isinstance(section, Rollout):
         return section.action != RolloutAction.WAIT_ENDPOINT
@@ -180,9 +183,11 @@ def decided(kind: WaitKind, section: BaseModel) -> bool:
 
 def check(waiting: Waiting, sagemaker: Any, s3: Any) -> BaseModel:
     """Where the work stands, from SageMaker, on the registered result: raises the domain errors that fail the step
-    (PipelineFailed, ComparisonFailed, EndpointUpdateFailed)."""
+    (PipelineFailed, ComparisonFailed, DataQualityFailed, EndpointUpdateFailed)."""
     if waiting.kind is WaitKind.TRAINING_JOB:
         return check_pipeline(sagemaker, Pipeline.model_validate(waiting.section))
+    if waiting.kind is WaitKind.PROCESSING_JOB and waiting.step == DATA_QUALITY_STEP:
+        return check_data_quality(sagemaker, s3, DataQuality.model_validate(waiting.section))
     if waiting.kind is WaitKind.PROCESSING_JOB:
         return check_comparison(sagemaker, s3, Comparison.model_validate(waiting.section))
     return check_endpoint(sagemaker, Rollout.model_validate(waiting.section))

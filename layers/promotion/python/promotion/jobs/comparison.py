@@ -128,14 +128,26 @@ def start_comparison(
     request = comparison_request(
         catalog, state, role_arn=role_arn, bucket=bucket, images=images, champion_model_url=champion_url
     )
+    create_or_adopt_processing_job(sagemaker, request, COMPARISON_IDENTITY)
+    return Comparison(
+        processing_job_name=request["ProcessingJobName"],
+        image=request["AppSpecification"]["ImageUri"],
+        status="InProgress",
+    )
+
+
+def create_or_adopt_processing_job(
+    sagemaker: Any, request: dict[str, Any], identity: tuple[tuple[str, ...], ...]
+) -> None:
+    """CreateProcessingJob; a retried step finds its own job by name and adopts it, but a job someone else made with
+    that name (another definition, other data) is refused with JobNotOurs: its report would be trusted."""
     try:
         sagemaker.create_processing_job(**request)
     except ClientError as error:
         if "already exists" not in str(error).lower() and "unique" not in str(error).lower():
             raise
-        # A retry finds its own job; a job someone else made with this name is not adopted (its report would be).
         existing = sagemaker.describe_processing_job(ProcessingJobName=request["ProcessingJobName"])
-        require_same_job("processing job", request["ProcessingJobName"], existing, request, COMPARISON_IDENTITY)
+        require_same_job("processing job", request["ProcessingJobName"], existing, request, identity)
         asked = sorted(i["S3Input"]["S3Uri"] for i in request["ProcessingInputs"] if "S3Input" in i)
         found = sorted(i["S3Input"]["S3Uri"] for i in existing.get("ProcessingInputs", []) if "S3Input" in i)
         if asked != found:
@@ -143,11 +155,6 @@ def start_comparison(
                 f"processing job {request['ProcessingJobName']} already exists but reads other data ({found}, not "
                 f"{asked}); it is not adopted and its report is not used"
             ) from error
-    return Comparison(
-        processing_job_name=request["ProcessingJobName"],
-        image=request["AppSpecification"]["ImageUri"],
-        status="InProgress",
-    )
 
 
 def _champion_model_url(s3: Any, dynamodb: Any, bucket: str, table: str, state: PromotionState) -> str | None:

@@ -32,7 +32,17 @@ DETAIL_TYPES = {
 
 
 # The execution document's sections decision.json carries as they are (in this order, after the validation's).
-REPORTED_SECTIONS = ("approval", "backup", "parameters", "config", "pipeline", "comparison", "rollout", "error")
+REPORTED_SECTIONS = (
+    "approval",
+    "data_quality",
+    "backup",
+    "parameters",
+    "config",
+    "pipeline",
+    "comparison",
+    "rollout",
+    "error",
+)
 
 
 def html_key(report_key: str) -> str:

@@ -228,6 +228,12 @@ def render_report_html(report: Mapping[str, Any], images: Mapping[str, bytes] | 
         "<h2>Approval</h2>",
         _key_values(approval) if approval else '<p class="muted">no approval recorded</p>',
     ]
+    data_quality = report.get("data_quality") or {}
+    if data_quality:
+        sections += [
+            "<h2>Data quality (training, validation and holdout data)</h2>",
+            _key_values(data_quality, skip=("polls", "failures", "image")),
+        ]
     if comparison:
         sections += [
             "<h2>Offline comparison (champion vs challenger)</h2>",

@@ -1,0 +1,77 @@
+"""SageMaker Processing entry point: the data-quality gate (promotion_ml.quality) on the data a promotion is about
+to train and compare on, before the production pipeline starts.
+
+    input/train/, input/validation/, input/holdout/   *.csv, label first, no header (the channels present)
+    input/reference/profile.json                       the champion's training data profile (absent: no shift check)
+    output/report.json                                 every finding, the failures first, and whether all passed
+    output/profile.json                                this training data's profile (the next promotion's reference)
+
+Arguments: ``--thresholds JSON`` (the catalog's data_quality limits), ``--feature-names a,b,...`` (optional).
+
+Exit status 0 whatever the verdict (it is in the report); 1 on an error and 2 on bad arguments, with the reason in
+``/opt/ml/output/message`` (SageMaker's ExitMessage of a processing job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+if importlib.util.find_spec("promotion_ml") is None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from promotion_ml.quality import CHANNELS, Thresholds, check_data
+from promotion_ml.runtime import ProcessingLayout, write_failure
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--thresholds", type=json.loads, default={}, help="the catalog's data_quality limits (JSON)")
+    parser.add_argument("--feature-names", "--feature_names", default="", help="comma-separated feature names")
+    return parser
+
+
+def run(args: argparse.Namespace, layout: ProcessingLayout) -> dict[str, Any]:
+    folders = {c: layout.input_dir / c for c in CHANNELS if (layout.input_dir / c).is_dir()}
+    reference_path = layout.input_dir / "reference" / "profile.json"
+    reference = json.loads(reference_path.read_text(encoding="utf-8")) if reference_path.is_file() else None
+    names = [n for n in args.feature_names.split(",") if n] or None
+    report, train_profile = check_data(folders, Thresholds.from_mapping(args.thresholds), reference, names)
+    layout.output_dir.mkdir(parents=True, exist_ok=True)
+    (layout.output_dir / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", "utf-8")
+    if train_profile is not None:
+        (layout.output_dir / "profile.json").write_text(json.dumps(train_profile, allow_nan=False) + "\n", "utf-8")
+    return report
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    layout = ProcessingLayout.from_environ(os.environ if environ is None else environ)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:
+        if stop.code in (0, None):
+            return 0
+        write_failure(layout.message_path, "invalid arguments; see the job's log for the usage")
+        return 2
+    try:
+        report = run(args, layout)
+    except Exception as error:  # every failure must reach the exit message
+        traceback.print_exc()
+        write_failure(layout.message_path, f"{type(error).__name__}: {error}")
+        return 1
+    failures = report["failures"]
+    print(f"data quality: {'PASS' if not failures else 'FAIL'}; {len(failures)} failed checks", flush=True)
+    for failure in failures[:20]:
+        print(f"  {failure['sentence']}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
