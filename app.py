@@ -50,6 +50,8 @@ def main() -> int:
             # Who hears about promotions is deployed, not self-served (stacks.observability.Notifications).
             notification_emails=app.node.try_get_context("notificationEmails") or [],
             notification_subscribers=app.node.try_get_context("notificationSubscribers") or [],
+            # Where every promotion's record goes (an MLflow server: SageMaker managed ARN or http(s)://).
+            mlflow_tracking_uri=app.node.try_get_context("mlflowTrackingUri"),
             description="Model promotion: tuning job -> validate, approve, back up, write production, train",
         )
     except AssetError as error:

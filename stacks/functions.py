@@ -181,6 +181,7 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
             P.put_events,
             P.notify,
             P.mark_candidates,  # the candidate's package says how its promotion ended
+            P.track_promotions,  # the promotion record in a managed MLflow tracking server, when one is named
         ),
     ),
     StepFunctionSpec(

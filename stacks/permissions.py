@@ -49,8 +49,10 @@ class StepPermissions:
         training_roles: Mapping[str, iam.IRole],
         state_machine_name: str,
         metrics_namespace: str,
+        tracking_uri: str | None = None,
     ) -> None:
         self._catalogs = dict(sorted(catalogs.items()))
+        self._tracking_uri = tracking_uri
         self._bucket = config_bucket
         self._table = table
         self._bus = bus
@@ -438,6 +440,36 @@ class StepPermissions:
     def put_events(self) -> list[Grant]:
         """Put promotion events on the product's own bus."""
         return [Grant(self._statement("PutProductEvents", ["events:PutEvents"], [self._bus.event_bus_arn]))]
+
+    def track_promotions(self) -> list[Grant]:
+        """Write each promotion's record to the SageMaker managed MLflow tracking servers the catalogs (or the stack)
+        name: find the server's URL, then the MLflow calls of one record. Nothing for an http(s):// server."""
+        servers = sorted(
+            {
+                uri
+                for uri in [self._tracking_uri, *(c.tracking.mlflow_uri for c in self._catalogs.values() if c.tracking)]
+                if uri and uri.startswith("arn:")
+            }
+        )
+        if not servers:
+            return []
+        return [
+            Grant(self._statement("FindTrackingServers", ["sagemaker:DescribeMlflowTrackingServer"], servers)),
+            Grant(
+                self._statement(
+                    "RecordPromotions",
+                    [
+                        "sagemaker-mlflow:GetExperimentByName",
+                        "sagemaker-mlflow:CreateExperiment",
+                        "sagemaker-mlflow:SearchRuns",
+                        "sagemaker-mlflow:CreateRun",
+                        "sagemaker-mlflow:LogBatch",
+                        "sagemaker-mlflow:UpdateRun",
+                    ],
+                    servers,
+                )
+            ),
+        ]
 
     def notify(self) -> list[Grant]:
         """Publish to the (KMS-encrypted) notification topic."""

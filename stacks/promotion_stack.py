@@ -48,6 +48,7 @@ class PromotionStack(cdk.Stack):
         bus_name: str = DEFAULT_BUS_NAME,
         notification_emails: Sequence[str] = (),
         notification_subscribers: Sequence[str] = (),
+        mlflow_tracking_uri: str | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
@@ -138,6 +139,7 @@ class PromotionStack(cdk.Stack):
                     # Named, so its ARN is known before the machine exists: functions are granted without a cycle.
                     state_machine_name=state_machine_name,
                     metrics_namespace=METRICS_NAMESPACE,
+                    tracking_uri=mlflow_tracking_uri,
                 ),
                 environment={
                     **function_environment(
@@ -149,6 +151,8 @@ class PromotionStack(cdk.Stack):
                         # {model id: its pipeline role ARN}
                         training_role_arns=self.to_json_string({m: r.role_arn for m, r in training_roles.items()}),
                         job_image_uri=job_image.image_uri,
+                        # the promotion records' MLflow server unless a catalog names its own
+                        **({"mlflow_tracking_uri": mlflow_tracking_uri} if mlflow_tracking_uri else {}),
                     ),
                     "POWERTOOLS_SERVICE_NAME": SERVICE,
                     "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,

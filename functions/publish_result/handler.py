@@ -3,14 +3,17 @@
 import os
 from typing import Any
 
+import boto3
+
 from promotion.claim.store import ClaimStore, execution_liveness
 from promotion.contract.state import PromotionState
-from promotion.core.boundary import bind_claim, step_boundary
+from promotion.core.boundary import bind_claim, known_catalog, step_boundary
 from promotion.core.clients import client
 from promotion.core.observability import logger, metrics
 from promotion.core.settings import settings
 from promotion.result.cost import execution_facts
 from promotion.result.publish import publish_result
+from promotion.result.tracker import track_promotion
 
 
 @logger.inject_lambda_context(clear_state=True)  # no keys of a previous invocation leak into this one
@@ -40,6 +43,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         failed_state=failed_state,
         cost=cost,
     )
+    run_id, tracking_error = track_promotion(
+        state,
+        result.outcome,
+        result.reason,
+        catalog=known_catalog(state),
+        stack_uri=config.mlflow_tracking_uri,
+        report_uri=f"s3://{config.config_bucket}/{result.report_key}" if result.report_key else None,
+        sagemaker=client("sagemaker"),
+        session=boto3.session.Session(),
+    )
+    result = result.model_copy(update={"tracking_run_id": run_id, "tracking_error": tracking_error})
+    if tracking_error:
+        logger.warning("the promotion record was not written to MLflow", extra={"error": tracking_error})
     metrics.add_metric(name=f"Promotion{result.outcome.title().replace('_', '')}", unit="Count", value=1)
     if result.registry_error:
         logger.warning("the Model Registry was not told the outcome", extra={"error": result.registry_error})

@@ -273,6 +273,9 @@ RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[Need]]] = {
     ("sagemaker", "CreateProcessingJob"): _sagemaker(
         "sagemaker:CreateProcessingJob", ("ProcessingJobName", "ProcessingJobName"), tags=True, role="RoleArn"
     ),
+    ("sagemaker", "DescribeMlflowTrackingServer"): _sagemaker(
+        "sagemaker:DescribeMlflowTrackingServer", ("TrackingServerName", "MlflowTrackingServerName")
+    ),
     ("sagemaker", "DescribeProcessingJob"): _sagemaker(
         "sagemaker:DescribeProcessingJob", ("ProcessingJobName", "ProcessingJobName")
     ),

@@ -31,6 +31,7 @@ from stacks.nag import flatten_cfn_reference
 ROOT = Path(__file__).resolve().parents[2]
 STACK_NAME = "ModelPromotion"
 SECOND_MODEL = "churn"
+TRACKING_SERVER = "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/churn-team"
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ def second_model_catalog() -> dict[str, Any]:
     document["training"]["output_path"] = "s3://churn-models/production/"
     document["comparison"]["holdout_data"] = "s3://churn-data/holdout/"
     document["rollout"]["endpoint_name"] = "churn-prod"
+    # Its team's SageMaker managed MLflow server: every promotion of churn is recorded there.
+    document["tracking"] = {"mlflow_uri": TRACKING_SERVER, "experiment": "churn-promotions"}
     # Its team's chat channels (fraud-detection names none): AWS Chatbot posts every notice of the topic there.
     document["notifications"] = {
         "slack": [{"workspace_id": "T0123ABCD", "channel_id": "C0456EFGH"}],

@@ -346,3 +346,34 @@ def test_people_change_only_model_packages_and_otherwise_read(synth: Synth, poli
     ]
     reads = [s for s in statements if {"dynamodb:Query", "dynamodb:Scan"} & set(as_list(s["Action"]))]
     assert all("dynamodb:Attributes" in json.dumps(s.get("Condition", {})) for s in reads)  # never a task token
+
+
+def test_only_publish_result_reaches_the_named_mlflow_server_and_only_for_a_record(
+    synth: Synth, functions_by_step: dict[str, str]
+) -> None:
+    """churn's catalog names a SageMaker managed MLflow server: PublishResult finds its URL and writes one record's
+    calls there; no other function reaches it, and no MLflow action is granted beyond that server."""
+    from tests.infra.conftest import TRACKING_SERVER
+
+    for step in functions_by_step:
+        statements = step_statements(synth, functions_by_step, step)
+        describe = granted(statements, "sagemaker:DescribeMlflowTrackingServer")
+        mlflow = {
+            action
+            for statement in statements
+            for action in as_list(statement["Action"])
+            if action.startswith("sagemaker-mlflow:")
+        }
+        if step == "publish_result":
+            assert describe == [TRACKING_SERVER]
+            assert mlflow == {
+                "sagemaker-mlflow:GetExperimentByName",
+                "sagemaker-mlflow:CreateExperiment",
+                "sagemaker-mlflow:SearchRuns",
+                "sagemaker-mlflow:CreateRun",
+                "sagemaker-mlflow:LogBatch",
+                "sagemaker-mlflow:UpdateRun",
+            }
+            assert granted(statements, "sagemaker-mlflow:LogBatch") == [TRACKING_SERVER]
+        else:
+            assert (describe, mlflow) == ([], set()), step

@@ -121,6 +121,7 @@ def test_a_promotion_is_recorded_reported_and_announced_in_full(
         "checks": [check.model_dump(mode="json") for check in state.validation.checks],
         "warnings": ["low accuracy: none"],
         "approval": state.approval.model_dump(mode="json") if state.approval else None,
+        "data_quality": None,  # these integration steps run no data-quality job
         "backup": state.backup.model_dump(mode="json"),
         "parameters": state.parameters.model_dump(mode="json") if state.parameters else None,
         "config": state.config.model_dump(mode="json") if state.config else None,

@@ -259,6 +259,22 @@ class DataQuality(_Strict):
         )  # fmt: skip
 
 
+class Tracking(_Strict):
+    """Where every promotion's record goes (promotion.result.tracker): an MLflow tracking server, as a SageMaker
+    managed server's ARN or an http(s):// URI. None: the stack's `mlflow_tracking_uri` context, else nowhere."""
+
+    mlflow_uri: (
+        Annotated[
+            str,
+            Field(
+                pattern=r"^(arn:aws:sagemaker:[a-z0-9-]+:\d{12}:mlflow-tracking-server/[A-Za-z0-9-]{1,256}|https?://\S+)$"
+            ),
+        ]
+        | None
+    ) = None
+    experiment: Annotated[str, Field(min_length=1, max_length=200)] = "promotions"
+
+
 DEFAULT_MIN_BAKE_MINUTES = 10.0
 SMALLEST_DEFAULT_RULE_OUT_RATIO = 1.2  # a PASS bound must stay above the FAIL tolerance (1.1x)
 
@@ -428,6 +444,7 @@ class ModelCatalog(_Strict):
     training: Training
     comparison: Comparison | None = None
     data_quality: DataQuality | None = None
+    tracking: Tracking | None = None
     rollout: Rollout | None = None
     notifications: Notifications = Notifications()
 

@@ -377,6 +377,8 @@ class Result(Section):
     lock_released: bool = False
     model_package_arn: str | None = None  # the candidate's package, which now says how the promotion ended
     registry_error: str | None = None  # why the Model Registry could not be told (the outcome stands)
+    tracking_run_id: str | None = None  # the promotion's run in the MLflow tracking server, when one is named
+    tracking_error: str | None = None  # why the record could not be written there (the outcome stands)
 
 
 class PromotionState(BaseModel):

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from promotion.contract.catalog import ModelCatalog, catalog_for
 from promotion.contract.state import CallbackRequest, Claim, ClaimedState, PromotionState, Section
 from promotion.core.clients import client
-from promotion.core.errors import EndpointBusy, TransientAwsError, is_endpoint_busy
+from promotion.core.errors import EndpointBusy, TransientAwsError, UnknownModel, is_endpoint_busy
 from promotion.core.observability import logger, metrics
 from promotion.core.retry import is_transient
 from promotion.core.settings import settings
@@ -36,6 +36,17 @@ def catalog_of(state: PromotionState) -> ModelCatalog:
     if state.claim.model is None:
         raise ValueError("the execution has no model: ClaimPromotion did not claim it")
     return catalog_for(state.claim.model, settings().catalog_dir)
+
+
+def known_catalog(state: PromotionState) -> ModelCatalog | None:
+    """The catalog of the execution's model, or None when it has no model or the model has no catalog (an event
+    for an unknown model ends in PublishResult too)."""
+    if state.claim.model is None:
+        return None
+    try:
+        return catalog_for(state.claim.model, settings().catalog_dir)
+    except UnknownModel:  # PublishResult reports it, with nothing to look up
+        return None
 
 
 def step_boundary(step: str) -> Callable[[F], F]:

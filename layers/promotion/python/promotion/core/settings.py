@@ -27,6 +27,9 @@ class Settings(BaseModel):
     # The project's job image (jobs/Dockerfile) as `cdk deploy` pushed it, in this region's ECR.
     job_image_uri: str | None = Field(alias="JOB_IMAGE_URI", default=None)
     region: str = Field(alias="AWS_REGION", default="us-east-1")  # set by the Lambda runtime
+    # The stack's MLflow tracking server for promotion records (`cdk deploy -c mlflowTrackingUri=...`); a
+    # catalog's tracking.mlflow_uri wins over it.
+    mlflow_tracking_uri: str | None = Field(alias="MLFLOW_TRACKING_URI", default=None)
 
     def training_role_for(self, model: str | None) -> str:
         """The pipeline role of `model`'s jobs; a clear error when the stack gives it none."""
