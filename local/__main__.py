@@ -4,7 +4,7 @@
                         [--seed-champion/--no-seed-champion] [--json] [--verbose] [--timeout SECONDS]
                         [--template PATH] [--no-iam]
     python -m local demo [--no-iam]
-    python -m local up [--port N] [--connection FILE] [--idle] [--no-iam]
+    python -m local up [--port N] [--connection FILE] [--idle] [--champion C] [--scenario S] [--no-iam]
 
 `up` keeps the runtime running (a champion in production, the sample tuning job's promotion waiting for approval)
 until Ctrl-C, and `promote --local --as PERSON ...` drives it (local/gateway.py).
@@ -95,7 +95,7 @@ def _execute(
         world=world,
         faults=faults,
         function_logs=sys.stderr if verbose else None,
-        champion="strong" if champion == "strong" else "weak",
+        champion="strong" if champion == "strong" else "twin" if champion == "twin" else "weak",
         scenario=scenario,
     )
     try:
@@ -141,7 +141,8 @@ def run(
         str,
         typer.Option(
             "--champion",
-            help="the seeded champion model: weak (the challenger beats it) or strong (the comparison rolls back)",
+            help="the seeded champion model: weak (the challenger beats it), strong (the comparison rolls back) or "
+            "twin (the challenger's configuration with another seed: only seed noise between them)",
         ),
     ] = "weak",
     scenario: Annotated[
@@ -170,8 +171,8 @@ def run(
         raise _fail(f"event {event} names no model (detail.Tags['promotion:model'])")
     world_document = _read_json(world, "world") if world is not None else None
     decision = Decision.approve(approve) if approve else Decision.reject(reject) if reject else None
-    if champion not in ("weak", "strong"):
-        raise _fail(f"--champion must be weak or strong, not {champion!r}")
+    if champion not in ("weak", "strong", "twin"):
+        raise _fail(f"--champion must be weak, strong or twin, not {champion!r}")
     if scenario not in SCENARIOS:
         raise _fail(f"--scenario must be one of {', '.join(SCENARIOS)}, not {scenario!r}")
     result = _execute(
@@ -234,6 +235,12 @@ def up(
         Path, typer.Option("--connection", help="where to write the connection file promote --local reads")
     ] = Path(".promote-local.json"),
     idle: Annotated[bool, typer.Option("--idle", help="start no promotion: only the champion in production")] = False,
+    champion: Annotated[
+        str, typer.Option("--champion", help="the seeded champion model: weak, strong or twin (as for run)")
+    ] = "weak",
+    scenario: Annotated[
+        str, typer.Option("--scenario", help="how the challenger serves live traffic in the rollout (as for run)")
+    ] = "good",
     template: Annotated[Path | None, typer.Option("--template", help="run this synthesized template instead")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show handler and moto logs on stderr")] = False,
     no_iam: Annotated[
@@ -249,6 +256,10 @@ def up(
     from local.runtime import LocalRuntime
 
     _quiet_moto(verbose)
+    if champion not in ("weak", "strong", "twin"):
+        raise _fail(f"--champion must be weak, strong or twin, not {champion!r}")
+    if scenario not in SCENARIOS:
+        raise _fail(f"--scenario must be one of {', '.join(SCENARIOS)}, not {scenario!r}")
     document = _read_json(SAMPLES / "tuning-job-completed.json", "event")
     model = model_of(document) or ""
     runtime = LocalRuntime(
@@ -257,6 +268,8 @@ def up(
         enforce_iam=not no_iam,
         world=_read_json(SAMPLES / "world.json", "world"),
         function_logs=sys.stderr if verbose else None,
+        champion="strong" if champion == "strong" else "twin" if champion == "twin" else "weak",
+        scenario=scenario,
     )
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

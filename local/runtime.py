@@ -64,7 +64,7 @@ class LocalRuntime:
         function_logs: TextIO | None = None,
         models_dir: Path | None = None,
         reports_dir: Path | None = None,
-        champion: Literal["weak", "strong"] = "weak",
+        champion: Literal["weak", "strong", "twin"] = "weak",
         scenario: str = "good",
         traffic_seed: int = 7,
         event_delivery: sagemaker_events.EventDelivery | None = None,

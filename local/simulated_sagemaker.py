@@ -111,7 +111,7 @@ class SimulatedSageMaker:
         catalog: ModelCatalog,
         release_id: str,
         model_uri: str,
-        strength: Literal["weak", "strong"],
+        strength: Literal["weak", "strong", "twin"],
         role_arn: str | None,
         config_bucket: str,
     ) -> None:

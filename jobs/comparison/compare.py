@@ -39,6 +39,7 @@ from promotion_ml import evaluation
 from promotion_ml.artifacts import load_booster, model_source, predict_scores, sha256_of
 from promotion_ml.data import read_xgboost_csv
 from promotion_ml.runtime import ProcessingLayout, write_failure
+from promotion_ml.seeds import parse_hyperparameter_pairs, seed_spread, within_seed_noise
 from promotion_ml.stats import compare_models, decide
 
 REPORT_VERSION = 2  # 2: each model entry names the artifact it evaluated (file, sha256)
@@ -121,6 +122,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="interval the decision uses (default bca)",
     )
     parser.add_argument(
+        "--seed-check-seeds",
+        "--seed_check_seeds",
+        dest="seed_check_seeds",
+        type=_finite(int, 2, 20),
+        default=None,
+        help="retrain the challenger's configuration with this many seeds; a gain inside their spread is "
+        "INCONCLUSIVE (needs input/train and --hyperparameter)",
+    )
+    parser.add_argument(
+        "--hyperparameter",
+        dest="hyperparameters",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="one of the challenger's hyperparameters, as SageMaker passed it to training (repeat)",
+    )
+    parser.add_argument(
         "--threads",
         type=_finite(int, 1),
         default=None,
@@ -176,6 +194,22 @@ def run(args: argparse.Namespace, layout: ProcessingLayout) -> dict[str, Any]:
     )
     timings["statistics"] = time.perf_counter() - started
 
+    spread = None
+    if args.seed_check_seeds:
+        started = time.perf_counter()
+        params, num_round = parse_hyperparameter_pairs(args.hyperparameters)
+        spread = seed_spread(
+            params,
+            num_round,
+            read_xgboost_csv(layout.input_dir / "train"),
+            holdout,
+            seeds=list(range(1, args.seed_check_seeds + 1)),
+            metric=args.primary_metric,
+            threshold=args.threshold,
+        )
+        decision = within_seed_noise(decision, spread)
+        timings["seed_check"] = time.perf_counter() - started
+
     started = time.perf_counter()
     output = layout.output_dir
     curves = {"champion": (labels, champion_scores), "challenger": (labels, challenger_scores)}
@@ -201,6 +235,7 @@ def run(args: argparse.Namespace, layout: ProcessingLayout) -> dict[str, Any]:
             "threshold": args.threshold,
             "interval_method": args.interval_method,
         },
+        "seed_check": spread.to_dict() if spread is not None else None,
         "holdout": {"rows": holdout.n_rows, "positives": int(labels.sum()), "features": holdout.features.shape[1]},
         "champion": _model_entry(champion, model_source(layout.input_dir / "champion")),
         "challenger": _model_entry(challenger, model_source(layout.input_dir / "challenger")),

@@ -30,6 +30,8 @@ class Models:
     weak: Path  # a model directory holding xgboost-model
     strong: Path
     holdout: Path  # a holdout CSV file
+    strong_train: Path  # the strong model's training CSV
+    strong_reseeded: Path  # the strong model's configuration and data, trained with another seed
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +47,20 @@ def models(tmp_path_factory: pytest.TempPathFactory, train_job: ModuleType) -> M
         splits = write_splits(root / f"{name}-data", n_train=rows, n_validation=2_000, n_holdout=1, seed=seed)
         base = training_layout(root / name, splits.train.parent, splits.validation.parent, hyperparameters)
         assert train_job.main({"SAGEMAKER_BASE_DIR": str(base)}) == 0
+        if name == "strong":
+            strong_train = splits.train
+            again = training_layout(
+                root / "reseeded", splits.train.parent, splits.validation.parent, {**hyperparameters, "seed": "7"}
+            )
+            assert train_job.main({"SAGEMAKER_BASE_DIR": str(again)}) == 0
     holdout = write_xgboost_csv(root / "holdout.csv", generate_transactions(20_000, seed=99))
-    return Models(weak=root / "weak" / "model", strong=root / "strong" / "model", holdout=holdout)
+    return Models(
+        weak=root / "weak" / "model",
+        strong=root / "strong" / "model",
+        holdout=holdout,
+        strong_train=strong_train,
+        strong_reseeded=root / "reseeded" / "model",
+    )
 
 
 def processing_layout(
@@ -168,3 +182,57 @@ def test_a_missing_model_is_an_error_with_a_message(tmp_path: Path, models: Mode
 def test_bad_arguments_are_refused(tmp_path: Path, compare_job: ModuleType, bad: list[str]) -> None:
     assert compare_job.main(bad, {"SAGEMAKER_BASE_DIR": str(tmp_path)}) == 2
     assert "invalid arguments" in (tmp_path / "output" / "message").read_text()
+
+
+def with_training_data(root: Path, models: Models) -> Path:
+    """The processing layout plus input/train: the strong model's training rows, which the seed check retrains on."""
+    (root / "input" / "train").mkdir()
+    shutil.copy(models.strong_train, root / "input" / "train" / "train.csv")
+    return root
+
+
+STRONG = {"max_depth": "5", "eta": "0.1", "num_round": "120", "subsample": "0.8"}
+
+
+def seed_arguments(seeds: int, hyperparameters: dict[str, str]) -> list[str]:
+    pairs = [item for name, value in hyperparameters.items() for item in ("--hyperparameter", f"{name}={value}")]
+    return ["--seed-check-seeds", str(seeds), *pairs]
+
+
+def test_a_gain_far_beyond_the_seeds_spread_still_passes(
+    tmp_path: Path, models: Models, compare_job: ModuleType
+) -> None:
+    root = with_training_data(processing_layout(tmp_path, models.weak, models.strong, models.holdout), models)
+    assert compare_job.main([*ARGS, *seed_arguments(3, STRONG)], {"PROCESSING_ROOT": str(root)}) == 0
+    report = read_report(root)
+    seeds = report["seed_check"]
+    assert seeds["seeds"] == [1, 2, 3] and len(seeds["values"]) == 3 and seeds["metric"] == "roc_auc"
+    assert seeds["spread"] == pytest.approx(max(seeds["values"]) - min(seeds["values"]), abs=1e-5)
+    assert report["decision"]["outcome"] == "PASS"
+    assert report["decision"]["difference"] > seeds["spread"]
+
+
+def test_a_gain_inside_the_seeds_spread_is_inconclusive(
+    tmp_path: Path, models: Models, compare_job: ModuleType
+) -> None:
+    """The champion is the challenger's own configuration with another seed: whatever the CI says (a margin of
+    -0.05 lets it pass), the gain is seed noise, and the seed check says so."""
+    root = with_training_data(
+        processing_layout(tmp_path, models.strong_reseeded, models.strong, models.holdout), models
+    )
+    arguments = ["--min-gain", "-0.05", *ARGS[2:], *seed_arguments(5, STRONG)]
+    assert compare_job.main(arguments, {"PROCESSING_ROOT": str(root)}) == 0
+    report = read_report(root)
+    decision, seeds = report["decision"], report["seed_check"]
+    assert abs(decision["difference"]) <= seeds["spread"], (decision, seeds)
+    assert decision["outcome"] == "INCONCLUSIVE"
+    assert "inside the spread of its own configuration retrained with 5 seeds" in decision["reason"]
+
+
+def test_the_seed_check_needs_the_challengers_hyperparameters(
+    tmp_path: Path, models: Models, compare_job: ModuleType
+) -> None:
+    root = with_training_data(processing_layout(tmp_path, models.weak, models.strong, models.holdout), models)
+    environ = {"PROCESSING_ROOT": str(root), "SAGEMAKER_BASE_DIR": str(tmp_path / "opt_ml")}
+    assert compare_job.main([*ARGS, "--seed-check-seeds", "3"], environ) == 1
+    assert "num_round is required" in (tmp_path / "opt_ml" / "output" / "message").read_text()

@@ -216,6 +216,9 @@ class Comparison(_Strict):
     alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05
     bootstrap_resamples: Annotated[int, Field(ge=100, le=100_000)] = 1000
     max_runtime_seconds: Annotated[int, Field(ge=60, le=24 * 3600)] = 3600
+    # Seed sensitivity: the job retrains the challenger's configuration with this many seeds, and a gain inside their
+    # spread (max - min of the primary metric) is INCONCLUSIVE, not PASS. None: not checked.
+    seed_check_seeds: Annotated[int, Field(ge=2, le=20)] | None = None
 
 
 class MinimumRows(_Strict):

@@ -209,6 +209,10 @@ class Comparison(Section):
     mcnemar_p_value: float | None = None
     delong_p_value: float | None = None
     holdout_rows: int | None = None
+    # The seed check (the catalog's seed_check_seeds): the primary metric of the challenger's configuration
+    # retrained with each seed, and their spread (max - min); a gain inside it is INCONCLUSIVE.
+    seed_spread: float | None = None
+    seed_values: list[float] = Field(default_factory=list)
     challenger_sha256: str | None = None  # the artifact the comparison evaluated; deployment must serve it
     report_uri: str | None = None
     plots: dict[str, str] = Field(default_factory=dict)

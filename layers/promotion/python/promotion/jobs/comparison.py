@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.events import MODEL_TAG, RELEASE_TAG
+from promotion.contract.hyperparameters import to_parameter_value
 from promotion.contract.job_image import Images
 from promotion.contract.names import comparison_job_name, job_environment, report_prefix
 from promotion.contract.state import Comparison, PipelineState, PromotionState, required
@@ -68,12 +69,18 @@ def comparison_request(
                 str(settings.bootstrap_resamples),
                 "--primary-metric",
                 settings.primary_metric,
+                *_seed_check_arguments(settings.seed_check_seeds, state),
             ],
         },
         "ProcessingInputs": [
             model_input("champion", champion_model_url, "/opt/ml/processing/input/champion"),
             model_input("challenger", challenger_model_url, "/opt/ml/processing/input/challenger"),
             model_input("holdout", settings.holdout_data, "/opt/ml/processing/input/holdout"),
+            *(
+                [model_input("train", catalog.training.train_data, "/opt/ml/processing/input/train")]
+                if settings.seed_check_seeds
+                else []
+            ),
         ],
         "ProcessingOutputConfig": {
             "Outputs": [
@@ -97,6 +104,18 @@ def comparison_request(
             {"Key": RELEASE_TAG, "Value": claim.release_id},
         ],
     }
+
+
+def _seed_check_arguments(seeds: int | None, state: PipelineState) -> list[str]:
+    """`--seed-check-seeds K` and the challenger's hyperparameters as training got them, one argument each (a
+    container argument is at most 256 characters)."""
+    if not seeds:
+        return []
+    candidate = required(state.validation.candidate if state.validation else None, "$.validation.candidate")
+    arguments = ["--seed-check-seeds", str(seeds)]
+    for name, value in sorted(candidate.hyperparameters.items()):
+        arguments += ["--hyperparameter", f"{name}={to_parameter_value(value)}"]
+    return arguments
 
 
 # What makes an existing processing job the comparison a release asked for: fields DescribeProcessingJob answers as
@@ -216,6 +235,8 @@ def check_comparison(sagemaker: Any, s3: Any, previous: Comparison) -> Compariso
         mcnemar_p_value=(statistics.get("mcnemar") or {}).get("p_value"),
         delong_p_value=(statistics.get("delong") or {}).get("p_value"),
         holdout_rows=(report.get("holdout") or {}).get("rows"),
+        seed_spread=(report.get("seed_check") or {}).get("spread"),
+        seed_values=list((report.get("seed_check") or {}).get("values") or []),
         challenger_sha256=((report.get("challenger") or {}).get("artifact") or {}).get("sha256"),
         report_uri=f"{output}/report.json",
         plots={key: f"{output}/{file}" for key, file in (report.get("plots") or {}).items()},

@@ -13,6 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
+from promotion.claim.store import query_partition
 from promotion.contract.hyperparameters import HyperparameterValue
 from promotion.core.errors import AuditRecordExists, aws_error_code
 
@@ -84,16 +85,6 @@ AUDIT_ATTRIBUTES = ("pk", "sk", "record")  # what `promote history` reads (and p
 def list_audit_records(dynamodb: Any, table: str, model: str) -> list[AuditRecord]:
     """Every audit record of a model, oldest release first (release ids sort by time). Strongly consistent: `promote
     rollback` picks the live release from this list, and a release published a moment ago must be on it."""
-    records: list[AuditRecord] = []
-    paginator = dynamodb.get_paginator("query")
-    for page in paginator.paginate(
-        TableName=table,
-        KeyConditionExpression="#pk = :pk AND begins_with(#sk, :release)",
-        ExpressionAttributeValues={":pk": {"S": f"MODEL#{model}"}, ":release": {"S": "RELEASE#"}},
-        ExpressionAttributeNames={"#pk": "pk", "#sk": "sk", "#record": "record"},
-        ProjectionExpression="#pk, #sk, #record",
-        Select="SPECIFIC_ATTRIBUTES",
-        ConsistentRead=True,
-    ):
-        records.extend(AuditRecord.model_validate(json.loads(item["record"]["S"])) for item in page.get("Items", []))
+    items = query_partition(dynamodb, table, model, ("pk", "sk", "record"), prefix="RELEASE#")
+    records = [AuditRecord.model_validate(json.loads(item["record"]["S"])) for item in items]
     return records

@@ -601,19 +601,9 @@ def _srm(observation: StageObservation, settings: GateSettings, look: int) -> Sr
     share = observation.challenger_share
     observed = n_b / total if total > 0 else None
     applicable = share < 1 and total > 0 and min(total * share, total * (1 - share)) >= SRM_MIN_EXPECTED
-    if not applicable:
-        return SrmCheck(
-            checked=False,
-            expected_challenger_share=share,
-            observed_challenger_share=observed,
-            chi_square=None,
-            p_value=None,
-            alpha=settings.srm_alpha,
-            alpha_this_look=srm_alpha_for_look(settings.srm_alpha, look),
-        )
-    statistic, p_value = srm_chi_square(n_a, n_b, share)
+    statistic, p_value = srm_chi_square(n_a, n_b, share) if applicable else (None, None)
     return SrmCheck(
-        checked=True,
+        checked=applicable,
         expected_challenger_share=share,
         observed_challenger_share=observed,
         chi_square=statistic,
