@@ -275,10 +275,14 @@ def up(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     gateway: Gateway | None = None
+    opened = None
     try:
         runtime.start()
         runtime.seed_champion(model)
-        gateway = Gateway(runtime, port=port)
+        try:
+            gateway = Gateway(runtime, port=port)
+        except OSError as error:  # the port is taken (another `up`?): its connection file stays as it is
+            raise _fail(f"cannot listen on 127.0.0.1:{port}: {error}; is another python -m local up running?") from None
         opened = gateway.start(connection)
         if not idle:
             runtime.send_event(document)
@@ -305,7 +309,8 @@ def up(
     finally:
         if gateway is not None:
             gateway.close()
-        connection.unlink(missing_ok=True)
+        if opened is not None:  # only the file this run wrote
+            connection.unlink(missing_ok=True)
         runtime.stop()
     typer.echo("local runtime stopped")
 

@@ -119,7 +119,10 @@ class Gateway:
         self._thread.start()
         connection = self.connection()
         connection_file.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(connection_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # A new file, owner-only, never through a link: an old file (or a link planted in its place) is removed
+        # first, so its permissions cannot carry over.
+        connection_file.unlink(missing_ok=True)
+        descriptor = os.open(connection_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as out:
             out.write(connection.model_dump_json(indent=2))
         return connection

@@ -551,6 +551,27 @@ def _tar_gz(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
+MAX_CONTAINER_ARGUMENTS = 256  # CreateProcessingJob: AppSpecification.ContainerArguments, at most 256 items
+MAX_CONTAINER_ARGUMENT_LENGTH = 256  # of at most 256 characters each (moto checks neither)
+
+
+def _require_argument_limits(arguments: list[str]) -> None:
+    from moto.sagemaker.exceptions import ValidationError
+
+    if len(arguments) > MAX_CONTAINER_ARGUMENTS:
+        raise ValidationError(
+            message="1 validation error detected: Value at 'appSpecification.containerArguments' failed to satisfy "
+            f"constraint: Member must have length less than or equal to {MAX_CONTAINER_ARGUMENTS}"
+        )
+    for argument in arguments:
+        if len(argument) > MAX_CONTAINER_ARGUMENT_LENGTH:
+            raise ValidationError(
+                message=f"1 validation error detected: Value '{argument[:60]}...' at "
+                "'appSpecification.containerArguments' failed to satisfy constraint: Member must satisfy constraint: "
+                f"[Member must have length less than or equal to {MAX_CONTAINER_ARGUMENT_LENGTH}]"
+            )
+
+
 def _patch(originals: dict[str, Any]) -> None:
     from moto.sagemaker.models import SageMakerModelBackend
 
@@ -589,6 +610,8 @@ def _patch(originals: dict[str, Any]) -> None:
                 "Processing job names must be unique within an AWS account and region, and a processing job with "
                 f"this name already exists ({self.processing_jobs[name].arn})"
             )
+        if HOOKS.current is not None:
+            _require_argument_limits((kwargs.get("app_specification") or {}).get("ContainerArguments") or [])
         job = originals["create_processing_job"](self, *args, **kwargs)
         if HOOKS.current is not None:
             HOOKS.current.run_processing(job)

@@ -21,6 +21,8 @@ from botocore.awsrequest import AWSResponse
 from promote.wire import TOKEN_HEADER, Caller, Connection, ForwardedAnswer, ForwardedCall, decode, encode
 
 DEFAULT_CONNECTION = Path(".promote-local.json")
+# Straight to 127.0.0.1, never through the machine's HTTP(S)_PROXY: the calls carry the connection's secret.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _PARAMS = "promote_local_params"
 
 
@@ -61,7 +63,7 @@ class Forwarder:
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as reply:
+            with _DIRECT.open(request, timeout=self.timeout_s) as reply:
                 body = reply.read()
         except urllib.error.HTTPError as refused:  # the gateway refused the call itself (bad token, bad caller)
             raise LocalUnavailable(refused.read().decode(errors="replace") or str(refused)) from None
@@ -70,6 +72,9 @@ class Forwarder:
                 f"the local runtime at {self.connection.url} does not answer ({error}); is python -m local up running?"
             ) from None
         answer = ForwardedAnswer.model_validate_json(body)
+        # The runtime's client already ran botocore's after-call handlers on this answer (S3 listings' URL-decoded
+        # keys): the flag that would make this client decode them a second time is cleared.
+        context.pop("encoding_type_auto_set", None)
         headers = answer.parsed.get("ResponseMetadata", {}).get("HTTPHeaders", {})
         http = AWSResponse(url=self.connection.url, status_code=answer.status, headers=headers, raw=None)
         return http, decode(answer.parsed)

@@ -195,7 +195,8 @@ def run(args: argparse.Namespace, layout: ProcessingLayout) -> dict[str, Any]:
     timings["statistics"] = time.perf_counter() - started
 
     spread = None
-    if args.seed_check_seeds:
+    # Only a PASS can turn out to be seed noise: a FAIL or an INCONCLUSIVE stands without K more trainings.
+    if args.seed_check_seeds and decision.outcome == "PASS":
         started = time.perf_counter()
         params, num_round = parse_hyperparameter_pairs(args.hyperparameters)
         spread = seed_spread(

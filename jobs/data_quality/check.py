@@ -6,7 +6,9 @@ to train and compare on, before the production pipeline starts.
     output/report.json                                 every finding, the failures first, and whether all passed
     output/profile.json                                this training data's profile (the next promotion's reference)
 
-Arguments: ``--thresholds JSON`` (the catalog's data_quality limits), ``--feature-names a,b,...`` (optional).
+Arguments: ``--limit NAME=JSON`` per limit of the catalog's data_quality (repeated), ``--feature NAME`` per feature
+in the CSV's order after the label (repeated; optional). One value per argument: SageMaker takes at most 256
+characters per container argument.
 
 Exit status 0 whatever the verdict (it is in the report); 1 on an error and 2 on bad arguments, with the reason in
 ``/opt/ml/output/message`` (SageMaker's ExitMessage of a processing job).
@@ -31,10 +33,22 @@ from promotion_ml.quality import CHANNELS, Thresholds, check_data
 from promotion_ml.runtime import ProcessingLayout, write_failure
 
 
+def _limit(text: str) -> tuple[str, Any]:
+    name, separator, value = text.partition("=")
+    if not separator or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=JSON")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--thresholds", type=json.loads, default={}, help="the catalog's data_quality limits (JSON)")
-    parser.add_argument("--feature-names", "--feature_names", default="", help="comma-separated feature names")
+    parser.add_argument(
+        "--limit", dest="limits", action="append", default=[], type=_limit, metavar="NAME=JSON", help="one limit"
+    )
+    parser.add_argument("--feature", dest="features", action="append", default=[], help="one feature name, in order")
     return parser
 
 
@@ -42,8 +56,9 @@ def run(args: argparse.Namespace, layout: ProcessingLayout) -> dict[str, Any]:
     folders = {c: layout.input_dir / c for c in CHANNELS if (layout.input_dir / c).is_dir()}
     reference_path = layout.input_dir / "reference" / "profile.json"
     reference = json.loads(reference_path.read_text(encoding="utf-8")) if reference_path.is_file() else None
-    names = [n for n in args.feature_names.split(",") if n] or None
-    report, train_profile = check_data(folders, Thresholds.from_mapping(args.thresholds), reference, names)
+    report, train_profile = check_data(
+        folders, Thresholds.from_mapping(dict(args.limits)), reference, args.features or None
+    )
     layout.output_dir.mkdir(parents=True, exist_ok=True)
     (layout.output_dir / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", "utf-8")
     if train_profile is not None:

@@ -106,6 +106,12 @@ def read_channel(folder: Path, channel: str, expected_columns: int | None) -> Ta
     bad_width: tuple[str, int, int] | None = None
     bad_value: tuple[str, int, int, str] | None = None
     for file in files:
+        fast = _load_clean(file, width)
+        if fast is not None:
+            width = width or int(fast.shape[1])
+            widths[width] = widths.get(width, 0) + int(fast.shape[0])
+            blocks.append(fast)
+            continue
         with file.open(newline="", encoding="utf-8", errors="replace") as handle:
             for number, record in enumerate(csv.reader(handle), start=1):
                 if not record:
@@ -165,6 +171,21 @@ def read_channel(folder: Path, channel: str, expected_columns: int | None) -> Ta
     if not rows:
         return Table(np.empty((0, expected_columns or 0)), findings, 0)
     return Table(np.concatenate(blocks), findings, rows)
+
+
+def _load_clean(file: Path, width: int | None) -> NDArray[np.float64] | None:
+    """A file every field of which is a number, with `width` fields per row, read by numpy's C parser (a tenth of the
+    time and memory of reading field by field); None for anything else (empty fields, text, ragged rows, an empty
+    file), which read_channel then reads field by field to name the first problem."""
+    if file.stat().st_size == 0:
+        return None
+    try:
+        table = np.loadtxt(file, delimiter=",", dtype=np.float64, ndmin=2)
+    except ValueError:
+        return None
+    if table.shape[0] == 0 or (width is not None and table.shape[1] != width) or np.isnan(table).any():
+        return None
+    return table
 
 
 def _cuts(values: NDArray[np.float64], bins: int) -> list[float]:
@@ -265,7 +286,16 @@ def check_channel(
     if reference is not None and channel in SHIFT_CHANNELS:
         for index, name in enumerate(names[1:], start=1):
             known = reference.get("features", {}).get(name)
-            if known is None:
+            if known is None:  # a feature the champion's data did not have (added, or renamed): said, not skipped
+                findings.append(
+                    Finding(
+                        "shift.unmeasured",
+                        channel,
+                        name,
+                        True,
+                        detail="not measured: the champion's training data profile has no such feature",
+                    )
+                )
                 continue
             psi = population_stability_index(known["shares"], _shares(table.values[:, index], known["cuts"]))
             findings.append(

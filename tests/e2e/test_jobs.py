@@ -132,3 +132,25 @@ def test_a_job_name_is_used_once_as_sagemaker_allows(runtime: LocalRuntime) -> N
         )
     assert refused.value.response["Error"]["Code"] == "ResourceInUse"
     assert "Training job names must be unique within an AWS account and region" in str(refused.value)
+
+
+def test_container_arguments_past_sagemakers_limits_are_refused(runtime: LocalRuntime) -> None:
+    """CreateProcessingJob takes at most 256 container arguments of at most 256 characters each (moto takes any):
+    the local runtime refuses more, as SageMaker does, so a request that would fail on AWS fails here."""
+    sagemaker = runtime.clients.sagemaker
+
+    def create(name: str, arguments: list[str]) -> None:
+        sagemaker.create_processing_job(
+            ProcessingJobName=name,
+            RoleArn="arn:aws:iam::123456789012:role/anything",
+            AppSpecification={"ImageUri": "img", "ContainerArguments": arguments},
+            ProcessingResources={
+                "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30}
+            },
+        )
+
+    for name, arguments in (("too-long", ["x" * 257]), ("too-many", ["a"] * 257)):
+        with pytest.raises(ClientError) as refused:
+            create(name, arguments)
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
+        assert "appSpecification.containerArguments" in str(refused.value)

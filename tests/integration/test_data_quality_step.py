@@ -81,7 +81,9 @@ def test_the_job_reads_every_channel_and_the_reference(
         "reference": f"s3://{CONFIG_BUCKET}/{key}",
     }
     arguments = job["AppSpecification"]["ContainerArguments"]
-    assert json.loads(arguments[arguments.index("--thresholds") + 1])["max_psi"] == 0.25
+    assert "max_psi=0.25" in arguments and all(len(argument) <= 256 for argument in arguments)
+    features = [arguments[i + 1] for i, argument in enumerate(arguments) if argument == "--feature"]
+    assert features == catalog.data_quality.feature_names if catalog.data_quality else []
 
 
 def test_a_catalog_without_the_gate_passes_at_once(

@@ -97,7 +97,8 @@ def test_the_entry_point_writes_the_report_and_the_profile(tmp_path: Path, champ
     write_splits(root / "input", seed=3, **SIZES)
     (root / "input" / "reference").mkdir()
     (root / "input" / "reference" / "profile.json").write_text(json.dumps(champion_profile))
-    arguments = ["--thresholds", json.dumps({"max_psi": 0.2}), "--feature-names", ",".join(NAMES)]
+    arguments = ["--limit", "max_psi=0.2", "--limit", 'min_rows={"train": 100, "validation": 10, "holdout": 100}']
+    arguments += [item for name in NAMES for item in ("--feature", name)]
     done = subprocess.run(
         [sys.executable, str(CHECK_SCRIPT), *arguments],
         env={"PROCESSING_ROOT": str(root), "SAGEMAKER_BASE_DIR": str(tmp_path), "PYTHONPATH": str(JOBS)},
@@ -108,6 +109,7 @@ def test_the_entry_point_writes_the_report_and_the_profile(tmp_path: Path, champ
     assert done.returncode == 0, done.stderr
     report = json.loads((root / "output" / "report.json").read_text())
     assert report["passed"] and report["thresholds"]["max_psi"] == 0.2
+    assert report["thresholds"]["min_rows"] == {"train": 100, "validation": 10, "holdout": 100}
     assert report["reference"] == "the champion's training data profile"
     assert json.loads((root / "output" / "profile.json").read_text())["features"].keys() == set(NAMES)
     assert "data quality: PASS" in done.stdout
@@ -115,7 +117,7 @@ def test_the_entry_point_writes_the_report_and_the_profile(tmp_path: Path, champ
 
 def test_bad_arguments_are_the_jobs_exit_message(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, str(CHECK_SCRIPT), "--thresholds", "{not json"],
+        [sys.executable, str(CHECK_SCRIPT), "--limit", "max_psi={not json"],
         env={"PROCESSING_ROOT": str(tmp_path / "p"), "SAGEMAKER_BASE_DIR": str(tmp_path), "PYTHONPATH": str(JOBS)},
         capture_output=True,
         text=True,
@@ -131,3 +133,31 @@ def test_psi_is_zero_for_the_same_shares_and_grows_with_the_shift() -> None:
     moved = [0.05] * 5 + [0.15] * 5
     assert 0 < population_stability_index(same, moved) < population_stability_index(same, [0.01] * 9 + [0.91])
     assert np.isfinite(population_stability_index(same, [0.0] * 9 + [1.0]))  # an empty bin is floored
+
+
+def test_a_feature_the_champions_profile_lacks_is_said_to_be_unmeasured(
+    tmp_path: Path, champion_profile: dict[str, Any]
+) -> None:
+    write_splits(tmp_path, seed=2, **SIZES)
+    older = {**champion_profile, "features": {k: v for k, v in champion_profile["features"].items() if k != "amount"}}
+    report, _ = check_data(channels(tmp_path), Thresholds(), older, NAMES)
+    unmeasured = [(f["channel"], f["column"]) for f in report["findings"] if f["check"] == "shift.unmeasured"]
+    assert unmeasured == [("train", "amount"), ("holdout", "amount")]
+    assert report["passed"]
+
+
+def test_clean_files_and_broken_files_read_the_same_rows(tmp_path: Path) -> None:
+    """A clean file goes through numpy's parser, a file with an empty field through the field-by-field reader:
+    both give the same numbers."""
+    from promotion_ml.quality import read_channel
+
+    write_splits(tmp_path, seed=4, **SIZES)
+    clean = read_channel(tmp_path / "train", "train", len(NAMES) + 1)
+    path = tmp_path / "train" / "train.csv"
+    lines = path.read_text().splitlines()
+    fields = lines[0].split(",")
+    fields[3] = ""
+    path.write_text("\n".join([",".join(fields), *lines[1:]]) + "\n")
+    broken = read_channel(tmp_path / "train", "train", len(NAMES) + 1)
+    assert clean.rows == broken.rows == SIZES["n_train"]
+    assert np.isnan(broken.values[0, 3]) and np.array_equal(clean.values[1:], broken.values[1:])

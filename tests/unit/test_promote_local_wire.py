@@ -47,6 +47,8 @@ class StandInPeople:
             )
         if operation == "get_item":
             raise RuntimeError("a bug")
+        if operation == "list_objects_v2":  # as the runtime's client leaves it: keys already URL-decoded
+            return {"EncodingType": "url", "Contents": [{"Key": "reports/a%2Bb.json"}], "KeyCount": 1}
         return {"CreationTime": WHEN}
 
 
@@ -151,3 +153,24 @@ def test_an_operator_of_any_model_gets_the_operators_policy() -> None:
     assert people.resolve(Caller(identity="PlatformOnCall/omar@example.com")).kind == "operator"
     assert people.resolve(Caller(identity="PlatformOnCall/someone")).kind is None
     assert people.resolve(Caller(identity="alice@example.com", policy="none")).kind is None
+
+
+def test_an_old_connection_file_does_not_lend_its_permissions(tmp_path: Path) -> None:
+    old = tmp_path / "up.json"
+    old.write_text("{}")
+    old.chmod(0o644)
+    opened = Gateway(StandInRuntime(), port=0)  # type: ignore[arg-type]
+    try:
+        opened.start(old)
+        assert old.stat().st_mode & 0o077 == 0
+        assert read_connection(old).url == opened.url
+    finally:
+        opened.close()
+
+
+def test_an_s3_listing_is_decoded_once(gateway: Any) -> None:
+    """botocore URL-decodes the keys of a listing it asked to be URL-encoded: the runtime's client did; this one
+    must not again (a key with a literal %2B stays as it is)."""
+    _, _, connection = gateway
+    listed = client(connection, "s3", "omar@example.com").list_objects_v2(Bucket="bucket", Prefix="reports/")
+    assert [item["Key"] for item in listed["Contents"]] == ["reports/a%2Bb.json"]

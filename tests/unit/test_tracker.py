@@ -72,3 +72,24 @@ def test_a_retry_updates_the_releases_run_and_keeps_its_params() -> None:
     search = next(body for path, body in rest.calls if path == "runs/search")
     assert search["filter"] == "tags.`promotion.release_id` = 'r1' and tags.`promotion.model` = 'fraud-detection'"
     assert [body["status"] for path, body in rest.calls if path == "runs/update"] == ["FINISHED", "FINISHED"]
+
+
+def test_a_query_is_encoded_as_sigv4_signs_it_and_a_spent_budget_sends_nothing() -> None:
+    import pytest
+
+    from promotion.result.tracker import TrackerUnavailable
+
+    seen: list[str] = []
+
+    def signer(method: str, url: str, body: bytes | None, headers: dict[str, str]) -> dict[str, str]:
+        seen.append(url)
+        return headers
+
+    rest = MlflowRest("http://127.0.0.1:9", signer, timeout=1)  # nothing listens on port 9
+    with pytest.raises(TrackerUnavailable):
+        rest.call("GET", "experiments/get-by-name", experiment_name="fraud promotions")
+    assert seen == ["http://127.0.0.1:9/api/2.0/mlflow/experiments/get-by-name?experiment_name=fraud%20promotions"]
+    spent = MlflowRest("http://127.0.0.1:9", signer, budget_s=0)
+    with pytest.raises(TrackerUnavailable, match="time budget ran out before runs/create"):
+        spent.call("POST", "runs/create", {})
+    assert len(seen) == 1

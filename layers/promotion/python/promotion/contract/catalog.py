@@ -7,6 +7,7 @@ training, comparison and rollout settings) lives here, so a second model is a se
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -227,6 +228,9 @@ class MinimumRows(_Strict):
     holdout: Annotated[int, Field(ge=1)] = 1000
 
 
+MAX_DATA_QUALITY_FEATURES = 100
+
+
 class DataQuality(_Strict):
     """The data-quality gate (jobs/data_quality/check.py, a processing job right after the approval and before
     anything in production is written): the training, validation and holdout data checked for schema, rows, nulls,
@@ -252,6 +256,11 @@ class DataQuality(_Strict):
     def _rates(self) -> DataQuality:
         if self.min_positive_rate > self.max_positive_rate:
             raise ValueError("data_quality.min_positive_rate is above max_positive_rate")
+        # The job gets one container argument per value: SageMaker takes at most 256, of at most 256 characters.
+        if self.feature_names is not None and len(self.feature_names) > MAX_DATA_QUALITY_FEATURES:
+            raise ValueError(f"data_quality.feature_names lists more than {MAX_DATA_QUALITY_FEATURES} features")
+        if len(json.dumps(self.label_values)) > 200:
+            raise ValueError("data_quality.label_values is longer than 200 characters as JSON")
         return self
 
     def thresholds(self) -> dict[str, Any]:

@@ -74,9 +74,7 @@ def data_quality_request(
         channels["holdout"] = catalog.comparison.holdout_data
     if reference_uri is not None:
         channels["reference"] = reference_uri
-    arguments = ["--thresholds", json.dumps(settings.thresholds(), sort_keys=True)]
-    if settings.feature_names:
-        arguments += ["--feature-names", ",".join(settings.feature_names)]
+    arguments = job_arguments(settings.thresholds(), settings.feature_names)
     return {
         "ProcessingJobName": data_quality_job_name(claim.model, claim.release_id),
         "RoleArn": role_arn,
@@ -116,6 +114,15 @@ def data_quality_request(
         "Environment": job_environment(claim.model, claim.release_id),
         "Tags": [{"Key": MODEL_TAG, "Value": claim.model}, {"Key": RELEASE_TAG, "Value": claim.release_id}],
     }
+
+
+def job_arguments(limits: dict[str, Any], feature_names: list[str] | None) -> list[str]:
+    """`--limit name=<json>` per limit and `--feature name` per feature: SageMaker takes at most 256 container
+    arguments of at most 256 characters each (the catalog keeps both within), so nothing is joined into one."""
+    arguments = [item for name, value in sorted(limits.items()) for item in ("--limit", f"{name}={json.dumps(value)}")]
+    for name in feature_names or []:
+        arguments += ["--feature", name]
+    return arguments
 
 
 IDENTITY: tuple[tuple[str, ...], ...] = (("RoleArn",), ("AppSpecification", "ImageUri"), ("Environment",))
@@ -170,6 +177,9 @@ def check_data_quality(sagemaker: Any, s3: Any, previous: DataQuality) -> DataQu
     reference = previous.reference_release
     compared = f"against release {reference}'s training data" if reference else "without a reference profile"
     checked = len(report.get("findings", []))
+    unmeasured = sorted({f["column"] for f in report.get("findings", []) if f.get("check") == "shift.unmeasured"})
+    if unmeasured and reference:
+        compared += f"; not in that profile, so not measured: {', '.join(unmeasured)}"
     if failures:
         listed = "; ".join(failures[:5])
         more = f" and {len(failures) - 5} more" if len(failures) > 5 else ""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,7 +30,10 @@ from promotion.core.errors import PromotionError
 MANAGED_PREFIX = "arn:aws:sagemaker:"
 SIGNING_NAME = "sagemaker-mlflow"
 MAX_VALUE = 5000  # MLflow keeps params up to 6,000 characters and tags up to 8,000: stay under both
-TIMEOUT_SECONDS = 10
+# PublishResult has 60 s and its own work comes first: each call waits at most 5 s, and the record gives up once 25 s
+# are spent (the outcome stands; tracking_error says so).
+TIMEOUT_SECONDS = 5
+BUDGET_SECONDS = 25.0
 
 Signer = Callable[[str, str, bytes | None, dict[str, str]], dict[str, str]]
 
@@ -59,8 +63,15 @@ def sigv4_signer(session: Any, region: str) -> Signer:
 class MlflowRest:
     """The few calls of MLflow's REST API (2.0) a promotion record needs."""
 
-    def __init__(self, base_url: str, signer: Signer | None = None, timeout: float = TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        signer: Signer | None = None,
+        timeout: float = TIMEOUT_SECONDS,
+        budget_s: float = BUDGET_SECONDS,
+    ) -> None:
         self.base_url, self.signer, self.timeout = base_url.rstrip("/"), signer, timeout
+        self.deadline = time.monotonic() + budget_s
 
     @classmethod
     def connect(cls, uri: str, sagemaker: Any = None, session: Any = None) -> MlflowRest:
@@ -74,16 +85,19 @@ class MlflowRest:
         return cls(uri)
 
     def call(self, method: str, path: str, body: Mapping[str, Any] | None = None, **query: str) -> dict[str, Any]:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TrackerUnavailable(f"MLflow at {self.base_url}: the record's time budget ran out before {path}")
         url = f"{self.base_url}/api/2.0/mlflow/{path}"
         if query:
-            url += "?" + urllib.parse.urlencode(query)
+            url += "?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote)  # %20, as SigV4 signs it
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"}
         if self.signer is not None:
             headers = self.signer(method, url, data, headers)
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
+            with urllib.request.urlopen(request, timeout=min(self.timeout, left)) as reply:
                 return dict(json.loads(reply.read() or b"{}"))
         except urllib.error.HTTPError as error:
             answer = error.read().decode(errors="replace")[:500]
@@ -167,8 +181,18 @@ def record_promotion(rest: MlflowRest, experiment: str, record: Mapping[str, Any
         params = {k: v for k, v in record["params"].items() if k not in logged}  # MLflow refuses changing a param
     else:
         name = f"{tags['promotion.model']}/{tags['promotion.release_id']}"
+        # The release's tags go with the run's creation: a retry after a timeout between this call and log-batch
+        # must find the run by them, not create another.
+        identity = {k: tags[k] for k in ("promotion.release_id", "promotion.model")}
         created = rest.call(
-            "POST", "runs/create", {"experiment_id": experiment_id, "run_name": name, "start_time": millis}
+            "POST",
+            "runs/create",
+            {
+                "experiment_id": experiment_id,
+                "run_name": name,
+                "start_time": millis,
+                "tags": [{"key": k, "value": v} for k, v in identity.items()],
+            },
         )
         run_id = str(created["run"]["info"]["run_id"])
         params = dict(record["params"])
