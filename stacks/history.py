@@ -52,7 +52,7 @@ def worst_case(catalog: ModelCatalog) -> HistoryBudget:
         ),
         # The jobs and the endpoint changes are waited for by callback (promotion.jobs.callbacks): one visit each,
         # however long SageMaker takes.
-        "training and comparison": (2 * CALLBACK_TASK + FLOW, "(fixed)"),
+        "data quality, training and comparison": (3 * CALLBACK_TASK + FLOW, "(fixed)"),
         "end": (TASK + TASK + FLOW + 2, "(fixed)"),  # Rollback or RetireChampion, PublishResult, Outcome, start/end
     }
     rollout = catalog.rollout

@@ -14,7 +14,7 @@ def test_the_shipped_catalog_fits_with_room(catalog: ModelCatalog) -> None:
     assert 5_000 < totals[catalog.id] < HISTORY_LIMIT
     # The jobs are waited for by callback: one task visit each, however long the catalog lets them run.
     phases = worst_case(catalog).phases
-    assert phases["training and comparison"][0] == 2 * 6 + 2
+    assert phases["data quality, training and comparison"][0] == 3 * 6 + 2
     longest = catalog.model_copy(
         update={
             "training": catalog.training.model_copy(update={"max_runtime_seconds": 28 * 24 * 3600}),
