@@ -26,7 +26,6 @@ import os
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ if importlib.util.find_spec("promotion_ml") is None:
 from promotion_ml import evaluation
 from promotion_ml.artifacts import load_booster, model_source, predict_scores, sha256_of
 from promotion_ml.data import read_xgboost_csv
-from promotion_ml.runtime import ProcessingLayout, write_failure
+from promotion_ml.runtime import ProcessingLayout, run_processing_job
 from promotion_ml.seeds import parse_hyperparameter_pairs, seed_spread, within_seed_noise
 from promotion_ml.stats import compare_models, decide
 
@@ -250,28 +249,22 @@ def run(args: argparse.Namespace, layout: ProcessingLayout) -> dict[str, Any]:
     return report
 
 
-def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Run the job; the exit status says whether it ran, not what it decided."""
-    layout = ProcessingLayout.from_environ(os.environ if environ is None else environ)
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        if args.interval_method == "delong" and args.primary_metric != "roc_auc":
-            parser.error("--interval-method delong needs --primary-metric roc_auc")
-    except SystemExit as stop:  # argparse has printed the usage and the error
-        if stop.code in (0, None):
-            return 0
-        write_failure(layout.message_path, "invalid arguments; see the job's log for the usage")
-        return 2
-    try:
-        report = run(args, layout)
-    except Exception as error:  # every failure must reach the exit message
-        traceback.print_exc()
-        write_failure(layout.message_path, f"{type(error).__name__}: {error}")
-        return 1
+    args = parser.parse_args(argv)
+    if args.interval_method == "delong" and args.primary_metric != "roc_auc":
+        parser.error("--interval-method delong needs --primary-metric roc_auc")
+    return args
+
+
+def _summarize(report: Mapping[str, Any]) -> None:
     decision = report["decision"]
     print(f"decision: {decision['outcome']}: {decision['reason']}", flush=True)
-    return 0
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run the job; the exit status says whether it ran, not what it decided."""
+    return run_processing_job(lambda: _parse(argv), run, _summarize, os.environ if environ is None else environ)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ import importlib.util
 import json
 import os
 import sys
-import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ if importlib.util.find_spec("promotion_ml") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from promotion_ml.quality import CHANNELS, Thresholds, check_data
-from promotion_ml.runtime import ProcessingLayout, write_failure
+from promotion_ml.runtime import ProcessingLayout, run_processing_job
 
 
 def _limit(text: str) -> tuple[str, Any]:
@@ -66,26 +65,18 @@ def run(args: argparse.Namespace, layout: ProcessingLayout) -> dict[str, Any]:
     return report
 
 
-def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    layout = ProcessingLayout.from_environ(os.environ if environ is None else environ)
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as stop:
-        if stop.code in (0, None):
-            return 0
-        write_failure(layout.message_path, "invalid arguments; see the job's log for the usage")
-        return 2
-    try:
-        report = run(args, layout)
-    except Exception as error:  # every failure must reach the exit message
-        traceback.print_exc()
-        write_failure(layout.message_path, f"{type(error).__name__}: {error}")
-        return 1
+def _summarize(report: Mapping[str, Any]) -> None:
     failures = report["failures"]
     print(f"data quality: {'PASS' if not failures else 'FAIL'}; {len(failures)} failed checks", flush=True)
     for failure in failures[:20]:
         print(f"  {failure['sentence']}", flush=True)
-    return 0
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run the job; the exit status says whether it ran, not what it found."""
+    return run_processing_job(
+        lambda: build_parser().parse_args(argv), run, _summarize, os.environ if environ is None else environ
+    )
 
 
 if __name__ == "__main__":

@@ -8,9 +8,13 @@ Every path can be moved, so the same entry points run on SageMaker and in a temp
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+import traceback
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
 DEFAULT_BASE_DIR = "/opt/ml"
@@ -83,3 +87,30 @@ def write_failure(path: Path, message: str) -> None:
         path.write_text(message, encoding="utf-8")
     except OSError as error:
         print(f"could not write the failure reason to {path}: {error}", file=sys.stderr)
+
+
+def run_processing_job(
+    parse: Callable[[], T],
+    run: Callable[[T, ProcessingLayout], Mapping[str, Any]],
+    summarize: Callable[[Mapping[str, Any]], None],
+    environ: Mapping[str, str],
+) -> int:
+    """A processing entry point's main: its exit status says whether it ran, not what it found. Bad arguments exit 2
+    and any error 1, each with the reason in the exit message (SageMaker's ExitMessage); argparse has printed the
+    usage, the traceback goes to the job's log."""
+    layout = ProcessingLayout.from_environ(environ)
+    try:
+        args = parse()
+    except SystemExit as stop:
+        if stop.code in (0, None):
+            return 0
+        write_failure(layout.message_path, "invalid arguments; see the job's log for the usage")
+        return 2
+    try:
+        report = run(args, layout)
+    except Exception as error:  # every failure must reach the exit message
+        traceback.print_exc()
+        write_failure(layout.message_path, f"{type(error).__name__}: {error}")
+        return 1
+    summarize(report)
+    return 0

@@ -18,6 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from local.paths import ROOT
+from local.reporting import RunResult
 from local.runtime import LocalRuntime
 from tests.e2e.conftest import event, world
 
@@ -75,16 +76,21 @@ def template_recording_to(uri: str, folder: Path) -> Path:
     return path
 
 
-def test_every_promotion_is_a_run_in_the_tracking_server(synthesized: Path, tmp_path: Path, mlflow_server: str) -> None:
+def promote_recording_to(uri: str, synthesized: Path, tmp_path: Path) -> RunResult:
+    """A promotion of the shared event on the stack whose PublishResult records to `uri`."""
     runtime = LocalRuntime(
         synthesized,
         synth=False,
-        template=template_recording_to(mlflow_server, tmp_path),
+        template=template_recording_to(uri, tmp_path),
         world=world(),
         reports_dir=tmp_path / "reports",
     )
     with runtime:
-        result = runtime.run(event(), seed=True)
+        return runtime.run(event(), seed=True)
+
+
+def test_every_promotion_is_a_run_in_the_tracking_server(synthesized: Path, tmp_path: Path, mlflow_server: str) -> None:
+    result = promote_recording_to(mlflow_server, synthesized, tmp_path)
     assert result.outcome == "PROMOTED", result.cause
     published = result.output["result"]
     assert published["tracking_error"] is None
@@ -112,15 +118,7 @@ def test_every_promotion_is_a_run_in_the_tracking_server(synthesized: Path, tmp_
 
 def test_a_tracking_server_that_does_not_answer_leaves_the_outcome_as_it_is(synthesized: Path, tmp_path: Path) -> None:
     down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    runtime = LocalRuntime(
-        synthesized,
-        synth=False,
-        template=template_recording_to(down, tmp_path),
-        world=world(),
-        reports_dir=tmp_path / "reports",
-    )
-    with runtime:
-        result = runtime.run(event(), seed=True)
+    result = promote_recording_to(down, synthesized, tmp_path)
     assert result.outcome == "PROMOTED", result.cause
     published = result.output["result"]
     assert published["tracking_run_id"] is None

@@ -9,6 +9,7 @@ S3 under the release's report prefix.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -18,7 +19,7 @@ from promotion.contract.events import MODEL_TAG, RELEASE_TAG
 from promotion.contract.hyperparameters import to_parameter_value
 from promotion.contract.job_image import Images
 from promotion.contract.names import comparison_job_name, job_environment, report_prefix
-from promotion.contract.state import Comparison, PipelineState, PromotionState, required
+from promotion.contract.state import ClaimedPromotion, Comparison, PipelineState, PromotionState, required
 from promotion.core.errors import CatalogError, JobNotOurs, PromotionError
 from promotion.jobs.training import require_same_job
 
@@ -47,40 +48,64 @@ def comparison_request(
     claim = state.claim
     challenger_model_url = required(state.pipeline.model_data_url, "$.pipeline.model_data_url")
 
-    def model_input(name: str, uri: str, local: str) -> dict[str, Any]:
-        return {
-            "InputName": name,
-            "S3Input": {"S3Uri": uri, "LocalPath": local, "S3DataType": "S3Prefix", "S3InputMode": "File"},
-        }
+    inputs = {"champion": champion_model_url, "challenger": challenger_model_url, "holdout": settings.holdout_data}
+    if settings.seed_check_seeds:
+        inputs["train"] = catalog.training.train_data
+    return processing_request(
+        state.claim,
+        name=comparison_job_name(claim.model, claim.release_id),
+        role_arn=role_arn,
+        image=images.resolve(settings.image),
+        entrypoint=ENTRYPOINT,
+        arguments=[
+            "--min-gain",
+            str(settings.min_gain),
+            "--alpha",
+            str(settings.alpha),
+            "--bootstrap-resamples",
+            str(settings.bootstrap_resamples),
+            "--primary-metric",
+            settings.primary_metric,
+            *_seed_check_arguments(settings.seed_check_seeds, state),
+        ],
+        inputs=inputs,
+        output_uri=f"s3://{bucket}/{report_prefix(claim.model, claim.release_id)}comparison",
+        instance_type=settings.instance_type,
+        max_runtime_seconds=settings.max_runtime_seconds,
+    )
 
-    output_uri = f"s3://{bucket}/{report_prefix(claim.model, claim.release_id)}comparison"
+
+def processing_request(
+    claim: ClaimedPromotion,
+    *,
+    name: str,
+    role_arn: str,
+    image: str,
+    entrypoint: list[str],
+    arguments: list[str],
+    inputs: Mapping[str, str],
+    output_uri: str,
+    instance_type: str,
+    max_runtime_seconds: int,
+) -> dict[str, Any]:
+    """A release's CreateProcessingJob request (the comparison, the data-quality check): each input an S3 prefix
+    at /opt/ml/processing/input/<name>, /opt/ml/processing/output uploaded to `output_uri` when the job ends, the
+    release in its environment and tags."""
     return {
-        "ProcessingJobName": comparison_job_name(claim.model, claim.release_id),
+        "ProcessingJobName": name,
         "RoleArn": role_arn,
-        "AppSpecification": {
-            "ImageUri": images.resolve(settings.image),
-            "ContainerEntrypoint": ENTRYPOINT,
-            "ContainerArguments": [
-                "--min-gain",
-                str(settings.min_gain),
-                "--alpha",
-                str(settings.alpha),
-                "--bootstrap-resamples",
-                str(settings.bootstrap_resamples),
-                "--primary-metric",
-                settings.primary_metric,
-                *_seed_check_arguments(settings.seed_check_seeds, state),
-            ],
-        },
+        "AppSpecification": {"ImageUri": image, "ContainerEntrypoint": entrypoint, "ContainerArguments": arguments},
         "ProcessingInputs": [
-            model_input("champion", champion_model_url, "/opt/ml/processing/input/champion"),
-            model_input("challenger", challenger_model_url, "/opt/ml/processing/input/challenger"),
-            model_input("holdout", settings.holdout_data, "/opt/ml/processing/input/holdout"),
-            *(
-                [model_input("train", catalog.training.train_data, "/opt/ml/processing/input/train")]
-                if settings.seed_check_seeds
-                else []
-            ),
+            {
+                "InputName": input_name,
+                "S3Input": {
+                    "S3Uri": uri,
+                    "LocalPath": f"/opt/ml/processing/input/{input_name}",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                },
+            }
+            for input_name, uri in inputs.items()
         ],
         "ProcessingOutputConfig": {
             "Outputs": [
@@ -95,9 +120,9 @@ def comparison_request(
             ]
         },
         "ProcessingResources": {
-            "ClusterConfig": {"InstanceCount": 1, "InstanceType": settings.instance_type, "VolumeSizeInGB": 30}
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": instance_type, "VolumeSizeInGB": 30}
         },
-        "StoppingCondition": {"MaxRuntimeInSeconds": settings.max_runtime_seconds},
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
         "Environment": job_environment(claim.model, claim.release_id),
         "Tags": [
             {"Key": MODEL_TAG, "Value": claim.model},

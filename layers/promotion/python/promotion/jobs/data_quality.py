@@ -16,19 +16,17 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from promotion.contract.catalog import ModelCatalog
-from promotion.contract.events import MODEL_TAG, RELEASE_TAG
 from promotion.contract.job_image import Images
-from promotion.contract.names import data_quality_job_name, job_environment, report_prefix
+from promotion.contract.names import data_quality_job_name, report_prefix
 from promotion.contract.state import ClaimedState, DataQuality
 from promotion.core.errors import PromotionError, aws_error_code
-from promotion.jobs.comparison import create_or_adopt_processing_job
+from promotion.jobs.comparison import create_or_adopt_processing_job, processing_request
 from promotion.production.config import parse_config
 from promotion.production.read import read_config
 
 ENTRYPOINT = ["python3", "/opt/program/data_quality/check.py"]
 SKIPPED = "Skipped"
 PROFILE = "data-quality/profile.json"
-INPUT_ROOT = "/opt/ml/processing/input"
 
 
 class DataQualityFailed(PromotionError):
@@ -74,46 +72,18 @@ def data_quality_request(
         channels["holdout"] = catalog.comparison.holdout_data
     if reference_uri is not None:
         channels["reference"] = reference_uri
-    arguments = job_arguments(settings.thresholds(), settings.feature_names)
-    return {
-        "ProcessingJobName": data_quality_job_name(claim.model, claim.release_id),
-        "RoleArn": role_arn,
-        "AppSpecification": {
-            "ImageUri": images.resolve(settings.image),
-            "ContainerEntrypoint": ENTRYPOINT,
-            "ContainerArguments": arguments,
-        },
-        "ProcessingInputs": [
-            {
-                "InputName": name,
-                "S3Input": {
-                    "S3Uri": uri,
-                    "LocalPath": f"{INPUT_ROOT}/{name}",
-                    "S3DataType": "S3Prefix",
-                    "S3InputMode": "File",
-                },
-            }
-            for name, uri in channels.items()
-        ],
-        "ProcessingOutputConfig": {
-            "Outputs": [
-                {
-                    "OutputName": "report",
-                    "S3Output": {
-                        "S3Uri": f"s3://{bucket}/{report_prefix(claim.model, claim.release_id)}data-quality",
-                        "LocalPath": "/opt/ml/processing/output",
-                        "S3UploadMode": "EndOfJob",
-                    },
-                }
-            ]
-        },
-        "ProcessingResources": {
-            "ClusterConfig": {"InstanceCount": 1, "InstanceType": settings.instance_type, "VolumeSizeInGB": 30}
-        },
-        "StoppingCondition": {"MaxRuntimeInSeconds": settings.max_runtime_seconds},
-        "Environment": job_environment(claim.model, claim.release_id),
-        "Tags": [{"Key": MODEL_TAG, "Value": claim.model}, {"Key": RELEASE_TAG, "Value": claim.release_id}],
-    }
+    return processing_request(
+        claim,
+        name=data_quality_job_name(claim.model, claim.release_id),
+        role_arn=role_arn,
+        image=images.resolve(settings.image),
+        entrypoint=ENTRYPOINT,
+        arguments=job_arguments(settings.thresholds(), settings.feature_names),
+        inputs=channels,
+        output_uri=f"s3://{bucket}/{report_prefix(claim.model, claim.release_id)}data-quality",
+        instance_type=settings.instance_type,
+        max_runtime_seconds=settings.max_runtime_seconds,
+    )
 
 
 def job_arguments(limits: dict[str, Any], feature_names: list[str] | None) -> list[str]:
