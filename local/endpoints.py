@@ -301,8 +301,9 @@ def seed_endpoint(
     model_url: str,
     role_arn: str,
     instance_type: str,
+    data_capture: dict[str, Any] | None = None,
 ) -> None:
-    """The champion serving alone on the production endpoint."""
+    """The champion serving alone on the production endpoint (capturing requests as `data_capture` says)."""
     sagemaker.create_model(
         ModelName=model_name, PrimaryContainer={"Image": image, "ModelDataUrl": model_url}, ExecutionRoleArn=role_arn
     )
@@ -317,6 +318,7 @@ def seed_endpoint(
                 "InitialVariantWeight": 1.0,
             }
         ],
+        **({"DataCaptureConfig": data_capture} if data_capture is not None else {}),
     )
     sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
 

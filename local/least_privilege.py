@@ -37,6 +37,19 @@ def _promote(runtime: LocalRuntime, event: dict[str, Any]) -> RunResult:
     return runtime.run(event, seed=True)
 
 
+def _promote_then_drift(runtime: LocalRuntime, event: dict[str, Any]) -> RunResult:
+    """A promotion, then two hours of drifted requests on its endpoint: the first hour's check starts a retraining,
+    the second's finds it open; the retraining's tuning job runs, and the promotion its completion starts ends."""
+    result = runtime.run(event, seed=True)
+    first, second = (runtime.monitor("fraud-detection", drift=True) for _ in range(2))
+    retrainings = [outcome.get("retraining") or {} for run in (first, second) for outcome in run.outcomes]
+    if [r.get("status") for r in retrainings] != ["STARTED", "NOT_STARTED"]:
+        raise RuntimeError(f"drift did not start exactly one retraining: {retrainings}")
+    for started in runtime.finish_retraining():
+        runtime.wait(started)
+    return result
+
+
 def _reject(runtime: LocalRuntime, event: dict[str, Any]) -> RunResult:
     return runtime.run(event, seed=True, decision=Decision.reject(runtime.demo_approver("fraud-detection")))
 
@@ -173,7 +186,7 @@ def _first_release_fails(runtime: LocalRuntime, event: dict[str, Any]) -> RunRes
 
 
 SCENARIOS: tuple[Scenario, ...] = (
-    Scenario("promotion", "PROMOTED", drive=_promote),
+    Scenario("promotion, then drift starts a retraining", "PROMOTED", drive=_promote_then_drift),
     Scenario("rejection", "REJECTED", drive=_reject),
     Scenario("failed rollout stage", "ROLLED_BACK", {"scenario": "worse-errors"}, _promote),
     Scenario("challenger loses the comparison", "ROLLED_BACK", {"champion": "strong"}, _promote),

@@ -21,11 +21,13 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Self, TextIO
 
 from local import endpoints, events_bridge, registry, sagemaker_events, sagemaker_jobs, sfn_bridge
+from local.data_capture import Captured, capture_requests
 from local.errors import UsageError
 from local.executions import Executions
 from local.faults import FaultInjector, FaultScope, ProductionTargets
@@ -43,7 +45,19 @@ from local.template import StackTemplate, load_stack
 from local.timeline import states_from_history
 from local.world import World
 
-__all__ = ["ROOT", "Decision", "IamSummary", "LocalRuntime", "RunResult"]
+__all__ = ["ROOT", "Decision", "IamSummary", "LocalRuntime", "MonitoringRun", "RunResult"]
+
+DRIFT_FACTOR = 20.0  # the drift scenario's callers send amounts 20 times the training data's
+
+
+@dataclass(frozen=True)
+class MonitoringRun:
+    """One monitoring run: what was captured, the checks the schedule started (or skipped, and why), and what
+    ActOnDriftCheck made of each ended check (its verdict and any retraining)."""
+
+    captured: Captured
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    outcomes: list[Any] = field(default_factory=list)
 
 
 class LocalRuntime:
@@ -462,6 +476,68 @@ class LocalRuntime:
             for call in self.lambdas.invocations[already:]
             if call.function in functions and call.event == event
         ]
+
+    # -- monitoring ------------------------------------------------------------------------------------------
+    def monitor(self, model: str, *, drift: bool, requests: int = 5000, at: datetime | None = None) -> MonitoringRun:
+        """One monitoring run of `model`'s live release, as on AWS: an hour of callers on its endpoint (their
+        features shifted with `drift`: the first feature, amounts, 20 times the training data's), SageMaker's
+        capture of them, the hourly schedule at `at` (default: the next whole hour of simulated time, to which the
+        clock moves), the drift check it starts, and, once SageMaker says that job ended, ActOnDriftCheck's verdict
+        (and any retraining it started; its tuning job then runs: `finish_retraining`)."""
+        from promotion.core import clock
+
+        _, _, sagemaker = self._started()
+        catalog = load_model_catalog(self.models_dir, model)
+        if catalog.monitoring is None or catalog.rollout is None or catalog.comparison is None:
+            raise UsageError(f"{model}'s catalog does not monitor it (no monitoring, rollout or holdout data)")
+        now = clock.now()
+        at = at or (now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1))
+        if at > now:
+            clock.advance((at - now).total_seconds())
+        hour = at.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+        captured = capture_requests(
+            self.clients,
+            self.iam.authorize_job if self.iam is not None else None,
+            endpoint=catalog.rollout.endpoint_name,
+            holdout_uri=catalog.comparison.holdout_data,
+            hour=hour,
+            requests=requests,
+            seed=self.traffic_seed + int(hour.timestamp() // 3600),
+            shift=(0, DRIFT_FACTOR) if drift else None,
+        )
+        assert self.lambdas is not None
+        already = len(self.lambdas.invocations)
+        results = self.fire_schedule("DriftCheckSchedule", at)
+        checks = [check for result in results if isinstance(result, dict) for check in result.get("checks", [])]
+        started = {c["processing_job_name"] for c in checks if c.get("processing_job_name")}
+        while started & set(sagemaker.jobs.running) and sagemaker.advance():
+            self.drain()
+        self.drain()
+        acting = {spec.name for spec in self.live.world.functions.values() if "ActOnDriftCheck" in spec.logical_id}
+        outcomes = [
+            call.result if call.error is None else call.error
+            for call in self.lambdas.invocations[already:]
+            if call.function in acting
+        ]
+        return MonitoringRun(captured=captured, checks=checks, outcomes=outcomes)
+
+    def finish_retraining(self, timeout_s: float = 120.0) -> list[str]:
+        """Let simulated time pass until every running tuning job has ended (SageMaker's event of each reaches the
+        stack's rules); the promotion executions their completion started."""
+        _, _, sagemaker = self._started()
+        before = set(self.executions_of_state_machine())
+        deadline = time.monotonic() + timeout_s
+        while any(running.kind == "tuning" for running in list(sagemaker.jobs.running.values())):
+            if time.monotonic() > deadline or not sagemaker.advance():
+                break
+            self.drain()
+        self.drain()
+        return [arn for arn in self.executions_of_state_machine() if arn not in before]
+
+    def executions_of_state_machine(self) -> list[str]:
+        """Every execution of the promotion state machine, oldest first."""
+        listed = self.clients.stepfunctions.list_executions(stateMachineArn=self.state_machine_arn)["executions"]
+        return [item["executionArn"] for item in sorted(listed, key=lambda item: item["startDate"])]
 
     def release_package(self, model: str, release: str | None = None) -> str:
         """The Model Registry package of a release of `model` (default: the live one), as its audit record names it

@@ -91,6 +91,21 @@ def processing_job_changed(job: Any) -> None:
     put(PROCESSING_JOB_STATE_CHANGE, job.arn, detail)
 
 
+TUNING_JOB_STATE_CHANGE = "SageMaker HyperParameter Tuning Job State Change"
+
+
+def tuning_job_changed(job: Any) -> None:
+    """As SageMaker sends it (shared/events/tuning-job-completed.json): the job's description without its best
+    training job (which must be looked up), its tags as a map."""
+    detail = {
+        key: value
+        for key, value in job.describe().items()
+        if value is not None and key not in ("BestTrainingJob", "OverallBestTrainingJob")
+    }
+    detail["Tags"] = {tag["Key"]: tag["Value"] for tag in job.tags or []}
+    put(TUNING_JOB_STATE_CHANGE, job.arn, detail)
+
+
 def endpoint_changed(endpoint: Any) -> None:
     detail = {
         "EndpointName": endpoint.endpoint_name,

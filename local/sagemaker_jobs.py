@@ -104,16 +104,40 @@ def split_uri(uri: str) -> tuple[str, str]:
 
 
 # Simulated seconds a job runs on SageMaker (instances, image, the work, the upload): it reads InProgress until then,
-# and its state-change event comes when it ends. Simulated time passes while the state machine waits for it.
-JOB_SECONDS = {"training": 600.0, "processing": 300.0}
+# and its state-change event comes when it ends. Simulated time passes while the state machine waits for it. A tuning
+# job runs its trials a few at a time (the catalog's 20, two in parallel, some ten minutes each): hours, so the
+# hourly drift checks meet it open.
+JOB_SECONDS = {"training": 600.0, "processing": 300.0, "tuning": 4 * 3600.0}
 # The fields that say how a job ended, held back until it does.
 _OUTCOME_FIELDS = {
     "training": ("training_job_status", "secondary_status", "failure_reason"),
     "processing": ("processing_job_status", "failure_reason", "exit_message"),
+    "tuning": (
+        "hyper_parameter_tuning_job_status",
+        "hyper_parameter_tuning_end_time",
+        "best_training_job",
+        "training_job_status_counters",
+        "objective_status_counters",
+        "failure_reason",
+    ),
 }
-_RUNNING = {
+_RUNNING: dict[str, dict[str, Any]] = {
     "training": {"training_job_status": "InProgress", "secondary_status": "Training", "failure_reason": None},
     "processing": {"processing_job_status": "InProgress", "failure_reason": None, "exit_message": None},
+    "tuning": {
+        "hyper_parameter_tuning_job_status": "InProgress",
+        "hyper_parameter_tuning_end_time": None,
+        "best_training_job": None,
+        "training_job_status_counters": {
+            "Completed": 0,
+            "InProgress": 1,
+            "RetryableError": 0,
+            "NonRetryableError": 0,
+            "Stopped": 0,
+        },
+        "objective_status_counters": {"Succeeded": 0, "Pending": 1, "Failed": 0},
+        "failure_reason": None,
+    },
 }
 
 
@@ -480,6 +504,89 @@ class LocalJobs:
         except AccessDenied as denied:
             _fail_processing(job, f"ClientError: Failed to upload outputs. {denied}")
 
+    def run_tuning(self, backend: Any, job: Any, create_training_job: Callable[..., Any]) -> None:
+        """Run a recorded tuning job as one trial (`trial_hyperparameters`): a training job named as SageMaker names
+        its trials (<tuning job>-001-<8 hex>), run like any training job with the definition's role, image, channels
+        and metric definitions; the tuning job's best training job is that trial, with the objective metric its log
+        reported. No trial that succeeds fails the tuning job, as on SageMaker."""
+        from promotion.core import clock
+
+        name = job.hyper_parameter_tuning_job_name
+        # Simulated time, zone-aware as the world's seeded jobs are (moto's own are naive: its listing sorts both).
+        job.creation_time = job.last_modified_time = clock.now()
+        definition = job.training_job_definition or {}
+        config = job.hyper_parameter_tuning_job_config or {}
+        hyperparameters = trial_hyperparameters(definition, config)
+        trial = f"{name}-001-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+        specification = dict(definition.get("AlgorithmSpecification") or {})
+        requested = [dict(d) for d in specification.get("MetricDefinitions") or []]
+        training = create_training_job(
+            backend,
+            training_job_name=trial,
+            hyper_parameters=hyperparameters,
+            algorithm_specification=specification,
+            role_arn=definition.get("RoleArn"),
+            input_data_config=definition.get("InputDataConfig") or [],
+            output_data_config=definition.get("OutputDataConfig") or {},
+            resource_config=definition.get("ResourceConfig") or {},
+            vpc_config=definition.get("VpcConfig") or {},
+            stopping_condition=definition.get("StoppingCondition") or {},
+            tags=[],
+            enable_network_isolation=False,
+            enable_inter_container_traffic_encryption=False,
+            enable_managed_spot_training=False,
+            checkpoint_config={},
+            debug_hook_config={},
+            debug_rule_configurations=[],
+            tensor_board_output_config={},
+            experiment_config={},
+        )
+        training.algorithm_specification["MetricDefinitions"] = requested
+        self.run_training(training)
+        objective = config.get("HyperParameterTuningJobObjective") or {}
+        metrics = {m["MetricName"]: m["Value"] for m in training.final_metric_data_list or []}
+        succeeded = training.training_job_status == "Completed" and objective.get("MetricName") in metrics
+        now = clock.now()
+        job.hyper_parameter_tuning_end_time = now
+        job.training_job_status_counters = {
+            "Completed": 1 if training.training_job_status == "Completed" else 0,
+            "InProgress": 0,
+            "RetryableError": 0,
+            "NonRetryableError": 0 if training.training_job_status == "Completed" else 1,
+            "Stopped": 0,
+        }
+        job.objective_status_counters = {"Succeeded": int(succeeded), "Pending": 0, "Failed": int(not succeeded)}
+        for canned in ("OverallBestTrainingJob", "tuning_job_completion_details", "consumed_resources"):
+            setattr(job, canned, None)
+        if not succeeded:
+            job.hyper_parameter_tuning_job_status = "Failed"
+            job.best_training_job = None
+            why = training.failure_reason or "reported no objective"
+            job.failure_reason = f"No training job succeeded: {trial} {why}"
+            return
+        job.hyper_parameter_tuning_job_status = "Completed"
+        job.failure_reason = None
+        job.best_training_job = {
+            "TrainingJobName": trial,
+            "TrainingJobArn": training.arn,
+            "TuningJobName": name,
+            "CreationTime": now,
+            "TrainingStartTime": now,
+            "TrainingEndTime": now,
+            "TrainingJobStatus": "Completed",
+            "TunedHyperParameters": {
+                item["Name"]: hyperparameters[item["Name"]]
+                for kind in ("IntegerParameterRanges", "ContinuousParameterRanges", "CategoricalParameterRanges")
+                for item in (config.get("ParameterRanges") or {}).get(kind) or []
+            },
+            "FinalHyperParameterTuningJobObjectiveMetric": {
+                "Type": objective.get("Type", "Maximize"),
+                "MetricName": objective["MetricName"],
+                "Value": metrics[objective["MetricName"]],
+            },
+            "ObjectiveStatus": "Succeeded",
+        }
+
     def local_command(self, command: list[str]) -> list[str]:
         """The image's command as it runs here: its python3 is this interpreter (same minor version and libraries),
         its /opt/program is jobs/. Anything else in the image is not here: refused."""
@@ -515,14 +622,33 @@ def _metric_data(metrics: Mapping[str, float], timestamp: Any) -> list[dict[str,
 
 
 def _job_name(kind: str, job: Any) -> str:
+    if kind == "tuning":
+        return str(job.hyper_parameter_tuning_job_name)
     return str(job.training_job_name if kind == "training" else job.processing_job_name)
 
 
 def _announce(kind: str, job: Any) -> None:
     if kind == "training":
         sagemaker_events.training_job_changed(job)
+    elif kind == "tuning":
+        sagemaker_events.tuning_job_changed(job)
     else:
         sagemaker_events.processing_job_changed(job)
+
+
+def trial_hyperparameters(definition: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, str]:
+    """The one trial the local runtime trains for a tuning job: the static hyperparameters and the middle of each
+    range (an integer range's rounded down, a categorical range's first value), as strings, as SageMaker passes
+    them. The search itself is SageMaker's; what the product relies on is its best training job and its event."""
+    values = {str(k): str(v) for k, v in (definition.get("StaticHyperParameters") or {}).items()}
+    ranges = config.get("ParameterRanges") or {}
+    for item in ranges.get("IntegerParameterRanges") or []:
+        values[item["Name"]] = str((int(item["MinValue"]) + int(item["MaxValue"])) // 2)
+    for item in ranges.get("ContinuousParameterRanges") or []:
+        values[item["Name"]] = f"{(float(item['MinValue']) + float(item['MaxValue'])) / 2:.6g}"
+    for item in ranges.get("CategoricalParameterRanges") or []:
+        values[item["Name"]] = str(item["Values"][0])
+    return values
 
 
 def _fail_training(job: Any, reason: str) -> None:
@@ -579,6 +705,8 @@ def _patch(originals: dict[str, Any]) -> None:
     originals["create_processing_job"] = SageMakerModelBackend.create_processing_job
     originals["describe_training_job"] = SageMakerModelBackend.describe_training_job
     originals["describe_processing_job"] = SageMakerModelBackend.describe_processing_job
+    originals["create_hyper_parameter_tuning_job"] = SageMakerModelBackend.create_hyper_parameter_tuning_job
+    originals["describe_hyper_parameter_tuning_job"] = SageMakerModelBackend.describe_hyper_parameter_tuning_job
 
     from moto.sagemaker.exceptions import ResourceInUseException
 
@@ -618,6 +746,24 @@ def _patch(originals: dict[str, Any]) -> None:
             HOOKS.current.defer("processing", job)
         return job
 
+    def create_hyper_parameter_tuning_job(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # moto completes a tuning job at once with a canned best training job; here it runs (one trial) and says
+        # InProgress until its simulated time has passed, then its state-change event comes.
+        definition = kwargs.get("training_job_definition") or {}
+        if HOOKS.current is not None:
+            HOOKS.current.require_channel_objects(definition.get("InputDataConfig") or [], definition.get("RoleArn"))
+        arn = originals["create_hyper_parameter_tuning_job"](self, *args, **kwargs)
+        if HOOKS.current is not None:
+            job = self.hyper_parameter_tuning_jobs[kwargs["hyper_parameter_tuning_job_name"]]
+            HOOKS.current.run_tuning(self, job, originals["create_training_job"])
+            HOOKS.current.defer("tuning", job)
+        return arn
+
+    def describe_hyper_parameter_tuning_job(self: Any, hyper_parameter_tuning_job_name: str) -> Any:
+        if HOOKS.current is not None:
+            HOOKS.current.end_due()
+        return originals["describe_hyper_parameter_tuning_job"](self, hyper_parameter_tuning_job_name)
+
     def describe_training_job(self: Any, training_job_name: str) -> Any:
         if HOOKS.current is not None:
             HOOKS.current.end_due()
@@ -632,6 +778,8 @@ def _patch(originals: dict[str, Any]) -> None:
     SageMakerModelBackend.create_processing_job = create_processing_job  # type: ignore[method-assign]
     SageMakerModelBackend.describe_training_job = describe_training_job  # type: ignore[method-assign]
     SageMakerModelBackend.describe_processing_job = describe_processing_job  # type: ignore[method-assign]
+    SageMakerModelBackend.create_hyper_parameter_tuning_job = create_hyper_parameter_tuning_job  # type: ignore[method-assign]
+    SageMakerModelBackend.describe_hyper_parameter_tuning_job = describe_hyper_parameter_tuning_job  # type: ignore[method-assign]
 
 
 HOOKS: Hooks[LocalJobs] = Hooks(_patch)

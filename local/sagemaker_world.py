@@ -132,7 +132,10 @@ def _seed_tuning_job(backend: SageMakerModelBackend, name: str, response: dict[s
     if unknown:
         raise WorldFileError(f"{TUNING}[{name}]: fields moto cannot serve: {', '.join(sorted(unknown))}")
     response = _timestamps(copy.deepcopy(response))
-    backend.create_hyper_parameter_tuning_job(
+    # What the world says happened: moto records it, the local job runner does not run it again.
+    create = sagemaker_jobs.HOOKS.originals.get("create_hyper_parameter_tuning_job")
+    record: Any = partial(create, backend) if create is not None else backend.create_hyper_parameter_tuning_job
+    record(
         hyper_parameter_tuning_job_name=name,
         hyper_parameter_tuning_job_config=response.get("HyperParameterTuningJobConfig", {}),
         training_job_definition=response.get("TrainingJobDefinition"),

@@ -142,6 +142,7 @@ class SimulatedSageMaker:
         )
         model_uri = f"s3://{config_bucket}/{pinned_key}"
         from promotion.contract.names import champion_variant_name, endpoint_config_name, model_name
+        from promotion.monitoring.capture import data_capture_config
 
         assert role_arn is not None
         endpoints.seed_endpoint(
@@ -154,5 +155,6 @@ class SimulatedSageMaker:
             model_url=model_uri,
             role_arn=role_arn,
             instance_type=catalog.rollout.instance_type,
+            data_capture=data_capture_config(catalog, config_bucket),
         )
         self.traffic.lifecycle.complete_now(catalog.rollout.endpoint_name)

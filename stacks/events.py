@@ -93,6 +93,20 @@ def state_change_patterns(model_ids: Sequence[str], endpoint_names: Sequence[str
     return patterns
 
 
+def drift_check_pattern(model_ids: Sequence[str]) -> events.EventPattern:
+    """A settled drift check (<model>-drift-<yymmddhh>) of a monitored model."""
+    return events.EventPattern(
+        source=["aws.sagemaker"],
+        detail_type=["SageMaker Processing Job State Change"],
+        detail={
+            "ProcessingJobName": [{"prefix": f"{model_id}-drift-"} for model_id in sorted(model_ids)],
+            "ProcessingJobStatus": ["Completed", "Failed", "Stopped"],
+        },
+    )
+
+
+# The schedule fires hourly; each model's check runs when its catalog's schedule_hours divides the hour.
+DRIFT_CHECK_INTERVAL = cdk.Duration.hours(1)
 TARGET_RETRY_ATTEMPTS = 4
 CLEANUP_INTERVAL = cdk.Duration.hours(1)  # rollback windows end within an hour of their catalog length
 TARGET_MAX_EVENT_AGE = cdk.Duration.hours(2)
@@ -154,6 +168,9 @@ class PromotionRules(Construct):
         resume_waiting_step: lambda_.IFunction,
         model_ids: Sequence[str],
         endpoint_names: Sequence[str],
+        start_drift_checks: lambda_.IFunction | None = None,
+        act_on_drift_check: lambda_.IFunction | None = None,
+        monitored_models: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
@@ -194,6 +211,22 @@ class PromotionRules(Construct):
             "Hourly: delete previous champions whose rollback window has passed",
             schedule=events.Schedule.rate(CLEANUP_INTERVAL),
         )
+        if monitored_models and start_drift_checks is not None and act_on_drift_check is not None:
+            self.drift_schedule_rule = self._function_rule(
+                "DriftCheckSchedule",
+                None,
+                None,
+                start_drift_checks,
+                "Hourly: start each monitored model's drift check whose schedule is due",
+                schedule=events.Schedule.rate(DRIFT_CHECK_INTERVAL),
+            )
+            self.drift_result_rule = self._function_rule(
+                "DriftCheckEnded",
+                None,  # the default bus, where SageMaker puts its events
+                drift_check_pattern(monitored_models),
+                act_on_drift_check,
+                "A drift check ended: publish its verdict, start a retraining on drift",
+            )
         # One dead-letter queue for the three: the function's asynchronous failures land in one destination.
         self.state_change_rules = [
             self._function_rule(

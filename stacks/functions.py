@@ -227,6 +227,25 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
         ),
         timeout_seconds=120,
     ),
+    StepFunctionSpec(
+        "start_drift_checks",
+        "Monitoring schedule: start each monitored model's drift check of the captured requests' last window",
+        # read_config: the live release; read_reports: its training data profile; ListBucket: the captured hours
+        (
+            P.read_config,
+            P.read_reports,
+            P.read_endpoint,
+            P.read_endpoint_configs,
+            P.start_drift_checks,
+        ),
+        timeout_seconds=120,
+    ),
+    StepFunctionSpec(
+        "act_on_drift_check",
+        "Drift checks' ends: publish the verdict; on drift, start the model's retraining within its rate limits",
+        # promotion_table: the retraining record (one open retraining per model, a minimum interval)
+        (P.watch_drift_checks, P.read_reports, P.promotion_table, P.start_retraining, P.notify),
+    ),
 )
 
 # The functions that put events on the product bus; its policy refuses PutEvents to every other principal.

@@ -52,6 +52,17 @@ from promotion.contract.names import SERVICE as SERVICE_NAME
 from promotion.contract.state import Outcome
 
 PERIOD = cdk.Duration.minutes(5)
+# promotion.monitoring.loop's metrics (dimensions model and service; FeatureDrift also feature)
+DRIFT_METRIC = "FeatureDrift"
+DRIFT_CHECK_FAILED_METRIC = "DriftCheckFailed"
+DRIFT_LOOP_METRICS = (
+    "DriftChecksStarted",
+    "DriftChecksSkipped",
+    "DriftDetected",
+    DRIFT_CHECK_FAILED_METRIC,
+    "RetrainingsStarted",
+    "RetrainingsHeldBack",
+)
 # decide_outcome's reason for an approval that ran out (promotion.result.outcome); tests/infra check the two agree.
 EXPIRED_REASON_PREFIX = "approval expired"
 APPROVALS_EXPIRED_METRIC = "ApprovalsExpired"
@@ -213,6 +224,16 @@ class Monitoring(Construct):
                 "(docs/operators-guide.md, 'ApprovalsExpired')",
             ),
         ]
+        monitored = sorted(m for m, c in catalogs.items() if c.monitoring is not None)
+        if monitored:
+            self.alarms.append(
+                self._alarm(
+                    "DriftChecksFailed",
+                    self._insights(DRIFT_CHECK_FAILED_METRIC, "drift checks failed"),
+                    "A drift check's processing job failed or stopped: the live release went unwatched for that "
+                    "window; its ExitMessage is in the notice (docs/operators-guide.md, 'DriftChecksFailed')",
+                )
+            )
         for name, queue in sorted(dead_letter_queues.items()):
             self.alarms.append(
                 self._alarm(
@@ -257,6 +278,7 @@ class Monitoring(Construct):
                 self._step_row(functions),
                 self._lambda_row(functions),
                 *[self._endpoint_row(name) for name in self.endpoint_names],
+                *([self._drift_row()] if monitored else []),
                 [cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24)],
             ],
         )
@@ -318,6 +340,35 @@ class Monitoring(Construct):
             width=24,
             height=2,
         )
+
+    @staticmethod
+    def _drift_row() -> list[cloudwatch.IWidget]:
+        """The live releases' drift (PSI per feature, against their training data) and what drift started."""
+        hourly = int(cdk.Duration.hours(1).to_seconds())
+        psi = (
+            f'SEARCH(\'{{{METRICS_NAMESPACE},feature,model,service}} service="{SERVICE_NAME}" '
+            f"MetricName=\"{DRIFT_METRIC}\"', 'Maximum', {hourly})"
+        )
+        return [
+            cloudwatch.GraphWidget(
+                title="Drift of the live release: PSI per feature (above the catalog's max_psi is drift)",
+                left=[cloudwatch.MathExpression(expression=psi, using_metrics={}, period=cdk.Duration.hours(1))],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Drift checks and the retrainings drift started",
+                left=[
+                    cloudwatch.MathExpression(
+                        expression=product_search(DRIFT_LOOP_METRICS, "Sum").replace(
+                            f", {int(PERIOD.to_seconds())})", f", {hourly})"
+                        ),
+                        using_metrics={},
+                        period=cdk.Duration.hours(1),
+                    )
+                ],
+                width=12,
+            ),
+        ]
 
     @staticmethod
     def _execution_row(state_machine: sfn.StateMachine) -> list[cloudwatch.IWidget]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
@@ -20,7 +21,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 
 from promotion.contract.catalog import ModelCatalog
-from promotion.contract.names import RELEASES_PREFIX, name_pattern, promoted_config_key
+from promotion.contract.names import RELEASES_PREFIX, name_pattern, promoted_config_key, tuning_job_name
 from stacks.registry import PACKAGES_REASON, package_arns, package_group_arns
 from stacks.storage import ARCHIVE_PREFIX, REPORTS_PREFIX
 from stacks.training import split_s3_uri
@@ -48,6 +49,7 @@ class StepPermissions:
         topic_key: kms.IKey,
         training_roles: Mapping[str, iam.IRole],
         state_machine_name: str,
+        tuning_roles: Mapping[str, iam.IRole] | None = None,
         metrics_namespace: str,
         tracking_uri: str | None = None,
     ) -> None:
@@ -59,6 +61,7 @@ class StepPermissions:
         self._topic = topic
         self._topic_key = topic_key
         self._training_roles = dict(sorted(training_roles.items()))
+        self._tuning_roles = dict(sorted((tuning_roles or {}).items()))
         self._state_machine_name = state_machine_name
         self._metrics_namespace = metrics_namespace
 
@@ -285,6 +288,78 @@ class StepPermissions:
                 "Reports are keyed reports/<model>/<release-id>/...; the release id is minted per execution.",
             ),
             self._list_bucket(),
+        ]
+
+    def _monitored(self) -> list[str]:
+        return [model_id for model_id, catalog in self._catalogs.items() if catalog.monitoring is not None]
+
+    def _drift_checks(self) -> list[str]:
+        return [self._sagemaker_arn(f"processing-job/{model_id}-drift-*") for model_id in self._monitored()]
+
+    def start_drift_checks(self) -> list[Grant]:
+        """Start a monitored model's drift check (<model-id>-drift-<yymmddhh>) with its pipeline role, and read one
+        back (a repeated schedule adopts its own)."""
+        jobs = self._drift_checks()
+        if not jobs:
+            return []
+        roles = [self._training_roles[m].role_arn for m in self._monitored()]
+        return [
+            Grant(
+                self._statement("StartDriftChecks", ["sagemaker:CreateProcessingJob", "sagemaker:AddTags"], jobs),
+                _DRIFT_CHECKS_REASON,
+            ),
+            Grant(
+                self._statement(
+                    "PassDriftCheckRole",
+                    ["iam:PassRole"],
+                    roles,
+                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+                )
+            ),
+            *self.watch_drift_checks(),
+        ]
+
+    def watch_drift_checks(self) -> list[Grant]:
+        """Read a drift check: its status, role and output once SageMaker says it ended."""
+        jobs = self._drift_checks()
+        if not jobs:
+            return []
+        return [
+            Grant(self._statement("WatchDriftChecks", ["sagemaker:DescribeProcessingJob"], jobs), _DRIFT_CHECKS_REASON)
+        ]
+
+    def start_retraining(self) -> list[Grant]:
+        """Start a monitored model's retraining tuning job (named as the launcher names it, <model>-<yymmdd-HHMMSS>)
+        with the model's tuning role, and read the last one's status (the rate limit)."""
+        monitored = self._monitored()
+        if not monitored:
+            return []
+        jobs = [
+            self._sagemaker_arn(f"hyper-parameter-tuning-job/{tuning_job_name(m, _STAMP).rsplit('-', 2)[0]}-*")
+            for m in monitored
+        ]
+        return [
+            Grant(
+                self._statement(
+                    "StartRetraining",
+                    [
+                        "sagemaker:CreateHyperParameterTuningJob",
+                        "sagemaker:AddTags",
+                        "sagemaker:DescribeHyperParameterTuningJob",
+                    ],
+                    jobs,
+                ),
+                "A retraining's tuning job is named <model-id>-<yymmdd-HHMMSS> (the launcher's names), the time its "
+                "drift check's window ended: the grant is the model's name prefix.",
+            ),
+            Grant(
+                self._statement(
+                    "PassTuningRole",
+                    ["iam:PassRole"],
+                    [self._tuning_roles[m].role_arn for m in monitored],
+                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+                )
+            ),
         ]
 
     def _endpoints(self) -> list[str]:
@@ -601,6 +676,11 @@ _ARCHIVE_REASON = (
     "Backups are keyed archive/<model>/<release-id>/...; the release id is minted per execution, so the grant "
     "is the model's archive prefix."
 )
+_DRIFT_CHECKS_REASON = (
+    "Drift checks are named <model-id>-drift-<yymmddhh>, the hour their window ended: the grant is the model's drift "
+    "check prefix."
+)
+_STAMP = datetime(2000, 1, 1, tzinfo=UTC)  # any time: the grants need the name's model part only
 _PROCESSING_JOBS_REASON = (
     "Processing jobs are named <model-id>-<release-id>-cmp|-dq; the release id is minted per execution, so the grant "
     "is the model's name prefix."

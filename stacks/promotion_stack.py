@@ -8,10 +8,11 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from promotion.contract.catalog import ModelCatalog
-from promotion.contract.names import METRICS_NAMESPACE, RELEASES_PREFIX, SERVICE
+from promotion.contract.names import METRICS_NAMESPACE, RELEASES_PREFIX, SERVICE, capture_prefix
 from promotion.core.settings import DEFAULT_CATALOG_DIR, function_environment
 from stacks.chat import ChatChannels
 from stacks.events import PromotionBus, PromotionRules
@@ -59,7 +60,13 @@ class PromotionStack(cdk.Stack):
         if stage is None:
             raise ValueError("the promotion stack must be synthesized inside an App")
 
-        storage = PromotionStorage(self, "Storage")
+        storage = PromotionStorage(
+            self,
+            "Storage",
+            capture_retention_days={
+                m: c.monitoring.capture_retention_days for m, c in catalogs.items() if c.monitoring
+            },
+        )
         notifications = Notifications(
             self, "Notifications", emails=notification_emails, subscribers=notification_subscribers
         )
@@ -101,6 +108,8 @@ class PromotionStack(cdk.Stack):
                     "The data-quality job reads the champion release's training data profile, reports/<this model>/"
                     "<release-id>/data-quality/profile.json; the release id is minted per execution.",
                 )
+            if catalog.monitoring is not None:
+                _grant_capture(pipeline_role, storage.config_bucket, model_id)
             # SageMaker downloads the endpoint model's artifact (the release's pinned copy) with this role.
             releases = storage.config_bucket.arn_for_objects(f"{RELEASES_PREFIX}{model_id}/*")
             pipeline_role.add_to_principal_policy(
@@ -136,6 +145,7 @@ class PromotionStack(cdk.Stack):
                     topic=notifications.topic,
                     topic_key=notifications.key,
                     training_roles=training_roles,
+                    tuning_roles=tuning_roles,
                     # Named, so its ARN is known before the machine exists: functions are granted without a cycle.
                     state_machine_name=state_machine_name,
                     metrics_namespace=METRICS_NAMESPACE,
@@ -150,6 +160,8 @@ class PromotionStack(cdk.Stack):
                         notification_topic_arn=notifications.topic.topic_arn,
                         # {model id: its pipeline role ARN}
                         training_role_arns=self.to_json_string({m: r.role_arn for m, r in training_roles.items()}),
+                        # {model id: its tuning role ARN}: drift's retraining launches tuning jobs with it
+                        tuning_role_arns=self.to_json_string({m: r.role_arn for m, r in tuning_roles.items()}),
                         job_image_uri=job_image.image_uri,
                         # the promotion records' MLflow server unless a catalog names its own
                         **({"mlflow_tracking_uri": mlflow_tracking_uri} if mlflow_tracking_uri else {}),
@@ -178,6 +190,9 @@ class PromotionStack(cdk.Stack):
             operator_rollback=operator_rollback.state_machine,
             operator_control=functions.functions["operator_control"],
             clean_retired=functions.functions["clean_retired"],
+            start_drift_checks=functions.functions["start_drift_checks"],
+            act_on_drift_check=functions.functions["act_on_drift_check"],
+            monitored_models=sorted(m for m, c in catalogs.items() if c.monitoring is not None),
             package_groups=[catalog.model_package_group for catalog in catalogs.values()],
             resume_waiting_step=functions.functions["resume_waiting_step"],
             model_ids=sorted(catalogs),
@@ -232,3 +247,26 @@ class PromotionStack(cdk.Stack):
             ),
         ):
             cdk.CfnOutput(self, name, value=value, description=description)
+
+
+def _grant_capture(role: iam.IRole, bucket: s3.IBucket, model_id: str) -> None:
+    """The model's pipeline role is its endpoint model's execution role, which SageMaker's data capture writes the
+    captured requests with (capture/<model>/), and its drift checks' role, which reads them back."""
+    captured = bucket.arn_for_objects(f"{capture_prefix(model_id)}/*")
+    role.add_to_principal_policy(
+        iam.PolicyStatement(sid="CaptureRequests", actions=["s3:PutObject", "s3:GetObject"], resources=[captured])
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="ListCapturedRequests",
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{capture_prefix(model_id)}/*"]}},
+        )
+    )
+    acknowledge_wildcard_resources(
+        role,
+        [captured],
+        "SageMaker's data capture names its files capture/<this model>/<endpoint>/<variant>/<yyyy/mm/dd/hh>/<uuid>"
+        ".jsonl; the drift check reads them back.",
+    )

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from promotion.contract.names import ARCHIVE_PREFIX, REPORTS_PREFIX
+from promotion.contract.names import ARCHIVE_PREFIX, REPORTS_PREFIX, capture_prefix
 from stacks.nag import acknowledge
 
 TTL_ATTRIBUTE = "expires_at"
@@ -17,8 +19,21 @@ TTL_ATTRIBUTE = "expires_at"
 class PromotionStorage(Construct):
     """The versioned, encrypted, TLS-only config bucket (with its access-log bucket) and the promotion table."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, capture_retention_days: Mapping[str, int] | None = None
+    ) -> None:
         super().__init__(scope, construct_id)
+        # SageMaker's data capture of each monitored model's requests: kept for its catalog's retention, then deleted
+        # (requests are customers' data; the drift checks read only the last window).
+        capture_rules = [
+            s3.LifecycleRule(
+                id=f"capture-{model_id}",
+                prefix=f"{capture_prefix(model_id)}/",
+                expiration=cdk.Duration.days(days),
+                noncurrent_version_expiration=cdk.Duration.days(1),
+            )
+            for model_id, days in sorted((capture_retention_days or {}).items())
+        ]
 
         self.access_log_bucket = s3.Bucket(
             self,
@@ -79,6 +94,7 @@ class PromotionStorage(Construct):
                 s3.LifecycleRule(
                     id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=cdk.Duration.days(7)
                 ),
+                *capture_rules,
             ],
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )

@@ -197,7 +197,7 @@ def _cuts(values: NDArray[np.float64], bins: int) -> list[float]:
     return [float(c) for c in cuts]
 
 
-def _shares(values: NDArray[np.float64], cuts: Sequence[float]) -> NDArray[np.float64]:
+def shares(values: NDArray[np.float64], cuts: Sequence[float]) -> NDArray[np.float64]:
     present = values[~np.isnan(values)]
     counts = np.bincount(np.searchsorted(np.asarray(cuts), present, side="left"), minlength=len(cuts) + 1)
     return counts / max(int(present.size), 1)
@@ -218,7 +218,7 @@ def profile(table: Table, names: Sequence[str], bins: int) -> dict[str, Any]:
     for index, name in enumerate(names[1:], start=1):
         column = table.values[:, index]
         cuts = _cuts(column, bins)
-        features[name] = {"cuts": cuts, "shares": [float(s) for s in _shares(column, cuts)]}
+        features[name] = {"cuts": cuts, "shares": [float(s) for s in shares(column, cuts)]}
     labels = table.values[:, 0]
     return {
         "profile_version": PROFILE_VERSION,
@@ -297,7 +297,7 @@ def check_channel(
                     )
                 )
                 continue
-            psi = population_stability_index(known["shares"], _shares(table.values[:, index], known["cuts"]))
+            psi = population_stability_index(known["shares"], shares(table.values[:, index], known["cuts"]))
             findings.append(
                 Finding(
                     "shift.psi",

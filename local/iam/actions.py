@@ -217,6 +217,19 @@ def _sagemaker(action: str, *names: tuple[str, str], tags: bool = False, role: s
     return needs
 
 
+def _tuning_job(p: Mapping[str, Any]) -> list[Need]:
+    """CreateHyperParameterTuningJob: the job (and its tags), and the training jobs' role passed to SageMaker."""
+    found: list[Need] = _sagemaker(
+        "sagemaker:CreateHyperParameterTuningJob",
+        ("HyperParameterTuningJobName", "HyperParameterTuningJobName"),
+        tags=True,
+    )(p)
+    for definition in [p.get("TrainingJobDefinition"), *(p.get("TrainingJobDefinitions") or [])]:
+        if definition and definition.get("RoleArn"):
+            found.append(Need("iam:PassRole", resource=str(definition["RoleArn"]), context=PASSED_TO_SAGEMAKER))
+    return found
+
+
 def _execution(action: str) -> Callable[[Mapping[str, Any]], list[Need]]:
     return lambda p: [Need(action, resource=str(p["executionArn"]))]
 
@@ -273,6 +286,7 @@ RULES: dict[tuple[str, str], Callable[[Mapping[str, Any]], list[Need]]] = {
     ("sagemaker", "CreateProcessingJob"): _sagemaker(
         "sagemaker:CreateProcessingJob", ("ProcessingJobName", "ProcessingJobName"), tags=True, role="RoleArn"
     ),
+    ("sagemaker", "CreateHyperParameterTuningJob"): _tuning_job,
     ("sagemaker", "DescribeMlflowTrackingServer"): _sagemaker(
         "sagemaker:DescribeMlflowTrackingServer", ("TrackingServerName", "MlflowTrackingServerName")
     ),

@@ -65,9 +65,9 @@ def model_ids(count: int) -> list[str]:
 
 def flood_catalog(base: dict[str, Any], model: str) -> dict[str, Any]:
     """A copy of the fraud-detection catalog with its own id, SSM prefix, config key and endpoint, without
-    `comparison` settings (optional: the product then skips the comparison job). A flood is about claims, locks and
-    ordering."""
-    catalog = {key: value for key, value in copy.deepcopy(base).items() if key != "comparison"}
+    `comparison` settings (optional: the product then skips the comparison job) or monitoring. A flood is about claims,
+    locks and ordering."""
+    catalog = {key: value for key, value in copy.deepcopy(base).items() if key not in ("comparison", "monitoring")}
     catalog["id"] = model
     catalog["parameter_store"]["prefix"] = f"/{model}/hyperparameters"
     catalog["config"]["key"] = f"{model}/production-model-config.yaml"

@@ -30,6 +30,7 @@ KEPT_WITHOUT_A_SCENARIO: dict[tuple[str, str], str] = {
             "FunctionsResumeWaitingStepRole",
             "FunctionsPublishResultRole",
             "FunctionsRollbackRequestRole",
+            "FunctionsActOnDriftCheckRole",  # a drift check's report is read only once its job completed
         )
     },
     ("FunctionsWriteParametersRole", "DeleteProductionParameters"): (
@@ -107,9 +108,15 @@ KEPT_WITHOUT_A_SCENARIO: dict[tuple[str, str], str] = {
         "between EvaluateStage's look and the hold; the survey's operator answers once the rollout is held "
         "(tests/integration/test_operator_control.py drives that race)."
     ),
-    ("Tuning", "*"): (  # every statement of each model's tuning role
-        "The data scientists' tuning jobs run under it (promotion_toolkit.launcher --role-arn); the local world starts "
-        "from a completed tuning job, so no scenario runs one. tests/infra/test_iam.py checks its every grant."
+    ("FunctionsStartDriftChecksRole", "WatchDriftChecks"): (
+        "StartDriftChecks reads a drift check back only when a repeated schedule finds its window's job already "
+        "made (it adopts its own); the survey's schedule fires once per window."
+    ),
+    ("FunctionsStartDriftChecksRole", "sqs:SendMessage"): (
+        "Lambda's on-failure destination, as for the approval function; not modelled by the local runtime."
+    ),
+    ("FunctionsActOnDriftCheckRole", "sqs:SendMessage"): (
+        "Lambda's on-failure destination, as for the approval function; not modelled by the local runtime."
     ),
     ("Training", "PullTrainingImage"): (
         "SageMaker pulls the job's image from ECR with the execution role; the local runtime runs no image."
@@ -155,7 +162,7 @@ def surveyed(synthesized: Path, tmp_path_factory: pytest.TempPathFactory) -> Sur
 
 def every_scenario_reaches_its_outcome_with_every_call_authorized(surveyed: Survey) -> None:
     assert surveyed.scenarios == {
-        "promotion": "PROMOTED",
+        "promotion, then drift starts a retraining": "PROMOTED",
         "rejection": "REJECTED",
         "failed rollout stage": "ROLLED_BACK",
         "challenger loses the comparison": "ROLLED_BACK",

@@ -78,6 +78,8 @@ def second_model_catalog() -> dict[str, Any]:
     document["rollout"]["endpoint_name"] = "churn-prod"
     # Its team's SageMaker managed MLflow server: every promotion of churn is recorded there.
     document["tracking"] = {"mlflow_uri": TRACKING_SERVER, "experiment": "churn-promotions"}
+    # Not monitored: no capture, drift checks or retraining grants for churn.
+    document.pop("monitoring", None)
     # Its team's chat channels (fraud-detection names none): AWS Chatbot posts every notice of the topic there.
     document["notifications"] = {
         "slack": [{"workspace_id": "T0123ABCD", "channel_id": "C0456EFGH"}],

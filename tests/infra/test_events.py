@@ -38,19 +38,26 @@ def rules(synth: Synth) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_the_only_schedule_is_the_hourly_cleanup_of_retired_champions(
+def test_the_schedules_are_the_hourly_cleanup_and_the_hourly_drift_checks(
     synth: Synth, functions_by_step: dict[str, str]
 ) -> None:
-    """The rollback window ends within the hour: an hourly rule invokes the cleanup, with a DLQ and retries."""
-    (schedule,) = [
+    """The rollback window ends within the hour: an hourly rule invokes the cleanup; another starts the drift checks
+    that are due (each model's schedule_hours); both with a DLQ and retries."""
+    schedules = [
         r["Properties"]
         for r in synth.resources("AWS::Events::Rule").values()
         if "ScheduleExpression" in r["Properties"]
     ]
-    assert schedule["ScheduleExpression"] == "rate(1 hour)"
-    (target,) = schedule["Targets"]
-    assert flat(target["Arn"]) == f"<{functions_by_step['clean_retired']}.Arn>"
-    assert_target_has_dlq_and_retries(synth, target)
+    targets = {}
+    for schedule in schedules:
+        assert schedule["ScheduleExpression"] == "rate(1 hour)"
+        (target,) = schedule["Targets"]
+        assert_target_has_dlq_and_retries(synth, target)
+        targets[flat(target["Arn"])] = schedule
+    assert set(targets) == {
+        f"<{functions_by_step['clean_retired']}.Arn>",
+        f"<{functions_by_step['start_drift_checks']}.Arn>",
+    }
 
 
 def rule_with_source(synth: Synth, source: str, detail_type: str | None = None) -> dict[str, Any]:
@@ -248,14 +255,42 @@ def test_only_the_publishing_functions_may_put_events_on_the_product_bus(
     assert not synth.resources("AWS::Events::EventBusPolicy")
 
 
+def is_drift_rule(rule: dict[str, Any]) -> bool:
+    names = rule["EventPattern"].get("detail", {}).get("ProcessingJobName", [])
+    return bool(names) and all("-drift-" in name.get("prefix", "") for name in names)
+
+
 def state_change_rules(synth: Synth) -> dict[str, dict[str, Any]]:
-    """The default-bus rules on SageMaker's job and endpoint state changes, by detail type."""
+    """The default-bus rules on SageMaker's job and endpoint state changes that complete waiting steps, by detail
+    type (the drift checks' rule is monitoring's, not a waiting step's)."""
     return {
         rule["EventPattern"]["detail-type"][0]: rule
         for rule in rules(synth).values()
         if rule["EventPattern"]["detail-type"][0].endswith("State Change")
         and rule["EventPattern"]["detail-type"][0].split(" ")[1] in ("Training", "Processing", "Endpoint")
+        and not is_drift_rule(rule)
     }
+
+
+def test_drift_checks_of_monitored_models_reach_act_on_drift_check(
+    synth: Synth, functions_by_step: dict[str, str]
+) -> None:
+    """A settled drift check (<model>-drift-...) of a monitored model reaches ActOnDriftCheck, with retries and a
+    DLQ; the churn copy is not monitored, so its jobs are not delivered."""
+    (rule,) = [r for r in rules(synth).values() if is_drift_rule(r)]
+    (target,) = rule["Targets"]
+    assert flat(target["Arn"]) == f"<{functions_by_step['act_on_drift_check']}.Arn>"
+    assert_target_has_dlq_and_retries(synth, target)
+    pattern = EventPattern.load(json.dumps(rule["EventPattern"]))
+    ended = {"ProcessingJobName": "fraud-detection-drift-26120317", "ProcessingJobStatus": "Completed"}
+    assert pattern.matches_event(sagemaker_event("SageMaker Processing Job State Change", ended))
+    for change in (
+        {"ProcessingJobStatus": "InProgress"},
+        {"ProcessingJobName": "fraud-detection-20261120-140541-481646-cmp"},  # a promotion's job: not drift's
+        {"ProcessingJobName": "churn-drift-26120317"},  # churn is not monitored
+    ):
+        other = sagemaker_event("SageMaker Processing Job State Change", {**ended, **change})
+        assert not pattern.matches_event(other), change
 
 
 def sagemaker_event(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:

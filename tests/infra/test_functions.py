@@ -13,6 +13,8 @@ from tests.infra.conftest import SECOND_MODEL, Synth
 pytestmark = pytest.mark.xdist_group("infra")
 
 STEPS = {
+    "start_drift_checks",
+    "act_on_drift_check",
     "claim_promotion",
     "validate_candidate",
     "await_approval",
@@ -44,6 +46,7 @@ ENVIRONMENT = {
     "EVENT_BUS_NAME",
     "NOTIFICATION_TOPIC_ARN",
     "TRAINING_ROLE_ARNS",
+    "TUNING_ROLE_ARNS",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
 }
@@ -64,7 +67,9 @@ def test_runtime_sizing_and_tracing(synth: Synth, functions_by_step: dict[str, s
         assert function["Handler"] == "handler.handler", step
         assert function["Architectures"] == ["x86_64"], step
         assert function["MemorySize"] == 256, step
-        assert function["Timeout"] == (120 if step in ("rollback", "rollback_request", "clean_retired") else 60), step
+        assert function["Timeout"] == (
+            120 if step in ("rollback", "rollback_request", "clean_retired", "start_drift_checks") else 60
+        ), step
         assert function["TracingConfig"] == {"Mode": "Active"}, step
 
 

@@ -89,23 +89,34 @@ def test_no_aws_managed_policies_and_one_role_per_function(synth: Synth, functio
     for logical_id, role in synth.resources("AWS::IAM::Role").items():
         assert "ManagedPolicyArns" not in role["Properties"], logical_id
     roles = [function_role(synth, logical_id) for logical_id in functions_by_step.values()]
-    assert len(roles) == len(set(roles)) == len(functions_by_step) == 22
+    assert len(roles) == len(set(roles)) == len(functions_by_step) == 24
 
 
 def test_pass_role_only_for_the_training_role_to_sagemaker(synth: Synth, functions_by_step: dict[str, str]) -> None:
     passers = []
+    # Monitoring passes the monitored model's roles only (churn is not monitored): its drift checks run with the
+    # pipeline role, its retraining with the tuning role.
+    monitoring = {"start_drift_checks": ["<TrainingFraudDetection"], "act_on_drift_check": ["<TuningFraudDetection"]}
     for step, function in functions_by_step.items():
         for statement in step_statements(synth, functions_by_step, step):
             if "iam:PassRole" in as_list(statement["Action"]):
                 passers.append(step)
                 passed = sorted(flat(role) for role in as_list(statement["Resource"]))
-                # each model's pipeline role (its jobs and endpoint model), never a tuning role
-                assert [role.split("Role", 1)[0] for role in passed] == ["<TrainingChurn", "<TrainingFraudDetection"]
+                # each model's pipeline role (its jobs and endpoint model), never a tuning role but drift's retraining
+                expected = monitoring.get(step, ["<TrainingChurn", "<TrainingFraudDetection"])
+                assert [role.split("Role", 1)[0] for role in passed] == expected, step
                 assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}, (
                     function
                 )
     # PromoteChallenger reuses the challenger model DeployChallenger created: it passes no role (the IAM survey).
-    assert sorted(passers) == ["check_data_quality", "compare_with_champion", "deploy_challenger", "trigger_pipeline"]
+    assert sorted(passers) == [
+        "act_on_drift_check",
+        "check_data_quality",
+        "compare_with_champion",
+        "deploy_challenger",
+        "start_drift_checks",
+        "trigger_pipeline",
+    ]
     for statement in all_statements(synth):
         if "iam:PassRole" in as_list(statement["Action"]):
             assert "Condition" in statement
@@ -200,7 +211,9 @@ def test_events_and_notifications_only_where_the_contract_says(synth: Synth, fun
         put_events = granted(statements, "events:PutEvents")
         publish = granted(statements, "sns:Publish")
         assert bool(put_events) == (step in ("await_approval", "publish_result")), step
-        assert bool(publish) == (step in ("await_approval", "await_operator", "publish_result")), step
+        assert bool(publish) == (
+            step in ("await_approval", "await_operator", "publish_result", "act_on_drift_check")
+        ), step
         assert all(r.startswith("<ProductBus") for r in put_events)
         if publish:  # the topic is KMS-encrypted: publishers need its key
             assert granted(statements, "kms:GenerateDataKey") == granted(statements, "kms:Decrypt")
@@ -222,6 +235,16 @@ def test_each_models_pipeline_role_reaches_only_that_models_data_artifacts_and_r
     only its own model's pinned release artifacts."""
     name = "".join(part.capitalize() for part in model.split("-"))
     _, statements = job_role(synth, f"Training{name}")
+    # A monitored model's endpoint model writes its captured requests (SageMaker's data capture, with this role),
+    # and its drift checks read them back; churn is not monitored.
+    captured = [r for r in granted(statements, "s3:GetObject") if "/capture/" in r]
+    assert captured == [r for r in granted(statements, "s3:PutObject") if "/capture/" in r]
+    if model == "fraud-detection":
+        (capture,) = captured
+        assert capture.startswith("<StorageConfigBucket") and capture.endswith(f".Arn>/capture/{model}/*")
+    else:
+        assert captured == []
+    statements = [s for s in statements if s.get("Sid") != "CaptureRequests"]
     reads = sorted(granted(statements, "s3:GetObject"))
     # the champion release's training data profile (the data-quality job's reference), then the pinned artifacts
     releases, profiles, *data = reads
@@ -377,3 +400,29 @@ def test_only_publish_result_reaches_the_named_mlflow_server_and_only_for_a_reco
             assert granted(statements, "sagemaker-mlflow:LogBatch") == [TRACKING_SERVER]
         else:
             assert (describe, mlflow) == ([], set()), step
+
+
+def test_monitoring_starts_only_drift_checks_and_retraining_of_monitored_models(
+    synth: Synth, functions_by_step: dict[str, str]
+) -> None:
+    """StartDriftChecks creates processing jobs named <model>-drift-* only; ActOnDriftCheck reads those and creates
+    tuning jobs under the model's name prefix only; neither reaches churn, which is not monitored."""
+    starts = step_statements(synth, functions_by_step, "start_drift_checks")
+    assert granted(starts, "sagemaker:CreateProcessingJob") == [
+        "arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:processing-job/fraud-detection-drift-*"
+    ]
+    assert granted(starts, "sagemaker:CreateHyperParameterTuningJob") == []
+    acts = step_statements(synth, functions_by_step, "act_on_drift_check")
+    assert granted(acts, "sagemaker:DescribeProcessingJob") == [
+        "arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:processing-job/fraud-detection-drift-*"
+    ]
+    assert granted(acts, "sagemaker:CreateHyperParameterTuningJob") == [
+        "arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:hyper-parameter-tuning-job/fraud-detection-*"
+    ]
+    assert granted(acts, "sagemaker:CreateProcessingJob") == []
+    for step in functions_by_step:
+        if step != "act_on_drift_check":
+            assert (
+                granted(step_statements(synth, functions_by_step, step), "sagemaker:CreateHyperParameterTuningJob")
+                == []
+            ), step

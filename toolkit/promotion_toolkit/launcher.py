@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from promotion.contract import names
 from promotion.contract.catalog import ModelCatalog, load_catalog
 from promotion.contract.events import MODEL_TAG  # the promotion's EventBridge rule matches tuning jobs by it
 from promotion.contract.job_image import (
@@ -56,7 +57,6 @@ if TYPE_CHECKING:
 
 Strategy = Literal["Bayesian", "Random", "Grid", "Hyperband"]
 STRATEGIES: tuple[str, ...] = ("Bayesian", "Random", "Grid", "Hyperband")
-MAX_JOB_NAME = 32  # SageMaker's limit for tuning job names
 # A dry run's stand-in for the stack output JobImageUri (nothing is deployed).
 DRY_RUN_IMAGE = (
     "000000000000.dkr.ecr.{region}.amazonaws.com/cdk-hnb659fds-container-assets-000000000000-{region}:dry-run"
@@ -97,10 +97,8 @@ def default_output_path(catalog: ModelCatalog) -> str:
 
 
 def tuning_job_name(model_id: str, now: datetime | None = None) -> str:
-    """``<model id>-<yymmdd-HHMMSS>``, cut to SageMaker's 32 characters (the model id is shortened, not the time)."""
-    stamp = (now or datetime.now(UTC)).strftime("%y%m%d-%H%M%S")
-    prefix = model_id[: MAX_JOB_NAME - len(stamp) - 1].rstrip("-")
-    return f"{prefix}-{stamp}"
+    """``<model id>-<yymmdd-HHMMSS>``, cut to SageMaker's 32 characters (promotion.contract.names.tuning_job_name)."""
+    return names.tuning_job_name(model_id, now or datetime.now(UTC))
 
 
 def _text(value: Value) -> str:

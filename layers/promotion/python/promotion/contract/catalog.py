@@ -271,6 +271,40 @@ class DataQuality(_Strict):
         )  # fmt: skip
 
 
+class Retraining(_Strict):
+    """The tuning job drift starts (promotion.monitoring.retraining): built from the catalog as the data scientists'
+    launcher builds it (promotion_toolkit.launcher), at most one open per model and one per `min_interval_hours`."""
+
+    strategy: Literal["Bayesian", "Random", "Hyperband"] = "Bayesian"
+    max_jobs: Annotated[int, Field(ge=1, le=500)] = 20
+    max_parallel_jobs: Annotated[int, Field(ge=1, le=100)] = 2
+    min_interval_hours: Annotated[float, Field(ge=1, le=90 * 24)] = 24
+
+
+MAX_CAPTURE_HOURS = 8  # one processing input per captured hour, beside the reference: SageMaker takes 10 inputs
+
+
+class Monitoring(_Strict):
+    """Watching the live release on its endpoint (promotion.monitoring): the rollout's endpoint configs capture a
+    sample of the requests (SageMaker data capture); every `schedule_hours` a processing job (jobs/monitoring/drift.py)
+    compares the captured features of that window with the live release's training data profile (the data-quality
+    gate's), by the population stability index per feature. A feature above `max_psi` is drift: a CloudWatch metric,
+    a notice and, within the rate limits, a new tuning job (`retraining`) whose completion starts a promotion.
+
+    SageMaker Model Monitor schedules are not used: Model Monitor is no longer open to new customers (AWS's notice on
+    its pages), so a product for new accounts cannot rest on it."""
+
+    capture_percent: Annotated[int, Field(ge=1, le=100)] = 20
+    schedule_hours: Annotated[int, Field(ge=1, le=MAX_CAPTURE_HOURS)] = 1
+    min_rows: Annotated[int, Field(ge=10)] = 500  # captured requests a window needs before it is judged
+    max_psi: Annotated[float, Field(gt=0.0, le=10.0)] = 0.25
+    capture_retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    image: str = PROJECT_IMAGE  # runs jobs/monitoring/drift.py
+    instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = "ml.m5.large"
+    max_runtime_seconds: Annotated[int, Field(ge=60, le=24 * 3600)] = 1800
+    retraining: Retraining | None = Retraining()
+
+
 class Tracking(_Strict):
     """Where every promotion's record goes (promotion.result.tracker): an MLflow tracking server, as a SageMaker
     managed server's ARN or an http(s):// URI. None: the stack's `mlflow_tracking_uri` context, else nowhere."""
@@ -458,6 +492,7 @@ class ModelCatalog(_Strict):
     data_quality: DataQuality | None = None
     tracking: Tracking | None = None
     rollout: Rollout | None = None
+    monitoring: Monitoring | None = None
     notifications: Notifications = Notifications()
 
     @field_validator("hyperparameters")
@@ -479,6 +514,8 @@ class ModelCatalog(_Strict):
             images.append(("data_quality.image", self.data_quality.image))
         if self.rollout is not None:
             images.append(("rollout.serving_image", self.rollout.serving_image))
+        if self.monitoring is not None:
+            images.append(("monitoring.image", self.monitoring.image))
         for field, value in images:
             try:
                 check_image(value)
@@ -500,6 +537,21 @@ class ModelCatalog(_Strict):
                     f"{field}: {metric} is not a metric the project image's training reports (it reports "
                     f"{', '.join(ALWAYS_EMITTED)}, and train:/validation:<XGBoost eval_metric> each round)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _monitoring_has_what_it_reads(self) -> ModelCatalog:
+        """Monitoring reads the endpoint's captured requests and compares them with the data-quality gate's profile
+        of the live release's training data: it needs both."""
+        if self.monitoring is None:
+            return self
+        if self.rollout is None:
+            raise ValueError("monitoring needs rollout settings: it watches the rollout's endpoint")
+        if self.data_quality is None or not self.data_quality.feature_names:
+            raise ValueError(
+                "monitoring needs data_quality.feature_names: the captured requests are compared, feature by "
+                "feature, with the profile the data-quality gate keeps of each release's training data"
+            )
         return self
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ HASH_LENGTH = 8
 RELEASES_PREFIX = "releases/"  # each release's model artifact as deployed (promotion.rollout.artifacts)
 TUNING_PREFIX = "tuning/"  # tuning jobs' trial models, in the models bucket beside (never in) production's prefix
 ARCHIVE_PREFIX = "archive/"  # backups and archived configs, per model and release (never expire)
+CAPTURE_PREFIX = "capture/"  # SageMaker data capture of the production endpoints, per model (promotion.monitoring)
 REPORTS_PREFIX = "reports/"  # decision reports and the comparison jobs' outputs (expire per the storage rules)
 # Powertools' service name and the CloudWatch namespace of the product's own metrics (the dashboard reads them).
 SERVICE = "model-promotion"
@@ -90,6 +91,28 @@ def comparison_job_name(model: str, release_id: str) -> str:
 def data_quality_job_name(model: str, release_id: str) -> str:
     """CheckDataQuality's processing job of one release."""
     return _job_name(model, release_id, "-dq")
+
+
+def drift_check_job_name(model: str, window_end: datetime) -> str:
+    """The drift check of one model's capture window, named by the window's end hour: a retried or repeated
+    schedule finds the same job instead of starting a second."""
+    return f"{model}-drift-{window_end.strftime('%y%m%d%H')}"
+
+
+MAX_TUNING_JOB_NAME = 32  # SageMaker's limit for tuning job names
+
+
+def tuning_job_name(model_id: str, now: datetime) -> str:
+    """``<model id>-<yymmdd-HHMMSS>``, cut to SageMaker's 32 characters (the model id is shortened, not the time):
+    the data scientists' launcher and drift's retraining name their tuning jobs alike."""
+    stamp = now.strftime("%y%m%d-%H%M%S")
+    prefix = model_id[: MAX_TUNING_JOB_NAME - len(stamp) - 1].rstrip("-")
+    return f"{prefix}-{stamp}"
+
+
+def capture_prefix(model: str) -> str:
+    """Where the model's endpoint configs tell SageMaker to write captured requests (in the config bucket)."""
+    return f"{CAPTURE_PREFIX}{model}"
 
 
 # Rollout resources: `<model id>-<role>-<release id>-<hash8>`, cut to fit.

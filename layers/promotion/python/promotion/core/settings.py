@@ -24,6 +24,8 @@ class Settings(BaseModel):
     notification_topic_arn: str | None = Field(alias="NOTIFICATION_TOPIC_ARN", default=None)
     # {model id: the execution role of that model's pipeline jobs}, JSON (one role per model: stacks/training.py)
     training_role_arns: Json[dict[str, str]] | None = Field(alias="TRAINING_ROLE_ARNS", default=None)
+    # {model id: the execution role of that model's tuning jobs}, JSON (drift's retraining launches them with it)
+    tuning_role_arns: Json[dict[str, str]] | None = Field(alias="TUNING_ROLE_ARNS", default=None)
     # The project's job image (jobs/Dockerfile) as `cdk deploy` pushed it, in this region's ECR.
     job_image_uri: str | None = Field(alias="JOB_IMAGE_URI", default=None)
     region: str = Field(alias="AWS_REGION", default="us-east-1")  # set by the Lambda runtime
@@ -37,6 +39,14 @@ class Settings(BaseModel):
         if role is None:
             known = ", ".join(sorted(self.training_role_arns or {})) or "none"
             raise ValueError(f"TRAINING_ROLE_ARNS names no role for model {model!r} (it names: {known})")
+        return role
+
+    def tuning_role_for(self, model: str) -> str:
+        """The tuning role of `model`; a clear error when the stack gives it none."""
+        role = (self.tuning_role_arns or {}).get(model)
+        if role is None:
+            known = ", ".join(sorted(self.tuning_role_arns or {})) or "none"
+            raise ValueError(f"TUNING_ROLE_ARNS names no role for model {model!r} (it names: {known})")
         return role
 
     def images(self) -> Images:

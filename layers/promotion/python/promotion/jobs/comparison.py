@@ -19,7 +19,7 @@ from promotion.contract.events import MODEL_TAG, RELEASE_TAG
 from promotion.contract.hyperparameters import to_parameter_value
 from promotion.contract.job_image import Images
 from promotion.contract.names import comparison_job_name, job_environment, report_prefix
-from promotion.contract.state import ClaimedPromotion, Comparison, PipelineState, PromotionState, required
+from promotion.contract.state import Comparison, PipelineState, PromotionState, required
 from promotion.core.errors import CatalogError, JobNotOurs, PromotionError
 from promotion.jobs.training import require_same_job
 
@@ -52,7 +52,8 @@ def comparison_request(
     if settings.seed_check_seeds:
         inputs["train"] = catalog.training.train_data
     return processing_request(
-        state.claim,
+        claim.model,
+        claim.release_id,
         name=comparison_job_name(claim.model, claim.release_id),
         role_arn=role_arn,
         image=images.resolve(settings.image),
@@ -76,7 +77,8 @@ def comparison_request(
 
 
 def processing_request(
-    claim: ClaimedPromotion,
+    model: str,
+    release_id: str,
     *,
     name: str,
     role_arn: str,
@@ -87,10 +89,11 @@ def processing_request(
     output_uri: str,
     instance_type: str,
     max_runtime_seconds: int,
+    tags: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A release's CreateProcessingJob request (the comparison, the data-quality check): each input an S3 prefix
-    at /opt/ml/processing/input/<name>, /opt/ml/processing/output uploaded to `output_uri` when the job ends, the
-    release in its environment and tags."""
+    """A release's CreateProcessingJob request (the comparison, the data-quality and drift checks): each input an S3
+    prefix at /opt/ml/processing/input/<name>, /opt/ml/processing/output uploaded to `output_uri` when the job ends,
+    the release in its environment and tags (and `tags`)."""
     return {
         "ProcessingJobName": name,
         "RoleArn": role_arn,
@@ -123,10 +126,11 @@ def processing_request(
             "ClusterConfig": {"InstanceCount": 1, "InstanceType": instance_type, "VolumeSizeInGB": 30}
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
-        "Environment": job_environment(claim.model, claim.release_id),
+        "Environment": job_environment(model, release_id),
         "Tags": [
-            {"Key": MODEL_TAG, "Value": claim.model},
-            {"Key": RELEASE_TAG, "Value": claim.release_id},
+            {"Key": MODEL_TAG, "Value": model},
+            {"Key": RELEASE_TAG, "Value": release_id},
+            *({"Key": key, "Value": value} for key, value in sorted((tags or {}).items())),
         ],
     }
 

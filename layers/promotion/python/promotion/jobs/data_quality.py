@@ -73,7 +73,8 @@ def data_quality_request(
     if reference_uri is not None:
         channels["reference"] = reference_uri
     return processing_request(
-        claim,
+        claim.model,
+        claim.release_id,
         name=data_quality_job_name(claim.model, claim.release_id),
         role_arn=role_arn,
         image=images.resolve(settings.image),

@@ -38,6 +38,7 @@ from promotion.contract.state import (
 from promotion.core import clock
 from promotion.core.errors import ArtifactChanged, CatalogError, PromotionError, ResourceNotOurs
 from promotion.jobs.comparison import SKIPPED_COMPARISON
+from promotion.monitoring.capture import data_capture_config
 from promotion.production.read import describe_endpoint, served_weights
 from promotion.rollout.artifacts import pin_artifact
 from promotion.rollout.control import ControlRequest, OperatorRequest
@@ -156,6 +157,7 @@ def deploy_challenger(
         sagemaker.describe_endpoint_config,
         EndpointConfigName=rollout_config,
         ProductionVariants=[{**champion, "InitialVariantWeight": 1.0}, {**challenger, "InitialVariantWeight": 0.0}],
+        **_capture(catalog, bucket),
     )
     # What the rollout knows whether it begins in the shadow stage or live (weight 0).
     deployed: dict[str, Any] = {
@@ -183,6 +185,7 @@ def deploy_challenger(
             EndpointConfigName=shadow_config,
             ProductionVariants=[{**champion, "InitialVariantWeight": 1.0}],
             ShadowProductionVariants=[{**challenger, "InitialVariantWeight": share}],
+            **_capture(catalog, bucket),
         )
         sagemaker.update_endpoint(EndpointName=settings.endpoint_name, EndpointConfigName=shadow_config)
         return Rollout(
@@ -206,6 +209,12 @@ def deploy_challenger(
         expected_config=rollout_config,
         then=RolloutAction.SHIFT,
     )
+
+
+def _capture(catalog: ModelCatalog, bucket: str) -> dict[str, Any]:
+    """DataCaptureConfig for an endpoint config of a monitored model (promotion.monitoring), else nothing."""
+    capture = data_capture_config(catalog, bucket)
+    return {"DataCaptureConfig": capture} if capture is not None else {}
 
 
 def _create_if_absent(create: Any, describe: Any, **request: Any) -> None:
@@ -601,8 +610,9 @@ def _look(
     return update, champion
 
 
-def promote_challenger(sagemaker: Any, catalog: ModelCatalog, state: RolloutState) -> Rollout:
-    """Make the challenger the single (champion) variant of the endpoint."""
+def promote_challenger(sagemaker: Any, catalog: ModelCatalog, state: RolloutState, *, bucket: str) -> Rollout:
+    """Make the challenger the single (champion) variant of the endpoint (its requests captured when the catalog
+    monitors the model)."""
     rollout, claim = state.rollout, state.claim
     settings = rollout_settings(catalog)
     endpoint, _, challenger_variant = _variants(rollout)
@@ -621,6 +631,7 @@ def promote_challenger(sagemaker: Any, catalog: ModelCatalog, state: RolloutStat
                 "InitialVariantWeight": 1.0,
             }
         ],
+        **_capture(catalog, bucket),
     )
     sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=final_config)
     return rollout.model_copy(
