@@ -2,7 +2,7 @@
 
     python -m local run --event FILE [--world FILE] [--approve BY | --reject BY] [--fail-at STATE[:WHEN][:KIND]]
                         [--seed-champion/--no-seed-champion] [--json] [--verbose] [--timeout SECONDS]
-                        [--template PATH] [--no-iam]
+                        [--template PATH] [--no-iam] [--scenario S]
     python -m local demo [--no-iam]
     python -m local up [--port N] [--connection FILE] [--idle] [--champion C] [--scenario S] [--no-iam]
 
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 # The sample events (copies of the real shapes in shared/events), the same the tests load.
 SAMPLES = ROOT / "tests" / "data" / "events"
 EXIT_USAGE = 2
+# `run --scenario` values that follow a good rollout with an hour of monitoring (local.runtime.monitoring_loop).
+MONITORING_SCENARIOS: tuple[str, ...] = ("monitored", "drift")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run a promotion on the embedded local runtime.")
 
@@ -79,7 +81,7 @@ def _execute(
     scenario: str = "good",
     template: Path | None = None,
     enforce_iam: bool = True,
-) -> RunResult:
+) -> tuple[RunResult, str]:
     from local.faults import FaultInjector
     from local.runtime import LocalRuntime  # moto and the bridges: loaded once a run starts
 
@@ -96,24 +98,33 @@ def _execute(
         faults=faults,
         function_logs=sys.stderr if verbose else None,
         champion="strong" if champion == "strong" else "twin" if champion == "twin" else "weak",
-        scenario=scenario,
+        scenario="good" if scenario in MONITORING_SCENARIOS else scenario,
     )
     try:
         runtime.start()
-        return runtime.run(event, decision=decision, seed=seed, timeout_s=timeout)
+        result = runtime.run(event, decision=decision, seed=seed, timeout_s=timeout)
+        if scenario not in MONITORING_SCENARIOS or result.outcome != "PROMOTED" or result.model is None:
+            return result, ""
+        from local.render import monitoring
+
+        loop = runtime.monitoring_loop(result.model, drift=scenario == "drift", timeout_s=timeout)
+        return result, monitoring(loop)
     except SetupError as error:
         raise _fail(str(error)) from None
     finally:
         runtime.stop()
 
 
-def _report(result: RunResult, as_json: bool) -> None:
+def _report(result: RunResult, as_json: bool, monitored: str = "") -> None:
     from local.render import timeline
 
     if as_json:
-        typer.echo(json.dumps(result.contract(), indent=2, default=str))
+        document = result.contract()
+        if monitored:
+            document["monitoring"] = monitored.strip().splitlines()
+        typer.echo(json.dumps(document, indent=2, default=str))
     else:
-        typer.echo(timeline(result), nl=False)
+        typer.echo(timeline(result) + monitored, nl=False)
     raise typer.Exit(result.exit_code)
 
 
@@ -150,7 +161,9 @@ def run(
         typer.Option(
             "--scenario",
             help="how the challenger serves live traffic in the rollout: "
-            "good | worse-errors | worse-latency | no-traffic | skewed-split",
+            "good | worse-errors | worse-latency | no-traffic | skewed-split; or, after a good rollout, an hour of "
+            "monitoring: monitored (requests like the training data: no drift) | drift (amounts 20x: drift starts a "
+            "retraining, whose tuning job's completion starts the next promotion)",
         ),
     ] = "good",
     template: Annotated[
@@ -173,9 +186,9 @@ def run(
     decision = Decision.approve(approve) if approve else Decision.reject(reject) if reject else None
     if champion not in ("weak", "strong", "twin"):
         raise _fail(f"--champion must be weak, strong or twin, not {champion!r}")
-    if scenario not in SCENARIOS:
-        raise _fail(f"--scenario must be one of {', '.join(SCENARIOS)}, not {scenario!r}")
-    result = _execute(
+    if scenario not in (*SCENARIOS, *MONITORING_SCENARIOS):
+        raise _fail(f"--scenario must be one of {', '.join((*SCENARIOS, *MONITORING_SCENARIOS))}, not {scenario!r}")
+    result, monitored = _execute(
         document,
         world_document,
         decision,
@@ -188,7 +201,7 @@ def run(
         template=template,
         enforce_iam=not no_iam,
     )
-    _report(result, as_json)
+    _report(result, as_json, monitored)
 
 
 @app.command()
@@ -201,7 +214,7 @@ def demo(
     """A champion in production, the sample tuning-job event and its world, approved by the demo approver."""
     document = _read_json(SAMPLES / "tuning-job-completed.json", "event")
     world_document = _read_json(SAMPLES / "world.json", "world")
-    result = _execute(
+    result, _ = _execute(
         document, world_document, None, fail_at=[], seed=True, verbose=verbose, timeout=120.0, enforce_iam=not no_iam
     )
     _report(result, as_json=False)

@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 
 from local.production import ProductionSnapshot
-from local.runtime import RunResult
+from local.runtime import MonitoringLoop, RunResult
 
 
 def _release(config: str | None) -> str:
@@ -103,3 +103,32 @@ def timeline(result: RunResult) -> str:
         lines.extend(f"  denied: {message}" for message in result.iam.denied)
         lines.extend(f"  denied silently on AWS: {message}" for message in result.iam.silent_denials)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def monitoring(loop: MonitoringLoop) -> str:
+    """The monitoring hour after the promotion: what was captured, the drift check, its verdict, the retraining it
+    started or held back, and the next promotion that retraining's completion started."""
+    run = loop.run
+    lines = ["", "Monitoring (the next hour on the endpoint):"]
+    captured = run.captured
+    lines.append(
+        f"  captured: {captured.requests} requests in {captured.files} files on variant {captured.variant}"
+        + (f" ({captured.reason})" if captured.reason else "")
+    )
+    for check in run.checks:
+        lines.append(f"  drift check: {check.get('status')} {check.get('processing_job_name') or ''}".rstrip())
+        lines.append(f"    {check.get('reason')}")
+    for outcome in run.outcomes:
+        if not isinstance(outcome, dict):
+            lines.append(f"  ActOnDriftCheck failed: {outcome}")
+            continue
+        verdict = outcome.get("verdict") or {}
+        lines.append(f"  verdict: {verdict.get('status', outcome.get('action'))}: {outcome.get('reason')}")
+        retraining = outcome.get("retraining")
+        if retraining:
+            lines.append(f"  retraining: {retraining.get('status')}: {retraining.get('reason')}")
+    if loop.next_execution is not None:
+        result = loop.next_result
+        lines.append(f"  next promotion: {loop.next_execution}: {' -> '.join(loop.next_states)}")
+        lines.append(f"    {result.get('outcome', '?')}: {result.get('reason', '')}")
+    return "\n".join(lines) + "\n"

@@ -45,7 +45,7 @@ from local.template import StackTemplate, load_stack
 from local.timeline import states_from_history
 from local.world import World
 
-__all__ = ["ROOT", "Decision", "IamSummary", "LocalRuntime", "MonitoringRun", "RunResult"]
+__all__ = ["ROOT", "Decision", "IamSummary", "LocalRuntime", "MonitoringLoop", "MonitoringRun", "RunResult"]
 
 DRIFT_FACTOR = 20.0  # the drift scenario's callers send amounts 20 times the training data's
 
@@ -58,6 +58,16 @@ class MonitoringRun:
     captured: Captured
     checks: list[dict[str, Any]] = field(default_factory=list)
     outcomes: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MonitoringLoop:
+    """A monitoring run and, when drift started a retraining, the promotion its tuning job's completion started."""
+
+    run: MonitoringRun
+    next_execution: str | None = None
+    next_states: list[str] = field(default_factory=list)
+    next_result: dict[str, Any] = field(default_factory=dict)
 
 
 class LocalRuntime:
@@ -520,6 +530,26 @@ class LocalRuntime:
             if call.function in acting
         ]
         return MonitoringRun(captured=captured, checks=checks, outcomes=outcomes)
+
+    def monitoring_loop(self, model: str, *, drift: bool, timeout_s: float = 120.0) -> MonitoringLoop:
+        """After a promotion: an hour of monitoring (`monitor`) and, when it started a retraining, the tuning job's
+        run and the next promotion it starts, followed to its end (the `local run --scenario drift|monitored` loop)."""
+        run = self.monitor(model, drift=drift)
+        started = [o["retraining"] for o in run.outcomes if isinstance(o, dict) and o.get("retraining")]
+        if not any(one.get("status") == "STARTED" for one in started):
+            return MonitoringLoop(run=run)
+        executions = self.finish_retraining(timeout_s)
+        if not executions:
+            return MonitoringLoop(run=run)
+        execution = executions[0]
+        described = self.wait(execution, timeout_s=timeout_s)
+        history = self.history(execution)
+        return MonitoringLoop(
+            run=run,
+            next_execution=str(described["name"]),
+            next_states=[s.name for s in states_from_history(history, described["status"])],
+            next_result=final_document(history).get("result") or {},
+        )
 
     def finish_retraining(self, timeout_s: float = 120.0) -> list[str]:
         """Let simulated time pass until every running tuning job has ended (SageMaker's event of each reaches the

@@ -681,6 +681,19 @@ MAX_CONTAINER_ARGUMENTS = 256  # CreateProcessingJob: AppSpecification.Container
 MAX_CONTAINER_ARGUMENT_LENGTH = 256  # of at most 256 characters each (moto checks neither)
 
 
+MAX_PROCESSING_INPUTS = 10  # CreateProcessingJob: ProcessingInputs, at most 10 (SageMaker's model; moto takes any)
+
+
+def _require_at_most(items: list[Any], limit: int, field: str) -> None:
+    from moto.sagemaker.exceptions import ValidationError
+
+    if len(items) > limit:
+        raise ValidationError(
+            message=f"1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must have "
+            f"length less than or equal to {limit}"
+        )
+
+
 def _require_argument_limits(arguments: list[str]) -> None:
     from moto.sagemaker.exceptions import ValidationError
 
@@ -740,6 +753,7 @@ def _patch(originals: dict[str, Any]) -> None:
             )
         if HOOKS.current is not None:
             _require_argument_limits((kwargs.get("app_specification") or {}).get("ContainerArguments") or [])
+            _require_at_most(kwargs.get("processing_inputs") or [], MAX_PROCESSING_INPUTS, "processingInputs")
         job = originals["create_processing_job"](self, *args, **kwargs)
         if HOOKS.current is not None:
             HOOKS.current.run_processing(job)

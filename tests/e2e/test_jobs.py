@@ -154,3 +154,29 @@ def test_container_arguments_past_sagemakers_limits_are_refused(runtime: LocalRu
             create(name, arguments)
         assert refused.value.response["Error"]["Code"] == "ValidationException"
         assert "appSpecification.containerArguments" in str(refused.value)
+
+
+def test_more_than_ten_processing_inputs_are_refused(runtime: LocalRuntime) -> None:
+    """CreateProcessingJob takes at most 10 ProcessingInputs (SageMaker's API model; moto takes any): a drift check
+    reads the reference profile and one input per captured hour, which is why the catalog's schedule_hours stops
+    at 8."""
+    inputs = [
+        {
+            "InputName": f"input-{index}",
+            "S3Input": {"S3Uri": "s3://bucket/prefix/", "LocalPath": f"/opt/ml/processing/input/{index}",
+                        "S3DataType": "S3Prefix", "S3InputMode": "File"},
+        }
+        for index in range(11)
+    ]  # fmt: skip
+    with pytest.raises(ClientError) as refused:
+        runtime.clients.sagemaker.create_processing_job(
+            ProcessingJobName="eleven-inputs",
+            RoleArn="arn:aws:iam::123456789012:role/anything",
+            AppSpecification={"ImageUri": "img"},
+            ProcessingInputs=inputs,
+            ProcessingResources={
+                "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30}
+            },
+        )
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "'processingInputs' failed to satisfy constraint" in str(refused.value)

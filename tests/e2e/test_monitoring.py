@@ -6,12 +6,16 @@ tuning job runs, and its completion starts the next promotion like any other tun
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from local.reporting import final_document
 from local.runtime import LocalRuntime, MonitoringRun
 from promotion.core import clock
+from promotion.result.audit import read_audit_record
+from promotion.result.publish import html_key
 from tests.e2e.conftest import event, runtime_with, world
 
 MODEL = "fraud-detection"
@@ -83,6 +87,17 @@ def test_after_a_promotion_drift_starts_one_retraining_whose_completion_starts_t
         assert "ClaimPromotion" in exited and "ValidateCandidate" in exited, exited
         assert ended["status"] in ("SUCCEEDED", "FAILED"), ended
         assert runtime.production_snapshot(MODEL) == before or "PromoteChallenger" in exited
+        # Operators read why that promotion started in its decision report and audit record.
+        output = json.loads(ended["output"]) if ended.get("output") else final_document(history)
+        next_release = output.get("claim", {}).get("release_id")
+        assert next_release, output
+        report_key = f"reports/{MODEL}/{next_release}/decision.json"
+        report = json.loads(runtime.clients.s3.get_object(Bucket=runtime.config_bucket, Key=report_key)["Body"].read())
+        assert report["tuning_job"]["started_by"] == {k: v for k, v in tags.items() if k != "promotion:model"}
+        html = runtime.clients.s3.get_object(Bucket=runtime.config_bucket, Key=html_key(report_key))
+        assert "drift: feature amount at PSI" in html["Body"].read().decode()
+        record = read_audit_record(runtime.clients.dynamodb, runtime.table_name, MODEL, next_release)
+        assert record is not None and record.trigger["promotion:trigger"] == "drift"
 
         # Within min_interval_hours of the last retraining, drift starts none; after it, one more.
         third = verdict(runtime.monitor(MODEL, drift=True))
@@ -94,9 +109,7 @@ def test_after_a_promotion_drift_starts_one_retraining_whose_completion_starts_t
         assert len(tuning_jobs(runtime)) == 2
 
 
-def test_a_clean_window_starts_no_retraining_and_an_empty_one_no_check(
-    synthesized: Path, tmp_path: Path
-) -> None:
+def test_a_clean_window_starts_no_retraining_and_an_empty_one_no_check(synthesized: Path, tmp_path: Path) -> None:
     with runtime_with(synthesized, tmp_path, world()) as runtime:
         champion = runtime.seed_champion(MODEL)
         clean = runtime.monitor(MODEL, drift=False)
@@ -130,3 +143,32 @@ def test_after_an_operator_rollback_the_restored_champion_is_watched(synthesized
         (check,) = watched.checks
         assert check["status"] == "STARTED" and check["release_id"] == champion.release_id, check
         assert verdict(watched)["verdict"]["status"] == "NO_DRIFT"
+
+
+def test_local_run_with_the_drift_scenario_shows_the_whole_loop(synthesized: Path) -> None:
+    """`python -m local run --scenario drift`: the promotion, then the monitoring hour on its endpoint, the drift its
+    check finds, the retraining it starts and the next promotion that retraining's completion starts."""
+    from typer.testing import CliRunner
+
+    from local.__main__ import app
+    from tests.conftest import EVENTS
+
+    done = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--event",
+            str(EVENTS / "tuning-job-completed.json"),
+            "--world",
+            str(EVENTS / "world.json"),
+            "--scenario",
+            "drift",
+        ],
+    )
+    assert done.exit_code == 0, done.output  # the promotion itself was promoted
+    text = done.output
+    monitoring = text[text.index("Monitoring (the next hour on the endpoint):") :]
+    assert "drift check: STARTED fraud-detection-drift-" in monitoring
+    assert "verdict: DRIFT: 1 of 10 features drifted" in monitoring and "amount PSI" in monitoring
+    assert "retraining: STARTED: tuning job fraud-detection-" in monitoring
+    assert "next promotion: " in monitoring and "ClaimPromotion" in monitoring

@@ -115,6 +115,16 @@ def test_the_first_look_only_writes_the_claim_and_the_next_takes_the_lock(
     assert (third.status, third.attempts) == (ClaimStatus.CLAIMED, 3)
 
 
+def test_the_claim_carries_why_the_tuning_job_started(aws: dict[str, Any], catalog_dir: Path) -> None:
+    """A retraining drift started says so in its tags; the claim keeps them (not the model tag, nor other tags) for
+    the promotion's report, audit record and MLflow run. A data scientist's own job has no trigger."""
+    event = load_event("tuning-job-completed.json")
+    event["detail"]["Tags"] |= {"promotion:trigger": "drift", "promotion:drift-feature": "amount"}
+    claimed = claim(request(event=event), catalog_dir, ClaimStore(aws["dynamodb"], TABLE))
+    assert claimed.trigger == {"promotion:trigger": "drift", "promotion:drift-feature": "amount"}
+    assert claim(request(execution="exec-2"), catalog_dir, ClaimStore(aws["dynamodb"], TABLE)).trigger == {}
+
+
 @pytest.mark.parametrize("state", [{}, {"claim": "not a claim"}, {"claim": {"status": "WAIT"}}])
 def test_a_look_without_a_previous_count_is_the_first(catalog_dir: Path, state: dict[str, Any]) -> None:
     event = load_event("tuning-job-completed.json")

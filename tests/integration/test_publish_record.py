@@ -107,7 +107,7 @@ def test_a_promotion_is_recorded_reported_and_announced_in_full(
         "model": "fraud-detection",
         "release_id": claim.release_id,
         "execution_name": claim.execution_name,
-        "tuning_job": {"name": claim.tuning_job_name, "arn": claim.tuning_job_arn},
+        "tuning_job": {"name": claim.tuning_job_name, "arn": claim.tuning_job_arn, "started_by": {}},
         "outcome": "PROMOTED",
         "reason": reason,
         "decided_at": NOW.isoformat(),
@@ -164,6 +164,7 @@ def test_a_promotion_is_recorded_reported_and_announced_in_full(
         "report_key": key,
         "production_model_url": "s3://models/train-1/output/model.tar.gz",
         "interventions": [],
+        "trigger": {},
     }
 
     detail = {

@@ -18,6 +18,7 @@ ENTRY_POINTS = (
     JOBS / "training" / "train.py",
     JOBS / "comparison" / "compare.py",
     JOBS / "data_quality" / "check.py",
+    JOBS / "monitoring" / "drift.py",
     JOBS / "serving" / "serve.py",
 )
 PIN = re.compile(r"^([A-Za-z0-9_.\[\],-]+?)(?:\[[^\]]*\])?==([^\s;#]+)")

@@ -261,3 +261,51 @@ def test_every_metric_the_catalog_judges_on_is_read_from_the_real_training_log_b
         assert values["validation:auc"][-1] == pytest.approx(summary["validation"]["roc_auc"], abs=1e-3)
         assert values["validation:accuracy"] == [pytest.approx(summary["validation"]["accuracy"], abs=1e-6)]
         assert all(values.values()), [name for name, found in values.items() if not found]  # no dead definition
+
+
+def _variant_catalog(catalog: ModelCatalog) -> ModelCatalog:
+    """The fraud catalog with every kind of hyperparameter the search space treats apart: a boolean, an int with
+    one value, a float with one choice, a categorical with several choices, and a Random retraining strategy."""
+    from promotion.contract.catalog import parse_catalog
+
+    document = catalog.model_dump(by_alias=True, exclude_none=True)
+    document["hyperparameters"] |= {
+        "use_bias": {"type": "bool"},
+        "max_bin": {"type": "int", "min": 256, "max": 256},
+        "gamma": {"type": "float", "choices": [0.5]},
+        "eval_metric": {"type": "str", "choices": ["logloss", "auc", "error"]},
+    }
+    document["monitoring"]["retraining"] = {"strategy": "Random", "max_jobs": 7, "max_parallel_jobs": 3}
+    return parse_catalog(document)
+
+
+@pytest.mark.parametrize("variant", [False, True], ids=["fraud-detection", "every-kind-of-hyperparameter"])
+def test_drifts_retraining_asks_for_the_tuning_job_the_launcher_builds(catalog: ModelCatalog, variant: bool) -> None:
+    """The retraining drift starts (boto3 in a Lambda, no SDK) is the data scientists' launch with its defaults:
+    the same tuning config, ranges, static hyperparameters, training definition and promotion tag, request for
+    request against the SDK's own CreateHyperParameterTuningJob."""
+    from promotion.monitoring.retraining import tuning_job_request
+
+    chosen = _variant_catalog(catalog) if variant else catalog
+    assert chosen.monitoring is not None and chosen.monitoring.retraining is not None
+    retraining = chosen.monitoring.retraining
+    settings = TuningJobSettings(
+        role_arn=ROLE,
+        job_name=JOB,
+        image_uri=IMAGE,
+        strategy=retraining.strategy,
+        max_jobs=retraining.max_jobs,
+        max_parallel_jobs=retraining.max_parallel_jobs,
+    )
+    launched = plan_tuning_job(chosen, settings)
+    drift = {"promotion:trigger": "drift", "promotion:drift-feature": "amount"}
+    built = tuning_job_request(chosen, name=JOB, role_arn=ROLE, image_uri=IMAGE, tags=drift)
+    assert built["HyperParameterTuningJobName"] == launched["HyperParameterTuningJobName"]
+    assert built["HyperParameterTuningJobConfig"] == launched["HyperParameterTuningJobConfig"]
+    assert built["TrainingJobDefinition"] == launched["TrainingJobDefinition"]
+    assert launched["Tags"] == [{"Key": MODEL_TAG, "Value": chosen.id}]
+    assert built["Tags"] == [
+        {"Key": MODEL_TAG, "Value": chosen.id},
+        {"Key": "promotion:drift-feature", "Value": "amount"},
+        {"Key": "promotion:trigger", "Value": "drift"},
+    ]

@@ -217,3 +217,22 @@ def test_a_models_lock_outlives_its_longest_promotion(tmp_path: Path) -> None:
     jobs = catalog.training.max_runtime_seconds + catalog.comparison.max_runtime_seconds + 2 * 3600
     longest = 72 * 3600 + jobs + endpoint_changes + rollout
     assert longest < lock_lease_seconds(catalog) <= longest + 3600
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.pop("rollout"), "monitoring needs rollout settings"),
+        (lambda d: d.pop("data_quality"), "monitoring needs data_quality.feature_names"),
+        (lambda d: d["data_quality"].pop("feature_names"), "monitoring needs data_quality.feature_names"),
+        # one processing input per captured hour beside the reference: SageMaker takes at most 10
+        (lambda d: d["monitoring"].update({"schedule_hours": 9}), "monitoring.schedule_hours"),
+        (lambda d: d["monitoring"]["retraining"].update({"strategy": "Grid"}), "monitoring.retraining.strategy"),
+        (lambda d: d["monitoring"]["retraining"].update({"min_interval_hours": 0.5}), "min_interval_hours"),
+    ],
+)
+def test_monitoring_has_what_it_reads_and_fits_sagemakers_limits(tmp_path: Path, mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    document = yaml.safe_load((ROOT / "models" / "fraud-detection.yaml").read_text())
+    mutate(document)
+    with pytest.raises(CatalogError, match=re.escape(message)):
+        load_catalog(_write(tmp_path, "fraud-detection", document))

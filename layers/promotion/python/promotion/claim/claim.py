@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from promotion.claim.store import ClaimStore
 from promotion.contract.catalog import ModelCatalog, catalog_for
-from promotion.contract.events import MODEL_TAG, TuningJobStateChange
+from promotion.contract.events import MODEL_TAG, TRIGGER_TAG_PREFIX, TuningJobStateChange
 from promotion.contract.names import release_id_for
 from promotion.contract.state import Claim, ClaimedPromotion, ClaimInput, ClaimStatus
 from promotion.core.errors import UnknownModel
@@ -71,6 +71,9 @@ def parse_promotion_request(request: ClaimInput, catalog_dir: Path) -> Claim | t
         "tuning_job_name": detail.HyperParameterTuningJobName,
         "tuning_job_arn": detail.HyperParameterTuningJobArn,
         "event_time": event.time,
+        "trigger": {
+            key: value for key, value in detail.Tags.items() if key.startswith(TRIGGER_TAG_PREFIX) and key != MODEL_TAG
+        },
     }
     if detail.HyperParameterTuningJobStatus != "Completed":
         return Claim(

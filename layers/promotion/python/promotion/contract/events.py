@@ -8,6 +8,9 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MODEL_TAG = "promotion:model"
+# A tuning job's other `promotion:` tags say why it was started (drift's retraining: promotion.monitoring.retraining);
+# the claim carries them into the promotion's state, audit record and decision report.
+TRIGGER_TAG_PREFIX = "promotion:"
 # The source of the product's own events on its bus (results, approval requests): other systems subscribe to it.
 RESULT_SOURCE = "promotion.results"
 # Tags and metadata keys the product writes on what it creates (jobs, models, model packages): one spelling each.

@@ -66,6 +66,9 @@ class Claim(Section):
     tuning_job_arn: str | None = None
     event_time: datetime | None = None
     attempts: int = 0
+    # Why the tuning job was started, from its `promotion:*` tags other than the model (a drift-triggered retraining:
+    # promotion:trigger=drift and the drift check, feature, PSI and release); empty for a data scientist's own job.
+    trigger: dict[str, str] = Field(default_factory=dict)
 
 
 class CallbackRequest(BaseModel):

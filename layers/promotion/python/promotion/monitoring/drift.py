@@ -22,12 +22,9 @@ from pydantic import BaseModel
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.job_image import Images
 from promotion.contract.names import REPORTS_PREFIX, capture_prefix, drift_check_job_name, report_prefix
-from promotion.core.errors import aws_error_code
 from promotion.jobs.comparison import create_or_adopt_processing_job, processing_request
-from promotion.jobs.data_quality import PROFILE
+from promotion.jobs.data_quality import PROFILE, reference_profile
 from promotion.monitoring.capture import hour_prefix, window_hours
-from promotion.production.config import parse_config
-from promotion.production.read import read_config
 
 ENTRYPOINT = ["python3", "/opt/program/monitoring/drift.py"]
 PURPOSE_TAG = "promotion:purpose"
@@ -51,16 +48,6 @@ class DriftCheck(BaseModel):
 
 def _skipped(catalog: ModelCatalog, reason: str, release: str | None = None) -> DriftCheck:
     return DriftCheck(model=catalog.id, status="SKIPPED", reason=reason, release_id=release)
-
-
-def _exists(s3: Any, bucket: str, key: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if aws_error_code(error) in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-    return True
 
 
 def _served_variant(sagemaker: Any, endpoint_name: str) -> tuple[str | None, dict[str, Any] | None, str]:
@@ -94,16 +81,16 @@ def start_drift_check(
     settings, rollout = catalog.monitoring, catalog.rollout
     if settings is None or rollout is None:
         return _skipped(catalog, "the catalog does not monitor this model")
-    current = read_config(s3, bucket, catalog.config.key)
-    if current.body is None:
+    # The live release, and the profile the data-quality gate wrote of its training data (the gate's reference too).
+    release, profile_uri = reference_profile(s3, catalog, bucket)
+    if release is None:
         return _skipped(catalog, "no release is in production")
-    release = parse_config(current.body).release_id
-    profile_key = f"{report_prefix(catalog.id, release)}{PROFILE}"
-    if not _exists(s3, bucket, profile_key):
+    if profile_uri is None:
         return _skipped(
             catalog,
-            f"release {release} has no training data profile (s3://{bucket}/{profile_key}): it was promoted without "
-            "the data-quality gate, so there is nothing to compare its requests with",
+            f"release {release} has no training data profile (s3://{bucket}/{report_prefix(catalog.id, release)}"
+            f"{PROFILE}): it was promoted without the data-quality gate, so there is nothing to compare its requests "
+            "with",
             release,
         )
     variant, capture, why = _served_variant(sagemaker, rollout.endpoint_name)
@@ -122,7 +109,7 @@ def start_drift_check(
             release,
         )
     hours = window_hours(now, settings.schedule_hours)
-    inputs: dict[str, str] = {"reference": f"s3://{bucket}/{profile_key}"}
+    inputs: dict[str, str] = {"reference": profile_uri}
     for hour in hours:
         prefix = hour_prefix(destination, rollout.endpoint_name, variant, hour)
         key = prefix.removeprefix(f"s3://{bucket}/")

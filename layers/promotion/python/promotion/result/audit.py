@@ -43,6 +43,8 @@ class AuditRecord(BaseModel):
     production_model_url: str | None = None
     # Operators' requests to the rollout (pause, resume, abort, promote-now), with who, when, why and the outcome.
     interventions: list[dict[str, str]] = []
+    # Why the tuning job started (its `promotion:*` tags: drift's retraining names the check, feature and PSI).
+    trigger: dict[str, str] = {}
 
 
 def write_audit_record(dynamodb: Any, table: str, record: AuditRecord) -> None:

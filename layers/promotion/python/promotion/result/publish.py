@@ -77,7 +77,11 @@ def decision_report(
         "model": state.claim.model,
         "release_id": state.claim.release_id,
         "execution_name": state.claim.execution_name,
-        "tuning_job": {"name": state.claim.tuning_job_name, "arn": state.claim.tuning_job_arn},
+        "tuning_job": {
+            "name": state.claim.tuning_job_name,
+            "arn": state.claim.tuning_job_arn,
+            "started_by": dict(state.claim.trigger),
+        },
         "outcome": outcome.value,
         "reason": reason,
         "decided_at": now.isoformat(),
@@ -174,6 +178,7 @@ def publish_result(
                 report_key=report_key,
                 production_model_url=state.pipeline.model_data_url if state.pipeline else None,
                 interventions=interventions,
+                trigger=dict(claim.trigger),
             ),
         )
     package_arn, registry_error = None, None

@@ -83,6 +83,20 @@ def _key_values(values: Mapping[str, Any] | None, *, skip: tuple[str, ...] = (),
     return f"<table>{''.join(rows)}</table>" if rows else '<p class="muted">none</p>'
 
 
+def _started_by(trigger: Mapping[str, str]) -> str:
+    """Why the tuning job started, from its `promotion:*` tags: a data scientist's launch, or drift's retraining with
+    the check, the feature and its PSI."""
+    if not trigger:
+        return "a data scientist (no trigger tag)"
+    if trigger.get("promotion:trigger") == "drift":
+        feature, psi = trigger.get("promotion:drift-feature", "?"), trigger.get("promotion:drift-psi", "?")
+        return (
+            f"drift: feature {feature} at PSI {psi} against release {trigger.get('promotion:drift-release', '?')}'s "
+            f"training data (drift check {trigger.get('promotion:drift-check', '?')})"
+        )
+    return ", ".join(f"{key}={value}" for key, value in sorted(trigger.items()))
+
+
 def _error(error: Mapping[str, Any]) -> str:
     """A caught error: its name and message; Lambda's stack trace folded away."""
     cause = error.get("Cause")
@@ -215,6 +229,7 @@ def render_report_html(report: Mapping[str, Any], images: Mapping[str, bytes] | 
             {
                 "execution": report.get("execution_name"),
                 "tuning job": (report.get("tuning_job") or {}).get("name"),
+                "tuning job started by": _started_by((report.get("tuning_job") or {}).get("started_by") or {}),
                 "best training job": candidate.get("training_job_name"),
                 "decided at": report.get("decided_at"),
                 "champion release": champion.get("release_id"),

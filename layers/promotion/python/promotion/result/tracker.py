@@ -136,6 +136,7 @@ def promotion_record(state: PromotionState, outcome: Outcome, reason: str, repor
         "promotion.approval.by": (approval.decided_by if approval else "") or "",
         "promotion.approval.identity": (approval.identity if approval else "") or "",
         "promotion.report": report_uri or "",
+        **{f"promotion.trigger.{key.removeprefix('promotion:')}": value for key, value in claim.trigger.items()},
     }
     metrics: dict[str, float] = {}
     for name, value in (candidate.metrics if candidate else {}).items():
