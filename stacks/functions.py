@@ -243,8 +243,8 @@ STEP_FUNCTIONS: tuple[StepFunctionSpec, ...] = (
     StepFunctionSpec(
         "act_on_drift_check",
         "Drift checks' ends: publish the verdict; on drift, start the model's retraining within its rate limits",
-        # promotion_table: the retraining record (one open retraining per model, a minimum interval)
-        (P.watch_drift_checks, P.read_reports, P.promotion_table, P.start_retraining, P.notify),
+        # retraining_records: one open retraining per model, a minimum interval; read_config: the live release
+        (P.watch_drift_checks, P.read_reports, P.read_config, P.retraining_records, P.start_retraining, P.notify),
     ),
 )
 

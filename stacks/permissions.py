@@ -328,6 +328,25 @@ class StepPermissions:
             Grant(self._statement("WatchDriftChecks", ["sagemaker:DescribeProcessingJob"], jobs), _DRIFT_CHECKS_REASON)
         ]
 
+    def retraining_records(self) -> list[Grant]:
+        """The monitored models' retraining records (RETRAIN#<model>: the last retraining and when), and no other item
+        of the table: the condition holds the item requests to those partition keys."""
+        monitored = self._monitored()
+        if not monitored:
+            return []
+        return [
+            Grant(
+                self._statement(
+                    "RetrainingRecords",
+                    ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+                    [self._table.table_arn],
+                    conditions={
+                        "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [f"RETRAIN#{m}" for m in monitored]}
+                    },
+                )
+            )
+        ]
+
     def start_retraining(self) -> list[Grant]:
         """Start a monitored model's retraining tuning job (named as the launcher names it, <model>-<yymmdd-HHMMSS>)
         with the model's tuning role, and read the last one's status (the rate limit)."""

@@ -186,6 +186,11 @@ def _table(action: str) -> Callable[[Mapping[str, Any]], list[Need]]:
         if p.get("IndexName"):
             fields["IndexName"] = str(p["IndexName"])
         context: dict[str, ContextValue] = {}
+        # dynamodb:LeadingKeys, the partition key value of an item request: the product's table's partition key is
+        # `pk` (stacks/storage.py), the only table the runtime's IAM-checked callers touch.
+        item = p.get("Key") or p.get("Item") or {}
+        if isinstance(item.get(PARTITION_KEY), dict) and "S" in item[PARTITION_KEY]:
+            context["dynamodb:LeadingKeys"] = [str(item[PARTITION_KEY]["S"])]
         if action in _READS:
             projected = _projected(p)
             context["dynamodb:Select"] = str(
@@ -198,6 +203,7 @@ def _table(action: str) -> Callable[[Mapping[str, Any]], list[Need]]:
     return needs
 
 
+PARTITION_KEY = "pk"
 _READS = {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem"}
 
 

@@ -93,7 +93,8 @@ def test_after_a_promotion_drift_starts_one_retraining_whose_completion_starts_t
         assert next_release, output
         report_key = f"reports/{MODEL}/{next_release}/decision.json"
         report = json.loads(runtime.clients.s3.get_object(Bucket=runtime.config_bucket, Key=report_key)["Body"].read())
-        assert report["tuning_job"]["started_by"] == {k: v for k, v in tags.items() if k != "promotion:model"}
+        expected = {k: v for k, v in tags.items() if k != "promotion:model"} | {"promotion:trigger-verified": "true"}
+        assert report["tuning_job"]["started_by"] == expected
         html = runtime.clients.s3.get_object(Bucket=runtime.config_bucket, Key=html_key(report_key))
         assert "drift: feature amount at PSI" in html["Body"].read().decode()
         record = read_audit_record(runtime.clients.dynamodb, runtime.table_name, MODEL, next_release)

@@ -420,6 +420,10 @@ def test_monitoring_starts_only_drift_checks_and_retraining_of_monitored_models(
         "arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:hyper-parameter-tuning-job/fraud-detection-*"
     ]
     assert granted(acts, "sagemaker:CreateProcessingJob") == []
+    # the table only for the monitored models' retraining records (RETRAIN#<model>), by partition key
+    (records,) = [s for s in acts if any(str(a).startswith("dynamodb:") for a in as_list(s["Action"]))]
+    assert sorted(as_list(records["Action"])) == ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"]
+    assert records["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["RETRAIN#fraud-detection"]}}
     for step in functions_by_step:
         if step != "act_on_drift_check":
             assert (

@@ -115,14 +115,32 @@ def test_the_first_look_only_writes_the_claim_and_the_next_takes_the_lock(
     assert (third.status, third.attempts) == (ClaimStatus.CLAIMED, 3)
 
 
-def test_the_claim_carries_why_the_tuning_job_started(aws: dict[str, Any], catalog_dir: Path) -> None:
+def test_the_claim_carries_why_the_tuning_job_started_checked_against_drifts_record(
+    aws: dict[str, Any], catalog_dir: Path
+) -> None:
     """A retraining drift started says so in its tags; the claim keeps them (not the model tag, nor other tags) for
-    the promotion's report, audit record and MLflow run. A data scientist's own job has no trigger."""
+    the promotion's report, audit record and MLflow run, and says whether drift's own record of the retraining names
+    the job: anyone who may tag a tuning job may write the tag. A data scientist's own job has no trigger."""
+    from promotion.monitoring.retraining import record_key, started_by_drift
+
     event = load_event("tuning-job-completed.json")
     event["detail"]["Tags"] |= {"promotion:trigger": "drift", "promotion:drift-feature": "amount"}
-    claimed = claim(request(event=event), catalog_dir, ClaimStore(aws["dynamodb"], TABLE))
-    assert claimed.trigger == {"promotion:trigger": "drift", "promotion:drift-feature": "amount"}
-    assert claim(request(execution="exec-2"), catalog_dir, ClaimStore(aws["dynamodb"], TABLE)).trigger == {}
+    store = ClaimStore(aws["dynamodb"], TABLE)
+
+    def checked(model: str, job: str) -> bool:
+        return started_by_drift(aws["dynamodb"], TABLE, model, job)
+
+    forged = claim(request(event=event), catalog_dir, store, checked)
+    assert forged.trigger == {
+        "promotion:trigger": "drift",
+        "promotion:drift-feature": "amount",
+        "promotion:trigger-verified": "false: no retraining record of the model names this job",
+    }
+    record = {**record_key("fraud-detection"), "tuning_job_name": {"S": "fraud-xgb-tuning-0042"}}
+    aws["dynamodb"].put_item(TableName=TABLE, Item=record)
+    verified = claim(request(event=event, execution="exec-2"), catalog_dir, store, checked)
+    assert verified.trigger["promotion:trigger-verified"] == "true"
+    assert claim(request(execution="exec-3"), catalog_dir, store, checked).trigger == {}
 
 
 @pytest.mark.parametrize("state", [{}, {"claim": "not a claim"}, {"claim": {"status": "WAIT"}}])

@@ -284,3 +284,123 @@ def test_a_refused_tuning_job_gives_the_slot_back(aws: dict[str, Any], catalog: 
     record = aws["dynamodb"].get_item(TableName=TABLE, Key=record_key("fraud-detection"), ConsistentRead=True)
     assert "Item" not in record
     assert retrain(aws, catalog, verdict(NOW + timedelta(hours=1)), NOW + timedelta(hours=1)).status == "STARTED"
+
+
+def test_a_report_that_cannot_be_read_is_a_failed_check_and_unreadable_requests_are_said(
+    aws: dict[str, Any], catalog: ModelCatalog
+) -> None:
+    name = finished_check(aws, catalog, {"amount": 0.01}, rows=40)
+    key = f"reports/fraud-detection/{RELEASE}/monitoring/{name}/drift.json"
+    aws["s3"].put_object(Bucket=CONFIG_BUCKET, Key=key, Body=json.dumps({"rows": 40, "unreadable": 900}).encode())
+    verdict = read(aws, catalog, name)
+    assert verdict is not None and verdict.status == "TOO_FEW_ROWS" and verdict.unreadable == 900
+    assert "900 captured requests could not be read as CSV rows of the catalog's 10 features" in verdict.reason
+    aws["s3"].put_object(Bucket=CONFIG_BUCKET, Key=key, Body=b"{not json")
+    broken = read(aws, catalog, name)
+    assert broken is not None and broken.status == "JOB_FAILED" and "cannot be read (JSONDecodeError" in broken.reason
+    aws["s3"].delete_object(Bucket=CONFIG_BUCKET, Key=key)
+    missing = read(aws, catalog, name)
+    assert missing is not None and missing.status == "JOB_FAILED" and "cannot be read (NoSuchKey" in missing.reason
+
+
+class UniqueJobNames:
+    """SageMaker refuses a second processing job of a name (ResourceInUse); plain moto replaces the first (the local
+    runtime refuses it too: local/sagemaker_jobs.py)."""
+
+    def __init__(self, sagemaker: Any) -> None:
+        self._sagemaker = sagemaker
+
+    def create_processing_job(self, **request: Any) -> Any:
+        try:
+            self._sagemaker.describe_processing_job(ProcessingJobName=request["ProcessingJobName"])
+        except ClientError:
+            return self._sagemaker.create_processing_job(**request)
+        raise ClientError(
+            {"Error": {"Code": "ResourceInUse", "Message": "Processing job names must be unique"}},
+            "CreateProcessingJob",
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sagemaker, name)
+
+
+def test_a_repeated_schedule_adopts_its_windows_job_but_not_someone_elses(
+    aws: dict[str, Any], catalog: ModelCatalog
+) -> None:
+    from promotion.core.errors import JobNotOurs
+
+    aws = {**aws, "sagemaker": UniqueJobNames(aws["sagemaker"])}
+
+    assert catalog.monitoring is not None
+    two_hours = catalog.model_copy(update={"monitoring": catalog.monitoring.model_copy(update={"schedule_hours": 2})})
+    seed_config(aws, two_hours, RELEASE)
+    profile(aws)
+    (variant,) = endpoint(aws, two_hours)
+    captured(aws, variant, NOW - timedelta(hours=1))
+    first = check(aws, two_hours)
+    assert first.captured_hours == 1 and "adopted" not in first.reason
+    captured(aws, variant, NOW - timedelta(hours=2))  # a late capture file of the window's first hour
+    again = check(aws, two_hours)
+    assert again.processing_job_name == first.processing_job_name and again.reason.startswith("already started")
+    with pytest.raises(JobNotOurs):
+        start_drift_check(
+            aws["sagemaker"], aws["s3"], two_hours, bucket=CONFIG_BUCKET, role_arn=TUNING_ROLE, images=IMAGES, now=NOW
+        )
+
+
+def act(aws: dict[str, Any], catalog: ModelCatalog, name: str, *, tuning_roles: dict[str, str] | None = None) -> Any:
+    from promotion.monitoring.loop import act_on_drift_check
+
+    topic = aws["sns"].create_topic(Name="notices")["TopicArn"]
+    event = {
+        "version": "0",
+        "id": "e",
+        "detail-type": "SageMaker Processing Job State Change",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "time": "2026-12-03T17:05:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"ProcessingJobName": name, "ProcessingJobStatus": "Completed"},
+    }
+    return act_on_drift_check(
+        aws["sagemaker"], aws["s3"], aws["dynamodb"], aws["sns"], event=event, catalogs={catalog.id: catalog},
+        bucket=CONFIG_BUCKET, table=TABLE, pipeline_roles={catalog.id: ROLE},
+        tuning_roles={catalog.id: TUNING_ROLE} if tuning_roles is None else tuning_roles, images=IMAGES,
+        topic_arn=topic, now=NOW + timedelta(minutes=5),
+    )  # fmt: skip
+
+
+def test_drift_on_a_release_no_longer_live_starts_no_retraining(aws: dict[str, Any], catalog: ModelCatalog) -> None:
+    name = finished_check(aws, catalog, {"amount": 4.2})
+    seed_config(aws, catalog, "20261203-170100-000000")  # a promotion ended since the check started
+    outcome = act(aws, catalog, name)
+    assert outcome.verdict.status == "DRIFT" and outcome.retraining.status == "NOT_STARTED"
+    assert "which is no longer live (20261203-170100-000000 is)" in outcome.retraining.reason
+    assert aws["sagemaker"].list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"] == []
+
+
+def test_a_retraining_that_cannot_start_still_reports_the_drift(aws: dict[str, Any], catalog: ModelCatalog) -> None:
+    name = finished_check(aws, catalog, {"amount": 4.2})
+    outcome = act(aws, catalog, name, tuning_roles={})
+    assert outcome.action == "JUDGED" and outcome.verdict.status == "DRIFT"
+    assert outcome.retraining.status == "NOT_STARTED"
+    assert "could not start: ValueError: TUNING_ROLE_ARNS names no tuning role" in outcome.retraining.reason
+    started = act(aws, catalog, name)  # the same event again, once the stack names the role
+    assert started.retraining.status == "STARTED"
+
+
+def test_an_event_of_a_job_that_is_no_drift_check_is_ignored_unread(aws: dict[str, Any], catalog: ModelCatalog) -> None:
+    outcome = act(aws, catalog, "fraud-detection-20261120-140541-481646-cmp")  # a promotion's comparison job
+    assert outcome.action == "IGNORED" and "is not <monitored model>-drift-<yymmddhh>" in outcome.reason
+
+
+def test_one_models_check_failing_leaves_the_others_and_says_why(aws: dict[str, Any], catalog: ModelCatalog) -> None:
+    from promotion.monitoring.loop import start_drift_checks
+
+    seed_config(aws, catalog, RELEASE)
+    profile(aws)
+    (failed,) = start_drift_checks(
+        aws["sagemaker"], aws["s3"], {catalog.id: catalog}, bucket=CONFIG_BUCKET, role_arns={}, images=IMAGES, now=NOW
+    )
+    assert failed.status == "FAILED" and "names no pipeline role for model fraud-detection" in failed.reason

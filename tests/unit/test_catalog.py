@@ -227,6 +227,8 @@ def test_a_models_lock_outlives_its_longest_promotion(tmp_path: Path) -> None:
         (lambda d: d["data_quality"].pop("feature_names"), "monitoring needs data_quality.feature_names"),
         # one processing input per captured hour beside the reference: SageMaker takes at most 10
         (lambda d: d["monitoring"].update({"schedule_hours": 9}), "monitoring.schedule_hours"),
+        # a divisor of 24: every day's checks at the same hours, windows that never overlap
+        (lambda d: d["monitoring"].update({"schedule_hours": 5}), "monitoring.schedule_hours"),
         (lambda d: d["monitoring"]["retraining"].update({"strategy": "Grid"}), "monitoring.retraining.strategy"),
         (lambda d: d["monitoring"]["retraining"].update({"min_interval_hours": 0.5}), "min_interval_hours"),
     ],
@@ -236,3 +238,17 @@ def test_monitoring_has_what_it_reads_and_fits_sagemakers_limits(tmp_path: Path,
     mutate(document)
     with pytest.raises(CatalogError, match=re.escape(message)):
         load_catalog(_write(tmp_path, "fraud-detection", document))
+
+
+def test_two_monitored_models_may_not_share_a_retraining_name_prefix(tmp_path: Path) -> None:
+    """Retrainings are named <model id cut to 18>-<time>: two monitored models whose ids agree on their first 18
+    characters would take (and adopt) each other's tuning jobs."""
+    base = yaml.safe_load((ROOT / "models" / "fraud-detection.yaml").read_text())
+    for suffix in ("eu-1", "eu-2"):
+        document = {**base, "id": f"fraud-detection-{suffix}"}
+        document["parameter_store"] = {"prefix": f"/fraud-{suffix}/hyperparameters"}
+        document["config"] = {"key": f"{suffix}/production-model-config.yaml"}
+        document["approval"] = {**base["approval"], "model_package_group": f"fraud-{suffix}"}
+        _write(tmp_path, f"fraud-detection-{suffix}", document)
+    with pytest.raises(CatalogError, match="both retrain under the tuning job name prefix 'fraud-detection-eu'"):
+        load_catalogs(tmp_path)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from promotion.claim.store import ClaimStore
 from promotion.contract.catalog import ModelCatalog, catalog_for
-from promotion.contract.events import MODEL_TAG, TRIGGER_TAG_PREFIX, TuningJobStateChange
+from promotion.contract.events import DRIFT_TRIGGER_TAG, MODEL_TAG, TRIGGER_TAG_PREFIX, TuningJobStateChange
 from promotion.contract.names import release_id_for
 from promotion.contract.state import Claim, ClaimedPromotion, ClaimInput, ClaimStatus
 from promotion.core.errors import UnknownModel
@@ -95,12 +96,32 @@ def parse_promotion_request(request: ClaimInput, catalog_dir: Path) -> Claim | t
     return ClaimedPromotion(status=ClaimStatus.CLAIMED, model=model, release_id=release_id, **identity), catalog
 
 
-def claim(request: ClaimInput, catalog_dir: Path, store: ClaimStore) -> Claim:
-    """Dedupe by tuning job and take the model's lock; WAIT when another promotion of the model runs first."""
+TRIGGER_VERIFIED = "promotion:trigger-verified"
+
+
+def claim(
+    request: ClaimInput,
+    catalog_dir: Path,
+    store: ClaimStore,
+    started_by_drift: Callable[[str, str], bool] | None = None,
+) -> Claim:
+    """Dedupe by tuning job and take the model's lock; WAIT when another promotion of the model runs first.
+    `started_by_drift(model, tuning job)` checks a `promotion:trigger=drift` tag against drift's own record of the
+    retraining (promotion.monitoring.retraining): the tag alone is anyone's word who may tag a tuning job."""
     parsed = parse_promotion_request(request, catalog_dir)
     if isinstance(parsed, Claim):
         return parsed
     identity, catalog = parsed
+    if identity.trigger.get(DRIFT_TRIGGER_TAG) == "drift" and started_by_drift is not None:
+        verified = started_by_drift(identity.model, identity.tuning_job_name)
+        identity = identity.model_copy(
+            update={
+                "trigger": {
+                    **identity.trigger,
+                    TRIGGER_VERIFIED: "true" if verified else "false: no retraining record of the model names this job",
+                }
+            }
+        )
     attempt = store.claim(
         model=identity.model,
         tuning_job_arn=identity.tuning_job_arn,

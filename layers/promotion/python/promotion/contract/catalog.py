@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,11 +25,12 @@ from promotion.contract.job_image import (
     check_image,
     project_image_reports,
 )
-from promotion.contract.names import ARCHIVE_PREFIX, REPORTS_PREFIX
+from promotion.contract.names import ARCHIVE_PREFIX, REPORTS_PREFIX, tuning_job_name
 from promotion.core.errors import CatalogError, UnknownModel
 from promotion.rollout.gate import FAIL_TOLERANCE_RATIO
 
 MODEL_ID_PATTERN = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
+_ANY_TIME = datetime(2000, 1, 1, tzinfo=UTC)  # a tuning job name's model part does not depend on the time
 HYPERPARAMETER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 
 
@@ -295,7 +297,8 @@ class Monitoring(_Strict):
     its pages), so a product for new accounts cannot rest on it."""
 
     capture_percent: Annotated[int, Field(ge=1, le=100)] = 20
-    schedule_hours: Annotated[int, Field(ge=1, le=MAX_CAPTURE_HOURS)] = 1
+    # A divisor of 24 (checks at the same hours every day, windows that never overlap), at most MAX_CAPTURE_HOURS.
+    schedule_hours: Literal[1, 2, 3, 4, 6, 8] = 1
     min_rows: Annotated[int, Field(ge=10)] = 500  # captured requests a window needs before it is judged
     max_psi: Annotated[float, Field(gt=0.0, le=10.0)] = 0.25
     capture_retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
@@ -623,6 +626,19 @@ def load_catalogs(directory: Path) -> dict[str, ModelCatalog]:
             owner = owners.setdefault((what, value), catalog.id)
             if owner != catalog.id:
                 raise CatalogError(f"models {owner} and {catalog.id} share the {what} {value}")
+    # Drift's retrainings are named as the launcher names tuning jobs, <model id cut to 18>-<yymmdd-HHMMSS>, and
+    # granted by that prefix: two monitored models with one prefix would share (and adopt) each other's jobs.
+    prefixes: dict[str, str] = {}
+    for catalog in catalogs:
+        if catalog.monitoring is None or catalog.monitoring.retraining is None:
+            continue
+        prefix = tuning_job_name(catalog.id, _ANY_TIME).rsplit("-", 2)[0]
+        owner = prefixes.setdefault(prefix, catalog.id)
+        if owner != catalog.id:
+            raise CatalogError(
+                f"models {owner} and {catalog.id} both retrain under the tuning job name prefix {prefix!r} (model ids "
+                "are cut to fit SageMaker's 32 characters): make their first 18 characters differ"
+            )
     # Parameters are read by path, recursively, and stale ones are deleted: a prefix inside another model's would
     # let one model's write delete the other's parameters.
     for outer in catalogs:

@@ -11,6 +11,7 @@ MODEL_TAG = "promotion:model"
 # A tuning job's other `promotion:` tags say why it was started (drift's retraining: promotion.monitoring.retraining);
 # the claim carries them into the promotion's state, audit record and decision report.
 TRIGGER_TAG_PREFIX = "promotion:"
+DRIFT_TRIGGER_TAG = "promotion:trigger"  # "drift" on a retraining drift started
 # The source of the product's own events on its bus (results, approval requests): other systems subscribe to it.
 RESULT_SOURCE = "promotion.results"
 # Tags and metadata keys the product writes on what it creates (jobs, models, model packages): one spelling each.

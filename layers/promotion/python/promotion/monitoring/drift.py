@@ -22,8 +22,10 @@ from pydantic import BaseModel
 from promotion.contract.catalog import ModelCatalog
 from promotion.contract.job_image import Images
 from promotion.contract.names import REPORTS_PREFIX, capture_prefix, drift_check_job_name, report_prefix
-from promotion.jobs.comparison import create_or_adopt_processing_job, processing_request
+from promotion.core.errors import aws_error_code, aws_error_message
+from promotion.jobs.comparison import processing_request
 from promotion.jobs.data_quality import PROFILE, reference_profile
+from promotion.jobs.training import require_same_job
 from promotion.monitoring.capture import hour_prefix, window_hours
 
 ENTRYPOINT = ["python3", "/opt/program/monitoring/drift.py"]
@@ -37,7 +39,7 @@ class DriftCheck(BaseModel):
     """What the schedule did for one model: a job started (STARTED), or why none could run (SKIPPED)."""
 
     model: str
-    status: Literal["STARTED", "SKIPPED"]
+    status: Literal["STARTED", "SKIPPED", "FAILED"]
     reason: str
     release_id: str | None = None
     processing_job_name: str | None = None
@@ -141,18 +143,33 @@ def start_drift_check(
         max_runtime_seconds=settings.max_runtime_seconds,
         tags={PURPOSE_TAG: DRIFT_CHECK_PURPOSE},
     )
-    create_or_adopt_processing_job(sagemaker, request, IDENTITY)
+    adopted = _create_or_adopt(sagemaker, request)
     return DriftCheck(
         model=catalog.id,
         status="STARTED",
-        reason=f"comparing {len(inputs) - 1} captured hour(s) of variant {variant} with release {release}'s "
-        "training data",
+        reason=("already started for this window: adopted; " if adopted else "")
+        + f"comparing {len(inputs) - 1} captured hour(s) of variant {variant} with release {release}'s training data",
         release_id=release,
         processing_job_name=name,
         window_start=window_start,
         window_end=window_end,
         captured_hours=len(inputs) - 1,
     )
+
+
+def _create_or_adopt(sagemaker: Any, request: dict[str, Any]) -> bool:
+    """CreateProcessingJob; True when the window's job exists already and is the product's (this model's role and
+    image): a repeated schedule adopts it even when capture files that arrived late changed the hours it would read
+    now. Someone else's job of that name is refused (JobNotOurs): its verdict would start a retraining."""
+    try:
+        sagemaker.create_processing_job(**request)
+    except ClientError as error:
+        if aws_error_code(error) != "ResourceInUse" and "already exists" not in str(error).lower():
+            raise
+        existing = sagemaker.describe_processing_job(ProcessingJobName=request["ProcessingJobName"])
+        require_same_job("processing job", request["ProcessingJobName"], existing, request, IDENTITY[:2])
+        return True
+    return False
 
 
 def job_arguments(catalog: ModelCatalog) -> list[str]:
@@ -177,6 +194,7 @@ class DriftVerdict(BaseModel):
     reason: str
     release_id: str | None = None
     rows: int = 0
+    unreadable: int = 0  # captured requests that were not CSV rows of the catalog's features
     psi: dict[str, float] = {}
     drifted: list[str] = []  # features above the limit, the largest first
     max_psi: float | None = None
@@ -198,10 +216,15 @@ def read_drift_check(
 ) -> DriftVerdict | None:
     """The verdict of drift check `name` once it ended (None while it runs). NotADriftCheck for a job that is not
     the product's: a job someone else named alike must not start a retraining."""
-    job = sagemaker.describe_processing_job(ProcessingJobName=name)
     # <model>-drift-<yymmddhh>: the fixed suffix makes the model unambiguous (model "a" never reads "a-drift-...").
     model = next((m for m in catalogs if re.fullmatch(rf"{re.escape(m)}-drift-\d{{8}}", name)), "")
     catalog = catalogs.get(model)
+    if catalog is None or catalog.monitoring is None:
+        raise NotADriftCheck(
+            f"processing job {name} is not a drift check of the product: its name is not <monitored model>-drift-"
+            "<yymmddhh>"
+        )
+    job = sagemaker.describe_processing_job(ProcessingJobName=name)
     outputs = (job.get("ProcessingOutputConfig") or {}).get("Outputs") or []
     output = outputs[0]["S3Output"]["S3Uri"].rstrip("/") if outputs else ""
     # reports/<model>/<release>/monitoring/<name>: the release the check compared with
@@ -209,9 +232,7 @@ def read_drift_check(
     found = re.fullmatch(rf"{reports}/([^/]+)/monitoring/{name}", output)
     release = found.group(1) if found else None
     refusal = (
-        "its name is not <monitored model>-drift-<yymmddhh>"
-        if catalog is None or catalog.monitoring is None
-        else f"its role {job.get('RoleArn')} is not {model}'s pipeline role"
+        f"its role {job.get('RoleArn')} is not {model}'s pipeline role"
         if job.get("RoleArn") != role_arns.get(model)
         else f"its output {output or 'none'} is not under s3://{bucket}/{report_prefix(model, '<release>')}monitoring/"
         if release is None
@@ -220,7 +241,6 @@ def read_drift_check(
     if refusal is not None:
         raise NotADriftCheck(f"processing job {name} is not a drift check of the product: {refusal}")
     window_end = datetime.strptime(name.rsplit("-", 1)[1], "%y%m%d%H").replace(tzinfo=UTC)
-    assert catalog is not None and catalog.monitoring is not None
     status = job.get("ProcessingJobStatus")
     if status in ("Failed", "Stopped"):
         reason = job.get("ExitMessage") or job.get("FailureReason") or "no reason given"
@@ -234,18 +254,37 @@ def read_drift_check(
         )
     if status != "Completed":
         return None
-    report = json.loads(
-        s3.get_object(Bucket=bucket, Key=f"{output.removeprefix(f's3://{bucket}/')}/{REPORT}")["Body"].read()
-    )
-    psi = {str(feature): float(value) for feature, value in (report.get("psi") or {}).items()}
+    key = f"{output.removeprefix(f's3://{bucket}/')}/{REPORT}"
+    problem = ""
+    try:
+        report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        psi = {str(feature): float(value) for feature, value in (report.get("psi") or {}).items()}
+        rows, unreadable = int(report.get("rows", 0)), int(report.get("unreadable", 0))
+    except ClientError as error:
+        if aws_error_code(error) not in ("NoSuchKey", "404", "AccessDenied"):
+            raise
+        problem = f"{aws_error_code(error)}: {aws_error_message(error)}"
+    except (ValueError, TypeError, AttributeError) as error:  # not JSON, or not the report's shape
+        problem = f"{type(error).__name__}: {error}"
+    else:
+        problem = ""
+    if problem:
+        return DriftVerdict(
+            model=model,
+            release_id=release,
+            processing_job_name=name,
+            window_end=window_end,
+            status="JOB_FAILED",
+            reason=f"drift check {name} completed but its report s3://{bucket}/{key} cannot be read ({problem})",
+        )
     limit = catalog.monitoring.max_psi
     drifted = sorted((f for f, value in psi.items() if value > limit), key=lambda f: -psi[f])
-    rows = int(report.get("rows", 0))
     common = {
         "model": model,
         "release_id": release,
         "processing_job_name": name,
         "rows": rows,
+        "unreadable": unreadable,
         "psi": psi,
         "drifted": drifted,
         "max_psi": limit,
@@ -253,10 +292,18 @@ def read_drift_check(
         "window_end": window_end,
     }
     if rows < catalog.monitoring.min_rows:
+        width = len(catalog.data_quality.feature_names or []) if catalog.data_quality else 0
+        unread = (
+            f"; {unreadable} captured requests could not be read as CSV rows of the catalog's {width} features (is "
+            "the endpoint sent another payload?)"
+            if unreadable
+            else ""
+        )
         return DriftVerdict(
             **common,
             status="TOO_FEW_ROWS",
-            reason=f"{rows} captured requests, fewer than the {catalog.monitoring.min_rows} a window needs: not judged",
+            reason=f"{rows} captured requests, fewer than the {catalog.monitoring.min_rows} a window needs: not "
+            f"judged{unread}",
         )
     if drifted:
         listed = ", ".join(f"{f} PSI {psi[f]:.4f}" for f in drifted[:5])

@@ -24,14 +24,14 @@ from pydantic import BaseModel
 
 from promotion.claim.store import condition_held
 from promotion.contract.catalog import HyperparameterSpec, ModelCatalog
-from promotion.contract.events import MODEL_TAG
+from promotion.contract.events import DRIFT_TRIGGER_TAG, MODEL_TAG
 from promotion.contract.job_image import MAX_TUNING_METRIC_DEFINITIONS, metric_definitions
 from promotion.contract.names import TUNING_PREFIX, tuning_job_name
 from promotion.core.errors import PromotionError, aws_error_code
 from promotion.monitoring.drift import DriftVerdict
 
 OPEN_STATUSES = ("InProgress", "Stopping")
-TRIGGER_TAG = "promotion:trigger"
+TRIGGER_TAG = DRIFT_TRIGGER_TAG
 DRIFT_TRIGGER = "drift"
 # Tags that tell operators why the tuning job started (the promotion that follows shows them too).
 DRIFT_CHECK_TAG = "promotion:drift-check"
@@ -277,9 +277,15 @@ def start_retraining(
     try:
         sagemaker.create_hyper_parameter_tuning_job(**request)
     except ClientError as error:
-        if "already exists" not in str(error).lower():
-            if previous != name:  # give the slot back: no job holds it
+        taken = aws_error_code(error) == "ResourceInUse" or "already exists" in str(error).lower()
+        if not taken or not _is_own_job(sagemaker, name, role_arn):
+            if previous != name:  # give the slot back: no job of this retraining holds it
                 _restore(dynamodb, table, catalog.id, name, item)
+            if taken:
+                raise RetrainingError(
+                    f"tuning job {name} already exists and is not this model's retraining (another model's of the "
+                    "same name prefix, or someone's own): it is not adopted"
+                ) from error
             raise
     return Retraining(
         model=catalog.id,
@@ -288,6 +294,19 @@ def start_retraining(
         tuning_job_name=name,
         previous_tuning_job=previous,
     )
+
+
+def _is_own_job(sagemaker: Any, name: str, role_arn: str) -> bool:
+    """A retried verdict adopts the job it started: one with this name that runs with this model's tuning role."""
+    described = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    return bool((described.get("TrainingJobDefinition") or {}).get("RoleArn") == role_arn)
+
+
+def started_by_drift(dynamodb: Any, table: str, model: str, tuning_job_name: str) -> bool:
+    """Whether drift's retraining of `model` started this tuning job (its record names it): the claim checks a
+    tuning job's `promotion:trigger=drift` tag against it, since anyone who may tag a tuning job may write the tag."""
+    item = dynamodb.get_item(TableName=table, Key=record_key(model), ConsistentRead=True).get("Item") or {}
+    return bool(item.get("tuning_job_name", {}).get("S") == tuning_job_name)
 
 
 def _restore(dynamodb: Any, table: str, model: str, name: str, previous: dict[str, Any] | None) -> None:

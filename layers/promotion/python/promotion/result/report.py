@@ -90,9 +90,11 @@ def _started_by(trigger: Mapping[str, str]) -> str:
         return "a data scientist (no trigger tag)"
     if trigger.get("promotion:trigger") == "drift":
         feature, psi = trigger.get("promotion:drift-feature", "?"), trigger.get("promotion:drift-psi", "?")
+        verified = trigger.get("promotion:trigger-verified", "true")
         return (
             f"drift: feature {feature} at PSI {psi} against release {trigger.get('promotion:drift-release', '?')}'s "
             f"training data (drift check {trigger.get('promotion:drift-check', '?')})"
+            + ("" if verified == "true" else f"; NOT VERIFIED ({verified.removeprefix('false: ')})")
         )
     return ", ".join(f"{key}={value}" for key, value in sorted(trigger.items()))
 
