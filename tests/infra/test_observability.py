@@ -333,3 +333,23 @@ def test_the_catalogs_chat_channels_receive_the_notifications_and_can_run_nothin
         (guardrail,) = props["GuardrailPolicies"]
         policy = synth.template["Resources"][guardrail["Ref"]]["Properties"]["PolicyDocument"]
         assert policy["Statement"] == [{"Effect": "Deny", "Action": "*", "Resource": "*"}]
+
+
+def test_the_drift_of_monitored_models_is_on_the_dashboard_and_a_failed_check_is_alarmed(
+    synth: Synth, dashboard_metrics: list[list[Any]]
+) -> None:
+    from stacks.observability import DRIFT_LOOP_METRICS
+
+    searches = expressions(dashboard_metrics)
+    (psi,) = [s for s in searches if "FeatureDrift" in s]
+    assert psi.startswith(f'SEARCH(\'{{{METRICS_NAMESPACE},feature,model,service}} service="{SERVICE_NAME}"')
+    assert psi.endswith("'Maximum', 3600)")
+    (loop,) = [s for s in searches if "RetrainingsStarted" in s]
+    assert all(f'"{name}"' in loop for name in DRIFT_LOOP_METRICS)
+    (alarm,) = [
+        a["Properties"]
+        for a in synth.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["AlarmName"].endswith("-DriftChecksFailed")
+    ]
+    (query,) = alarm["Metrics"]
+    assert query["Expression"] == f'SELECT SUM("DriftCheckFailed") FROM "{METRICS_NAMESPACE}"'

@@ -91,3 +91,13 @@ def test_promotion_table(template: Template) -> None:
             "DeletionPolicy": "Retain",
         },
     )
+
+
+def test_captured_requests_expire_per_model_and_only_for_monitored_models(synth: Synth) -> None:
+    """SageMaker's data capture of a monitored model's requests (customers' data) is deleted after the catalog's
+    capture_retention_days; churn, not monitored, has no capture prefix."""
+    (_, config), _ = buckets(synth)
+    rules = {rule.get("Prefix"): rule for rule in config["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert rules["capture/fraud-detection/"]["ExpirationInDays"] == 30
+    assert rules["capture/fraud-detection/"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    assert not [prefix for prefix in rules if prefix and prefix.startswith("capture/churn")]
