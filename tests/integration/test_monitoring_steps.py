@@ -404,3 +404,30 @@ def test_one_models_check_failing_leaves_the_others_and_says_why(aws: dict[str, 
         aws["sagemaker"], aws["s3"], {catalog.id: catalog}, bucket=CONFIG_BUCKET, role_arns={}, images=IMAGES, now=NOW
     )
     assert failed.status == "FAILED" and "names no pipeline role for model fraud-detection" in failed.reason
+
+
+class Throttled:
+    """SageMaker answering ThrottlingException to DescribeEndpoint: worth another try."""
+
+    def __init__(self, sagemaker: Any) -> None:
+        self._sagemaker = sagemaker
+
+    def describe_endpoint(self, **_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "DescribeEndpoint")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sagemaker, name)
+
+
+def test_a_check_worth_another_try_is_raised_after_every_model_had_its_turn(
+    aws: dict[str, Any], catalog: ModelCatalog
+) -> None:
+    from promotion.monitoring.loop import start_drift_checks
+
+    seed_config(aws, catalog, RELEASE)
+    profile(aws)
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        start_drift_checks(
+            Throttled(aws["sagemaker"]), aws["s3"], {catalog.id: catalog}, bucket=CONFIG_BUCKET,
+            role_arns={catalog.id: ROLE}, images=IMAGES, now=NOW,
+        )  # fmt: skip

@@ -48,9 +48,12 @@ def start_drift_checks(
                 raise ValueError(f"TRAINING_ROLE_ARNS names no pipeline role for model {catalog.id}")
             check = start_drift_check(sagemaker, s3, catalog, bucket=bucket, role_arn=role, images=images, now=now)
         except Exception as error:  # one model's failure must not leave the others unwatched
-            if is_accident(error):
-                retry = retry or error
             check = DriftCheck(model=catalog.id, status="FAILED", reason=f"{type(error).__name__}: {error}")
+            if is_accident(error):  # retried with the schedule: said in the log, not counted as a failed check
+                retry = retry or error
+                logger.warning("drift check to retry", extra=check.model_dump(mode="json"))
+                checks.append(check)
+                continue
         logger.info("drift check", extra=check.model_dump(mode="json"))
         with single_metric(
             name={"STARTED": "DriftChecksStarted", "SKIPPED": "DriftChecksSkipped", "FAILED": DRIFT_CHECK_FAILED}[
