@@ -188,9 +188,10 @@ def _table(action: str) -> Callable[[Mapping[str, Any]], list[Need]]:
         context: dict[str, ContextValue] = {}
         # dynamodb:LeadingKeys, the partition key value of an item request: the product's table's partition key is
         # `pk` (stacks/storage.py), the only table the runtime's IAM-checked callers touch.
-        item = p.get("Key") or p.get("Item") or {}
-        if isinstance(item.get(PARTITION_KEY), dict) and "S" in item[PARTITION_KEY]:
-            context["dynamodb:LeadingKeys"] = [str(item[PARTITION_KEY]["S"])]
+        item = p.get("Key") or p.get("Item")
+        partition = item.get(PARTITION_KEY) if isinstance(item, dict) else None
+        if isinstance(partition, dict) and "S" in partition:
+            context["dynamodb:LeadingKeys"] = [str(partition["S"])]
         if action in _READS:
             projected = _projected(p)
             context["dynamodb:Select"] = str(

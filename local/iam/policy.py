@@ -135,6 +135,7 @@ MODELLED_KEYS = frozenset(
         "ssm:Recursive",
         "dynamodb:Select",
         "dynamodb:Attributes",
+        "dynamodb:LeadingKeys",
     )
 )
 

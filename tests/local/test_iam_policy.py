@@ -266,3 +266,22 @@ def test_index_queries_and_qualified_invokes_are_authorized_on_what_aws_checks()
         {"TableName": "t", "ProjectionExpression": "#s, pk", "ExpressionAttributeNames": {"#s": "status"}},
     )
     assert projected.context == {"dynamodb:Select": "SPECIFIC_ATTRIBUTES", "dynamodb:Attributes": ["status", "pk"]}
+
+
+def test_an_item_request_names_its_partition_key_and_leading_keys_hold_a_role_to_its_items() -> None:
+    """dynamodb:LeadingKeys is the item's partition key (`pk` in the product's table): ActOnDriftCheck may touch the
+    RETRAIN# items and no claim, lock or audit record."""
+    (get,) = needs_for("dynamodb", "GetItem", {"TableName": "t", "Key": {"pk": {"S": "RETRAIN#m"}, "sk": {"S": "x"}}})
+    assert get.context["dynamodb:LeadingKeys"] == ["RETRAIN#m"]
+    (put,) = needs_for("dynamodb", "PutItem", {"TableName": "t", "Item": {"pk": {"S": "LOCK#m"}, "sk": {"S": "x"}}})
+    assert put.context["dynamodb:LeadingKeys"] == ["LOCK#m"]
+    table = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/t"
+    records = policy(
+        allow(
+            ["dynamodb:GetItem", "dynamodb:PutItem"],
+            table,
+            Condition={"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["RETRAIN#m"]}},
+        )
+    )
+    assert evaluate(request("dynamodb:GetItem", table, **{"dynamodb:LeadingKeys": ["RETRAIN#m"]}), [records]).allowed
+    assert not evaluate(request("dynamodb:PutItem", table, **{"dynamodb:LeadingKeys": ["LOCK#m"]}), [records]).allowed
