@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT / "jobs"))
+sys.path.insert(0, str(ROOT))
+
+from bench.processing_bench import measure_in_child, write_training_profile  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time
@@ -53,28 +55,18 @@ def main() -> int:
     parser.add_argument("--holdout-rows", type=int, default=1_000_000)
     args = parser.parse_args()
 
-    from promotion_ml.data import FEATURE_NAMES, write_splits
-    from promotion_ml.quality import Thresholds, check_data
+    from promotion_ml.data import write_splits
 
     with tempfile.TemporaryDirectory(prefix="bench-dq-") as folder:
         root = Path(folder)
         started = time.perf_counter()
-        write_splits(root / "champion", n_train=50_000, n_validation=1, n_holdout=1, seed=1)
-        _, profile = check_data({"train": root / "champion" / "train"}, Thresholds(min_rows={"train": 1}), None,
-                                list(FEATURE_NAMES))  # fmt: skip
-        (root / "champion-profile.json").write_text(json.dumps(profile))
+        write_training_profile(root / "champion", root / "champion-profile.json")
         write_splits(
             root, n_train=args.train_rows, n_validation=args.validation_rows, n_holdout=args.holdout_rows, seed=2
         )
         setup = time.perf_counter() - started
         size_mb = sum(p.stat().st_size for p in root.rglob("*.csv")) / 1e6
-        child = subprocess.run(
-            [sys.executable, "-c", CHILD.format(jobs=str(ROOT / "jobs"), root=str(root))],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    measured = json.loads(child.stdout)
+        measured = measure_in_child(CHILD, root)
     rows = args.train_rows + args.validation_rows + args.holdout_rows
     result = {
         "benchmark": "data_quality",

@@ -15,7 +15,6 @@ import argparse
 import csv
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT / "jobs"))
+sys.path.insert(0, str(ROOT))
+
+from bench.processing_bench import measure_in_child, write_training_profile  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time
@@ -73,32 +75,21 @@ def main() -> int:
     parser.add_argument("--requests", type=int, nargs="+", default=[72_000, 720_000])
     args = parser.parse_args()
 
-    from promotion_ml.data import FEATURE_NAMES, write_splits
-    from promotion_ml.quality import Thresholds, check_data
+    from promotion_ml.data import write_splits
 
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-drift-") as folder:
         root = Path(folder)
-        release = write_splits(root / "release", n_train=50_000, n_validation=1, n_holdout=1, seed=1)
-        _, profile = check_data({"train": root / "release" / "train"}, Thresholds(min_rows={"train": 1}), None,
-                                list(FEATURE_NAMES))  # fmt: skip
-        (root / "profile.json").write_text(json.dumps(profile))
+        write_training_profile(root / "release", root / "profile.json")
         callers = write_splits(root / "callers", n_train=100_000, n_validation=1, n_holdout=1, seed=2)
         with Path(callers.train).open() as handle:
             rows = [row[1:] for row in csv.reader(handle) if row]
-        del release
         for count, shift in [(n, 1.0) for n in args.requests] + [(args.requests[0], 20.0)]:
             capture = root / "capture"
             started = time.perf_counter()
             size_mb = write_capture(capture, rows, count, shift)
             setup = time.perf_counter() - started
-            child = subprocess.run(
-                [sys.executable, "-c", CHILD.format(jobs=str(ROOT / "jobs"), root=str(root))],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            measured = json.loads(child.stdout)
+            measured = measure_in_child(CHILD, root)
             runs.append(
                 {
                     "captured_requests": count,

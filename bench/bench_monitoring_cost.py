@@ -52,7 +52,7 @@ def monitoring_cost(catalog: ModelCatalog, requests_per_second: float) -> dict[s
     processing = SAGEMAKER_HOURLY["processing"][monitoring.instance_type]
     metrics = len(quality.feature_names) + DRIFT_COUNTS
     lambda_seconds = 2 * checks * 1.0 * 0.25  # two invocations per check, about 1 s at 256 MB
-    items = {
+    items: dict[str, dict[str, Any]] = {
         "drift checks (processing jobs)": {
             "quantity": f"{checks:g} x {CHECK_BILLED_MINUTES:g} min on {monitoring.instance_type}",
             "usd": checks * CHECK_BILLED_MINUTES / 60 * processing,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +23,20 @@ COMPARE_SCRIPT = JOBS / "comparison" / "compare.py"
 # The metric definitions a tuning job uses for the built-in algorithm (and so for this entry point).
 VALIDATION_AUC_REGEX = r".*\[[0-9]+\].*#011validation-auc:([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?).*"
 VALIDATION_ACCURACY_REGEX = r".*validation-accuracy:([-+]?[0-9]*\.?[0-9]+).*"
+
+
+def run_processing_entry_point(
+    script: Path, arguments: list[str], root: Path, base: Path
+) -> subprocess.CompletedProcess[str]:
+    """A processing job's entry point as SageMaker runs it: its own process, /opt/ml/processing at `root`, /opt/ml at
+    `base` (its exit message), the image's /opt/program (jobs/) importable."""
+    return subprocess.run(
+        [sys.executable, str(script), *arguments],
+        env={"PROCESSING_ROOT": str(root), "SAGEMAKER_BASE_DIR": str(base), "PYTHONPATH": str(JOBS)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def load_script(path: Path) -> ModuleType:

@@ -4,8 +4,6 @@ names the channel and column, and passes on clean data drawn from the same popul
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ import pytest
 
 from promotion_ml.data import FEATURE_NAMES, write_splits
 from promotion_ml.quality import Thresholds, check_data, population_stability_index
-from tests.jobs.conftest import JOBS
+from tests.jobs.conftest import JOBS, run_processing_entry_point
 
 CHECK_SCRIPT = JOBS / "data_quality" / "check.py"
 NAMES = list(FEATURE_NAMES)
@@ -99,13 +97,7 @@ def test_the_entry_point_writes_the_report_and_the_profile(tmp_path: Path, champ
     (root / "input" / "reference" / "profile.json").write_text(json.dumps(champion_profile))
     arguments = ["--limit", "max_psi=0.2", "--limit", 'min_rows={"train": 100, "validation": 10, "holdout": 100}']
     arguments += [item for name in NAMES for item in ("--feature", name)]
-    done = subprocess.run(
-        [sys.executable, str(CHECK_SCRIPT), *arguments],
-        env={"PROCESSING_ROOT": str(root), "SAGEMAKER_BASE_DIR": str(tmp_path), "PYTHONPATH": str(JOBS)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_processing_entry_point(CHECK_SCRIPT, arguments, root, tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads((root / "output" / "report.json").read_text())
     assert report["passed"] and report["thresholds"]["max_psi"] == 0.2
@@ -116,13 +108,7 @@ def test_the_entry_point_writes_the_report_and_the_profile(tmp_path: Path, champ
 
 
 def test_bad_arguments_are_the_jobs_exit_message(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(CHECK_SCRIPT), "--limit", "max_psi={not json"],
-        env={"PROCESSING_ROOT": str(tmp_path / "p"), "SAGEMAKER_BASE_DIR": str(tmp_path), "PYTHONPATH": str(JOBS)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_processing_entry_point(CHECK_SCRIPT, ["--limit", "max_psi={not json"], tmp_path / "p", tmp_path)
     assert done.returncode == 2
     assert "invalid arguments" in (tmp_path / "output" / "message").read_text()
 

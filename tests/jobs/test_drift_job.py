@@ -8,8 +8,6 @@ from __future__ import annotations
 import base64
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ import pytest
 from promotion_ml.data import FEATURE_NAMES, write_splits
 from promotion_ml.drift import measure_drift
 from promotion_ml.quality import Thresholds, check_data
-from tests.jobs.conftest import JOBS
+from tests.jobs.conftest import JOBS, run_processing_entry_point
 
 DRIFT_SCRIPT = JOBS / "monitoring" / "drift.py"
 NAMES = list(FEATURE_NAMES)
@@ -122,13 +120,7 @@ def test_the_entry_point_reads_every_captured_hour_and_writes_the_report(
     for hour, part in (("2026120315", rows[:400]), ("2026120316", rows[400:])):
         capture_file(root / "input" / f"capture-{hour}" / "nested", [capture_line(",".join(row)) for row in part])
     arguments = ["--max-psi", "0.2", "--min-rows", "500", *[item for name in NAMES for item in ("--feature", name)]]
-    done = subprocess.run(
-        [sys.executable, str(DRIFT_SCRIPT), *arguments],
-        env={"PROCESSING_ROOT": str(root), "SAGEMAKER_BASE_DIR": str(tmp_path), "PYTHONPATH": str(JOBS)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_processing_entry_point(DRIFT_SCRIPT, arguments, root, tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads((root / "output" / "drift.json").read_text())
     assert report["rows"] == 800 and report["files"] == 2 and report["verdict"] == "NO_DRIFT"
@@ -136,12 +128,8 @@ def test_the_entry_point_reads_every_captured_hour_and_writes_the_report(
 
 
 def test_without_the_release_profile_the_job_fails_with_the_reason(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(DRIFT_SCRIPT), "--max-psi", "0.2", "--min-rows", "5", "--feature", "amount"],
-        env={"PROCESSING_ROOT": str(tmp_path / "p"), "SAGEMAKER_BASE_DIR": str(tmp_path), "PYTHONPATH": str(JOBS)},
-        capture_output=True,
-        text=True,
-        check=False,
+    done = run_processing_entry_point(
+        DRIFT_SCRIPT, ["--max-psi", "0.2", "--min-rows", "5", "--feature", "amount"], tmp_path / "p", tmp_path
     )
     assert done.returncode == 1
     assert "FileNotFoundError" in (tmp_path / "output" / "message").read_text()

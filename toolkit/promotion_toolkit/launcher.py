@@ -49,7 +49,7 @@ from promotion.contract.job_image import (
     resolve_image,
 )
 from promotion.contract.job_image import metric_definitions as definitions
-from promotion.contract.names import TUNING_PREFIX  # the tuning roles may write only there (stacks)
+from promotion.monitoring.retraining import tuning_output_path  # the tuning roles may write only there
 from promotion_toolkit.tuning import Dimension, Scaling, SearchSpace, Value
 
 if TYPE_CHECKING:
@@ -91,9 +91,9 @@ def training_image(catalog: ModelCatalog, image_uri: str | None, region: str) ->
 
 
 def default_output_path(catalog: ModelCatalog) -> str:
-    """``s3://<the catalog's models bucket>/tuning/``: tuning artifacts beside, never inside, production's prefix."""
-    bucket = catalog.training.output_path.removeprefix("s3://").split("/", 1)[0]
-    return f"s3://{bucket}/{TUNING_PREFIX}"
+    """``s3://<the catalog's models bucket>/tuning/``: tuning artifacts beside, never inside, production's prefix
+    (drift's retraining writes there too: promotion.monitoring.retraining)."""
+    return tuning_output_path(catalog)
 
 
 def tuning_job_name(model_id: str, now: datetime | None = None) -> str:

@@ -20,7 +20,7 @@ from promotion.contract.hyperparameters import to_parameter_value
 from promotion.contract.job_image import Images
 from promotion.contract.names import comparison_job_name, job_environment, report_prefix
 from promotion.contract.state import Comparison, PipelineState, PromotionState, required
-from promotion.core.errors import CatalogError, JobNotOurs, PromotionError
+from promotion.core.errors import CatalogError, JobNotOurs, PromotionError, aws_error_code
 from promotion.jobs.training import require_same_job
 
 # The comparison's code is in the image (jobs/Dockerfile puts jobs/ at /opt/program): no code input to stage.
@@ -185,17 +185,22 @@ def start_comparison(
 
 
 def create_or_adopt_processing_job(
-    sagemaker: Any, request: dict[str, Any], identity: tuple[tuple[str, ...], ...]
-) -> None:
-    """CreateProcessingJob; a retried step finds its own job by name and adopts it, but a job someone else made with
-    that name (another definition, other data) is refused with JobNotOurs: its report would be trusted."""
+    sagemaker: Any, request: dict[str, Any], identity: tuple[tuple[str, ...], ...], *, same_inputs: bool = True
+) -> bool:
+    """CreateProcessingJob; True when a retried step found its own job by name and adopted it. A job someone else
+    made with that name (another definition; with `same_inputs`, other data) is refused with JobNotOurs: its report
+    would be trusted. A drift check adopts its window's job without `same_inputs`: capture files that arrived late
+    change the hours a repeated schedule would read, not whose job it is."""
     try:
         sagemaker.create_processing_job(**request)
     except ClientError as error:
-        if "already exists" not in str(error).lower() and "unique" not in str(error).lower():
+        message = str(error).lower()
+        if aws_error_code(error) != "ResourceInUse" and "already exists" not in message and "unique" not in message:
             raise
         existing = sagemaker.describe_processing_job(ProcessingJobName=request["ProcessingJobName"])
         require_same_job("processing job", request["ProcessingJobName"], existing, request, identity)
+        if not same_inputs:
+            return True
         asked = sorted(i["S3Input"]["S3Uri"] for i in request["ProcessingInputs"] if "S3Input" in i)
         found = sorted(i["S3Input"]["S3Uri"] for i in existing.get("ProcessingInputs", []) if "S3Input" in i)
         if asked != found:
@@ -203,6 +208,8 @@ def create_or_adopt_processing_job(
                 f"processing job {request['ProcessingJobName']} already exists but reads other data ({found}, not "
                 f"{asked}); it is not adopted and its report is not used"
             ) from error
+        return True
+    return False
 
 
 def _champion_model_url(s3: Any, dynamodb: Any, bucket: str, table: str, state: PromotionState) -> str | None:

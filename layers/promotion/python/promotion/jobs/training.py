@@ -42,15 +42,6 @@ def training_request(
         TUNING_JOB_TAG: tuning_job_name,
     }
 
-    def channel(channel_name: str, uri: str) -> dict[str, Any]:
-        return {
-            "ChannelName": channel_name,
-            "DataSource": {
-                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
-            },
-            "ContentType": "text/csv",
-        }
-
     return {
         "TrainingJobName": name,
         "AlgorithmSpecification": {
@@ -60,7 +51,7 @@ def training_request(
         },
         "RoleArn": role_arn,
         "HyperParameters": {key: to_parameter_value(value) for key, value in sorted(hyperparameters.items())},
-        "InputDataConfig": [channel("train", training.train_data), channel("validation", training.validation_data)],
+        "InputDataConfig": training_channels(catalog),
         "OutputDataConfig": {"S3OutputPath": training.output_path},
         "ResourceConfig": {
             "InstanceType": training.instance_type,
@@ -128,6 +119,22 @@ def _field(document: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     for key in path:
         value = value.get(key) if isinstance(value, Mapping) else None
     return value
+
+
+def training_channels(catalog: ModelCatalog) -> list[dict[str, Any]]:
+    """The catalog's train and validation channels as CSV S3 prefixes: the production pipeline's training job and
+    drift's retraining tuning job read the same data the same way."""
+
+    def channel(channel_name: str, uri: str) -> dict[str, Any]:
+        return {
+            "ChannelName": channel_name,
+            "DataSource": {
+                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
+            },
+            "ContentType": "text/csv",
+        }
+
+    return [channel("train", catalog.training.train_data), channel("validation", catalog.training.validation_data)]
 
 
 def require_same_job(

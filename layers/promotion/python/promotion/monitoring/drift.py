@@ -23,9 +23,8 @@ from promotion.contract.catalog import ModelCatalog
 from promotion.contract.job_image import Images
 from promotion.contract.names import REPORTS_PREFIX, capture_prefix, drift_check_job_name, report_prefix
 from promotion.core.errors import aws_error_code, aws_error_message
-from promotion.jobs.comparison import processing_request
+from promotion.jobs.comparison import create_or_adopt_processing_job, processing_request
 from promotion.jobs.data_quality import PROFILE, reference_profile
-from promotion.jobs.training import require_same_job
 from promotion.monitoring.capture import hour_prefix, window_hours
 
 ENTRYPOINT = ["python3", "/opt/program/monitoring/drift.py"]
@@ -143,7 +142,8 @@ def start_drift_check(
         max_runtime_seconds=settings.max_runtime_seconds,
         tags={PURPOSE_TAG: DRIFT_CHECK_PURPOSE},
     )
-    adopted = _create_or_adopt(sagemaker, request)
+    # The window's job of this model's role and image is its own, whatever hours late capture files add.
+    adopted = create_or_adopt_processing_job(sagemaker, request, IDENTITY[:2], same_inputs=False)
     return DriftCheck(
         model=catalog.id,
         status="STARTED",
@@ -155,21 +155,6 @@ def start_drift_check(
         window_end=window_end,
         captured_hours=len(inputs) - 1,
     )
-
-
-def _create_or_adopt(sagemaker: Any, request: dict[str, Any]) -> bool:
-    """CreateProcessingJob; True when the window's job exists already and is the product's (this model's role and
-    image): a repeated schedule adopts it even when capture files that arrived late changed the hours it would read
-    now. Someone else's job of that name is refused (JobNotOurs): its verdict would start a retraining."""
-    try:
-        sagemaker.create_processing_job(**request)
-    except ClientError as error:
-        if aws_error_code(error) != "ResourceInUse" and "already exists" not in str(error).lower():
-            raise
-        existing = sagemaker.describe_processing_job(ProcessingJobName=request["ProcessingJobName"])
-        require_same_job("processing job", request["ProcessingJobName"], existing, request, IDENTITY[:2])
-        return True
-    return False
 
 
 def job_arguments(catalog: ModelCatalog) -> list[str]:
@@ -241,17 +226,21 @@ def read_drift_check(
     if refusal is not None:
         raise NotADriftCheck(f"processing job {name} is not a drift check of the product: {refusal}")
     window_end = datetime.strptime(name.rsplit("-", 1)[1], "%y%m%d%H").replace(tzinfo=UTC)
-    status = job.get("ProcessingJobStatus")
-    if status in ("Failed", "Stopped"):
-        reason = job.get("ExitMessage") or job.get("FailureReason") or "no reason given"
+
+    def failed(reason: str) -> DriftVerdict:
         return DriftVerdict(
             model=model,
             release_id=release,
             processing_job_name=name,
             window_end=window_end,
             status="JOB_FAILED",
-            reason=f"drift check {name} {status}: {reason}; logs: /aws/sagemaker/ProcessingJobs, streams {name}/*",
+            reason=reason,
         )
+
+    status = job.get("ProcessingJobStatus")
+    if status in ("Failed", "Stopped"):
+        reason = job.get("ExitMessage") or job.get("FailureReason") or "no reason given"
+        return failed(f"drift check {name} {status}: {reason}; logs: /aws/sagemaker/ProcessingJobs, streams {name}/*")
     if status != "Completed":
         return None
     key = f"{output.removeprefix(f's3://{bucket}/')}/{REPORT}"
@@ -266,17 +255,8 @@ def read_drift_check(
         problem = f"{aws_error_code(error)}: {aws_error_message(error)}"
     except (ValueError, TypeError, AttributeError) as error:  # not JSON, or not the report's shape
         problem = f"{type(error).__name__}: {error}"
-    else:
-        problem = ""
     if problem:
-        return DriftVerdict(
-            model=model,
-            release_id=release,
-            processing_job_name=name,
-            window_end=window_end,
-            status="JOB_FAILED",
-            reason=f"drift check {name} completed but its report s3://{bucket}/{key} cannot be read ({problem})",
-        )
+        return failed(f"drift check {name} completed but its report s3://{bucket}/{key} cannot be read ({problem})")
     limit = catalog.monitoring.max_psi
     drifted = sorted((f for f, value in psi.items() if value > limit), key=lambda f: -psi[f])
     common = {

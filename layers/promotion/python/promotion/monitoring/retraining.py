@@ -28,6 +28,7 @@ from promotion.contract.events import DRIFT_TRIGGER_TAG, MODEL_TAG
 from promotion.contract.job_image import MAX_TUNING_METRIC_DEFINITIONS, metric_definitions
 from promotion.contract.names import TUNING_PREFIX, tuning_job_name
 from promotion.core.errors import PromotionError, aws_error_code
+from promotion.jobs.training import training_channels
 from promotion.monitoring.drift import DriftVerdict
 
 OPEN_STATUSES = ("InProgress", "Stopping")
@@ -129,16 +130,6 @@ def tuning_job_request(
         raise RetrainingError(f"model {catalog.id}'s catalog asks for no retraining")
     ranges, static = search_space(catalog)
     training = catalog.training
-
-    def channel(channel_name: str, uri: str) -> dict[str, Any]:
-        return {
-            "ChannelName": channel_name,
-            "DataSource": {
-                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
-            },
-            "ContentType": "text/csv",
-        }
-
     return {
         "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": {
@@ -164,10 +155,7 @@ def tuning_job_request(
             "OutputDataConfig": {"S3OutputPath": tuning_output_path(catalog), "CompressionType": "GZIP"},
             "StoppingCondition": {"MaxRuntimeInSeconds": training.max_runtime_seconds},
             "StaticHyperParameters": static,
-            "InputDataConfig": [
-                channel("train", training.train_data),
-                channel("validation", training.validation_data),
-            ],
+            "InputDataConfig": training_channels(catalog),
             "ResourceConfig": {
                 "InstanceType": training.instance_type,
                 "InstanceCount": training.instance_count,
