@@ -62,6 +62,8 @@ DRIFT_LOOP_METRICS = (
     DRIFT_CHECK_FAILED_METRIC,
     "RetrainingsStarted",
     "RetrainingsHeldBack",
+    "CapturedRows",
+    "UnreadableRows",  # a payload the check cannot read shows here before it shows as TOO_FEW_ROWS
 )
 # decide_outcome's reason for an approval that ran out (promotion.result.outcome); tests/infra check the two agree.
 EXPIRED_REASON_PREFIX = "approval expired"
